@@ -118,7 +118,16 @@ impl Dir {
     /// Creates `name` exclusively (O_CREAT | O_EXCL | O_NOFOLLOW) for writing.
     pub fn create_new(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
-        sys::create_excl_at(self.fd.as_fd(), &c, mode)
+        sys::create_excl_at(self.fd.as_fd(), &c, mode, false)
+            .map(File::from)
+            .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
+    }
+
+    /// Creates `name` exclusively for appending (O_APPEND: every write lands at the end,
+    /// whoever else appends).
+    pub fn create_new_append(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
+        let c = c_name(name)?;
+        sys::create_excl_at(self.fd.as_fd(), &c, mode, true)
             .map(File::from)
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }

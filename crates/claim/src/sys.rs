@@ -167,9 +167,19 @@ pub const LOCK_IN_OPEN: bool = cfg!(any(
     target_os = "dragonfly"
 ));
 
-/// Creates a new file relative to `dir` for writing; fails with EEXIST if the name exists.
-pub fn create_excl_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+/// Creates a new file relative to `dir` for writing (appending if `append`); fails with
+/// EEXIST if the name exists.
+pub fn create_excl_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    mode: u32,
+    append: bool,
+) -> Result<OwnedFd, Errno> {
+    let mut flags =
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    if append {
+        flags |= libc::O_APPEND;
+    }
     let mode = mode as libc::c_uint;
     // SAFETY: `dir` is live for the call; `name` is NUL-terminated; the variadic mode
     // argument is passed as the promoted unsigned int that open(2) reads.

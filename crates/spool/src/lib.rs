@@ -1,1 +1,19 @@
+//! spoolq's shared vocabulary: the spool's layout, the job file format, the names that
+//! carry attempt counts and due times, the atomic drop of a new job, and the journal.
+//!
+//! Boundaries: this crate defines formats and does single, self-contained file
+//! operations. It never claims jobs (that is `spoolq-claim`) and never runs handlers or
+//! decides policy (that is the daemon).
 #![forbid(unsafe_code)]
+
+pub mod job;
+pub mod journal;
+pub mod layout;
+pub mod names;
+
+pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
+pub use journal::{
+    Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record, WriterOptions,
+};
+pub use layout::{CreateOptions, DropError, Dropped, Durability, LayoutError, Spool};
+pub use names::{ReadyName, RetryName};

@@ -1,0 +1,2 @@
+//! Stub: filled in by its issue.
+#![forbid(unsafe_code)]

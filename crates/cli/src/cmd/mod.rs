@@ -1,0 +1,6 @@
+//! One module per subcommand: its flags (clap) and how its result is printed.
+
+pub mod audit;
+pub mod daemon;
+pub mod lab;
+pub mod produce;

@@ -1,0 +1,275 @@
+//! The job file: a short text header, a blank line, then the payload bytes untouched.
+//!
+//! ```text
+//! spoolq-job 1
+//! id: 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a
+//! created: 2026-11-26T22:25:14.123456789Z
+//! length: 00000000000000000005
+//!
+//! hello
+//! ```
+//!
+//! `length` is the payload's size in bytes. It lets a consumer tell a complete job from
+//! one that is still being written in place or was truncated, which a rename-in producer
+//! never shows but a careless `cp` into new/ does. spoolq writes it zero-padded to 20
+//! digits so that a producer can stream a payload of unknown size and fill the length in
+//! afterwards; readers accept any 1 to 20 digits.
+//!
+//! Fields are `key: value`, one per line, each exactly once; unknown keys are an error
+//! within a format version (a new field means a new version).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use uuid::Uuid;
+
+/// The first line of every job file, up to the version number.
+pub const MAGIC: &str = "spoolq-job";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// A header longer than this is not a header.
+pub const MAX_HEADER_LEN: usize = 4096;
+/// The width of the zero-padded length field as spoolq writes it.
+pub const LENGTH_WIDTH: usize = 20;
+
+/// A job's unique id: a UUID (v7 when spoolq generates it, so ids sort by creation time).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct JobId(pub Uuid);
+
+impl JobId {
+    /// A fresh UUID v7.
+    pub fn generate() -> JobId {
+        JobId(Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The error of parsing a [`JobId`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a job id: expected a UUID such as 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a")]
+pub struct ParseJobIdError(pub String);
+
+impl FromStr for JobId {
+    type Err = ParseJobIdError;
+
+    fn from_str(s: &str) -> Result<JobId, ParseJobIdError> {
+        // Only the canonical hyphenated form: it is also the file name.
+        if s.len() != 36 {
+            return Err(ParseJobIdError(s.to_owned()));
+        }
+        Uuid::parse_str(s)
+            .map(JobId)
+            .map_err(|_| ParseJobIdError(s.to_owned()))
+    }
+}
+
+/// The parsed header of a job file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobHeader {
+    pub id: JobId,
+    pub created: SystemTime,
+    /// The payload's length in bytes.
+    pub length: u64,
+}
+
+/// Every way a job file can be malformed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the file is empty (zero bytes): not a job")]
+    Empty,
+    #[error("the file does not start with \"{MAGIC} <version>\": not a spoolq job")]
+    NotAJob,
+    #[error(
+        "job format version {0:?} is not supported by this spoolq (it reads version {FORMAT_VERSION})"
+    )]
+    UnsupportedVersion(String),
+    #[error(
+        "the header has no blank line ending it within {MAX_HEADER_LEN} bytes (header only, or not a job)"
+    )]
+    Unterminated,
+    #[error("the header is not UTF-8 text")]
+    NotUtf8,
+    #[error("header line {line} is not \"key: value\"")]
+    MalformedLine { line: usize },
+    #[error("header field {0:?} is not known to job format version {FORMAT_VERSION}")]
+    UnknownField(String),
+    #[error("header field {0:?} appears twice")]
+    DuplicateField(String),
+    #[error("header field {0:?} is missing")]
+    MissingField(&'static str),
+    #[error("header id {0:?} is not a UUID")]
+    BadId(String),
+    #[error("header created time {0:?} is not an RFC 3339 UTC time")]
+    BadTime(String),
+    #[error("header length {0:?} is not a number of bytes")]
+    BadLength(String),
+    #[error(
+        "the header declares a {declared}-byte payload but the file holds {actual} bytes: \
+         truncated, or still being written in place (write jobs elsewhere and rename them in)"
+    )]
+    LengthMismatch { declared: u64, actual: u64 },
+}
+
+impl HeaderError {
+    /// A short machine-readable code, for reason files and journals.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HeaderError::Empty => "empty",
+            HeaderError::NotAJob => "not_a_job",
+            HeaderError::UnsupportedVersion(_) => "unsupported_version",
+            HeaderError::Unterminated => "unterminated_header",
+            HeaderError::NotUtf8 => "header_not_utf8",
+            HeaderError::MalformedLine { .. } => "malformed_header_line",
+            HeaderError::UnknownField(_) => "unknown_field",
+            HeaderError::DuplicateField(_) => "duplicate_field",
+            HeaderError::MissingField(_) => "missing_field",
+            HeaderError::BadId(_) => "bad_id",
+            HeaderError::BadTime(_) => "bad_time",
+            HeaderError::BadLength(_) => "bad_length",
+            HeaderError::LengthMismatch { .. } => "length_mismatch",
+        }
+    }
+}
+
+impl JobHeader {
+    /// A header for a new job created now.
+    pub fn new(id: JobId, length: u64) -> JobHeader {
+        JobHeader {
+            id,
+            created: SystemTime::now(),
+            length,
+        }
+    }
+
+    /// The header's bytes, ending with the blank line; the length is zero-padded to
+    /// [`LENGTH_WIDTH`] digits, at [`JobHeader::length_offset`].
+    pub fn render(&self) -> Vec<u8> {
+        format!(
+            "{MAGIC} {FORMAT_VERSION}\nid: {}\ncreated: {}\nlength: {:0width$}\n\n",
+            self.id,
+            humantime::format_rfc3339_nanos(self.created),
+            self.length,
+            width = LENGTH_WIDTH
+        )
+        .into_bytes()
+    }
+
+    /// Where the length digits start in [`JobHeader::render`]'s output, so a producer
+    /// that streams a payload can write the real length afterwards.
+    pub fn length_offset(&self) -> usize {
+        self.render().len() - 2 - LENGTH_WIDTH
+    }
+
+    /// Parses the header at the start of `bytes`; returns it and the header's length
+    /// (the payload starts there). Does not check the payload's length: `bytes` may be
+    /// just a prefix of the file.
+    pub fn parse_prefix(bytes: &[u8]) -> Result<(JobHeader, usize), HeaderError> {
+        if bytes.is_empty() {
+            return Err(HeaderError::Empty);
+        }
+        let magic = format!("{MAGIC} ");
+        if !bytes.starts_with(magic.as_bytes()) {
+            return Err(HeaderError::NotAJob);
+        }
+        let window = &bytes[..bytes.len().min(MAX_HEADER_LEN)];
+        let end = window
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .ok_or(HeaderError::Unterminated)?;
+        let text = std::str::from_utf8(&window[..end]).map_err(|_| HeaderError::NotUtf8)?;
+        let mut lines = text.split('\n');
+        let first = lines.next().unwrap_or_default();
+        let version = &first[magic.len()..];
+        if version != FORMAT_VERSION.to_string() {
+            return Err(HeaderError::UnsupportedVersion(version.to_owned()));
+        }
+        let (mut id, mut created, mut length) = (None, None, None);
+        for (index, line) in lines.enumerate() {
+            let (key, value) = line
+                .split_once(": ")
+                .ok_or(HeaderError::MalformedLine { line: index + 2 })?;
+            let slot_taken = match key {
+                "id" => id
+                    .replace(
+                        value
+                            .parse::<JobId>()
+                            .map_err(|_| HeaderError::BadId(value.into()))?,
+                    )
+                    .is_some(),
+                "created" => created.replace(parse_time(value)?).is_some(),
+                "length" => length.replace(parse_length(value)?).is_some(),
+                other => return Err(HeaderError::UnknownField(other.to_owned())),
+            };
+            if slot_taken {
+                return Err(HeaderError::DuplicateField(key.to_owned()));
+            }
+        }
+        let header = JobHeader {
+            id: id.ok_or(HeaderError::MissingField("id"))?,
+            created: created.ok_or(HeaderError::MissingField("created"))?,
+            length: length.ok_or(HeaderError::MissingField("length"))?,
+        };
+        Ok((header, end + 2))
+    }
+
+    /// Checks that a file of `file_len` bytes, whose header is `header_len` bytes, holds
+    /// exactly the declared payload.
+    pub fn check_length(&self, header_len: usize, file_len: u64) -> Result<(), HeaderError> {
+        let actual = file_len.saturating_sub(header_len as u64);
+        if actual != self.length {
+            return Err(HeaderError::LengthMismatch {
+                declared: self.length,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_time(value: &str) -> Result<SystemTime, HeaderError> {
+    humantime::parse_rfc3339(value).map_err(|_| HeaderError::BadTime(value.to_owned()))
+}
+
+fn parse_length(value: &str) -> Result<u64, HeaderError> {
+    let bad = || HeaderError::BadLength(value.to_owned());
+    if value.is_empty() || value.len() > LENGTH_WIDTH || !value.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    value.parse().map_err(|_| bad())
+}
+
+/// A whole job in memory: its header and a borrowed payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job<'a> {
+    pub header: JobHeader,
+    pub payload: &'a [u8],
+}
+
+impl<'a> Job<'a> {
+    /// Parses a whole job file.
+    pub fn parse(bytes: &'a [u8]) -> Result<Job<'a>, HeaderError> {
+        let (header, header_len) = JobHeader::parse_prefix(bytes)?;
+        header.check_length(header_len, bytes.len() as u64)?;
+        Ok(Job {
+            header,
+            payload: &bytes[header_len..],
+        })
+    }
+
+    /// The whole file's bytes.
+    pub fn render(&self) -> Vec<u8> {
+        let mut bytes = self.header.render();
+        bytes.extend_from_slice(self.payload);
+        bytes
+    }
+}

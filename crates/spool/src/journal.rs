@@ -1,0 +1,573 @@
+//! The journal: one JSON-lines event log per process, and a reader that merges many.
+//!
+//! Each record carries the process (host, pid), the worker, the strategy, a wall-clock
+//! time and a CLOCK_MONOTONIC time. On one host the monotonic clock is shared by every
+//! process, so sorting by it orders events across processes the way a kernel tracer
+//! would. A writer assigns both times under its lock, so each file is in monotonic order
+//! and the reader can merge files without sorting them whole.
+//!
+//! Writing is one `write(2)` per record on an O_APPEND file: a crash leaves at most a
+//! torn last line, which the reader skips and reports.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use spoolq_claim::Dir;
+
+use crate::job::JobId;
+
+/// The journal format version this build writes.
+pub const JOURNAL_VERSION: u32 = 1;
+/// Journal files end with this.
+pub const JOURNAL_SUFFIX: &str = ".jsonl";
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A process started writing this journal.
+    Start,
+    /// A process stopped cleanly.
+    Stop,
+    /// A producer published a job into new/.
+    Produced,
+    /// A consumer claimed a job; the handler starts after this is written.
+    Claimed,
+    /// The handler succeeded and the job was unlinked.
+    Done,
+    /// The handler failed; the job was moved to retry/.
+    Retry,
+    /// The job was moved to failed/ (attempts exhausted or permanent failure).
+    Dead,
+    /// A file that is not a valid job was moved to failed/.
+    Quarantined,
+    /// A claimed job was released unprocessed (shutdown, or its journal write failed).
+    Released,
+    /// A job's retry came due and it was moved back to new/.
+    Requeued,
+    /// A claim protocol step (with `--trace-claims`).
+    Step,
+    /// An event this build does not know (written by a newer spoolq).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Start => "start",
+            Event::Stop => "stop",
+            Event::Produced => "produced",
+            Event::Claimed => "claimed",
+            Event::Done => "done",
+            Event::Retry => "retry",
+            Event::Dead => "dead",
+            Event::Quarantined => "quarantined",
+            Event::Released => "released",
+            Event::Requeued => "requeued",
+            Event::Step => "step",
+            Event::Unknown => "unknown",
+        }
+    }
+}
+
+/// One journal line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// Format version.
+    pub v: u32,
+    pub event: Event,
+    /// CLOCK_MONOTONIC, nanoseconds: orders events across processes on one host.
+    pub mono_ns: u64,
+    /// Wall-clock time, RFC 3339 UTC.
+    pub wall: String,
+    pub host: String,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The attempt number this event belongs to (1 for the first run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The file name involved, printable (for quarantined files without a valid id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// For `step`: which protocol step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// For `step` and outcomes: a short result code ("ok", "busy", "stale", ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// Handler exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// Signal that killed the handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Human-readable detail: a reason, an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Record {
+    /// A record of `event` with every optional field empty; times are set when written.
+    pub fn new(event: Event) -> Record {
+        Record {
+            v: JOURNAL_VERSION,
+            event,
+            mono_ns: 0,
+            wall: String::new(),
+            host: String::new(),
+            pid: 0,
+            job: None,
+            worker: None,
+            strategy: None,
+            attempt: None,
+            name: None,
+            step: None,
+            result: None,
+            errno: None,
+            exit: None,
+            signal: None,
+            detail: None,
+        }
+    }
+
+    pub fn job(mut self, id: JobId) -> Record {
+        self.job = Some(id);
+        self
+    }
+    pub fn worker(mut self, worker: u32) -> Record {
+        self.worker = Some(worker);
+        self
+    }
+    pub fn strategy(mut self, strategy: impl Into<String>) -> Record {
+        self.strategy = Some(strategy.into());
+        self
+    }
+    pub fn attempt(mut self, attempt: u32) -> Record {
+        self.attempt = Some(attempt);
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Record {
+        self.name = Some(name.into());
+        self
+    }
+    pub fn result(mut self, result: impl Into<String>) -> Record {
+        self.result = Some(result.into());
+        self
+    }
+    pub fn detail(mut self, detail: impl Into<String>) -> Record {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The process this record came from, as `host:pid`.
+    pub fn process(&self) -> String {
+        format!("{}:{}", self.host, self.pid)
+    }
+}
+
+/// Why a journal write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("writing journal {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Open(#[from] spoolq_claim::Error),
+}
+
+impl JournalError {
+    /// True when the file system is full.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            JournalError::Write { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            JournalError::Open(e) => e.is_out_of_space(),
+        }
+    }
+}
+
+/// Options of a journal writer.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterOptions {
+    /// fsync after every record (survives power loss; slow).
+    pub fsync: bool,
+    /// Start a new file once the current one reaches this many bytes.
+    pub rotate_bytes: Option<u64>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            fsync: false,
+            rotate_bytes: Some(64 * 1024 * 1024),
+        }
+    }
+}
+
+struct Current {
+    file: File,
+    path: PathBuf,
+    written: u64,
+    sequence: u32,
+}
+
+/// An appending journal writer for one process; shareable between threads.
+pub struct JournalWriter {
+    dir: Arc<Dir>,
+    stem: String,
+    host: String,
+    pid: u32,
+    options: WriterOptions,
+    current: Mutex<Current>,
+}
+
+impl std::fmt::Debug for JournalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalWriter")
+            .field("stem", &self.stem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JournalWriter {
+    /// Creates a new journal file in `dir` for this process, named
+    /// `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`.
+    pub fn create(
+        dir: Arc<Dir>,
+        role: &str,
+        options: WriterOptions,
+    ) -> Result<JournalWriter, JournalError> {
+        let host = spoolq_claim::sys::hostname();
+        let pid = std::process::id();
+        let start_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let safe_host: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let stem = format!("{role}-{safe_host}-{pid}-{start_ms}");
+        let current = open_file(&dir, &stem, 0)?;
+        Ok(JournalWriter {
+            dir,
+            stem,
+            host,
+            pid,
+            options,
+            current: Mutex::new(current),
+        })
+    }
+
+    /// The file currently written.
+    pub fn path(&self) -> PathBuf {
+        self.lock().path.clone()
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        // A panic while holding the lock cannot leave the file half-written (each
+        // record is one write), so a poisoned lock is still usable.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one record, stamping process and times. Returns once the line is written
+    /// to the kernel (and fsynced, if configured).
+    pub fn write(&self, mut record: Record) -> Result<Record, JournalError> {
+        record.host.clone_from(&self.host);
+        record.pid = self.pid;
+        let mut current = self.lock();
+        if let Some(limit) = self.options.rotate_bytes
+            && current.written >= limit
+        {
+            let next = open_file(&self.dir, &self.stem, current.sequence + 1)?;
+            *current = next;
+        }
+        // Both clocks are read under the lock, so each file is in monotonic order.
+        record.mono_ns = spoolq_claim::monotonic_ns();
+        record.wall = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+        let mut line = serde_json::to_vec(&record).expect("a Record always serializes");
+        line.push(b'\n');
+        // One write per record: O_APPEND makes it land whole at the end.
+        let mut written = current.file.write_all(&line);
+        if written.is_ok() && self.options.fsync {
+            written = current.file.sync_data();
+        }
+        if let Err(source) = written {
+            return Err(JournalError::Write {
+                path: current.path.clone(),
+                source,
+            });
+        }
+        current.written += line.len() as u64;
+        Ok(record)
+    }
+}
+
+fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalError> {
+    let name = format!("{stem}-{sequence:04}{JOURNAL_SUFFIX}");
+    let file = dir.create_new_append(OsStr::new(&name), 0o640)?;
+    Ok(Current {
+        file,
+        path: dir.display_path(OsStr::new(&name)),
+        written: 0,
+        sequence,
+    })
+}
+
+/// A problem found while reading journals. Never fatal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: u64,
+    pub kind: ProblemKind,
+}
+
+/// What was wrong with a journal line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum ProblemKind {
+    /// The last line of a file has no newline and does not parse: a crash mid-write.
+    Torn,
+    /// A line that is not a valid record.
+    Malformed(String),
+    /// A record of a journal format version this build does not read.
+    UnknownVersion(u32),
+    /// A file that could not be read at all.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.kind {
+            ProblemKind::Torn => "torn last line (a crash mid-write), skipped".to_owned(),
+            ProblemKind::Malformed(e) => format!("malformed line, skipped: {e}"),
+            ProblemKind::UnknownVersion(v) => {
+                format!("journal version {v} is newer than this spoolq, skipped")
+            }
+            ProblemKind::Unreadable(e) => format!("cannot read the file: {e}"),
+        };
+        write!(f, "{}:{}: {what}", self.file.display(), self.line)
+    }
+}
+
+/// A record with where it came from.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub record: Record,
+    pub file: Arc<Path>,
+    pub line: u64,
+}
+
+/// Lists the journal files under `paths`: files as given, folders by their
+/// `*.jsonl` files, sorted by name.
+pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension() == Some(OsStr::new("jsonl"))
+                        && p.file_name().is_some_and(|n| !crate::names::is_hidden(n))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The records of one journal file, in file order, with problems collected aside.
+#[derive(Debug)]
+pub struct FileRecords {
+    path: Arc<Path>,
+    reader: Option<BufReader<File>>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl FileRecords {
+    pub fn open(path: &Path) -> Result<FileRecords, Problem> {
+        let file = File::open(path).map_err(|e| Problem {
+            file: path.to_owned(),
+            line: 0,
+            kind: ProblemKind::Unreadable(e.to_string()),
+        })?;
+        Ok(FileRecords {
+            path: Arc::from(path),
+            reader: Some(BufReader::with_capacity(256 * 1024, file)),
+            line: 0,
+            buf: Vec::with_capacity(512),
+        })
+    }
+
+    /// The next record, or a problem with a line; `None` at the end of the file.
+    pub fn next_entry(&mut self) -> Option<Result<Entry, Problem>> {
+        let reader = self.reader.as_mut()?;
+        self.buf.clear();
+        match reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => {
+                self.reader = None;
+                None
+            }
+            Ok(_) => {
+                self.line += 1;
+                let complete = self.buf.last() == Some(&b'\n');
+                let text = if complete {
+                    &self.buf[..self.buf.len() - 1]
+                } else {
+                    &self.buf[..]
+                };
+                let problem = |kind| Problem {
+                    file: self.path.to_path_buf(),
+                    line: self.line,
+                    kind,
+                };
+                if text.iter().all(|b| b.is_ascii_whitespace()) {
+                    return self.next_entry();
+                }
+                Some(match serde_json::from_slice::<Record>(text) {
+                    Ok(record) if record.v > JOURNAL_VERSION => {
+                        Err(problem(ProblemKind::UnknownVersion(record.v)))
+                    }
+                    Ok(record) => Ok(Entry {
+                        record,
+                        file: self.path.clone(),
+                        line: self.line,
+                    }),
+                    Err(_) if !complete => Err(problem(ProblemKind::Torn)),
+                    Err(e) => Err(problem(ProblemKind::Malformed(e.to_string()))),
+                })
+            }
+            Err(e) => {
+                self.reader = None;
+                Some(Err(Problem {
+                    file: self.path.to_path_buf(),
+                    line: self.line,
+                    kind: ProblemKind::Unreadable(e.to_string()),
+                }))
+            }
+        }
+    }
+}
+
+impl Iterator for FileRecords {
+    type Item = Result<Entry, Problem>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry()
+    }
+}
+
+/// Merges many journal files by monotonic time, streaming: memory holds one pending
+/// record per file. Each file is expected in monotonic order (as the writer makes it).
+#[derive(Debug)]
+pub struct Merged {
+    sources: Vec<FileRecords>,
+    heap: BinaryHeap<Reverse<(u64, usize, u64)>>,
+    pending: Vec<Option<Entry>>,
+    problems: Vec<Problem>,
+}
+
+impl Merged {
+    /// Opens every file; unreadable ones become problems.
+    pub fn open(files: &[PathBuf]) -> Merged {
+        let mut merged = Merged {
+            sources: Vec::new(),
+            heap: BinaryHeap::new(),
+            pending: Vec::new(),
+            problems: Vec::new(),
+        };
+        for path in files {
+            match FileRecords::open(path) {
+                Ok(source) => {
+                    merged.sources.push(source);
+                    merged.pending.push(None);
+                    let index = merged.sources.len() - 1;
+                    merged.refill(index);
+                }
+                Err(problem) => merged.problems.push(problem),
+            }
+        }
+        merged
+    }
+
+    fn refill(&mut self, index: usize) {
+        while let Some(item) = self.sources[index].next_entry() {
+            match item {
+                Ok(entry) => {
+                    self.heap
+                        .push(Reverse((entry.record.mono_ns, index, entry.line)));
+                    self.pending[index] = Some(entry);
+                    return;
+                }
+                Err(problem) => self.problems.push(problem),
+            }
+        }
+    }
+
+    /// Problems met so far (complete once the iterator is exhausted).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    pub fn into_problems(self) -> Vec<Problem> {
+        self.problems
+    }
+}
+
+impl Iterator for Merged {
+    type Item = Entry;
+    fn next(&mut self) -> Option<Entry> {
+        let Reverse((_, index, _)) = self.heap.pop()?;
+        let entry = self.pending[index].take();
+        self.refill(index);
+        entry
+    }
+}
+
+/// Reads every record under `paths` (files or folders), ordered by monotonic time
+/// (stable for equal times), with the problems met.
+pub fn read_all(paths: &[PathBuf]) -> std::io::Result<(Vec<Entry>, Vec<Problem>)> {
+    let files = journal_files(paths)?;
+    let mut merged = Merged::open(&files);
+    let mut entries: Vec<Entry> = merged.by_ref().collect();
+    // Files written by hand or by other tools may be out of order within themselves.
+    entries.sort_by_key(|e| e.record.mono_ns);
+    Ok((entries, merged.into_problems()))
+}

@@ -1,0 +1,293 @@
+//! The spool's folders, held open by descriptor, and the atomic drop of a new job.
+//!
+//! ```text
+//! SPOOL/
+//!   tmp/      producers write here, then rename into new/ (same file system: atomic)
+//!   new/      ready jobs, one file each; consumers claim here
+//!   retry/    jobs waiting out a backoff after a failed attempt
+//!   failed/   dead letters and quarantined files, each with a reason beside it
+//!   journal/  one JSON-lines event log per process
+//! ```
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use spoolq_claim::{Dir, Errno};
+
+use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
+use crate::names::ReadyName;
+
+/// The folders of a spool, in creation order.
+pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
+
+/// The default mode of the spool's folders.
+pub const DEFAULT_MODE: u32 = 0o750;
+
+/// Why a spool could not be opened or created.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("spool {}: no such directory; create it with `spoolq init {}`", path.display(), path.display())]
+    NotFound { path: PathBuf },
+    #[error(
+        "spool folder {} is a symbolic link or not a directory; spoolq never follows links \
+         inside a spool: replace it with a real directory", path.display()
+    )]
+    NotADirectory { path: PathBuf },
+    #[error(transparent)]
+    Io(#[from] spoolq_claim::Error),
+}
+
+/// An open spool: a descriptor for the root and for each folder.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: Arc<Dir>,
+    tmp: Arc<Dir>,
+    new: Arc<Dir>,
+    retry: Arc<Dir>,
+    failed: Arc<Dir>,
+    journal: Arc<Dir>,
+}
+
+/// How to create a spool's folders.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateOptions {
+    /// Permission bits of each folder (applied exactly, whatever the umask).
+    pub mode: u32,
+    /// Group to give each folder, if any.
+    pub gid: Option<u32>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            mode: DEFAULT_MODE,
+            gid: None,
+        }
+    }
+}
+
+fn classify(path: &Path, e: spoolq_claim::Error) -> LayoutError {
+    match e.errno() {
+        Some(Errno::ENOENT) => LayoutError::NotFound {
+            path: path.to_owned(),
+        },
+        Some(Errno::ELOOP) | Some(Errno::ENOTDIR) => LayoutError::NotADirectory {
+            path: path.to_owned(),
+        },
+        _ => LayoutError::Io(e),
+    }
+}
+
+impl Spool {
+    /// Opens an existing spool; every folder must exist and be a real directory.
+    pub fn open(path: &Path) -> Result<Spool, LayoutError> {
+        // The root may be reached through links the operator set up (/var/spool/x ->
+        // /data/x); resolve them once, then hold everything by descriptor.
+        let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
+            path: path.to_owned(),
+        })?;
+        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+        let sub = |name: &str| -> Result<Arc<Dir>, LayoutError> {
+            root.open_subdir(OsStr::new(name))
+                .map(Arc::new)
+                .map_err(|e| classify(&root_path.join(name), e))
+        };
+        Ok(Spool {
+            tmp: sub("tmp")?,
+            new: sub("new")?,
+            retry: sub("retry")?,
+            failed: sub("failed")?,
+            journal: sub("journal")?,
+            root: Arc::new(root),
+        })
+    }
+
+    /// Creates the spool and any missing folder (idempotent), then opens it.
+    pub fn create(path: &Path, options: CreateOptions) -> Result<Spool, LayoutError> {
+        std::fs::create_dir_all(path).map_err(|e| {
+            LayoutError::Io(spoolq_claim::Error::Io {
+                op: spoolq_claim::Op::Mkdir,
+                path: path.to_owned(),
+                source: e,
+            })
+        })?;
+        let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
+            path: path.to_owned(),
+        })?;
+        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+        for name in FOLDERS {
+            let created = root.create_subdir(OsStr::new(name), options.mode)?;
+            let dir = root
+                .open_subdir(OsStr::new(name))
+                .map_err(|e| classify(&root_path.join(name), e))?;
+            if created {
+                dir.set_mode(options.mode)?;
+                if let Some(gid) = options.gid {
+                    dir.set_group(gid)?;
+                }
+            }
+        }
+        Spool::open(&root_path)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+    pub fn root(&self) -> &Arc<Dir> {
+        &self.root
+    }
+    pub fn tmp(&self) -> &Arc<Dir> {
+        &self.tmp
+    }
+    pub fn new_dir(&self) -> &Arc<Dir> {
+        &self.new
+    }
+    pub fn retry(&self) -> &Arc<Dir> {
+        &self.retry
+    }
+    pub fn failed(&self) -> &Arc<Dir> {
+        &self.failed
+    }
+    pub fn journal(&self) -> &Arc<Dir> {
+        &self.journal
+    }
+
+    /// Each folder with its name, for integrity checks.
+    pub fn folders(&self) -> [(&'static str, &Arc<Dir>); 5] {
+        [
+            ("tmp", &self.tmp),
+            ("new", &self.new),
+            ("retry", &self.retry),
+            ("failed", &self.failed),
+            ("journal", &self.journal),
+        ]
+    }
+
+    /// Checks that every folder held open is still the folder at its name (not moved
+    /// away, not replaced by a symlink). Returns the names of those that are not.
+    pub fn moved_folders(&self) -> Vec<&'static str> {
+        self.folders()
+            .into_iter()
+            .filter(|(name, dir)| !matches!(dir.still_at(&self.root, OsStr::new(name)), Ok(true)))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Drops a new job atomically: write it into tmp/, optionally fsync it, rename it into
+    /// new/ without replacing anything, optionally fsync new/. On any error nothing is
+    /// left in new/ and the temp file is removed.
+    pub fn drop_job(
+        &self,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+    ) -> Result<Dropped, DropError> {
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let tmp_name = format!(
+            "{id}.{}.{}",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp_name = OsStr::new(&tmp_name);
+        let file = self.tmp.create_new(tmp_name, 0o640)?;
+        let result = self.write_and_publish(&file, tmp_name, id, payload, durability);
+        if result.is_err() {
+            // Best effort: the temp file may already be gone (renamed, or never made).
+            let _ = self.tmp.unlink(tmp_name);
+        }
+        result
+    }
+
+    fn write_and_publish(
+        &self,
+        file: &std::fs::File,
+        tmp_name: &OsStr,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+    ) -> Result<Dropped, DropError> {
+        let tmp_path = self.tmp.display_path(tmp_name);
+        let io_err = |source: std::io::Error| DropError::Write {
+            path: tmp_path.clone(),
+            source,
+        };
+        let header = JobHeader::new(id, 0);
+        let rendered = header.render();
+        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
+        writer.write_all(&rendered).map_err(io_err)?;
+        let length =
+            std::io::copy(payload, &mut writer).map_err(|source| DropError::Payload { source })?;
+        writer.flush().map_err(io_err)?;
+        drop(writer);
+        let digits = format!("{length:0width$}", width = LENGTH_WIDTH);
+        file.write_all_at(digits.as_bytes(), header.length_offset() as u64)
+            .map_err(io_err)?;
+        if durability.fsync_file {
+            file.sync_all().map_err(io_err)?;
+        }
+        let ready = ReadyName::new(id, 0).to_os_string();
+        match self.tmp.rename_noreplace(tmp_name, &self.new, &ready) {
+            Ok(()) => {}
+            Err(e) if e.is_already_exists() => return Err(DropError::IdTaken { id }),
+            Err(e) => return Err(e.into()),
+        }
+        if durability.fsync_dir {
+            self.new.sync()?;
+        }
+        Ok(Dropped {
+            id,
+            payload_len: length,
+            header_len: rendered.len() as u64,
+        })
+    }
+}
+
+/// Which fsyncs a drop does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durability {
+    /// fsync the job file before publishing it.
+    pub fsync_file: bool,
+    /// fsync new/ after publishing, so the rename survives power loss.
+    pub fsync_dir: bool,
+}
+
+impl Durability {
+    /// Both fsyncs: the job survives power loss once the drop returns.
+    pub const ALWAYS: Durability = Durability {
+        fsync_file: true,
+        fsync_dir: true,
+    };
+    /// No fsync: survives a process crash, not power loss. For benchmarks and bulk loads.
+    pub const NEVER: Durability = Durability {
+        fsync_file: false,
+        fsync_dir: false,
+    };
+}
+
+/// A job that was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub id: JobId,
+    pub payload_len: u64,
+    pub header_len: u64,
+}
+
+/// Why a drop failed. Nothing was published.
+#[derive(Debug, thiserror::Error)]
+pub enum DropError {
+    #[error("job id {id} is already in new/: refusing to replace it")]
+    IdTaken { id: JobId },
+    #[error("reading the payload: {source}")]
+    Payload { source: std::io::Error },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] spoolq_claim::Error),
+}

@@ -1,0 +1,159 @@
+//! File names in the spool's folders, which carry what must survive a restart.
+//!
+//! - new/: `<id>` for a first attempt, `<id>.<attempts>` after `attempts` failed ones.
+//! - retry/: `<id>.<attempts>.<due>` where `due` is the Unix time in milliseconds after
+//!   which the job may be moved back to new/.
+//! - failed/: the name the file had, plus `<name>.reason.json` beside it.
+//!
+//! The id inside the file is the authority: a name that does not match its header is
+//! quarantined. Names starting with `.` are never jobs (editors, Finder's `.DS_Store`).
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::time::{Duration, SystemTime};
+
+use crate::job::JobId;
+
+/// The suffix of a reason file in failed/.
+pub const REASON_SUFFIX: &str = ".reason.json";
+
+/// True for names no consumer should look at.
+pub fn is_hidden(name: &OsStr) -> bool {
+    name.as_bytes().first() == Some(&b'.')
+}
+
+/// A name in new/: which job, after how many failed attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadyName {
+    pub id: JobId,
+    /// Attempts already made (0 for a fresh job).
+    pub attempts: u32,
+}
+
+impl ReadyName {
+    pub fn new(id: JobId, attempts: u32) -> ReadyName {
+        ReadyName { id, attempts }
+    }
+
+    pub fn parse(name: &OsStr) -> Option<ReadyName> {
+        let s = name.to_str()?;
+        let (id, attempts) = match s.split_once('.') {
+            Some((id, n)) => (id, parse_count(n)?),
+            None => (s, 0),
+        };
+        Some(ReadyName {
+            id: id.parse().ok()?,
+            attempts,
+        })
+    }
+
+    pub fn to_os_string(&self) -> OsString {
+        OsString::from(self.to_string())
+    }
+}
+
+impl fmt::Display for ReadyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempts == 0 {
+            write!(f, "{}", self.id)
+        } else {
+            write!(f, "{}.{}", self.id, self.attempts)
+        }
+    }
+}
+
+/// A name in retry/: which job, after how many attempts, due when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RetryName {
+    pub id: JobId,
+    pub attempts: u32,
+    /// Unix time in milliseconds.
+    pub due_ms: u64,
+}
+
+impl RetryName {
+    pub fn new(id: JobId, attempts: u32, due: SystemTime) -> RetryName {
+        let due_ms = due
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        RetryName {
+            id,
+            attempts,
+            due_ms,
+        }
+    }
+
+    pub fn parse(name: &OsStr) -> Option<RetryName> {
+        let mut parts = name.to_str()?.split('.');
+        let id = parts.next()?.parse().ok()?;
+        let attempts = parse_count(parts.next()?)?;
+        let due = parts.next()?;
+        if parts.next().is_some() || due.is_empty() || !due.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(RetryName {
+            id,
+            attempts,
+            due_ms: due.parse().ok()?,
+        })
+    }
+
+    pub fn due(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.due_ms)
+    }
+
+    /// The name it gets when moved back to new/.
+    pub fn ready(&self) -> ReadyName {
+        ReadyName::new(self.id, self.attempts)
+    }
+
+    pub fn to_os_string(&self) -> OsString {
+        OsString::from(self.to_string())
+    }
+}
+
+impl fmt::Display for RetryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.id, self.attempts, self.due_ms)
+    }
+}
+
+fn parse_count(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The reason file's name for `name` in failed/.
+pub fn reason_name(name: &OsStr) -> OsString {
+    let mut bytes = name.as_bytes().to_vec();
+    bytes.extend_from_slice(REASON_SUFFIX.as_bytes());
+    OsString::from_vec(bytes)
+}
+
+/// True for a reason file in failed/.
+pub fn is_reason_file(name: &OsStr) -> bool {
+    name.as_bytes().ends_with(REASON_SUFFIX.as_bytes())
+}
+
+/// A printable form of any name (non-UTF-8 bytes and control characters escaped), for
+/// logs, journals and reason files.
+pub fn printable(name: &OsStr) -> String {
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
