@@ -32,6 +32,12 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Run many consumers on one spool and show the race, naive against verified.
     Lab(cmd::lab::Args),
+    /// Create a spool with its folders, modes and group.
+    Init(cmd::init::Args),
+    /// Show what a spool holds: ready, in flight, retrying, dead, recent processes.
+    Status(cmd::status::Args),
+    /// Write a launchd plist or systemd unit that runs the daemon.
+    Service(cmd::service::Args),
 }
 
 /// How a subcommand ended.
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
         Command::Produce(args) => cmd::produce::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Lab(args) => cmd::lab::run(args),
+        Command::Init(args) => cmd::init::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Service(args) => cmd::service::run(args),
     };
     exit.into()
 }

@@ -2,5 +2,8 @@
 
 pub mod audit;
 pub mod daemon;
+pub mod init;
 pub mod lab;
 pub mod produce;
+pub mod service;
+pub mod status;
