@@ -1,2 +1,840 @@
-//! Stub: filled in by its issue.
+//! Reading spoolq journals: proves (or disproves) that no job ran twice and none was
+//! lost, measures latency, and shows how a duplicate happened.
+//!
+//! [`audit`] streams every journal through [`Merged`] (one pending record per file in
+//! memory), ordered by the shared CLOCK_MONOTONIC, and keeps a compact state per job
+//! (its produced time, its claims, whether it reached a terminal outcome): memory grows
+//! with jobs and claims, not with events. [`timeline`] gathers every record of one job
+//! and [`render_timeline`] / [`timeline_svg`] draw it.
+//!
+//! # Classification (DESIGN.md section 7)
+//!
+//! A claim is a `claimed` record; its interval ends at the next outcome record (done,
+//! retry, dead, released, quarantined) for that job from the same process and worker.
+//! When claim tracing journaled a `close` step for it, the interval ends there instead,
+//! because that is when the lock was released. A claim with no outcome is taken to have
+//! lasted until its process's last journal record (it died, or is still running). For
+//! every pair of claims of one job, the later one is:
+//! - *concurrent* when it began before the earlier interval ended (mutual exclusion
+//!   broken);
+//! - *after completion* when the earlier claim completed the job: a `done` (whatever its
+//!   result: the naive strategy journals `done` with result `enoent` when its unlink lost
+//!   the race), or `dead`/`quarantined` with no `requeued` record in between;
+//! - *redelivery* otherwise (the earlier attempt was retried, released, or died without
+//!   outcome): expected at-least-once behaviour, not a violation.
+//!
+//! Caveat: without claim tracing, a claim's end is its outcome *record*, written just
+//! after the lock is released; a second claimer that journals `claimed` in that short
+//! gap makes the pair look concurrent rather than after completion. Both are violations.
+//! Monotonic times of different hosts are not comparable: audit one host's journals.
+//!
+//! Boundaries: this crate only reads (journals, and names in new/ and retry/). It prints
+//! nothing and chooses no exit code; the `render_*` functions return text.
+
 #![forbid(unsafe_code)]
+
+mod render;
+mod svg;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use spoolq_spool::journal::{Event, journal_files};
+use spoolq_spool::{JobId, LayoutError, Merged, Problem, ReadyName, Record, RetryName, Spool};
+
+pub use render::{render_report, render_timeline};
+pub use svg::timeline_svg;
+
+/// What to audit.
+#[derive(Clone, Debug, Default)]
+pub struct AuditInput {
+    /// A spool: its journal/ is read, and its new/ and retry/ are listed to tell pending
+    /// jobs from lost ones. Without it, pending and lost are unknown.
+    pub spool: Option<PathBuf>,
+    /// More journal files, or folders of `*.jsonl` files (journals copied from elsewhere).
+    pub journals: Vec<PathBuf>,
+}
+
+/// Why an audit could not run. Problems inside journals are never errors: they are in
+/// [`Report::problems`].
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("nothing to audit: give a spool (--spool DIR) or journals (--journal PATH)")]
+    NoInput,
+    #[error(transparent)]
+    Spool(#[from] LayoutError),
+    #[error("journal {}: no such file or directory; pass a journal file or a folder of *.jsonl files", path.display())]
+    JournalNotFound { path: PathBuf },
+    #[error("listing journals under {}: {source}", path.display())]
+    ListJournals {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("listing {}: {source}; check its permissions", path.display())]
+    ListSpool {
+        path: PathBuf,
+        source: spoolq_claim::Error,
+    },
+}
+
+/// The three classes of duplicate processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicateClass {
+    /// Two claims of one job overlapped: mutual exclusion was broken.
+    Concurrent,
+    /// A claim began after another claim had completed the job: the race of DESIGN.md
+    /// section 1.
+    AfterCompletion,
+    /// A claim after an earlier attempt failed, was released, or died: expected.
+    Redelivery,
+}
+
+impl DuplicateClass {
+    pub const ALL: [DuplicateClass; 3] = [
+        DuplicateClass::Concurrent,
+        DuplicateClass::AfterCompletion,
+        DuplicateClass::Redelivery,
+    ];
+
+    /// `concurrent`, `after-completion`, `redelivery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateClass::Concurrent => "concurrent",
+            DuplicateClass::AfterCompletion => "after-completion",
+            DuplicateClass::Redelivery => "redelivery",
+        }
+    }
+
+    /// Words for people: `concurrent`, `after completion`, `redelivery`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DuplicateClass::Concurrent => "concurrent",
+            DuplicateClass::AfterCompletion => "after completion",
+            DuplicateClass::Redelivery => "redelivery",
+        }
+    }
+
+    /// True for the classes that break the protocol's promise.
+    pub fn is_violation(self) -> bool {
+        self != DuplicateClass::Redelivery
+    }
+}
+
+/// One processing interval of a job.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClaimInterval {
+    /// `host:pid`.
+    pub process: String,
+    pub worker: Option<u32>,
+    pub strategy: Option<String>,
+    pub attempt: Option<u32>,
+    /// The `claimed` record's monotonic time.
+    pub start_mono_ns: u64,
+    /// The outcome record's monotonic time; `None` when there was none (died).
+    pub end_mono_ns: Option<u64>,
+    /// When the lock was released, if a `close` step was journaled (claim tracing).
+    pub released_mono_ns: Option<u64>,
+    pub outcome: Option<Event>,
+    /// The outcome's result code (`ok`, `enoent`, ...).
+    pub result: Option<String>,
+}
+
+/// A job processed more than once, in one class. A job that shows several classes is
+/// listed once per class.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Duplicate {
+    pub job: JobId,
+    pub class: DuplicateClass,
+    /// Every claim of the job, in start order.
+    pub claims: Vec<ClaimInterval>,
+    /// Indexes into `claims` of the claims that are this class's duplicates.
+    pub flagged: Vec<usize>,
+}
+
+/// Event counts. `pending` and `lost` are `None` when no spool was given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub produced: u64,
+    pub claimed: u64,
+    pub completed: u64,
+    pub retried: u64,
+    pub dead: u64,
+    pub quarantined: u64,
+    pub released: u64,
+    /// Jobs now in new/ or retry/.
+    pub pending: Option<u64>,
+    /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
+    pub lost: Option<u64>,
+}
+
+/// How many jobs show each duplicate class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DuplicateCounts {
+    pub concurrent: u64,
+    pub after_completion: u64,
+    pub redelivery: u64,
+}
+
+impl DuplicateCounts {
+    pub fn get(&self, class: DuplicateClass) -> u64 {
+        match class {
+            DuplicateClass::Concurrent => self.concurrent,
+            DuplicateClass::AfterCompletion => self.after_completion,
+            DuplicateClass::Redelivery => self.redelivery,
+        }
+    }
+}
+
+/// Latency percentiles (nearest rank), in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<u64>) -> Option<Latency> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let n = samples.len();
+        let rank = |p: usize| samples[(n * p).div_ceil(100).clamp(1, n) - 1];
+        Some(Latency {
+            samples: n as u64,
+            p50_ns: rank(50),
+            p90_ns: rank(90),
+            p99_ns: rank(99),
+            max_ns: samples[n - 1],
+        })
+    }
+}
+
+/// The two latencies the report measures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Latencies {
+    /// From `produced` to the job's first `claimed`.
+    pub produced_to_claimed: Option<Latency>,
+    /// From each `claimed` to its outcome.
+    pub claimed_to_outcome: Option<Latency>,
+}
+
+/// What one process journaled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessCounts {
+    /// `host:pid`.
+    pub process: String,
+    /// From its journal file's name (`producer`, `daemon`, ...).
+    pub role: Option<String>,
+    pub events: u64,
+    pub produced: u64,
+    pub claimed: u64,
+    pub completed: u64,
+    pub retried: u64,
+    pub dead: u64,
+    pub quarantined: u64,
+    pub released: u64,
+    /// Claims it journaled with no outcome.
+    pub unfinished: u64,
+}
+
+/// The result of an audit; `Serialize` for `--json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub journal_files: Vec<PathBuf>,
+    pub events: u64,
+    /// Distinct job ids seen.
+    pub jobs: u64,
+    pub counts: Counts,
+    pub duplicate_counts: DuplicateCounts,
+    pub duplicates: Vec<Duplicate>,
+    pub latency: Latencies,
+    pub processes: Vec<ProcessCounts>,
+    /// Claims with no outcome: their process died (or is still running).
+    pub unfinished_claims: u64,
+    /// Lost job ids (empty when unknown: see `counts.lost`).
+    pub lost_jobs: Vec<JobId>,
+    pub problems: Vec<Problem>,
+}
+
+/// A finding that makes `spoolq audit` exit 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Finding {
+    Concurrent,
+    AfterCompletion,
+    Redelivery,
+    Lost,
+}
+
+impl Finding {
+    /// The default: the protocol's violations and lost jobs.
+    pub const DEFAULT: [Finding; 3] =
+        [Finding::Concurrent, Finding::AfterCompletion, Finding::Lost];
+}
+
+/// The error of parsing a [`Finding`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown finding {0:?}: expected concurrent, after-completion, redelivery or lost")]
+pub struct ParseFindingError(pub String);
+
+impl FromStr for Finding {
+    type Err = ParseFindingError;
+    fn from_str(s: &str) -> Result<Finding, ParseFindingError> {
+        match s {
+            "concurrent" => Ok(Finding::Concurrent),
+            "after-completion" => Ok(Finding::AfterCompletion),
+            "redelivery" => Ok(Finding::Redelivery),
+            "lost" => Ok(Finding::Lost),
+            other => Err(ParseFindingError(other.to_owned())),
+        }
+    }
+}
+
+impl Report {
+    /// The findings among `fail_on` that this report shows.
+    pub fn findings(&self, fail_on: &[Finding]) -> Vec<Finding> {
+        fail_on
+            .iter()
+            .copied()
+            .filter(|f| match f {
+                Finding::Concurrent => self.duplicate_counts.concurrent > 0,
+                Finding::AfterCompletion => self.duplicate_counts.after_completion > 0,
+                Finding::Redelivery => self.duplicate_counts.redelivery > 0,
+                Finding::Lost => self.counts.lost.unwrap_or(0) > 0,
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The streaming analysis.
+
+/// A claim, compactly: strings are interned.
+#[derive(Clone, Copy, Debug)]
+struct ClaimRec {
+    process: u32,
+    worker: Option<u32>,
+    strategy: Option<u16>,
+    attempt: Option<u32>,
+    start: u64,
+    end: Option<u64>,
+    released: Option<u64>,
+    outcome: Option<Event>,
+    result: Option<u16>,
+}
+
+const DONE: u8 = 1;
+const DEAD: u8 = 2;
+const QUARANTINED: u8 = 4;
+
+#[derive(Debug, Default)]
+struct JobState {
+    produced: Option<u64>,
+    terminal: u8,
+    claims: Vec<ClaimRec>,
+    /// Times of `requeued` records (a job back from retry/ or failed/).
+    requeues: Vec<u64>,
+}
+
+#[derive(Debug, Default)]
+struct ProcessState {
+    counts: ProcessCounts,
+    last_ns: u64,
+}
+
+/// Interns short strings (strategies, result codes): a handful of distinct values.
+#[derive(Debug, Default)]
+struct Interner {
+    index: HashMap<String, u16>,
+    values: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> Option<u16> {
+        if let Some(&i) = self.index.get(s) {
+            return Some(i);
+        }
+        // Bounded: a journal full of distinct result strings must not grow this forever.
+        if self.values.len() >= u16::MAX as usize {
+            return None;
+        }
+        let i = self.values.len() as u16;
+        self.values.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        Some(i)
+    }
+
+    fn get(&self, i: Option<u16>) -> Option<String> {
+        i.and_then(|i| self.values.get(i as usize).cloned())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Analyzer {
+    only: Option<JobId>,
+    jobs: HashMap<JobId, JobState>,
+    processes: Vec<ProcessState>,
+    by_pid: HashMap<u32, Vec<(String, u32)>>,
+    strategies: Interner,
+    results: Interner,
+    counts: Counts,
+    events: u64,
+}
+
+fn role_of(file: &Path) -> Option<String> {
+    let name = file.file_name()?.to_str()?;
+    let (role, _) = name.split_once('-')?;
+    Some(role.to_owned())
+}
+
+impl Analyzer {
+    fn process_index(&mut self, record: &Record, file: &Path) -> u32 {
+        let slots = self.by_pid.entry(record.pid).or_default();
+        if let Some((_, i)) = slots.iter().find(|(h, _)| *h == record.host) {
+            return *i;
+        }
+        let i = self.processes.len() as u32;
+        slots.push((record.host.clone(), i));
+        self.processes.push(ProcessState {
+            counts: ProcessCounts {
+                process: record.process(),
+                role: role_of(file),
+                ..ProcessCounts::default()
+            },
+            last_ns: 0,
+        });
+        i
+    }
+
+    fn observe(&mut self, record: &Record, file: &Path) {
+        let p = self.process_index(record, file);
+        let process = &mut self.processes[p as usize];
+        process.last_ns = process.last_ns.max(record.mono_ns);
+        let Some(job) = record.job else {
+            return;
+        };
+        if self.only.is_some_and(|only| only != job) {
+            return;
+        }
+        self.events += 1;
+        process.counts.events += 1;
+        let t = record.mono_ns;
+        let state = self.jobs.entry(job).or_default();
+        let pc = &mut process.counts;
+        let c = &mut self.counts;
+        match record.event {
+            Event::Produced => {
+                c.produced += 1;
+                pc.produced += 1;
+                state.produced = Some(state.produced.map_or(t, |p| p.min(t)));
+            }
+            Event::Claimed => {
+                c.claimed += 1;
+                pc.claimed += 1;
+                state.claims.push(ClaimRec {
+                    process: p,
+                    worker: record.worker,
+                    strategy: record
+                        .strategy
+                        .as_deref()
+                        .and_then(|s| self.strategies.intern(s)),
+                    attempt: record.attempt,
+                    start: t,
+                    end: None,
+                    released: None,
+                    outcome: None,
+                    result: None,
+                });
+            }
+            Event::Done | Event::Retry | Event::Dead | Event::Released | Event::Quarantined => {
+                match record.event {
+                    Event::Done => {
+                        c.completed += 1;
+                        pc.completed += 1;
+                        state.terminal |= DONE;
+                    }
+                    Event::Retry => {
+                        c.retried += 1;
+                        pc.retried += 1;
+                    }
+                    Event::Dead => {
+                        c.dead += 1;
+                        pc.dead += 1;
+                        state.terminal |= DEAD;
+                    }
+                    Event::Quarantined => {
+                        c.quarantined += 1;
+                        pc.quarantined += 1;
+                        state.terminal |= QUARANTINED;
+                    }
+                    _ => {
+                        c.released += 1;
+                        pc.released += 1;
+                    }
+                }
+                // Same process and worker; failing that (a writer that leaves the worker
+                // out of outcomes), the same process.
+                let open = |cl: &&mut ClaimRec| cl.end.is_none() && cl.process == p;
+                let index = state
+                    .claims
+                    .iter_mut()
+                    .rposition(|cl| open(&cl) && cl.worker == record.worker)
+                    .or_else(|| state.claims.iter_mut().rposition(|cl| open(&cl)));
+                if let Some(claim) = index.map(|i| &mut state.claims[i]) {
+                    claim.end = Some(t);
+                    claim.outcome = Some(record.event);
+                    claim.result = record
+                        .result
+                        .as_deref()
+                        .and_then(|s| self.results.intern(s));
+                }
+            }
+            Event::Requeued => state.requeues.push(t),
+            Event::Step if record.step.as_deref() == Some("close") => {
+                if let Some(claim) = state.claims.iter_mut().rev().find(|cl| {
+                    cl.released.is_none() && cl.process == p && cl.worker == record.worker
+                }) {
+                    claim.released = Some(t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn interval(&self, claim: &ClaimRec) -> ClaimInterval {
+        ClaimInterval {
+            process: self.processes[claim.process as usize]
+                .counts
+                .process
+                .clone(),
+            worker: claim.worker,
+            strategy: self.strategies.get(claim.strategy),
+            attempt: claim.attempt,
+            start_mono_ns: claim.start,
+            end_mono_ns: claim.end,
+            released_mono_ns: claim.released,
+            outcome: claim.outcome,
+            result: self.results.get(claim.result),
+        }
+    }
+
+    /// When the claim's hold on the job ended, as far as the journals tell.
+    fn effective_end(&self, claim: &ClaimRec) -> u64 {
+        claim
+            .released
+            .or(claim.end)
+            .unwrap_or_else(|| self.processes[claim.process as usize].last_ns)
+    }
+
+    /// The classes a job's claims show, with the claims flagged for each.
+    fn classify(&self, state: &JobState) -> [Vec<usize>; 3] {
+        let mut flagged: [Vec<usize>; 3] = Default::default();
+        let claims = &state.claims;
+        for j in 1..claims.len() {
+            let mut class_of_j: Option<DuplicateClass> = None;
+            for i in 0..j {
+                let (a, b) = (&claims[i], &claims[j]);
+                let class = if b.start < self.effective_end(a) {
+                    DuplicateClass::Concurrent
+                } else {
+                    let end = a.end.unwrap_or(a.start);
+                    let requeued_between =
+                        || state.requeues.iter().any(|&r| r >= end && r <= b.start);
+                    match a.outcome {
+                        Some(Event::Done) => DuplicateClass::AfterCompletion,
+                        Some(Event::Dead | Event::Quarantined) if !requeued_between() => {
+                            DuplicateClass::AfterCompletion
+                        }
+                        _ => DuplicateClass::Redelivery,
+                    }
+                };
+                // The most severe relation to any earlier claim decides (Ord: concurrent
+                // first).
+                class_of_j = Some(class_of_j.map_or(class, |c| c.min(class)));
+            }
+            if let Some(class) = class_of_j {
+                flagged[class as usize].push(j);
+            }
+        }
+        flagged
+    }
+
+    fn duplicates_of(&self, job: JobId, state: &JobState) -> Vec<Duplicate> {
+        if state.claims.len() < 2 {
+            return Vec::new();
+        }
+        let flagged = self.classify(state);
+        let mut out = Vec::new();
+        for class in DuplicateClass::ALL {
+            let indexes = &flagged[class as usize];
+            if indexes.is_empty() {
+                continue;
+            }
+            out.push(Duplicate {
+                job,
+                class,
+                claims: state.claims.iter().map(|c| self.interval(c)).collect(),
+                flagged: indexes.clone(),
+            });
+        }
+        out
+    }
+}
+
+fn check_journal_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
+    for path in paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(AuditError::JournalNotFound { path: path.clone() });
+        }
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(journal_files(std::slice::from_ref(path)).map_err(|source| {
+            AuditError::ListJournals {
+                path: path.clone(),
+                source,
+            }
+        })?);
+    }
+    Ok(files)
+}
+
+/// Adds the ids named in new/ and retry/ to `present`; returns how many names there are.
+fn list_pending(
+    spool: &Spool,
+    present: &mut std::collections::HashSet<JobId>,
+) -> Result<u64, AuditError> {
+    let mut count = 0;
+    for (dir, retry) in [(spool.new_dir(), false), (spool.retry(), true)] {
+        let err = |source| AuditError::ListSpool {
+            path: dir.path().to_owned(),
+            source,
+        };
+        for name in dir.entries().map_err(err)? {
+            let name = name.map_err(err)?;
+            let id = if retry {
+                RetryName::parse(&name).map(|n| n.id)
+            } else {
+                ReadyName::parse(&name).map(|n| n.id)
+            };
+            if let Some(id) = id {
+                present.insert(id);
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// The journal files an input names: SPOOL/journal, then each `--journal` path.
+fn input_files(input: &AuditInput, spool: Option<&Spool>) -> Result<Vec<PathBuf>, AuditError> {
+    let mut paths = Vec::new();
+    if let Some(spool) = spool {
+        paths.push(spool.journal().path().to_owned());
+    }
+    paths.extend(input.journals.iter().cloned());
+    let mut files = check_journal_paths(&paths)?;
+    // The same file given twice (a folder and a file in it) must not count twice.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(files)
+}
+
+/// Audits the journals of `input`.
+///
+/// The spool's new/ and retry/ are listed before and after reading the journals, and a
+/// job found in either listing is pending: a job that moves between folders while the
+/// audit runs is not mistaken for lost. For exact figures, audit a quiet spool.
+pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
+    if input.spool.is_none() && input.journals.is_empty() {
+        return Err(AuditError::NoInput);
+    }
+    let spool = input.spool.as_deref().map(Spool::open).transpose()?;
+    let files = input_files(input, spool.as_ref())?;
+
+    let mut present = std::collections::HashSet::new();
+    if let Some(spool) = &spool {
+        list_pending(spool, &mut present)?;
+    }
+
+    let mut analyzer = Analyzer::default();
+    let mut merged = Merged::open(&files);
+    for entry in merged.by_ref() {
+        analyzer.observe(&entry.record, &entry.file);
+    }
+    let problems = merged.into_problems();
+
+    let pending = match &spool {
+        Some(spool) => Some(list_pending(spool, &mut present)?),
+        None => None,
+    };
+
+    let mut report = Report {
+        journal_files: files,
+        events: analyzer.events,
+        jobs: analyzer.jobs.len() as u64,
+        problems,
+        ..Report::default()
+    };
+    let mut first_claim = Vec::new();
+    let mut to_outcome = Vec::new();
+    let mut lost = Vec::new();
+    let mut duplicates = Vec::new();
+    for (&job, state) in &analyzer.jobs {
+        if let (Some(produced), Some(first)) = (state.produced, state.claims.first()) {
+            // A consumer may journal `claimed` before the producer journals `produced`
+            // (it is written after the rename): that is zero latency, not negative.
+            first_claim.push(first.start.saturating_sub(produced));
+        }
+        for claim in &state.claims {
+            match claim.end {
+                Some(end) => to_outcome.push(end.saturating_sub(claim.start)),
+                None => {
+                    report.unfinished_claims += 1;
+                    analyzer.processes[claim.process as usize].counts.unfinished += 1;
+                }
+            }
+        }
+        if spool.is_some()
+            && state.produced.is_some()
+            && state.terminal == 0
+            && !present.contains(&job)
+        {
+            lost.push(job);
+        }
+        duplicates.extend(analyzer.duplicates_of(job, state));
+    }
+    // Classes in severity order, then by when the job was first claimed.
+    duplicates.sort_by_key(|d| {
+        (
+            d.class,
+            d.claims.first().map_or(0, |c| c.start_mono_ns),
+            d.job,
+        )
+    });
+    for d in &duplicates {
+        match d.class {
+            DuplicateClass::Concurrent => report.duplicate_counts.concurrent += 1,
+            DuplicateClass::AfterCompletion => report.duplicate_counts.after_completion += 1,
+            DuplicateClass::Redelivery => report.duplicate_counts.redelivery += 1,
+        }
+    }
+    lost.sort();
+    report.counts = analyzer.counts.clone();
+    report.counts.pending = pending;
+    report.counts.lost = spool.as_ref().map(|_| lost.len() as u64);
+    report.lost_jobs = lost;
+    report.duplicates = duplicates;
+    report.latency = Latencies {
+        produced_to_claimed: Latency::of(first_claim),
+        claimed_to_outcome: Latency::of(to_outcome),
+    };
+    report.processes = analyzer.processes.into_iter().map(|p| p.counts).collect();
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------
+// Timeline.
+
+/// One record of a timeline, with where it was read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TimelineEvent {
+    pub record: Record,
+    pub file: PathBuf,
+    pub line: u64,
+}
+
+/// Every record of one job, from every journal, in monotonic order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Timeline {
+    pub job: JobId,
+    pub events: Vec<TimelineEvent>,
+    /// The job's processing intervals, in start order.
+    pub claims: Vec<ClaimInterval>,
+    /// The job's duplicates, by class (`flagged` indexes into `claims`).
+    pub duplicates: Vec<Duplicate>,
+    /// The processes that journaled something for the job, in order of first event.
+    pub processes: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl Timeline {
+    /// The class a claim was flagged with, if any (the most severe).
+    pub fn flag_of(&self, claim: usize) -> Option<DuplicateClass> {
+        self.duplicates
+            .iter()
+            .filter(|d| d.flagged.contains(&claim))
+            .map(|d| d.class)
+            .min()
+    }
+}
+
+/// Journal paths for a spool and extra journals, for [`timeline`].
+pub fn journal_paths(input: &AuditInput) -> Result<Vec<PathBuf>, AuditError> {
+    if input.spool.is_none() && input.journals.is_empty() {
+        return Err(AuditError::NoInput);
+    }
+    let spool = input.spool.as_deref().map(Spool::open).transpose()?;
+    input_files(input, spool.as_ref())
+}
+
+/// Every record for `job` in the journals under `paths` (files or folders), merged by
+/// the monotonic clock, with its claims classified.
+pub fn timeline(paths: &[PathBuf], job: JobId) -> Result<Timeline, AuditError> {
+    let files = check_journal_paths(paths)?;
+    let mut analyzer = Analyzer {
+        only: Some(job),
+        ..Analyzer::default()
+    };
+    let mut events = Vec::new();
+    let mut merged = Merged::open(&files);
+    for entry in merged.by_ref() {
+        // Every record counts for its process's last sign of life (a died claim's end).
+        analyzer.observe(&entry.record, &entry.file);
+        if entry.record.job == Some(job) {
+            events.push(TimelineEvent {
+                record: entry.record,
+                file: entry.file.to_path_buf(),
+                line: entry.line,
+            });
+        }
+    }
+    // Files written by other tools may be out of order within themselves.
+    events.sort_by_key(|e| e.record.mono_ns);
+    let mut processes: Vec<String> = Vec::new();
+    for e in &events {
+        let p = e.record.process();
+        if !processes.contains(&p) {
+            processes.push(p);
+        }
+    }
+    let (claims, duplicates) = match analyzer.jobs.get(&job) {
+        Some(state) => (
+            state.claims.iter().map(|c| analyzer.interval(c)).collect(),
+            analyzer.duplicates_of(job, state),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(Timeline {
+        job,
+        events,
+        claims,
+        duplicates,
+        processes,
+        problems: merged.into_problems(),
+    })
+}
+
+/// A file name for messages.
+pub(crate) fn short_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(OsStr::new("?"))
+        .to_string_lossy()
+        .into_owned()
+}
