@@ -1,11 +1,186 @@
-//! Stub: filled in by its issue.
+//! `spoolq produce`: drop jobs into a spool atomically, from files, stdin or generated
+//! load, printing each job's id. The work is in `spoolq-producer`; this module parses
+//! flags, draws the progress bar and turns errors into one line and exit 2.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use spoolq_producer::{Generate, ProduceError, SyncMode};
+use spoolq_spool::{JobId, JournalWriter, Spool};
 
 use crate::Exit;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  echo hello | spoolq produce --spool /var/spool/jobs
+  spoolq produce --spool /var/spool/jobs report.pdf invoice.json
+  spoolq produce --spool /var/spool/jobs --id 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a order.json
+  spoolq produce --spool /var/spool/jobs --count 10000 --size 4k --rate 500 --sync batch
 
-pub fn run(_args: Args) -> Exit {
-    eprintln!("spoolq: not implemented yet");
+Each job is written into tmp/, then renamed into new/: a consumer never sees a partial
+job, and an interrupted producer leaves nothing in new/. Job ids are printed one per line.")]
+pub struct Args {
+    /// The spool directory.
+    #[arg(long, value_name = "DIR")]
+    spool: PathBuf,
+    /// Files to enqueue, one job each; `-` or none reads one job from standard input.
+    #[arg(value_name = "FILE", conflicts_with = "count")]
+    files: Vec<PathBuf>,
+    /// Generate N synthetic jobs instead (for load tests).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Payload size of each generated job: bytes, or with a k, M or G suffix (1024s).
+    #[arg(long, value_name = "BYTES", requires = "count", value_parser = parse_size, default_value = "0")]
+    size: usize,
+    /// Pace generated jobs at R per second.
+    #[arg(long, value_name = "R", requires = "count")]
+    rate: Option<f64>,
+    /// The job's id (an idempotency key): refused if that id is already in new/ or retry/.
+    #[arg(long, value_name = "ID", conflicts_with = "count")]
+    id: Option<JobId>,
+    /// always: fsync file, rename, fsync new/ per job; batch: fsync new/ once at the
+    /// end; never: no fsync (survives a crash of spoolq, not power loss).
+    #[arg(long, value_name = "MODE", default_value = "always")]
+    sync: SyncMode,
+    /// Do not write a `produced` record to the spool's journal.
+    #[arg(long)]
+    no_journal: bool,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let multiplier: usize = match unit {
+        "" | "B" | "b" => 1,
+        "k" | "K" | "KiB" | "kB" => 1 << 10,
+        "M" | "MiB" | "MB" => 1 << 20,
+        "G" | "GiB" | "GB" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size: use bytes, or 4k, 1M, 1G")),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{s:?} is not a size: use bytes, or 4k, 1M, 1G"))
+}
+
+fn fail(e: &ProduceError) -> Exit {
+    eprintln!("spoolq produce: {e}");
     Exit::Error
+}
+
+pub fn run(args: Args) -> Exit {
+    if args.id.is_some() && args.files.len() > 1 {
+        eprintln!(
+            "spoolq produce: --id names one job, but {} files were given: produce them one at a time",
+            args.files.len()
+        );
+        return Exit::Error;
+    }
+    let spool = match spoolq_producer::open_spool(&args.spool) {
+        Ok(spool) => spool,
+        Err(e) => return fail(&e),
+    };
+    let journal = if args.no_journal {
+        None
+    } else {
+        match spoolq_producer::open_journal(&spool) {
+            Ok(journal) => Some(journal),
+            Err(e) => return fail(&e),
+        }
+    };
+    match args.count {
+        Some(count) => generate(&spool, &args, count, journal.as_ref()),
+        None => from_inputs(&spool, &args, journal.as_ref()),
+    }
+}
+
+fn print_id(out: &mut impl Write, id: JobId) -> bool {
+    // A closed stdout (`| head`) is not a reason to stop publishing, but is one to stop
+    // printing.
+    writeln!(out, "{id}").and_then(|()| out.flush()).is_ok()
+}
+
+fn from_inputs(spool: &Spool, args: &Args, journal: Option<&JournalWriter>) -> Exit {
+    let stdin_only = [PathBuf::from("-")];
+    let inputs: &[PathBuf] = if args.files.is_empty() {
+        &stdin_only
+    } else {
+        &args.files
+    };
+    let mut out = std::io::stdout().lock();
+    let mut printing = true;
+    for input in inputs {
+        let produced = if input == Path::new("-") {
+            spoolq_producer::produce_one(
+                spool,
+                args.id,
+                &mut std::io::stdin().lock(),
+                args.sync,
+                journal,
+            )
+        } else {
+            spoolq_producer::produce_file(spool, args.id, input, args.sync, journal)
+        };
+        match produced {
+            Ok(id) => {
+                if printing {
+                    printing = print_id(&mut out, id);
+                }
+            }
+            Err(e) => {
+                // Jobs already published stay; make them durable as promised.
+                let _ = spoolq_producer::finish_batch(spool, args.sync);
+                return fail(&e);
+            }
+        }
+    }
+    match spoolq_producer::finish_batch(spool, args.sync) {
+        Ok(()) => Exit::Ok,
+        Err(e) => fail(&e),
+    }
+}
+
+fn generate(spool: &Spool, args: &Args, count: u64, journal: Option<&JournalWriter>) -> Exit {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(count),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs ({per_sec}, eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let opts = Generate {
+        count,
+        size: args.size,
+        rate: args.rate,
+        sync: args.sync,
+    };
+    let result = spoolq_producer::produce_generated(spool, &opts, journal, &mut |done| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(ids) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for id in ids {
+                if writeln!(out, "{id}").is_err() {
+                    break;
+                }
+            }
+            let _ = out.flush();
+            Exit::Ok
+        }
+        Err(e) => fail(&e),
+    }
 }
