@@ -148,6 +148,32 @@ impl Dir {
             .map_err(|errno| Error::sys(Op::Open, &self.path.join(name), errno))
     }
 
+    /// Whether another open file description holds an exclusive lock on `name` right now:
+    /// opens it read-only (never through a symlink, never blocking on a FIFO) and tries
+    /// `flock(LOCK_SH | LOCK_NB)` on that fresh descriptor, which is closed on return.
+    ///
+    /// For read-only inspection (`spoolq status`) where the kernel offers no lock table
+    /// (macOS, the BSDs). The probe is not invisible: while the shared lock is held (a
+    /// few microseconds) a consumer's `LOCK_EX | LOCK_NB` on the same file fails, so that
+    /// consumer skips the job for an instant and finds it again on its next scan. It never
+    /// takes, moves or loses the job. On Linux prefer reading `/proc/locks`, which takes no
+    /// lock at all.
+    ///
+    /// Errors: the open failing (ENOENT if the name is gone, ELOOP for a symlink, EACCES)
+    /// or the lock failing with anything but EWOULDBLOCK.
+    pub fn probe_locked(&self, name: &OsStr) -> Result<bool, Error> {
+        let c = c_name(name)?;
+        let path = || self.path.join(name);
+        let fd = sys::open_read_at(self.fd.as_fd(), &c)
+            .map_err(|errno| Error::sys(Op::Open, &path(), errno))?;
+        match sys::flock_shared_nonblocking(fd.as_fd()) {
+            Ok(()) => Ok(false),
+            Err(Errno::EWOULDBLOCK) => Ok(true),
+            Err(errno) => Err(Error::sys(Op::Lock, &path(), errno)),
+        }
+        // `fd` is closed here, releasing the shared lock if it was taken.
+    }
+
     /// Changes the permission bits of the directory itself.
     pub fn set_mode(&self, mode: u32) -> Result<(), Error> {
         sys::fchmod(self.fd.as_fd(), mode).map_err(|errno| Error::sys(Op::Chmod, &self.path, errno))

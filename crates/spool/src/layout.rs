@@ -41,6 +41,52 @@ pub enum LayoutError {
     Io(#[from] spoolq_claim::Error),
 }
 
+/// Why `spoolq init` refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(
+        "{}: refusing to make a spool here: it holds {count} entr{} besides spoolq's folders \
+         (tmp new retry failed journal): {}{}; choose a new or empty directory, or move those \
+         entries elsewhere first",
+        path.display(),
+        if *count == 1 { "y" } else { "ies" },
+        found.join(", "),
+        if *count > found.len() { format!(" and {} more", count - found.len()) } else { String::new() }
+    )]
+    ForeignContent {
+        path: PathBuf,
+        /// The first few foreign entries, each as `name (kind)`.
+        found: Vec<String>,
+        /// How many foreign entries there are in all.
+        count: usize,
+    },
+    #[error("{}: exists and is not a directory; choose another path for the spool", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+impl From<spoolq_claim::Error> for InitError {
+    fn from(e: spoolq_claim::Error) -> InitError {
+        InitError::Layout(LayoutError::Io(e))
+    }
+}
+
+/// What [`Spool::init`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// The spool directory itself did not exist before.
+    pub root_created: bool,
+    /// The folders that were created (the others existed and had their mode and group
+    /// re-applied).
+    pub created: Vec<&'static str>,
+    /// The permission bits the root has now, as the kernel kept them (an unprivileged
+    /// process may lose the setgid bit on a group it is not a member of).
+    pub root_perm: u32,
+    /// The group the root has now.
+    pub root_gid: u32,
+}
+
 /// An open spool: a descriptor for the root and for each folder.
 #[derive(Debug, Clone)]
 pub struct Spool {
@@ -132,6 +178,106 @@ impl Spool {
             }
         }
         Spool::open(&root_path)
+    }
+
+    /// Makes `path` a spool for `spoolq init`: creates the directory and any missing
+    /// folder, and (unlike [`Spool::create`], which leaves existing folders alone)
+    /// applies `options` to the root and to every folder each time, so re-running it
+    /// repairs modes and groups. The group is set before the mode, so a setgid bit
+    /// survives the change of group.
+    ///
+    /// Refuses, before changing anything, a directory that holds anything besides the
+    /// five folders (a file named `new` or a symlink in place of a folder counts as
+    /// foreign): a spool's folders are deleted from and moved into by the daemon, so
+    /// reusing a folder that holds someone else's files would be dangerous.
+    pub fn init(path: &Path, options: CreateOptions) -> Result<(Spool, InitReport), InitError> {
+        let existed = match std::fs::symlink_metadata(path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(source) => {
+                return Err(InitError::Layout(LayoutError::Io(
+                    spoolq_claim::Error::Io {
+                        op: spoolq_claim::Op::Fstatat,
+                        path: path.to_owned(),
+                        source,
+                    },
+                )));
+            }
+        };
+        if existed {
+            // Follow links to the root once (as `open` does), then hold it by descriptor.
+            let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
+                path: path.to_owned(),
+            })?;
+            let root = Dir::open(&root_path).map_err(|e| match e.errno() {
+                Some(Errno::ENOTDIR) | Some(Errno::ELOOP) => InitError::NotADirectory {
+                    path: path.to_owned(),
+                },
+                _ => InitError::Layout(classify(path, e)),
+            })?;
+            let mut found = Vec::new();
+            let mut count = 0usize;
+            for name in root.entries()? {
+                let name = name?;
+                let kind = match root.stat_at(&name) {
+                    Ok(stat) => Some(stat.kind),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let is_folder = FOLDERS.iter().any(|f| OsStr::new(f) == name);
+                if is_folder && kind == Some(spoolq_claim::FileKind::Directory) {
+                    continue;
+                }
+                count += 1;
+                if found.len() < 10 {
+                    let kind = kind.map_or("unknown", |k| k.describe());
+                    found.push(format!("{} ({kind})", crate::names::printable(&name)));
+                }
+            }
+            if count > 0 {
+                return Err(InitError::ForeignContent {
+                    path: root_path,
+                    found,
+                    count,
+                });
+            }
+        }
+        std::fs::create_dir_all(path).map_err(|e| {
+            LayoutError::Io(spoolq_claim::Error::Io {
+                op: spoolq_claim::Op::Mkdir,
+                path: path.to_owned(),
+                source: e,
+            })
+        })?;
+        let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
+            path: path.to_owned(),
+        })?;
+        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+        let apply = |dir: &Dir| -> Result<(), spoolq_claim::Error> {
+            if let Some(gid) = options.gid {
+                dir.set_group(gid)?;
+            }
+            dir.set_mode(options.mode)
+        };
+        apply(&root)?;
+        let mut created = Vec::new();
+        for name in FOLDERS {
+            if root.create_subdir(OsStr::new(name), options.mode)? {
+                created.push(name);
+            }
+            let dir = root
+                .open_subdir(OsStr::new(name))
+                .map_err(|e| classify(&root_path.join(name), e))?;
+            apply(&dir)?;
+        }
+        let spool = Spool::open(&root_path)?;
+        let report = InitReport {
+            root_created: !existed,
+            created,
+            root_perm: spool.root.stat()?.perm,
+            root_gid: spool.root.stat()?.gid,
+        };
+        Ok((spool, report))
     }
 
     pub fn path(&self) -> &Path {

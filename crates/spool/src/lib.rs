@@ -10,10 +10,13 @@ pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod names;
+pub mod status;
 
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
     Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record, WriterOptions,
 };
-pub use layout::{CreateOptions, DropError, Dropped, Durability, LayoutError, Spool};
+pub use layout::{
+    CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,
+};
 pub use names::{ReadyName, RetryName};

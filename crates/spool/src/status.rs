@@ -1,0 +1,557 @@
+//! What a spool holds right now, for `spoolq status`: jobs ready, in flight, waiting
+//! in retry/, dead in failed/, the age of the oldest ready job, and the processes that
+//! journaled recently.
+//!
+//! Everything here is read-only and lock-free where the platform allows it. "In flight"
+//! means "some process holds the claim lock on the file in new/". On Linux that is read
+//! from `/proc/locks`, matched by device and inode, without opening a single job file;
+//! elsewhere (macOS, the BSDs) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh
+//! descriptor ([`spoolq_claim::Dir::probe_locked`]), which can make a consumer skip that
+//! job for an instant (it finds it again on its next scan) but never takes or loses it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use spoolq_claim::{Dir, FileKind};
+
+use crate::journal::JOURNAL_SUFFIX;
+use crate::layout::Spool;
+use crate::names::{self, ReadyName, RetryName};
+
+/// How long ago a journal must have been written for its process to count as recent.
+pub const RECENT: Duration = Duration::from_secs(60);
+
+/// A snapshot of a spool. Counts are taken folder by folder, not atomically: on a busy
+/// spool a job moving between folders may be counted twice or not at all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The spool's canonical path.
+    pub spool: PathBuf,
+    /// When the snapshot was taken (RFC 3339, UTC).
+    pub taken_at: String,
+    /// Jobs in new/ that nobody has claimed (names starting with `.` are not jobs).
+    pub ready: u64,
+    /// Jobs in new/ whose claim lock is held right now; `None` when it could not be told
+    /// (see `in_flight_method`).
+    pub in_flight: Option<u64>,
+    /// How `in_flight` was found.
+    pub in_flight_method: InFlightMethod,
+    /// Names in new/ starting with `.` (`.DS_Store`, editor files): never claimed, but they
+    /// keep launchd's QueueDirectories and systemd's DirectoryNotEmpty= firing.
+    pub hidden_in_new: u64,
+    /// The oldest ready (unclaimed) job, if any.
+    pub oldest_ready: Option<OldestReady>,
+    /// Jobs waiting out a backoff in retry/.
+    pub retry: RetryStatus,
+    /// Dead letters and quarantined files in failed/ (reason files not counted).
+    pub failed: u64,
+    /// Files in tmp/: drops in progress, or leftovers of crashed producers.
+    pub tmp: u64,
+    /// Processes whose journal was written in the last minute, most recent first.
+    pub recent_processes: Vec<RecentProcess>,
+}
+
+/// How in-flight jobs were detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InFlightMethod {
+    /// Read from `/proc/locks` (Linux): no lock taken, no job file opened.
+    ProcLocks,
+    /// A shared non-blocking flock probe per file (macOS, BSDs).
+    FlockProbe,
+    /// `/proc/locks` could not be read; nothing was probed, so as not to disturb claims.
+    Unavailable,
+}
+
+/// The oldest job waiting in new/.
+#[derive(Debug, Clone, Serialize)]
+pub struct OldestReady {
+    /// Its name in new/.
+    pub name: String,
+    /// Seconds since it was enqueued (never negative: clock skew counts as 0).
+    pub age_secs: f64,
+    /// Where the enqueue time came from.
+    pub source: AgeSource,
+}
+
+/// Where a job's enqueue time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeSource {
+    /// The timestamp inside the UUID v7 of its name.
+    UuidV7,
+    /// The file's modification time (the name is not a v7 id).
+    Mtime,
+}
+
+/// retry/ in numbers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetryStatus {
+    /// Files waiting in retry/.
+    pub waiting: u64,
+    /// Of those, how many are already due (the daemon moves them back to new/ shortly).
+    pub due_now: u64,
+    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them.
+    pub unparsable: u64,
+    /// The earliest due time (RFC 3339, UTC), if any job waits.
+    pub next_due: Option<String>,
+    /// Seconds until `next_due` (0 when already due).
+    pub next_due_in_secs: Option<f64>,
+}
+
+/// A process that journaled recently, from its journal file's name and mtime.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentProcess {
+    /// `daemon`, `producer`, `lab`, ...
+    pub role: String,
+    pub host: String,
+    pub pid: u32,
+    /// When the process started its journal (RFC 3339).
+    pub started: String,
+    /// Seconds since its journal was last written.
+    pub last_write_secs_ago: f64,
+    /// Its most recently written journal file.
+    pub journal: String,
+}
+
+/// Why a status could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Io(#[from] spoolq_claim::Error),
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn secs_between(earlier: SystemTime, later: SystemTime) -> f64 {
+    later
+        .duration_since(earlier)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Lists the names of a folder, skipping names that vanish meanwhile.
+fn names(dir: &Dir) -> Result<Vec<std::ffi::OsString>, StatusError> {
+    let mut out = Vec::new();
+    for name in dir.entries()? {
+        out.push(name?);
+    }
+    Ok(out)
+}
+
+impl Status {
+    /// Takes a snapshot of `spool`, as of `now`.
+    pub fn collect(spool: &Spool, now: SystemTime) -> Result<Status, StatusError> {
+        let new_dir = spool.new_dir();
+        let mut hidden_in_new = 0;
+        let mut jobs = Vec::new();
+        for name in names(new_dir)? {
+            if names::is_hidden(&name) {
+                hidden_in_new += 1;
+            } else {
+                jobs.push(name);
+            }
+        }
+
+        let (locked, method) = locked_names(new_dir, &jobs)?;
+        let in_flight = match method {
+            InFlightMethod::Unavailable => None,
+            _ => Some(locked.len() as u64),
+        };
+
+        let mut oldest: Option<(SystemTime, &OsStr, AgeSource)> = None;
+        for name in jobs.iter().filter(|n| !locked.contains(n.as_os_str())) {
+            let Some((enqueued, source)) = enqueue_time(new_dir, name)? else {
+                continue;
+            };
+            if oldest.is_none_or(|(t, _, _)| enqueued < t) {
+                oldest = Some((enqueued, name, source));
+            }
+        }
+        let ready = jobs.len() as u64 - locked.len() as u64;
+
+        let mut retry = RetryStatus::default();
+        let mut next_due: Option<SystemTime> = None;
+        for name in names(spool.retry())? {
+            if names::is_hidden(&name) {
+                continue;
+            }
+            retry.waiting += 1;
+            match RetryName::parse(&name) {
+                Some(r) => {
+                    let due = r.due();
+                    if due <= now {
+                        retry.due_now += 1;
+                    }
+                    if next_due.is_none_or(|d| due < d) {
+                        next_due = Some(due);
+                    }
+                }
+                None => retry.unparsable += 1,
+            }
+        }
+        retry.next_due = next_due.map(rfc3339);
+        retry.next_due_in_secs = next_due.map(|d| secs_between(now, d));
+
+        let failed = names(spool.failed())?
+            .iter()
+            .filter(|n| !names::is_hidden(n) && !names::is_reason_file(n))
+            .count() as u64;
+        let tmp = names(spool.tmp())?
+            .iter()
+            .filter(|n| !names::is_hidden(n))
+            .count() as u64;
+
+        Ok(Status {
+            spool: spool.path().to_owned(),
+            taken_at: rfc3339(now),
+            ready,
+            in_flight,
+            in_flight_method: method,
+            hidden_in_new,
+            oldest_ready: oldest.map(|(t, name, source)| OldestReady {
+                name: names::printable(name),
+                age_secs: secs_between(t, now),
+                source,
+            }),
+            retry,
+            failed,
+            tmp,
+            recent_processes: recent_processes(spool.journal(), now)?,
+        })
+    }
+}
+
+/// When a job was enqueued: its UUID v7 timestamp, else its mtime. `None` if it vanished.
+fn enqueue_time(dir: &Dir, name: &OsStr) -> Result<Option<(SystemTime, AgeSource)>, StatusError> {
+    if let Some(ready) = ReadyName::parse(name)
+        && ready.id.0.get_version_num() == 7
+        && let Some(ts) = ready.id.0.get_timestamp()
+    {
+        let (secs, nanos) = ts.to_unix();
+        return Ok(Some((
+            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
+            AgeSource::UuidV7,
+        )));
+    }
+    match dir.stat_at(name) {
+        Ok(stat) => Ok(Some((stat.mtime, AgeSource::Mtime))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The names among `jobs` whose lock is held right now.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn locked_names(
+    dir: &Dir,
+    jobs: &[std::ffi::OsString],
+) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+        return Ok((HashSet::new(), InFlightMethod::Unavailable));
+    };
+    let table = parse_proc_locks(&text);
+    if table.is_empty() || jobs.is_empty() {
+        return Ok((HashSet::new(), InFlightMethod::ProcLocks));
+    }
+    // /proc/locks names the device of the file system's superblock. For most file
+    // systems that is st_dev; on btrfs subvolumes and overlayfs stat reports another
+    // device, so also accept the device /proc/self/mountinfo gives for the mount.
+    let mount_dev = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|info| mount_device(&info, dir.path()));
+    let mut locked = HashSet::new();
+    for name in jobs {
+        let stat = match dir.stat_at(name) {
+            Ok(stat) => stat,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if stat.kind != FileKind::Regular {
+            continue;
+        }
+        let held = table.contains(&(dev_major(stat.dev), dev_minor(stat.dev), stat.ino))
+            || mount_dev.is_some_and(|(ma, mi)| table.contains(&(ma, mi, stat.ino)));
+        if held {
+            locked.insert(name.clone());
+        }
+    }
+    Ok((locked, InFlightMethod::ProcLocks))
+}
+
+/// The names among `jobs` whose lock is held right now.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn locked_names(
+    dir: &Dir,
+    jobs: &[std::ffi::OsString],
+) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+    let mut locked = HashSet::new();
+    for name in jobs {
+        // Only regular files: opening a FIFO or a device to probe it would be wrong.
+        match dir.stat_at(name) {
+            Ok(stat) if stat.kind == FileKind::Regular => {}
+            Ok(_) => continue,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        }
+        match dir.probe_locked(name) {
+            Ok(true) => {
+                locked.insert(name.clone());
+            }
+            Ok(false) => {}
+            // Gone (completed meanwhile), or unreadable by us: not known to be in flight.
+            Err(e)
+                if e.is_not_found()
+                    || matches!(e.errno(), Some(x) if x == spoolq_claim::Errno::EACCES
+                        || x == spoolq_claim::Errno::EPERM
+                        || x == spoolq_claim::Errno::ELOOP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((locked, InFlightMethod::FlockProbe))
+}
+
+/// The major number of a Linux `st_dev` (glibc's `gnu_dev_major`).
+pub fn dev_major(dev: u64) -> u32 {
+    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
+}
+
+/// The minor number of a Linux `st_dev` (glibc's `gnu_dev_minor`).
+pub fn dev_minor(dev: u64) -> u32 {
+    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
+}
+
+/// The held locks of a `/proc/locks` text as `(major, minor, inode)`. Waiters (`->`
+/// lines), leases and delegations are left out; unparsable lines are skipped.
+///
+/// A line reads `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`: the device
+/// numbers in hex, the inode in decimal.
+pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
+    let mut held = HashSet::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let _id = fields.next();
+        let Some(kind) = fields.next() else { continue };
+        if !matches!(kind, "FLOCK" | "POSIX" | "OFDLCK") {
+            // "->" (a blocked waiter), LEASE, DELEG, BREAKING, ...
+            continue;
+        }
+        // The dev:ino field is the first one with two colons.
+        let Some(triple) = fields.find(|f| f.matches(':').count() == 2) else {
+            continue;
+        };
+        let mut parts = triple.split(':');
+        let (Some(major), Some(minor), Some(ino)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if let (Ok(major), Ok(minor), Ok(ino)) = (
+            u32::from_str_radix(major, 16),
+            u32::from_str_radix(minor, 16),
+            ino.parse::<u64>(),
+        ) {
+            held.insert((major, minor, ino));
+        }
+    }
+    held
+}
+
+/// The `(major, minor)` that `/proc/self/mountinfo` gives for the mount holding `path`
+/// (the longest mount point that is a prefix of it, on component boundaries).
+pub fn mount_device(mountinfo: &str, path: &Path) -> Option<(u32, u32)> {
+    let mut best: Option<(usize, (u32, u32))> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(dev), Some(point)) = (fields.get(2), fields.get(4)) else {
+            continue;
+        };
+        let Some((major, minor)) = dev.split_once(':') else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse::<u32>(), minor.parse::<u32>()) else {
+            continue;
+        };
+        let point = PathBuf::from(unescape_mountinfo(point));
+        if path.starts_with(&point) {
+            let depth = point.components().count();
+            // Later lines with the same mount point are mounted on top: they win.
+            if best.is_none_or(|(d, _)| depth >= d) {
+                best = Some((depth, (major, minor)));
+            }
+        }
+    }
+    best.map(|(_, dev)| dev)
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The parts of a journal file name `<role>-<host>-<pid>-<start ms>-<seq>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalName {
+    pub role: String,
+    pub host: String,
+    pub pid: u32,
+    pub start_ms: u64,
+    pub sequence: u32,
+}
+
+impl JournalName {
+    /// Parses a journal file name; `None` for anything else. The host may contain `-`;
+    /// the role may not.
+    pub fn parse(name: &OsStr) -> Option<JournalName> {
+        let stem = name.to_str()?.strip_suffix(JOURNAL_SUFFIX)?;
+        let mut right = stem.rsplitn(4, '-');
+        let sequence = right.next()?.parse().ok()?;
+        let start_ms = right.next()?.parse().ok()?;
+        let pid = right.next()?.parse().ok()?;
+        let (role, host) = right.next()?.split_once('-')?;
+        if role.is_empty() || host.is_empty() {
+            return None;
+        }
+        Some(JournalName {
+            role: role.to_owned(),
+            host: host.to_owned(),
+            pid,
+            start_ms,
+            sequence,
+        })
+    }
+}
+
+fn recent_processes(dir: &Dir, now: SystemTime) -> Result<Vec<RecentProcess>, StatusError> {
+    // One entry per process (a process rotates through several files): its latest write.
+    let mut latest: BTreeMap<(String, String, u32, u64), (SystemTime, String)> = BTreeMap::new();
+    for name in names(dir)? {
+        let Some(parsed) = JournalName::parse(&name) else {
+            continue;
+        };
+        let mtime = match dir.stat_at(&name) {
+            Ok(stat) => stat.mtime,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if secs_between(mtime, now) > RECENT.as_secs_f64() {
+            continue;
+        }
+        let key = (parsed.role, parsed.host, parsed.pid, parsed.start_ms);
+        let file = names::printable(&name);
+        latest
+            .entry(key)
+            .and_modify(|(t, f)| {
+                if mtime > *t {
+                    *t = mtime;
+                    f.clone_from(&file);
+                }
+            })
+            .or_insert((mtime, file));
+    }
+    let mut out: Vec<RecentProcess> = latest
+        .into_iter()
+        .map(
+            |((role, host, pid, start_ms), (mtime, journal))| RecentProcess {
+                role,
+                host,
+                pid,
+                started: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms)),
+                last_write_secs_ago: secs_between(mtime, now),
+                journal,
+            },
+        )
+        .collect();
+    out.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_decode_like_glibc() {
+        // makedev(253, 1) and makedev(259, 65536) in glibc's encoding.
+        let small = (253u64 << 8) | 1;
+        assert_eq!((dev_major(small), dev_minor(small)), (253, 1));
+        let (ma, mi) = (259u64, 0x12345u64);
+        let big = ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12);
+        assert_eq!((dev_major(big), dev_minor(big)), (259, 0x12345));
+    }
+
+    #[test]
+    fn proc_locks_lines_parse_and_waiters_and_leases_are_skipped() {
+        let text = "1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 12346 fd:01:1234567 0 EOF\n\
+                    2: POSIX  ADVISORY  READ 99 08:02:42 0 EOF\n\
+                    3: OFDLCK ADVISORY  READ -1 00:2f:7 0 EOF\n\
+                    4: LEASE  ACTIVE    READ 77 08:02:43 0 EOF\n\
+                    5: FLOCK  ADVISORY  WRITE 1 <none>:0 0 EOF\n\
+                    garbage\n";
+        let held = parse_proc_locks(text);
+        let mut v: Vec<_> = held.into_iter().collect();
+        v.sort();
+        assert_eq!(v, [(0, 0x2f, 7), (8, 2, 42), (0xfd, 1, 1_234_567)]);
+    }
+
+    #[test]
+    fn mount_device_takes_the_longest_prefix_on_component_boundaries() {
+        let info = "22 1 8:2 / / rw - ext4 /dev/sda2 rw\n\
+                    40 22 0:45 / /var/spool rw - btrfs /dev/sdb rw\n\
+                    41 22 0:46 / /var/spoolx rw - tmpfs tmpfs rw\n\
+                    42 40 0:47 / /var/spool/with\\040space rw - tmpfs tmpfs rw\n";
+        let dev = |p: &str| mount_device(info, Path::new(p));
+        assert_eq!(dev("/var/spool/jobs/new"), Some((0, 45)));
+        assert_eq!(dev("/var/spoolx/new"), Some((0, 46)));
+        assert_eq!(dev("/etc"), Some((8, 2)));
+        assert_eq!(dev("/var/spool/with space/new"), Some((0, 47)));
+    }
+
+    #[test]
+    fn journal_names_parse_with_dashes_in_the_host() {
+        let n = JournalName::parse(OsStr::new("daemon-web-01-4242-1790000000123-0003.jsonl"));
+        assert_eq!(
+            n,
+            Some(JournalName {
+                role: "daemon".into(),
+                host: "web-01".into(),
+                pid: 4242,
+                start_ms: 1_790_000_000_123,
+                sequence: 3,
+            })
+        );
+        for bad in [
+            "x.jsonl",
+            "daemon-4242-1-2.jsonl",
+            "daemon-h-p-1-2.jsonl",
+            "a-b-1-2-3.txt",
+        ] {
+            assert_eq!(JournalName::parse(OsStr::new(bad)), None, "{bad}");
+        }
+    }
+}
