@@ -1,2 +1,593 @@
-//! Stub: filled in by its issue.
+//! The spoolq consumer daemon (DESIGN.md section 6): discover jobs in a spool's new/
+//! folder, claim each with the claim protocol, run a handler on it, and complete, retry,
+//! bury or quarantine it, journaling every claim and outcome.
+//!
+//! # Shape
+//!
+//! ```text
+//!  watcher (notify) ─┐
+//!  periodic rescan ──┼─> discovery ──> bounded queue (deduplicated) ──> N workers
+//!  retry mover ──────┘                                                    │
+//!                                     claim (blocking pool) <─────────────┤
+//!                                     handler (child process, async) <────┤
+//!                                     outcome (blocking pool) <───────────┘
+//! ```
+//!
+//! Events from the watcher are only hints: every name is claimed through the protocol,
+//! and a periodic full scan is the safety net. The queue is bounded and deduplicated, so
+//! memory does not grow with the spool. Claim, rename, unlink and journal writes are
+//! blocking system calls and run on tokio's blocking pool; handlers are spawned from
+//! async tasks so that Linux's parent-death signal follows a long-lived runtime thread.
+//!
+//! # Boundaries
+//!
+//! This crate decides policy (what an exit code means, backoff, quarantine) and owns the
+//! process lifecycle of handlers. It does not parse command lines, install signal
+//! handlers, print to the terminal or choose exit codes: the `spoolq` binary does, and
+//! calls [`run`] with a [`Config`] and a shutdown future. Tests call [`run`] in-process.
 #![forbid(unsafe_code)]
+
+mod backoff;
+mod discovery;
+mod failed;
+mod handler;
+mod queue;
+mod record;
+mod worker;
+
+use std::ffi::{OsStr, OsString};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use spoolq_claim::Strategy;
+use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub use handler::kill_all_handlers;
+
+use crate::queue::Queue;
+use crate::record::Journal;
+
+/// Exit code with which a handler asks for a retry (sysexits' EX_TEMPFAIL). Any other
+/// failure retries too; this one is simply the documented way to ask.
+pub const EXIT_TEMPFAIL: i32 = 75;
+/// Exit code with which a handler declares a permanent failure: no retry, failed/.
+pub const EXIT_PERMANENT: i32 = 100;
+
+/// Everything the daemon needs to know. Build it with [`Config::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The spool's root directory.
+    pub spool: PathBuf,
+    /// Concurrent jobs (workers); 0 means the number of CPUs.
+    pub workers: usize,
+    /// The claim strategy for new/ (naive only to reproduce the race).
+    pub strategy: Strategy,
+    /// The handler: program and arguments. `None` runs the built-in handler, which logs
+    /// the job and succeeds.
+    pub command: Option<Vec<OsString>>,
+    /// The built-in handler sleeps this long per job instead of returning at once.
+    pub simulate_work: Option<Duration>,
+    /// A handler running longer is terminated (SIGTERM to its process group, then
+    /// SIGKILL after `kill_grace`) and the attempt counts as failed.
+    pub job_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when a handler is terminated.
+    pub kill_grace: Duration,
+    /// Backoff before the first retry; it doubles per attempt, capped by `retry_max`, and
+    /// the actual delay is drawn uniformly from zero to that (full jitter).
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Attempts before a failing job goes to failed/.
+    pub max_attempts: u32,
+    /// Full rescan of new/ and retry/ this often, whatever the watcher says.
+    pub rescan_interval: Duration,
+    /// After the shutdown future resolves, in-flight handlers get this long to finish
+    /// before they are terminated and their jobs released.
+    pub shutdown_grace: Duration,
+    /// Return once new/ holds no claimable job and nothing is in flight.
+    pub drain: bool,
+    /// Use the file system watcher (turn off to test the periodic scan alone).
+    pub watch: bool,
+    /// Journal every claim protocol step.
+    pub trace_claims: bool,
+    /// Sleep this long right after each open of a job (widens the race for the lab).
+    pub race_window: Option<Duration>,
+    /// fsync the journal after every record.
+    pub journal_fsync: bool,
+    /// How many names may wait between discovery and the workers.
+    pub queue_capacity: usize,
+}
+
+impl Config {
+    /// The defaults of `spoolq daemon` for a spool at `spool`.
+    pub fn new(spool: impl Into<PathBuf>) -> Config {
+        Config {
+            spool: spool.into(),
+            workers: 0,
+            strategy: Strategy::Verified,
+            command: None,
+            simulate_work: None,
+            job_timeout: Duration::from_secs(600),
+            kill_grace: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: 5,
+            rescan_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            drain: false,
+            watch: true,
+            trace_claims: false,
+            race_window: None,
+            journal_fsync: false,
+            queue_capacity: 1024,
+        }
+    }
+}
+
+/// What a run of the daemon did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Jobs claimed (a handler was about to run).
+    pub claimed: u64,
+    /// Jobs completed (handler exit 0, job unlinked).
+    pub completed: u64,
+    /// Failed attempts moved to retry/.
+    pub retried: u64,
+    /// Jobs moved to failed/ after exit 100 or exhausted attempts.
+    pub dead: u64,
+    /// Files moved to failed/ because they are not valid jobs.
+    pub quarantined: u64,
+    /// Claimed jobs released unprocessed (shutdown, journal failure, a failed move).
+    pub released: u64,
+    /// Jobs moved from retry/ back to new/ when due.
+    pub requeued: u64,
+    /// I/O errors on single jobs (logged; the daemon kept serving).
+    pub errors: u64,
+}
+
+/// Why the daemon could not start or had to stop. Errors on single jobs are not here:
+/// they are logged and counted in [`Summary::errors`].
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Spool(#[from] LayoutError),
+    #[error(
+        "spool folder {} is not writable by this process: {source}; \
+         the daemon moves and deletes jobs there: fix its owner or mode",
+        path.display()
+    )]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: spoolq_claim::Error,
+    },
+    #[error("cannot start the journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error(
+        "handler command {0:?} not found or not executable; \
+         give a path or a program on PATH after `--`"
+    )]
+    CommandNotFound(String),
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("internal error: a daemon task failed: {0}")]
+    Task(String),
+}
+
+/// Counters shared by every task, turned into a [`Summary`] at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub released: AtomicU64,
+    pub requeued: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn summary(&self) -> Summary {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Summary {
+            claimed: get(&self.claimed),
+            completed: get(&self.completed),
+            retried: get(&self.retried),
+            dead: get(&self.dead),
+            quarantined: get(&self.quarantined),
+            released: get(&self.released),
+            requeued: get(&self.requeued),
+            errors: get(&self.errors),
+        }
+    }
+
+    /// A number that grows whenever a job moved on; drain uses it to tell progress
+    /// from spinning on jobs that another daemon holds.
+    pub fn progress(&self) -> u64 {
+        let s = self.summary();
+        s.completed + s.retried + s.dead + s.quarantined + s.released + s.requeued + s.errors
+    }
+}
+
+/// State shared by discovery and the workers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub spool: Spool,
+    pub journal: Journal,
+    pub stats: Stats,
+    pub queue: Queue,
+    /// Set once the shutdown future resolved (or drain finished): claim nothing more.
+    pub stopping: AtomicBool,
+    /// new/ was moved or replaced: never claim from it again in this process.
+    pub new_gone: AtomicBool,
+    /// retry/ was moved or replaced: the retry mover stops.
+    pub retry_gone: AtomicBool,
+}
+
+impl Shared {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Resolves once the flag turns true (or its sender is gone, which only happens after
+/// `run` finished: treat it as set).
+pub(crate) async fn flag_set(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|set| *set).await;
+}
+
+/// Runs `f` on tokio's blocking pool (claims, renames, journal writes).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DaemonError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DaemonError::Task(e.to_string()))
+}
+
+/// Runs the daemon until `shutdown` resolves (or, with `drain`, until the spool is
+/// empty), then stops claiming, lets in-flight handlers finish within the shutdown
+/// grace, terminates the rest and releases their jobs.
+///
+/// Must be called inside a multi-threaded tokio runtime with I/O, time and signal
+/// drivers enabled (`#[tokio::main]`, `#[tokio::test(flavor = "multi_thread")]`).
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let config = effective(config)?;
+    let shared = blocking({
+        let config = config.clone();
+        move || open(config)
+    })
+    .await??;
+    let shared = Arc::new(shared);
+    log_start(&shared.config);
+
+    let watcher = if config.watch {
+        match discovery::start_watcher(&shared) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(
+                    error = %e,
+                    every = %humantime::format_duration(config.rescan_interval),
+                    "file system watcher unavailable; relying on periodic rescans"
+                );
+                None
+            }
+        }
+    } else {
+        info!("watcher disabled; new jobs are found by the periodic rescan only");
+        None
+    };
+    let (watch_handle, watch_rx) = match watcher {
+        Some((w, rx)) => (Some(w), Some(rx)),
+        None => (None, None),
+    };
+
+    {
+        let shared = shared.clone();
+        let strategy = config.strategy;
+        blocking(move || {
+            shared.journal.write(
+                spoolq_spool::Record::new(spoolq_spool::Event::Start)
+                    .strategy(strategy.as_str())
+                    .detail(format!(
+                        "workers={} drain={}",
+                        shared.config.workers, shared.config.drain
+                    )),
+            )
+        })
+        .await?
+        .ok();
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (terminate_tx, terminate_rx) = watch::channel(false);
+    let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
+
+    let mut workers = tokio::task::JoinSet::new();
+    for id in 1..=config.workers {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        workers.spawn(worker::worker(
+            shared.clone(),
+            id,
+            receiver.clone(),
+            stop_rx.clone(),
+            terminate_rx.clone(),
+        ));
+    }
+    let mut discovery = tokio::spawn(discovery::discovery(
+        shared.clone(),
+        watch_rx,
+        stop_rx.clone(),
+    ));
+
+    let mut discovery_done = false;
+    tokio::select! {
+        () = shutdown => {
+            info!("shutdown requested: claiming stops; in-flight jobs may finish within {}",
+                humantime::format_duration(config.shutdown_grace));
+        }
+        result = &mut discovery => {
+            discovery_done = true;
+            match result {
+                Ok(()) if config.drain => info!("drain: no claimable job left in new/ and nothing in flight"),
+                Ok(()) => {}
+                Err(e) => error!(error = %e, "discovery task failed; stopping"),
+            }
+        }
+    }
+    shared.stopping.store(true, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    drop(watch_handle);
+
+    let grace = tokio::time::sleep(config.shutdown_grace);
+    tokio::pin!(grace);
+    let mut terminated = false;
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => {
+                match joined {
+                    None => break,
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => error!(error = %e, "a worker task failed"),
+                }
+            }
+            () = &mut grace, if !terminated => {
+                terminated = true;
+                if !workers.is_empty() {
+                    warn!(in_flight = workers.len(),
+                        "shutdown grace expired: terminating handlers and releasing their jobs");
+                }
+                let _ = terminate_tx.send(true);
+            }
+        }
+    }
+    if !discovery_done {
+        let _ = discovery.await;
+    }
+
+    let summary = shared.stats.summary();
+    {
+        let shared = shared.clone();
+        blocking(move || {
+            shared.journal.write(
+                spoolq_spool::Record::new(spoolq_spool::Event::Stop)
+                    .strategy(shared.config.strategy.as_str())
+                    .detail(format!(
+                        "completed={} retried={} dead={} quarantined={} released={} requeued={} errors={}",
+                        summary.completed,
+                        summary.retried,
+                        summary.dead,
+                        summary.quarantined,
+                        summary.released,
+                        summary.requeued,
+                        summary.errors
+                    )),
+            )
+        })
+        .await?
+        .ok();
+    }
+    info!(
+        claimed = summary.claimed,
+        completed = summary.completed,
+        retried = summary.retried,
+        dead = summary.dead,
+        quarantined = summary.quarantined,
+        released = summary.released,
+        requeued = summary.requeued,
+        errors = summary.errors,
+        "daemon stopped"
+    );
+    Ok(summary)
+}
+
+/// Fills in defaults and rejects impossible settings.
+fn effective(mut config: Config) -> Result<Config, DaemonError> {
+    if config.workers == 0 {
+        config.workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+    }
+    if config.max_attempts == 0 {
+        return Err(DaemonError::InvalidConfig(
+            "max attempts must be at least 1".into(),
+        ));
+    }
+    if config.retry_max < config.retry_base {
+        return Err(DaemonError::InvalidConfig(format!(
+            "retry max ({}) is shorter than retry base ({})",
+            humantime::format_duration(config.retry_max),
+            humantime::format_duration(config.retry_base)
+        )));
+    }
+    if config.rescan_interval.is_zero() {
+        return Err(DaemonError::InvalidConfig(
+            "the rescan interval must be longer than zero".into(),
+        ));
+    }
+    if config.job_timeout.is_zero() {
+        return Err(DaemonError::InvalidConfig(
+            "the job timeout must be longer than zero".into(),
+        ));
+    }
+    config.queue_capacity = config.queue_capacity.max(1);
+    if let Some(command) = &config.command
+        && command.is_empty()
+    {
+        config.command = None;
+    }
+    Ok(config)
+}
+
+/// Opens the spool, checks that the daemon can write where it must, finds the handler
+/// and starts the journal. Blocking.
+fn open(config: Config) -> Result<Shared, DaemonError> {
+    let spool = Spool::open(&config.spool)?;
+    for dir in [
+        spool.new_dir(),
+        spool.retry(),
+        spool.failed(),
+        spool.journal(),
+    ] {
+        probe_writable(dir)?;
+    }
+    if let Some(command) = &config.command {
+        let program = &command[0];
+        if !is_executable(program) {
+            return Err(DaemonError::CommandNotFound(
+                spoolq_spool::names::printable(program),
+            ));
+        }
+    }
+    let options = WriterOptions {
+        fsync: config.journal_fsync,
+        ..WriterOptions::default()
+    };
+    let writer = create_journal(&spool, options)?;
+    let queue = Queue::new(config.queue_capacity);
+    Ok(Shared {
+        journal: Journal::new(Arc::new(writer), config.strategy),
+        spool,
+        stats: Stats::default(),
+        queue,
+        stopping: AtomicBool::new(false),
+        new_gone: AtomicBool::new(false),
+        retry_gone: AtomicBool::new(false),
+        config,
+    })
+}
+
+/// The journal file is named after host, pid and start time in milliseconds; two
+/// daemons started in one process within a millisecond (tests) would collide, so retry
+/// on EEXIST once the clock moved on.
+fn create_journal(spool: &Spool, options: WriterOptions) -> Result<JournalWriter, DaemonError> {
+    let mut tries = 0;
+    loop {
+        match JournalWriter::create(spool.journal().clone(), "daemon", options) {
+            Err(JournalError::Open(e)) if e.is_already_exists() && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other.map_err(DaemonError::Journal),
+        }
+    }
+}
+
+/// Creates and removes a hidden file: the only reliable test that this process may
+/// create, rename and unlink in `dir` (permissions, ACLs, read-only mounts).
+fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
+    let name = format!(".spoolq-probe-{}", std::process::id());
+    let name = OsStr::new(&name);
+    match dir.create_new(name, 0o600) {
+        Ok(file) => {
+            drop(file);
+            let _ = dir.unlink(name);
+            Ok(())
+        }
+        // A leftover from a crashed daemon with the same pid: writable after all.
+        Err(e) if e.is_already_exists() => {
+            let _ = dir.unlink(name);
+            Ok(())
+        }
+        Err(source) => Err(DaemonError::NotWritable {
+            path: dir.path().to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Whether `program` names an executable file, directly or on PATH (as the spawn will
+/// resolve it), so that a typo fails at start rather than on every job.
+fn is_executable(program: &OsStr) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let check = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let path = Path::new(program);
+    if path.components().count() > 1 || program.as_encoded_bytes().contains(&b'/') {
+        return check(path);
+    }
+    match std::env::var_os("PATH") {
+        Some(dirs) => std::env::split_paths(&dirs).any(|dir| check(&dir.join(program))),
+        None => false,
+    }
+}
+
+fn log_start(config: &Config) {
+    let command = match &config.command {
+        Some(command) => command
+            .iter()
+            .map(|a| spoolq_spool::names::printable(a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => match config.simulate_work {
+            Some(d) => format!(
+                "(built-in, simulating {} of work)",
+                humantime::format_duration(d)
+            ),
+            None => "(built-in: log and succeed)".to_owned(),
+        },
+    };
+    let d = |d: Duration| humantime::format_duration(d).to_string();
+    info!(
+        spool = %config.spool.display(),
+        workers = config.workers,
+        claim = %config.strategy,
+        handler = %command,
+        job_timeout = %d(config.job_timeout),
+        kill_grace = %d(config.kill_grace),
+        retry_base = %d(config.retry_base),
+        retry_max = %d(config.retry_max),
+        max_attempts = config.max_attempts,
+        rescan_interval = %d(config.rescan_interval),
+        shutdown_grace = %d(config.shutdown_grace),
+        drain = config.drain,
+        watch = config.watch,
+        trace_claims = config.trace_claims,
+        race_window = %config.race_window.map(d).unwrap_or_else(|| "off".into()),
+        journal_fsync = config.journal_fsync,
+        "spoolq daemon starting"
+    );
+    if config.strategy == Strategy::Naive {
+        warn!(
+            "claim strategy is NAIVE: it is unsafe under concurrency (a job may be processed \
+             again after another consumer completed it) and exists only to reproduce that race; \
+             use --claim verified in production"
+        );
+    }
+}

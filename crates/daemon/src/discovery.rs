@@ -1,0 +1,543 @@
+//! Discovery: which names in new/ might be jobs, and which jobs in retry/ are due.
+//!
+//! Sources, all only hints (every name is claimed through the protocol anyway):
+//! - a full listing of new/ at start, on a watcher overflow or error, periodically
+//!   (`rescan_interval`), and when the queue has room again after a listing was cut short;
+//! - the notify watcher on new/ (names created or moved in) and retry/ (due times);
+//! - the retry mover, which lists retry/, moves due jobs back to new/ under the lock,
+//!   and sleeps until the earliest due time it saw.
+//!
+//! Listings stream (`Dir::entries`) and feed the bounded queue without waiting; when it
+//! is full the listing stops, so memory does not grow with the spool. Listings, claims
+//! and renames run on the blocking pool.
+//!
+//! With `drain`, discovery returns once a complete listing of new/ finds nothing while
+//! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
+//! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
+//! draining never spins.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use spoolq_claim::{Claimer, Outcome, Strategy};
+use spoolq_spool::names::{is_hidden, printable};
+use spoolq_spool::{Event, RetryName};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, error, info, warn};
+
+use crate::queue::Offer;
+use crate::worker::quarantine;
+use crate::{Shared, Stats, blocking, record};
+
+/// Messages from the watcher thread to the discovery task.
+#[derive(Debug)]
+pub(crate) enum WatchMsg {
+    /// A name appeared in new/.
+    New(OsString),
+    /// A name appeared in retry/.
+    Retry(OsString),
+    /// The watcher lost events or failed: list everything again.
+    Rescan,
+}
+
+/// The receiving end of the watcher, and a flag set when its channel overflowed.
+#[derive(Debug)]
+pub(crate) struct WatchFeed {
+    rx: mpsc::Receiver<WatchMsg>,
+    lost: Arc<AtomicBool>,
+}
+
+const WATCH_CAPACITY: usize = 4096;
+const DRAIN_MIN: Duration = Duration::from_millis(10);
+const DRAIN_MAX: Duration = Duration::from_secs(1);
+
+/// Starts a non-recursive watcher on new/ and retry/.
+pub(crate) fn start_watcher(
+    shared: &Arc<Shared>,
+) -> Result<(RecommendedWatcher, WatchFeed), notify::Error> {
+    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
+    let lost = Arc::new(AtomicBool::new(false));
+    let new_path: PathBuf = shared.spool.new_dir().path().to_owned();
+    let retry_path: PathBuf = shared.spool.retry().path().to_owned();
+    let flag = lost.clone();
+    let send = move |msg: WatchMsg| {
+        // Never block notify's thread: a full channel means "rescan", not "wait".
+        if tx.try_send(msg).is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
+    let (np, rp) = (new_path.clone(), retry_path.clone());
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let event = match res {
+            Ok(event) if !event.need_rescan() => event,
+            _ => return send(WatchMsg::Rescan),
+        };
+        if matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_)) {
+            return;
+        }
+        for path in &event.paths {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            if is_hidden(name) {
+                continue;
+            }
+            if parent == np {
+                send(WatchMsg::New(name.to_owned()));
+            } else if parent == rp {
+                send(WatchMsg::Retry(name.to_owned()));
+            }
+        }
+    })?;
+    watcher.watch(&new_path, RecursiveMode::NonRecursive)?;
+    watcher.watch(&retry_path, RecursiveMode::NonRecursive)?;
+    Ok((watcher, WatchFeed { rx, lost }))
+}
+
+/// What a listing of new/ found.
+#[derive(Debug, Default, Clone, Copy)]
+struct ScanReport {
+    /// Names that could be jobs (not hidden).
+    listed: u64,
+    queued: u64,
+    /// The queue filled up and the listing stopped early.
+    full: bool,
+}
+
+/// What a pass over retry/ did.
+#[derive(Debug, Default, Clone, Copy)]
+struct RetryReport {
+    moved: u64,
+    waiting: u64,
+    next_due: Option<SystemTime>,
+    full: bool,
+}
+
+/// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
+pub(crate) async fn discovery(
+    shared: Arc<Shared>,
+    feed: Option<WatchFeed>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let config = shared.config.clone();
+    let mut interval = tokio::time::interval_at(
+        Instant::now() + config.rescan_interval,
+        config.rescan_interval,
+    );
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut rx, lost) = match feed {
+        Some(WatchFeed { rx, lost }) => (Some(rx), Some(lost)),
+        None => (None, None),
+    };
+    let reported = Mutex::new(HashSet::new());
+    let reported = Arc::new(reported);
+    let (mut scan_new, mut scan_retry) = (true, true);
+    // The last listing of new/ stopped at a full queue: list again once there is room.
+    let mut incomplete = false;
+    let mut retry_due: Option<Instant> = None;
+    let mut retry_waiting = (0u64, None::<SystemTime>);
+    let mut drain_at: Option<Instant> = None;
+    let mut drain_delay = DRAIN_MIN;
+    let mut last_progress = shared.stats.progress();
+
+    loop {
+        if shared.is_stopping() {
+            return;
+        }
+        if lost
+            .as_ref()
+            .is_some_and(|l| l.swap(false, Ordering::SeqCst))
+        {
+            info!("watcher events were lost (too many at once): rescanning");
+            scan_new = true;
+            scan_retry = true;
+        }
+        if scan_retry && !shared.retry_gone.load(Ordering::SeqCst) {
+            scan_retry = false;
+            let s = shared.clone();
+            if let Ok(report) = blocking(move || retry_pass(&s)).await {
+                retry_due = report.next_due.map(instant_for);
+                retry_waiting = (report.waiting, report.next_due);
+                if report.full {
+                    incomplete = true;
+                }
+                if report.moved > 0 {
+                    debug!(
+                        moved = report.moved,
+                        "retry mover: due jobs moved back to new/"
+                    );
+                }
+            }
+        }
+        if scan_new {
+            scan_new = false;
+            let s = shared.clone();
+            let r = reported.clone();
+            if let Ok(report) = blocking(move || {
+                check_folders(&s, &r);
+                scan_new_dir(&s)
+            })
+            .await
+            {
+                incomplete = report.full;
+                if report.queued > 0 {
+                    debug!(
+                        listed = report.listed,
+                        queued = report.queued,
+                        "scanned new/"
+                    );
+                }
+                let drained = shared.new_gone.load(Ordering::SeqCst)
+                    || (report.listed == 0 && !report.full && shared.queue.is_idle());
+                if config.drain && drained {
+                    if retry_waiting.0 > 0 {
+                        info!(
+                            waiting = retry_waiting.0,
+                            next_due = %retry_waiting.1.map(crate::failed::rfc3339).unwrap_or_default(),
+                            "drain: jobs waiting in retry/ for a future due time do not keep \
+                             the daemon alive; a later start moves them back to new/ when due"
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+
+        tokio::select! {
+            () = crate::flag_set(&mut stop) => return,
+            _ = interval.tick() => {
+                scan_new = true;
+                scan_retry = true;
+            }
+            msg = recv(&mut rx) => {
+                let mut next = msg;
+                // Take what is already waiting too, so a burst costs one loop turn.
+                let mut budget = WATCH_CAPACITY;
+                while let Some(msg) = next.take() {
+                    handle_watch(&shared, msg, &mut scan_new, &mut scan_retry,
+                        &mut incomplete, &mut retry_due);
+                    budget -= 1;
+                    if budget > 0 && let Some(rx) = rx.as_mut() {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if rx.as_ref().is_some_and(|rx| rx.is_closed() && rx.is_empty()) {
+                    warn!("the file system watcher stopped; relying on periodic rescans");
+                    rx = None;
+                }
+            }
+            () = sleep_until(retry_due), if retry_due.is_some() => {
+                retry_due = None;
+                scan_retry = true;
+            }
+            () = shared.queue.progressed() => {
+                if incomplete && shared.queue.has_room() {
+                    scan_new = true;
+                }
+                if config.drain && shared.queue.is_idle() {
+                    let progress = shared.stats.progress();
+                    drain_delay = if progress != last_progress {
+                        DRAIN_MIN
+                    } else {
+                        (drain_delay * 2).min(DRAIN_MAX)
+                    };
+                    last_progress = progress;
+                    drain_at = Some(Instant::now() + drain_delay);
+                }
+            }
+            () = sleep_until(drain_at), if drain_at.is_some() => {
+                drain_at = None;
+                scan_new = true;
+                scan_retry = true;
+            }
+        }
+    }
+}
+
+async fn recv(rx: &mut Option<mpsc::Receiver<WatchMsg>>) -> Option<WatchMsg> {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(msg) => Some(msg),
+            // Closed: report once (the caller drops the receiver), never spin.
+            None => Some(WatchMsg::Rescan),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_watch(
+    shared: &Shared,
+    msg: WatchMsg,
+    scan_new: &mut bool,
+    scan_retry: &mut bool,
+    incomplete: &mut bool,
+    retry_due: &mut Option<Instant>,
+) {
+    match msg {
+        WatchMsg::New(name) => {
+            if shared.new_gone.load(Ordering::SeqCst) {
+                return;
+            }
+            if shared.queue.offer(&name) == Offer::Full {
+                *incomplete = true;
+            }
+        }
+        WatchMsg::Retry(name) => match RetryName::parse(&name) {
+            Some(retry) => {
+                let at = instant_for(retry.due());
+                if retry_due.is_none_or(|due| at < due) {
+                    *retry_due = Some(at);
+                }
+            }
+            None => *scan_retry = true,
+        },
+        WatchMsg::Rescan => {
+            *scan_new = true;
+            *scan_retry = true;
+        }
+    }
+}
+
+/// The tokio instant at which wall-clock time `due` is reached (a millisecond late, so
+/// a due time in whole milliseconds has certainly passed).
+fn instant_for(due: SystemTime) -> Instant {
+    let wait = due
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + wait + Duration::from_millis(1)
+}
+
+/// Logs folders that were moved or replaced since the spool was opened, once each, and
+/// stops claiming from new/ and retry/ if they are among them. Blocking.
+fn check_folders(shared: &Shared, reported: &Mutex<HashSet<&'static str>>) {
+    let moved = shared.spool.moved_folders();
+    if moved.is_empty() {
+        return;
+    }
+    let mut reported = reported.lock().unwrap_or_else(|p| p.into_inner());
+    for folder in moved {
+        if !reported.insert(folder) {
+            continue;
+        }
+        let path = shared.spool.path().join(folder);
+        error!(
+            folder = %path.display(),
+            "spool folder was moved away or replaced (by a symlink?) since the daemon \
+             started; the daemon does not follow it and stops using it: repair the spool \
+             and restart the daemon"
+        );
+        match folder {
+            "new" => shared.new_gone.store(true, Ordering::SeqCst),
+            "retry" => shared.retry_gone.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+    }
+}
+
+/// Lists new/ into the queue until it is full. Blocking.
+fn scan_new_dir(shared: &Shared) -> ScanReport {
+    let mut report = ScanReport::default();
+    if shared.new_gone.load(Ordering::SeqCst) {
+        return report;
+    }
+    let entries = match shared.spool.new_dir().entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            error!(error = %e, "cannot list new/; retrying at the next rescan");
+            Stats::bump(&shared.stats.errors);
+            // Not "empty": a drain must not end on a failed listing.
+            report.full = true;
+            return report;
+        }
+    };
+    for entry in entries {
+        if shared.is_stopping() {
+            break;
+        }
+        let name = match entry {
+            Ok(name) => name,
+            Err(e) => {
+                error!(error = %e, "listing new/ failed midway; retrying at the next rescan");
+                report.full = true;
+                break;
+            }
+        };
+        if is_hidden(&name) {
+            continue;
+        }
+        report.listed += 1;
+        match shared.queue.offer(&name) {
+            Offer::Queued => report.queued += 1,
+            Offer::Known => {}
+            Offer::Full => {
+                report.full = true;
+                break;
+            }
+            Offer::Closed => break,
+        }
+    }
+    report
+}
+
+/// Moves due jobs from retry/ back to new/ (under the lock), quarantines names that are
+/// not retry names, and finds the next due time. Blocking.
+fn retry_pass(shared: &Shared) -> RetryReport {
+    let mut report = RetryReport::default();
+    let dir = shared.spool.retry();
+    // Moving back is internal bookkeeping: always verified, whatever `--claim` says, so
+    // the retry mover never moves a job another daemon already moved.
+    let mut claimer = Claimer::new(dir.clone(), Strategy::Verified).with_id(0);
+    if let Some(hook) = record::step_hook(&shared.journal, shared.config.trace_claims, None) {
+        claimer = claimer.with_hook(hook);
+    }
+    let entries = match dir.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            error!(error = %e, "cannot list retry/; retrying at the next rescan");
+            Stats::bump(&shared.stats.errors);
+            return report;
+        }
+    };
+    let now = SystemTime::now();
+    for entry in entries {
+        if shared.is_stopping() {
+            break;
+        }
+        let name = match entry {
+            Ok(name) => name,
+            Err(e) => {
+                error!(error = %e, "listing retry/ failed midway");
+                break;
+            }
+        };
+        if is_hidden(&name) {
+            continue;
+        }
+        let Some(retry) = RetryName::parse(&name) else {
+            quarantine_from_retry(shared, &claimer, &name);
+            continue;
+        };
+        if retry.due() > now {
+            report.waiting += 1;
+            if report.next_due.is_none_or(|due| retry.due() < due) {
+                report.next_due = Some(retry.due());
+            }
+            continue;
+        }
+        requeue(shared, &claimer, &name, retry, &mut report);
+    }
+    report
+}
+
+fn requeue(
+    shared: &Shared,
+    claimer: &Claimer,
+    name: &std::ffi::OsStr,
+    retry: RetryName,
+    report: &mut RetryReport,
+) {
+    let claim = match claimer.claim(name) {
+        Ok(Outcome::Claimed(claim)) => claim,
+        Ok(Outcome::Rejected(rejected)) => {
+            let reason = rejected.reason();
+            quarantine(
+                shared,
+                rejected,
+                name,
+                "retry",
+                0,
+                Some(retry.id),
+                reason.code(),
+                format!("{} {reason}", printable(name)),
+            );
+            return;
+        }
+        // Another daemon is moving it, or already did.
+        Ok(_) => return,
+        Err(e) => {
+            error!(error = %e, "claiming a due job in retry/ failed; it stays there");
+            Stats::bump(&shared.stats.errors);
+            return;
+        }
+    };
+    let ready = retry.ready().to_os_string();
+    match claim.move_to(shared.spool.new_dir(), &ready) {
+        Ok(()) => {
+            Stats::bump(&shared.stats.requeued);
+            let record = shared
+                .journal
+                .job_record(Event::Requeued, Some(retry.id), 0, Some(retry.attempts + 1))
+                .name(printable(&ready));
+            let _ = shared.journal.write(record);
+            debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
+            if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&ready) == Offer::Full
+            {
+                report.full = true;
+            }
+            report.moved += 1;
+        }
+        Err(failed) if failed.error.is_already_exists() => {
+            warn!(
+                job = %retry.id,
+                "a job with the same name is already in new/: the retry stays in retry/ \
+                 until that one is gone"
+            );
+        }
+        Err(failed) => {
+            error!(job = %retry.id, error = %failed.error,
+                "moving a due job back to new/ failed; it stays in retry/");
+            Stats::bump(&shared.stats.errors);
+        }
+    }
+}
+
+fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::OsStr) {
+    let message = format!(
+        "{} is not a retry name (<id>.<attempts>.<due ms>): only the daemon puts files in retry/",
+        printable(name)
+    );
+    match claimer.claim(name) {
+        Ok(Outcome::Claimed(claim)) => quarantine(
+            shared,
+            claim,
+            name,
+            "retry",
+            0,
+            record::id_from_name(name),
+            "not_a_retry_name",
+            message,
+        ),
+        Ok(Outcome::Rejected(rejected)) => {
+            let reason = rejected.reason();
+            quarantine(
+                shared,
+                rejected,
+                name,
+                "retry",
+                0,
+                None,
+                reason.code(),
+                format!("{} {reason}", printable(name)),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            error!(error = %e, "claiming a stray file in retry/ failed; it stays there");
+            Stats::bump(&shared.stats.errors);
+        }
+    }
+}

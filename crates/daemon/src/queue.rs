@@ -1,0 +1,104 @@
+//! The bounded, deduplicated queue between discovery and the workers.
+//!
+//! A name is "known" from the moment it is queued until its worker is done with it, and
+//! a known name is not queued again: the watcher, the rescans and the retry mover may
+//! all report the same file. The channel is bounded and offering never waits: when it
+//! is full, discovery stops listing and rescans once the workers made room, so memory
+//! holds at most `capacity` queued names plus one per worker, whatever the spool's size.
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, mpsc};
+
+/// What became of an offered name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    Queued,
+    /// Already queued or in flight.
+    Known,
+    /// The queue is full; the name was not taken.
+    Full,
+    /// The workers are gone (shutting down).
+    Closed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    tx: mpsc::Sender<OsString>,
+    rx: Mutex<Option<mpsc::Receiver<OsString>>>,
+    known: Mutex<HashSet<OsString>>,
+    capacity: usize,
+    /// Signalled whenever a name leaves the known set.
+    progress: Notify,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Queue {
+        let (tx, rx) = mpsc::channel(capacity);
+        Queue {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            known: Mutex::new(HashSet::new()),
+            capacity,
+            progress: Notify::new(),
+        }
+    }
+
+    /// The receiving end, for the workers (taken once).
+    pub fn take_receiver(&self) -> mpsc::Receiver<OsString> {
+        lock(&self.rx)
+            .take()
+            .expect("the queue's receiver is taken once, by run")
+    }
+
+    /// Queues `name` unless it is known or the queue is full. Never blocks.
+    pub fn offer(&self, name: &OsStr) -> Offer {
+        let mut known = lock(&self.known);
+        if known.contains(name) {
+            return Offer::Known;
+        }
+        // Insert under the same lock as the send, so a worker that receives the name
+        // at once cannot call `done` before the name is known.
+        match self.tx.try_send(name.to_owned()) {
+            Ok(()) => {
+                known.insert(name.to_owned());
+                Offer::Queued
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
+
+    /// A worker is done with `name` (whatever the outcome).
+    pub fn done(&self, name: &OsStr) {
+        lock(&self.known).remove(name);
+        self.progress.notify_one();
+    }
+
+    /// Names queued or in flight.
+    pub fn known(&self) -> usize {
+        lock(&self.known).len()
+    }
+
+    /// Nothing queued, nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        self.known() == 0
+    }
+
+    /// Room for at least half a queue: worth rescanning after a listing was cut short.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() * 2 >= self.capacity
+    }
+
+    /// Resolves after the next `done` (or at once if one happened since the last wait).
+    pub async fn progressed(&self) {
+        self.progress.notified().await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded data stays consistent across a panic (single inserts and removes).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

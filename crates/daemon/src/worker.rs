@@ -1,0 +1,543 @@
+//! A worker: take a name from the queue, claim it, validate it, journal the claim, run
+//! the handler, and act on the outcome (complete, retry, failed/, release).
+//!
+//! The claim, validation, journal writes and moves run on the blocking pool; only the
+//! handler runs on the async side. Every move happens under the claim's lock.
+//!
+//! Exit codes: 0 completes the job; 100 sends it to failed/ (permanent failure); any
+//! other failure (75 is the documented way to ask, any non-zero exit, a signal, a
+//! timeout, a failed spawn) moves it to retry/ with backoff, until `max_attempts`
+//! attempts were made, then to failed/.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use spoolq_claim::{Claim, Claimer, Outcome};
+use spoolq_spool::job::MAX_HEADER_LEN;
+use spoolq_spool::names::printable;
+use spoolq_spool::{Event, JobHeader, JobId, ReadyName, Record, RetryName};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::failed::{Movable, Reason, bury, rfc3339};
+use crate::handler::{self, Run, Settings};
+use crate::{EXIT_PERMANENT, Shared, Stats, backoff, blocking, record};
+
+/// A claimed, validated job whose claimed record is journaled.
+#[derive(Debug)]
+struct Claimed {
+    claim: Claim,
+    name: OsString,
+    ready: ReadyName,
+    header: JobHeader,
+    /// A duplicate of the locked descriptor at the payload, for the handler's stdin.
+    payload: Option<std::fs::File>,
+    worker: u32,
+}
+
+impl Claimed {
+    /// This attempt's number, 1-based.
+    fn attempt(&self) -> u32 {
+        self.ready.attempts.saturating_add(1)
+    }
+}
+
+/// The worker task.
+pub(crate) async fn worker(
+    shared: Arc<Shared>,
+    id: u32,
+    receiver: Arc<AsyncMutex<mpsc::Receiver<OsString>>>,
+    mut stop: watch::Receiver<bool>,
+    terminate: watch::Receiver<bool>,
+) {
+    let mut claimer =
+        Claimer::new(shared.spool.new_dir().clone(), shared.config.strategy).with_id(u64::from(id));
+    if let Some(hook) = record::step_hook(
+        &shared.journal,
+        shared.config.trace_claims,
+        shared.config.race_window,
+    ) {
+        claimer = claimer.with_hook(hook);
+    }
+    let settings = Settings {
+        command: shared.config.command.clone(),
+        simulate_work: shared.config.simulate_work,
+        timeout: shared.config.job_timeout,
+        kill_grace: shared.config.kill_grace,
+    };
+    loop {
+        let name = tokio::select! {
+            biased;
+            () = crate::flag_set(&mut stop) => break,
+            name = async { receiver.lock().await.recv().await } => match name {
+                Some(name) => name,
+                None => break,
+            },
+        };
+        if !shared.is_stopping() && !shared.new_gone.load(Ordering::SeqCst) {
+            process(&shared, &claimer, &settings, id, &name, terminate.clone()).await;
+        }
+        shared.queue.done(&name);
+    }
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    claimer: &Claimer,
+    settings: &Settings,
+    worker: u32,
+    name: &OsStr,
+    terminate: watch::Receiver<bool>,
+) {
+    let prepared = {
+        let (shared, claimer, name) = (shared.clone(), claimer.clone(), name.to_owned());
+        blocking(move || prepare(&shared, &claimer, worker, name)).await
+    };
+    let mut job = match prepared {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            error!(error = %e, "claiming failed");
+            return;
+        }
+    };
+    let Some(payload) = job.payload.take() else {
+        return;
+    };
+    let run = handler::run(
+        settings,
+        handler::Job {
+            id: job.header.id,
+            attempt: job.attempt(),
+            payload,
+            length: job.header.length,
+            spool: shared.spool.path(),
+        },
+        terminate,
+    )
+    .await;
+    let s = shared.clone();
+    if let Err(e) = blocking(move || finish(&s, job, run)).await {
+        error!(error = %e, "finishing a job failed");
+    }
+}
+
+/// Claims `name`, validates it, dups the payload descriptor and journals the claim.
+/// None when there is nothing to run (busy, gone, stale, quarantined, released).
+fn prepare(shared: &Shared, claimer: &Claimer, worker: u32, name: OsString) -> Option<Claimed> {
+    if shared.is_stopping() {
+        return None;
+    }
+    let claim = match claimer.claim(&name) {
+        Ok(Outcome::Claimed(claim)) => claim,
+        Ok(Outcome::Rejected(rejected)) => {
+            let reason = rejected.reason();
+            quarantine(
+                shared,
+                rejected,
+                &name,
+                "new",
+                worker,
+                record::id_from_name(&name),
+                reason.code(),
+                format!("{} {reason}", printable(&name)),
+            );
+            return None;
+        }
+        Ok(other) => {
+            debug!(name = %printable(&name), outcome = other.code(), "not claimed");
+            return None;
+        }
+        Err(e) => {
+            error!(name = %printable(&name), error = %e, "claiming failed; the file stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+    };
+    let Some(ready) = ReadyName::parse(&name) else {
+        quarantine(
+            shared,
+            claim,
+            &name,
+            "new",
+            worker,
+            None,
+            "not_a_job_name",
+            format!(
+                "{} is not a job name (<id> or <id>.<attempts>): write jobs with spoolq, \
+                 or name them after the id in their header",
+                printable(&name)
+            ),
+        );
+        return None;
+    };
+    let header = match read_header(&claim) {
+        Ok(header) => header,
+        Err(HeaderProblem::Io(e)) => {
+            error!(job = %ready.id, error = %e, "reading the job failed; it stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+        Err(HeaderProblem::Invalid { code, message }) => {
+            quarantine(
+                shared,
+                claim,
+                &name,
+                "new",
+                worker,
+                Some(ready.id),
+                code,
+                message,
+            );
+            return None;
+        }
+    };
+    let (header, header_len) = header;
+    if header.id != ready.id {
+        quarantine(
+            shared,
+            claim,
+            &name,
+            "new",
+            worker,
+            Some(header.id),
+            "id_mismatch",
+            format!(
+                "the file is named for job {} but its header says {}: the id inside is the \
+                 authority, so a mismatched name is never run",
+                ready.id, header.id
+            ),
+        );
+        return None;
+    }
+    let payload = match claim
+        .file()
+        .try_clone()
+        .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
+    {
+        Ok(payload) => payload,
+        Err(e) => {
+            error!(job = %ready.id, error = %e, "cannot open the payload; the job stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+    };
+    if shared.is_stopping() {
+        // Claimed after shutdown began: nothing was journaled, just let go.
+        return None;
+    }
+    let attempt = ready.attempts.saturating_add(1);
+    let record = shared
+        .journal
+        .job_record(Event::Claimed, Some(ready.id), worker, Some(attempt))
+        .name(printable(&name));
+    if let Err(e) = shared.journal.write(record) {
+        error!(job = %ready.id, error = %e,
+            "the claimed record could not be journaled: releasing the job unprocessed");
+        drop(claim);
+        Stats::bump(&shared.stats.released);
+        let _ = shared.journal.write(
+            shared
+                .journal
+                .job_record(Event::Released, Some(ready.id), worker, Some(attempt))
+                .result("journal_failed")
+                .detail(e.to_string()),
+        );
+        return None;
+    }
+    Stats::bump(&shared.stats.claimed);
+    debug!(job = %ready.id, attempt, worker, "claimed");
+    Some(Claimed {
+        claim,
+        name,
+        ready,
+        header,
+        payload: Some(payload),
+        worker,
+    })
+}
+
+enum HeaderProblem {
+    Io(std::io::Error),
+    Invalid { code: &'static str, message: String },
+}
+
+/// Reads and checks the header through the locked descriptor.
+fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
+    let size = claim.stat().size;
+    let want = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .min(MAX_HEADER_LEN);
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        match claim.file().read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HeaderProblem::Io(e)),
+        }
+    }
+    let invalid = |e: spoolq_spool::HeaderError| HeaderProblem::Invalid {
+        code: e.code(),
+        message: e.to_string(),
+    };
+    let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
+    header.check_length(header_len, size).map_err(invalid)?;
+    Ok((header, header_len))
+}
+
+/// Acts on the handler's outcome. Blocking.
+fn finish(shared: &Shared, job: Claimed, run: Run) {
+    let attempt = job.attempt();
+    let id = job.header.id;
+    if run.interrupted {
+        let record = outcome_record(shared, Event::Released, &job, &run);
+        drop(job.claim);
+        Stats::bump(&shared.stats.released);
+        let _ = shared
+            .journal
+            .write(record.result("shutdown").detail(run.describe()));
+        warn!(job = %id, attempt, "handler terminated at shutdown: job released, it stays in new/");
+        return;
+    }
+    let succeeded = run.code == Some(0) && !run.timed_out && run.spawn_error.is_none();
+    if succeeded {
+        complete(shared, job, &run);
+    } else if run.code == Some(EXIT_PERMANENT) && !run.timed_out {
+        bury_dead(
+            shared,
+            job,
+            &run,
+            "permanent_failure",
+            format!("the handler exited with {EXIT_PERMANENT}: permanent failure, not retried"),
+        );
+    } else if attempt >= shared.config.max_attempts {
+        let message = format!(
+            "attempt {attempt} of {} failed ({}): attempts exhausted",
+            shared.config.max_attempts,
+            run.describe()
+        );
+        bury_dead(shared, job, &run, "attempts_exhausted", message);
+    } else {
+        retry(shared, job, &run);
+    }
+}
+
+fn outcome_record(shared: &Shared, event: Event, job: &Claimed, run: &Run) -> Record {
+    let mut record = shared
+        .journal
+        .job_record(event, Some(job.header.id), job.worker, Some(job.attempt()))
+        .name(printable(&job.name));
+    record.exit = run.code;
+    record.signal = run.signal;
+    record
+}
+
+fn complete(shared: &Shared, job: Claimed, run: &Run) {
+    let id = job.header.id;
+    let attempt = job.attempt();
+    let record = outcome_record(shared, Event::Done, &job, run);
+    match job.claim.complete() {
+        Ok(()) => {
+            Stats::bump(&shared.stats.completed);
+            let _ = shared.journal.write(record.result("ok"));
+            info!(job = %id, attempt, "job done");
+        }
+        Err(e) if e.is_not_found() => {
+            // The naive strategy's race: another consumer completed this job while we
+            // waited for the lock, and we ran it again. Record it; keep serving.
+            Stats::bump(&shared.stats.completed);
+            let _ = shared
+                .journal
+                .write(record.result("enoent").detail(e.to_string()));
+            warn!(job = %id, attempt,
+                "completing: the job's name was already gone (completed by another consumer \
+                 while this one waited for the lock: the race of the naive strategy)");
+        }
+        Err(e) => {
+            Stats::bump(&shared.stats.errors);
+            Stats::bump(&shared.stats.released);
+            error!(job = %id, error = %e,
+                "the handler succeeded but the job could not be removed; it stays in new/ \
+                 and will run again");
+            let _ = shared.journal.write(Record {
+                event: Event::Released,
+                ..record.result("complete_failed").detail(e.to_string())
+            });
+        }
+    }
+}
+
+fn retry(shared: &Shared, job: Claimed, run: &Run) {
+    let id = job.header.id;
+    let attempt = job.attempt();
+    let config = &shared.config;
+    let delay = backoff::delay(config.retry_base, config.retry_max, attempt);
+    let mut target = RetryName::new(id, attempt, SystemTime::now() + delay);
+    let record = outcome_record(shared, Event::Retry, &job, run);
+    let mut claim = job.claim;
+    for _ in 0..16 {
+        let name = target.to_os_string();
+        match claim.move_to(shared.spool.retry(), &name) {
+            Ok(()) => {
+                Stats::bump(&shared.stats.retried);
+                let _ = shared
+                    .journal
+                    .write(
+                        record
+                            .name(printable(&name))
+                            .result("retry")
+                            .detail(format!(
+                                "{}; retry due at {}",
+                                run.describe(),
+                                rfc3339(target.due())
+                            )),
+                    );
+                warn!(job = %id, attempt, outcome = %run.describe(),
+                    retry_in = %humantime::format_duration(round_ms(delay)),
+                    "handler failed: job moved to retry/");
+                for line in &run.stderr_tail {
+                    debug!(job = %id, "stderr: {line}");
+                }
+                return;
+            }
+            // Another retry of the same id with the same due millisecond: shift by 1 ms.
+            Err(failed) if failed.error.is_already_exists() => {
+                claim = failed.claim;
+                target.due_ms = target.due_ms.saturating_add(1);
+            }
+            Err(failed) => {
+                Stats::bump(&shared.stats.errors);
+                Stats::bump(&shared.stats.released);
+                error!(job = %id, error = %failed.error,
+                    "moving the failed job to retry/ failed; it stays in new/ and runs again");
+                let _ = shared.journal.write(Record {
+                    event: Event::Released,
+                    ..record
+                        .result("retry_move_failed")
+                        .detail(failed.error.to_string())
+                });
+                return;
+            }
+        }
+    }
+    Stats::bump(&shared.stats.errors);
+    error!(job = %id, "no free name in retry/ for the failed job; it stays in new/");
+}
+
+fn round_ms(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: String) {
+    let id = job.header.id;
+    let attempt = job.attempt();
+    let mut reason = Reason::new(code, message.clone(), &job.name);
+    reason.job = Some(id);
+    reason.attempts = Some(attempt);
+    reason.exit_status = run.code;
+    reason.signal = run.signal;
+    reason.timed_out = run.timed_out;
+    reason.stderr_tail = run.stderr_tail.clone();
+    reason.created = Some(rfc3339(job.header.created));
+    reason.last_attempt_started = Some(rfc3339(run.started));
+    reason.last_attempt_ended = Some(rfc3339(run.ended));
+    let record = outcome_record(shared, Event::Dead, &job, run);
+    match bury(
+        shared.spool.failed(),
+        job.claim,
+        &job.name,
+        reason,
+        &daemon_id(shared),
+    ) {
+        Ok(buried) => {
+            Stats::bump(&shared.stats.dead);
+            let _ = shared.journal.write(
+                record
+                    .name(printable(&buried.stored_as))
+                    .result(code)
+                    .detail(message.clone()),
+            );
+            warn!(job = %id, attempt, reason = code, "{message}: job moved to failed/");
+            if let Some(e) = buried.reason_error {
+                error!(job = %id, error = %e, "writing the reason file beside it failed");
+            }
+        }
+        Err(failed) => {
+            // Release the lock; the file stays in new/.
+            drop(failed.item);
+            Stats::bump(&shared.stats.errors);
+            Stats::bump(&shared.stats.released);
+            error!(job = %id, error = %failed.error,
+                "moving the job to failed/ failed; it stays in new/ and runs again");
+            let _ = shared.journal.write(Record {
+                event: Event::Released,
+                ..record
+                    .result("bury_failed")
+                    .detail(failed.error.to_string())
+            });
+        }
+    }
+}
+
+fn daemon_id(shared: &Shared) -> String {
+    let writer = shared.journal.writer();
+    format!("{}:{}", writer.host(), writer.pid())
+}
+
+/// Moves a file that is not a valid job to failed/ with its reason, and journals it.
+/// On failure the file stays where it is (logged); it is never deleted. Blocking.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quarantine<M: Movable>(
+    shared: &Shared,
+    item: M,
+    name: &OsStr,
+    found_in: &'static str,
+    worker: u32,
+    job: Option<JobId>,
+    code: &str,
+    message: String,
+) {
+    let mut reason = Reason::new(code, message.clone(), name);
+    reason.found_in = found_in;
+    reason.job = job;
+    match bury(
+        shared.spool.failed(),
+        item,
+        name,
+        reason,
+        &daemon_id(shared),
+    ) {
+        Ok(buried) => {
+            Stats::bump(&shared.stats.quarantined);
+            let record = shared
+                .journal
+                .job_record(Event::Quarantined, job, worker, None)
+                .name(printable(name))
+                .result(code)
+                .detail(format!(
+                    "{message} (stored as failed/{})",
+                    printable(&buried.stored_as)
+                ));
+            let _ = shared.journal.write(record);
+            warn!(name = %printable(name), folder = found_in, reason = code,
+                stored_as = %printable(&buried.stored_as),
+                "not a valid job: moved to failed/ ({message})");
+            if let Some(e) = buried.reason_error {
+                error!(error = %e, "writing the reason file failed");
+            }
+        }
+        Err(failed) => {
+            // Release the lock (if it was held); the file stays where it is.
+            drop(failed.item);
+            Stats::bump(&shared.stats.errors);
+            error!(name = %printable(name), folder = found_in, error = %failed.error,
+                "not a valid job, and moving it to failed/ failed; it stays where it is");
+        }
+    }
+}
