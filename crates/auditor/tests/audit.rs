@@ -1,0 +1,450 @@
+//! The auditor on hand-built journals: real JSON-lines files in temp folders, one per
+//! process, as the writer makes them (each file in monotonic order).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use spoolq_auditor::{
+    AuditInput, DuplicateClass, Finding, audit, render_report, render_timeline, timeline,
+    timeline_svg,
+};
+use spoolq_spool::journal::Event;
+use spoolq_spool::{CreateOptions, JobId, ProblemKind, ReadyName, Record, RetryName, Spool};
+
+/// A journal file being written by hand.
+struct Journal {
+    path: PathBuf,
+    host: &'static str,
+    pid: u32,
+    lines: Vec<String>,
+}
+
+impl Journal {
+    fn new(dir: &Path, role: &str, pid: u32) -> Journal {
+        Journal {
+            path: dir.join(format!("{role}-testhost-{pid}-0-0000.jsonl")),
+            host: "testhost",
+            pid,
+            lines: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, mono_ns: u64, mut record: Record) -> &mut Journal {
+        record.mono_ns = mono_ns;
+        record.host = self.host.to_owned();
+        record.pid = self.pid;
+        record.wall = format!("2026-11-26T22:00:00.{mono_ns:06}Z");
+        self.lines.push(serde_json::to_string(&record).unwrap());
+        self
+    }
+
+    fn ev(&mut self, mono_ns: u64, event: Event, job: JobId, worker: u32) -> &mut Journal {
+        self.record(
+            mono_ns,
+            Record::new(event).job(job).worker(worker).strategy("naive"),
+        )
+    }
+
+    fn produced(&mut self, mono_ns: u64, job: JobId) -> &mut Journal {
+        self.record(mono_ns, Record::new(Event::Produced).job(job))
+    }
+
+    fn step(&mut self, mono_ns: u64, job: JobId, step: &str, result: &str) -> &mut Journal {
+        let mut record = Record::new(Event::Step).job(job).worker(0).result(result);
+        record.step = Some(step.to_owned());
+        self.record(mono_ns, record)
+    }
+
+    fn raw(&mut self, line: &str) -> &mut Journal {
+        self.lines.push(line.to_owned());
+        self
+    }
+
+    fn write(&self) {
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        std::fs::write(&self.path, text).unwrap();
+    }
+}
+
+fn id(n: u128) -> JobId {
+    JobId(uuid::Uuid::from_u128(
+        0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+    ))
+}
+
+fn journals_only(dir: &Path) -> AuditInput {
+    AuditInput {
+        spool: None,
+        journals: vec![dir.to_owned()],
+    }
+}
+
+fn json(report: &spoolq_auditor::Report) -> serde_json::Value {
+    serde_json::to_value(report).unwrap()
+}
+
+/// The seed's interleaving (DESIGN.md section 1), as two daemons journaled it with claim
+/// tracing: B opens the job while A holds it, A completes and closes, B's lock succeeds
+/// and B processes the job again; B's unlink fails with ENOENT.
+fn seed_interleaving(dir: &Path, job: JobId) {
+    let mut producer = Journal::new(dir, "producer", 100);
+    producer.produced(50, job).write();
+    let mut a = Journal::new(dir, "daemon", 101);
+    a.step(90, job, "open", "ok")
+        .step(95, job, "lock", "ok")
+        .ev(100, Event::Claimed, job, 0)
+        .step(190, job, "complete", "ok")
+        .step(195, job, "close", "ok")
+        .record(
+            200,
+            Record::new(Event::Done)
+                .job(job)
+                .worker(0)
+                .strategy("naive")
+                .result("ok"),
+        )
+        .write();
+    let mut b = Journal::new(dir, "daemon", 102);
+    b.step(150, job, "open", "ok")
+        .step(198, job, "lock", "ok")
+        .ev(199, Event::Claimed, job, 0)
+        .record(
+            400,
+            Record::new(Event::Done)
+                .job(job)
+                .worker(0)
+                .strategy("naive")
+                .result("enoent"),
+        )
+        .write();
+}
+
+#[test]
+fn clean_run_has_no_duplicates_and_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j1, j2) = (id(1), id(2));
+    let mut p = Journal::new(dir.path(), "producer", 10);
+    p.produced(10, j1).produced(20, j2).write();
+    let mut d = Journal::new(dir.path(), "daemon", 11);
+    d.ev(30, Event::Claimed, j1, 0)
+        .ev(40, Event::Claimed, j2, 1)
+        .ev(1_000_030, Event::Done, j1, 0)
+        .ev(2_000_040, Event::Done, j2, 1)
+        .write();
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.counts.produced, 2);
+    assert_eq!(report.counts.claimed, 2);
+    assert_eq!(report.counts.completed, 2);
+    assert_eq!(report.counts.pending, None);
+    assert_eq!(report.counts.lost, None);
+    assert!(report.duplicates.is_empty());
+    assert_eq!(report.events, 6);
+    assert_eq!(report.jobs, 2);
+    assert!(report.findings(&Finding::DEFAULT).is_empty());
+    let l = report.latency.claimed_to_outcome.unwrap();
+    assert_eq!((l.samples, l.p50_ns, l.max_ns), (2, 1_000_000, 2_000_000));
+    let l = report.latency.produced_to_claimed.unwrap();
+    assert_eq!((l.samples, l.p50_ns, l.max_ns), (2, 20, 20));
+    assert_eq!(report.processes.len(), 2);
+    assert_eq!(report.processes[1].role.as_deref(), Some("daemon"));
+    assert_eq!(report.processes[1].completed, 2);
+
+    let text = render_report(&report);
+    assert!(
+        text.contains("pending              unknown (no spool given)"),
+        "{text}"
+    );
+    assert!(text.contains("journal problems: none"), "{text}");
+    let v = json(&report);
+    assert_eq!(v["counts"]["completed"], 2);
+    assert_eq!(v["counts"]["lost"], serde_json::Value::Null);
+}
+
+#[test]
+fn seed_interleaving_is_one_after_completion_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = id(7);
+    seed_interleaving(dir.path(), job);
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.duplicate_counts.after_completion, 1);
+    assert_eq!(report.duplicate_counts.concurrent, 0);
+    assert_eq!(report.duplicate_counts.redelivery, 0);
+    assert_eq!(report.counts.completed, 2);
+    assert_eq!(report.duplicates.len(), 1);
+    let dup = &report.duplicates[0];
+    assert_eq!((dup.job, dup.class), (job, DuplicateClass::AfterCompletion));
+    assert_eq!(dup.claims.len(), 2);
+    assert_eq!(dup.flagged, vec![1]);
+    assert_eq!(dup.claims[0].process, "testhost:101");
+    assert_eq!(dup.claims[0].released_mono_ns, Some(195));
+    assert_eq!(dup.claims[1].process, "testhost:102");
+    assert_eq!(dup.claims[1].result.as_deref(), Some("enoent"));
+    assert_eq!(
+        report.findings(&Finding::DEFAULT),
+        vec![Finding::AfterCompletion]
+    );
+
+    let text = render_report(&report);
+    assert!(
+        text.contains(&format!("after completion job {job}")),
+        "{text}"
+    );
+    assert!(text.contains("<- after completion"), "{text}");
+    assert!(text.contains("done (enoent)"), "{text}");
+    let v = json(&report);
+    assert_eq!(v["duplicate_counts"]["after_completion"], 1);
+    assert_eq!(v["duplicates"][0]["class"], "after-completion");
+    assert_eq!(v["duplicates"][0]["claims"][1]["process"], "testhost:102");
+    assert_eq!(v["duplicates"][0]["claims"][0]["outcome"], "done");
+
+    // The timeline: every record of the job, in monotonic order, from the 3 processes.
+    let tl = timeline(&[dir.path().to_owned()], job).unwrap();
+    let times: Vec<u64> = tl.events.iter().map(|e| e.record.mono_ns).collect();
+    assert_eq!(
+        times,
+        vec![50, 90, 95, 100, 150, 190, 195, 198, 199, 200, 400]
+    );
+    assert_eq!(tl.processes.len(), 3);
+    assert_eq!(tl.flag_of(1), Some(DuplicateClass::AfterCompletion));
+    let text = render_timeline(&tl);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[2].contains("produced"), "{text}");
+    assert!(
+        lines[6].contains("testhost:102") && lines[6].contains("step open"),
+        "{text}"
+    );
+    assert!(
+        text.contains("AFTER COMPLETION: the claim by testhost:102 w0"),
+        "{text}"
+    );
+
+    // The SVG parses as XML and has one lane per process, with the duplicate labelled.
+    let svg = timeline_svg(&tl);
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let lanes = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("lane"))
+        .count();
+    assert_eq!(lanes, 3);
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("claim"))
+        .count();
+    assert_eq!(bars, 2);
+    assert!(
+        doc.descendants()
+            .any(|n| n.text() == Some("AFTER COMPLETION"))
+    );
+}
+
+#[test]
+fn overlapping_claims_are_concurrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = id(3);
+    Journal::new(dir.path(), "daemon", 1)
+        .ev(100, Event::Claimed, job, 0)
+        .ev(300, Event::Done, job, 0)
+        .write();
+    Journal::new(dir.path(), "daemon", 2)
+        .ev(200, Event::Claimed, job, 4)
+        .ev(400, Event::Done, job, 4)
+        .write();
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.duplicate_counts.concurrent, 1);
+    assert_eq!(report.duplicate_counts.after_completion, 0);
+    assert_eq!(report.duplicates[0].claims[1].worker, Some(4));
+    assert_eq!(
+        report.duplicates[0].claims[1].strategy.as_deref(),
+        Some("naive")
+    );
+    assert_eq!(report.duplicates[0].claims[0].end_mono_ns, Some(300));
+    assert_eq!(
+        report.findings(&Finding::DEFAULT),
+        vec![Finding::Concurrent]
+    );
+    assert!(render_report(&report).contains("<- concurrent"));
+    assert_eq!(json(&report)["duplicates"][0]["class"], "concurrent");
+}
+
+#[test]
+fn retry_and_died_claims_are_redelivery_not_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (retried, died) = (id(4), id(5));
+    Journal::new(dir.path(), "daemon", 1)
+        .record(5, Record::new(Event::Start))
+        .ev(100, Event::Claimed, retried, 0)
+        .ev(200, Event::Retry, retried, 0)
+        .ev(210, Event::Claimed, died, 1)
+        .write(); // then the process died: no outcome for `died`
+    Journal::new(dir.path(), "daemon", 2)
+        .record(250, Record::new(Event::Requeued).job(retried))
+        .ev(300, Event::Claimed, retried, 0)
+        .ev(400, Event::Done, retried, 0)
+        .ev(500, Event::Claimed, died, 0)
+        .ev(600, Event::Done, died, 0)
+        .write();
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.duplicate_counts.redelivery, 2);
+    assert_eq!(report.duplicate_counts.concurrent, 0);
+    assert_eq!(report.duplicate_counts.after_completion, 0);
+    assert_eq!(report.unfinished_claims, 1);
+    assert_eq!(report.counts.retried, 1);
+    assert_eq!(report.counts.claimed, 4);
+    assert!(report.findings(&Finding::DEFAULT).is_empty());
+    assert_eq!(
+        report.findings(&[Finding::Redelivery]),
+        vec![Finding::Redelivery]
+    );
+    let text = render_report(&report);
+    assert!(
+        text.contains("no outcome (process died or still running)"),
+        "{text}"
+    );
+    assert!(text.contains("redelivery                    2"), "{text}");
+}
+
+#[test]
+fn three_claims_after_completion_are_one_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = id(6);
+    Journal::new(dir.path(), "daemon", 1)
+        .ev(100, Event::Claimed, job, 0)
+        .ev(200, Event::Done, job, 0)
+        .ev(300, Event::Claimed, job, 0)
+        .ev(400, Event::Done, job, 0)
+        .write();
+    Journal::new(dir.path(), "daemon", 2)
+        .ev(500, Event::Claimed, job, 0)
+        .ev(600, Event::Done, job, 0)
+        .write();
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.duplicate_counts.after_completion, 1);
+    assert_eq!(report.duplicates.len(), 1);
+    assert_eq!(report.duplicates[0].claims.len(), 3);
+    assert_eq!(report.duplicates[0].flagged, vec![1, 2]);
+}
+
+#[test]
+fn lost_pending_and_dead_with_a_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::create(&dir.path().join("spool"), CreateOptions::default()).unwrap();
+    let (pending, retrying, lost, dead, done) = (id(10), id(11), id(12), id(13), id(14));
+    std::fs::write(
+        spool
+            .new_dir()
+            .path()
+            .join(ReadyName::new(pending, 0).to_string()),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(
+        spool
+            .retry()
+            .path()
+            .join(RetryName::new(retrying, 1, std::time::SystemTime::now()).to_string()),
+        b"x",
+    )
+    .unwrap();
+    let journal = spool.journal().path().to_owned();
+    let mut p = Journal::new(&journal, "producer", 1);
+    for (t, job) in [(1, pending), (2, retrying), (3, lost), (4, dead), (5, done)] {
+        p.produced(t, job);
+    }
+    p.write();
+    Journal::new(&journal, "daemon", 2)
+        .ev(10, Event::Claimed, retrying, 0)
+        .ev(11, Event::Retry, retrying, 0)
+        .ev(20, Event::Claimed, dead, 0)
+        .ev(21, Event::Dead, dead, 0)
+        .ev(30, Event::Claimed, done, 0)
+        .ev(31, Event::Done, done, 0)
+        .write();
+    let input = AuditInput {
+        spool: Some(spool.path().to_owned()),
+        journals: vec![],
+    };
+    let report = audit(&input).unwrap();
+    assert_eq!(report.counts.produced, 5);
+    assert_eq!(report.counts.pending, Some(2));
+    assert_eq!(report.counts.lost, Some(1));
+    assert_eq!(report.counts.dead, 1);
+    assert_eq!(report.counts.retried, 1);
+    assert_eq!(report.counts.completed, 1);
+    assert_eq!(report.lost_jobs, vec![lost]);
+    assert_eq!(report.findings(&Finding::DEFAULT), vec![Finding::Lost]);
+    let text = render_report(&report);
+    assert!(text.contains("lost jobs (produced, never completed, not in the spool)"));
+    assert!(text.contains(&format!("  {lost}")));
+    assert!(text.contains("pending                       2"), "{text}");
+    let v = json(&report);
+    assert_eq!(v["counts"]["lost"], 1);
+    assert_eq!(v["counts"]["pending"], 2);
+    assert_eq!(v["lost_jobs"][0], lost.to_string());
+
+    // The same journals without the spool: pending and lost are unknown, not guessed.
+    let report = audit(&journals_only(&journal)).unwrap();
+    assert_eq!((report.counts.pending, report.counts.lost), (None, None));
+    assert!(report.findings(&Finding::DEFAULT).is_empty());
+}
+
+#[test]
+fn torn_malformed_and_newer_lines_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = id(20);
+    let mut j = Journal::new(dir.path(), "daemon", 1);
+    j.ev(10, Event::Claimed, job, 0)
+        .raw("{this is not json}")
+        .raw(r#"{"v":99,"event":"done","mono_ns":15,"wall":"x","host":"h","pid":1}"#)
+        .ev(20, Event::Done, job, 0);
+    j.write();
+    // A torn last line: a crash mid-write leaves no newline.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&j.path)
+        .unwrap();
+    f.write_all(br#"{"v":1,"event":"claimed","mono_ns":30,"wa"#)
+        .unwrap();
+    drop(f);
+    let report = audit(&journals_only(dir.path())).unwrap();
+    assert_eq!(report.counts.claimed, 1);
+    assert_eq!(report.counts.completed, 1);
+    assert_eq!(report.problems.len(), 3);
+    let kinds: Vec<(u64, &ProblemKind)> =
+        report.problems.iter().map(|p| (p.line, &p.kind)).collect();
+    assert!(matches!(kinds[0], (2, ProblemKind::Malformed(_))));
+    assert_eq!(kinds[1], (3, &ProblemKind::UnknownVersion(99)));
+    assert_eq!(kinds[2], (5, &ProblemKind::Torn));
+    assert!(report.problems.iter().all(|p| p.file == j.path));
+    let text = render_report(&report);
+    assert!(text.contains("journal problems (3)"), "{text}");
+    assert!(text.contains(":5: torn last line"), "{text}");
+    let v = json(&report);
+    assert_eq!(v["problems"][2]["kind"]["kind"], "torn");
+    assert_eq!(v["problems"][1]["line"], 3);
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        audit(&AuditInput::default()),
+        Err(spoolq_auditor::AuditError::NoInput)
+    ));
+    let missing = AuditInput {
+        spool: Some(dir.path().join("nope")),
+        journals: vec![],
+    };
+    let e = audit(&missing).unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+    let e = audit(&journals_only(&dir.path().join("absent.jsonl"))).unwrap_err();
+    assert!(matches!(
+        e,
+        spoolq_auditor::AuditError::JournalNotFound { .. }
+    ));
+    // A job nobody journaled: an empty timeline, not an error.
+    let tl = timeline(&[dir.path().to_owned()], id(99)).unwrap();
+    assert!(tl.events.is_empty());
+    assert!(roxmltree::Document::parse(&timeline_svg(&tl)).is_ok());
+    assert!(render_timeline(&tl).contains("no journal record names this job"));
+}
