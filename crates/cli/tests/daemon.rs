@@ -1,0 +1,266 @@
+//! `spoolq daemon` as a real process: several daemons on one spool, signals, kill -9,
+//! exit codes and error messages.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use spoolq_spool::Event;
+
+#[test]
+fn three_daemons_and_a_producer_complete_every_job_exactly_once() {
+    const JOBS: usize = 5000;
+    let spool = TempSpool::new();
+    let mut daemons: Vec<Daemon> = (0..3)
+        .map(|_| spool.daemon(&["--workers", "2", "--claim", "verified"], &[]))
+        .collect();
+    wait_until("three daemons started", PATIENCE, || {
+        spool.events(Event::Start).len() == 3
+    });
+
+    // The producer drops jobs while the daemons run.
+    let producer = {
+        let spool = spoolq_spool::Spool::open(&spool.path()).unwrap();
+        std::thread::spawn(move || {
+            (0..JOBS)
+                .map(|i| {
+                    let id = spoolq_spool::JobId::generate();
+                    spool
+                        .drop_job(
+                            id,
+                            &mut format!("job {i}\n").as_bytes(),
+                            spoolq_spool::Durability::NEVER,
+                        )
+                        .unwrap();
+                    id
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let ids = producer.join().unwrap();
+    // A job keeps its name in new/ until it is completed, so an empty new/ means done.
+    wait_until("new/ is empty", Duration::from_secs(120), || {
+        spool.names("new").is_empty()
+    });
+    for daemon in &daemons {
+        daemon.signal("TERM");
+    }
+    for daemon in &mut daemons {
+        let status = daemon.wait(PATIENCE);
+        assert_eq!(status.code(), Some(0), "log:\n{}", daemon.log_text());
+    }
+
+    let done = spool.count_per_job(Event::Done);
+    let claimed = spool.count_per_job(Event::Claimed);
+    let missing: Vec<_> = ids.iter().filter(|id| !done.contains_key(id)).collect();
+    assert!(missing.is_empty(), "{} jobs never done", missing.len());
+    let twice: Vec<_> = done.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "jobs done more than once: {twice:?}");
+    let claimed_twice: Vec<_> = claimed.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        claimed_twice.is_empty(),
+        "jobs claimed more than once: {claimed_twice:?}"
+    );
+    assert_eq!(done.len(), JOBS);
+    // Every daemon took part, and each journaled a clean stop.
+    let processes: HashSet<u32> = spool.events(Event::Done).iter().map(|r| r.pid).collect();
+    assert!(processes.len() >= 2, "work was shared: {processes:?}");
+    assert_eq!(spool.events(Event::Stop).len(), 3);
+    assert!(
+        spool
+            .events(Event::Done)
+            .iter()
+            .all(|r| r.result.as_deref() == Some("ok"))
+    );
+}
+
+#[test]
+fn sigterm_during_a_long_handler_releases_the_job_for_the_next_daemon() {
+    let spool = TempSpool::new();
+    let started = spool.scratch().join("started");
+    let id = spool.drop_job("long\n");
+    let script = format!("touch '{}'; exec sleep 30", started.display());
+    let mut first = spool.daemon(
+        &["--shutdown-grace", "200ms", "--kill-grace", "1s"],
+        &["sh", "-c", &script],
+    );
+    wait_until("the handler started", PATIENCE, || started.exists());
+    first.signal("TERM");
+    let status = first.wait(PATIENCE);
+    assert_eq!(status.code(), Some(0), "log:\n{}", first.log_text());
+    assert_eq!(spool.names("new"), vec![id.to_string()]);
+    let released = spool.events(Event::Released);
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].job, Some(id));
+
+    let mut second = spool.daemon(&["--drain"], &["sh", "-c", "cat > /dev/null"]);
+    let status = second.wait(PATIENCE);
+    assert_eq!(status.code(), Some(0), "log:\n{}", second.log_text());
+    assert!(spool.names("new").is_empty());
+    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+}
+
+#[test]
+fn a_handler_finishing_within_the_shutdown_grace_completes_its_job() {
+    let spool = TempSpool::new();
+    let started = spool.scratch().join("started");
+    let release = spool.scratch().join("release");
+    let id = spool.drop_job("short\n");
+    // Runs until the test lets it go (after the signal), well within the grace.
+    let script = format!(
+        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done",
+        started.display(),
+        release.display()
+    );
+    let mut daemon = spool.daemon(&["--shutdown-grace", "20s"], &["sh", "-c", &script]);
+    wait_until("the handler started", PATIENCE, || started.exists());
+    daemon.signal("TERM");
+    wait_until("the daemon saw the signal", PATIENCE, || {
+        daemon.log_text().contains("signal received")
+    });
+    std::fs::write(&release, "").unwrap();
+    let status = daemon.wait(PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+    assert!(spool.events(Event::Released).is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn kill_9_of_the_daemon_takes_the_handler_down_and_the_next_daemon_redelivers() {
+    let spool = TempSpool::new();
+    let pid_file = spool.scratch().join("handler.pid");
+    let id = spool.drop_job("interrupted\n");
+    let script = format!("echo $$ > '{}'; exec sleep 30", pid_file.display());
+    let mut first = spool.daemon(&[], &["sh", "-c", &script]);
+    wait_until("the handler started", PATIENCE, || {
+        read_pid(&pid_file).is_some()
+    });
+    let handler = read_pid(&pid_file).unwrap();
+    first.signal("KILL");
+    first.wait(PATIENCE);
+    wait_until(
+        "the handler died with its daemon",
+        Duration::from_secs(1),
+        || process_gone(handler),
+    );
+    assert_eq!(spool.names("new"), vec![id.to_string()]);
+
+    let mut second = spool.daemon(&["--drain"], &["sh", "-c", "cat > /dev/null"]);
+    assert_eq!(second.wait(PATIENCE).code(), Some(0));
+    assert_eq!(spool.count_per_job(Event::Claimed).get(&id), Some(&2));
+    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+    assert!(spool.names("new").is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_second_signal_exits_at_once_and_kills_the_handlers() {
+    let spool = TempSpool::new();
+    let pid_file = spool.scratch().join("handler.pid");
+    let id = spool.drop_job("stuck\n");
+    // The handler ignores SIGTERM: only the second signal's SIGKILL ends it.
+    let script = format!(
+        "trap '' TERM; echo $$ > '{}'; while :; do sleep 0.1; done",
+        pid_file.display()
+    );
+    let mut daemon = spool.daemon(&["--shutdown-grace", "60s"], &["sh", "-c", &script]);
+    wait_until("the handler started", PATIENCE, || {
+        read_pid(&pid_file).is_some()
+    });
+    let handler = read_pid(&pid_file).unwrap();
+    daemon.signal("TERM");
+    wait_until("the daemon saw the first signal", PATIENCE, || {
+        daemon.log_text().contains("signal received")
+    });
+    daemon.signal("INT");
+    let status = daemon.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(128 + 2));
+    wait_until("the handler is gone", Duration::from_secs(2), || {
+        process_gone(handler)
+    });
+    // Not completed, not deleted: the next daemon gets it.
+    assert_eq!(spool.names("new"), vec![id.to_string()]);
+}
+
+#[test]
+fn a_missing_spool_is_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = spoolq()
+        .args(["daemon", "--spool"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn an_unwritable_spool_is_one_clear_line_and_exit_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let spool = TempSpool::new();
+    let new = spool.folder("new");
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o500)).unwrap();
+    if std::fs::write(new.join("probe"), "").is_ok() {
+        // Running as root: permissions do not stop us, so there is nothing to test.
+        std::fs::remove_file(new.join("probe")).unwrap();
+        return;
+    }
+    let out = spoolq()
+        .args(["daemon", "--spool"])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o750)).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not writable"), "{stderr}");
+}
+
+#[test]
+fn a_missing_handler_is_an_error_at_start() {
+    let spool = TempSpool::new();
+    let out = spoolq()
+        .args(["daemon", "--spool"])
+        .arg(spool.path())
+        .args(["--", "/no/such/handler"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such/handler"), "{stderr}");
+}
+
+#[test]
+fn json_logs_carry_the_effective_config_at_start() {
+    let spool = TempSpool::new();
+    spool.drop_jobs(2);
+    let out = spoolq()
+        .args([
+            "daemon",
+            "--drain",
+            "--log-format",
+            "json",
+            "--workers",
+            "3",
+            "--spool",
+        ])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first: serde_json::Value = serde_json::from_str(stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(first["fields"]["message"], "spoolq daemon starting");
+    assert_eq!(first["fields"]["workers"], 3);
+    assert_eq!(first["fields"]["claim"], "verified");
+    for line in stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
