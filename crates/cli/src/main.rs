@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod service_files;
 
 /// A work queue whose queue is a directory.
 #[derive(Debug, Parser)]

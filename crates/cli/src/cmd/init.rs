@@ -1,11 +1,150 @@
-//! Stub: filled in by its issue.
+//! `spoolq init DIR [--group G] [--mode M]`: create a spool, or repair its modes and group.
+
+use std::path::PathBuf;
+
+use spoolq_spool::layout::DEFAULT_MODE;
+use spoolq_spool::{CreateOptions, InitError, Spool};
 
 use crate::Exit;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Creates DIR and its folders tmp/ new/ retry/ failed/ journal/, gives each (and DIR) the
+mode and group, and may be run again: existing folders get the mode and group re-applied.
+A directory holding anything else is refused (exit 2), so a spool never reuses a folder
+with someone else's files.
 
-pub fn run(_args: Args) -> Exit {
-    eprintln!("spoolq: not implemented yet");
-    Exit::Error
+Examples:
+  spoolq init /var/spool/jobs
+  sudo spoolq init /var/spool/jobs --group spoolq --mode 2770   # producers in group spoolq
+                                                                # may drop jobs; setgid keeps the group")]
+pub struct Args {
+    /// The spool directory to create (or repair).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Group of the spool and its folders: a name or a numeric id.
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
+    /// Permission bits, in octal (e.g. 750, 2770: setgid so new files keep the group).
+    #[arg(long, value_name = "M", value_parser = parse_mode, default_value = "750")]
+    pub mode: u32,
+}
+
+/// Parses an octal mode such as `750`, `0750` or `2770`.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("{s:?} is not an octal mode; write it like 750 or 2770"))?;
+    if mode > 0o7777 {
+        return Err(format!(
+            "{s:?} is larger than 7777; write it like 750 or 2770"
+        ));
+    }
+    if mode & 0o700 != 0o700 {
+        return Err(format!(
+            "{s:?} does not give the owner rwx; the daemon's user needs it (e.g. 750, 2770)"
+        ));
+    }
+    Ok(mode)
+}
+
+fn resolve_group(group: &str) -> Result<u32, String> {
+    if !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()) {
+        return group
+            .parse()
+            .map_err(|_| format!("group id {group} is out of range"));
+    }
+    let c = spoolq_claim::sys::c_string(group.as_bytes())
+        .ok_or_else(|| format!("group name {group:?} contains a NUL byte"))?;
+    match spoolq_claim::sys::group_id(&c) {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => Err(format!(
+            "no group named {group:?}; create it first (groupadd / dseditgroup) or give a numeric id"
+        )),
+        Err(errno) => Err(format!("looking up group {group:?}: {errno}")),
+    }
+}
+
+pub fn run(args: Args) -> Exit {
+    let gid = match args.group.as_deref().map(resolve_group).transpose() {
+        Ok(gid) => gid,
+        Err(message) => {
+            eprintln!("spoolq init: {message}");
+            return Exit::Error;
+        }
+    };
+    let options = CreateOptions {
+        mode: args.mode,
+        gid,
+    };
+    match Spool::init(&args.dir, options) {
+        Ok((spool, report)) => {
+            let path = spool.path().display();
+            if report.root_created {
+                println!("created spool {path}");
+            } else if report.created.is_empty() {
+                println!("spool {path} exists; mode and group re-applied");
+            } else {
+                println!(
+                    "spool {path} exists; created {}; mode and group re-applied",
+                    report.created.join(", ")
+                );
+            }
+            let group = gid.map_or(String::new(), |g| format!(", group {g}"));
+            println!(
+                "folders: tmp new retry failed journal, mode {:04o}{group}",
+                args.mode
+            );
+            if report.root_perm != args.mode {
+                eprintln!(
+                    "spoolq init: warning: {path} has mode {:04o}, not {:04o}: the kernel dropped \
+                     bits (an unprivileged user cannot set setgid for a group it is not in); \
+                     re-run as root or as a member of the group",
+                    report.root_perm, args.mode
+                );
+            }
+            if args.mode == DEFAULT_MODE && gid.is_none() {
+                println!(
+                    "only the owner may drop jobs; for producers in a group, re-run with \
+                     --group G --mode 2770"
+                );
+            }
+            Exit::Ok
+        }
+        Err(e @ InitError::ForeignContent { .. }) | Err(e @ InitError::NotADirectory { .. }) => {
+            eprintln!("spoolq init: {e}");
+            Exit::Error
+        }
+        Err(e) => {
+            let hint = match &e {
+                InitError::Layout(spoolq_spool::LayoutError::Io(io))
+                    if matches!(io.errno(), Some(x) if x == spoolq_claim::Errno::EPERM
+                        || x == spoolq_claim::Errno::EACCES) =>
+                {
+                    "; run it as root, or as the owner of the directory (and a member of the \
+                     group for --group)"
+                }
+                _ => "",
+            };
+            eprintln!("spoolq init: {e}{hint}");
+            Exit::Error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_in_octal_and_must_leave_the_owner_rwx() {
+        assert_eq!(parse_mode("750"), Ok(0o750));
+        assert_eq!(parse_mode("2770"), Ok(0o2770));
+        assert_eq!(parse_mode("0o700"), Ok(0o700));
+        assert!(parse_mode("0550").is_err());
+        assert!(parse_mode("789").is_err());
+        assert!(parse_mode("17777").is_err());
+        assert_eq!(resolve_group("0"), Ok(0));
+        assert!(resolve_group("no-such-group-spoolq").is_err());
+    }
 }

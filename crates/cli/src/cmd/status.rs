@@ -1,11 +1,130 @@
-//! Stub: filled in by its issue.
+//! `spoolq status --spool DIR [--json]`: what a spool holds right now.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use spoolq_spool::Spool;
+use spoolq_spool::status::{InFlightMethod, Status};
 
 use crate::Exit;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Counts jobs ready in new/, in flight (claim lock held right now), waiting in retry/ (with
+the next due time), dead in failed/, the oldest ready job's age, and the processes that
+journaled in the last minute. Read-only: on Linux in-flight jobs are read from /proc/locks
+without taking any lock; on macOS a shared non-blocking lock probe may make a consumer skip
+a job for an instant (it is found again on the next scan), never lose it.
 
-pub fn run(_args: Args) -> Exit {
-    eprintln!("spoolq: not implemented yet");
-    Exit::Error
+Examples:
+  spoolq status --spool /var/spool/jobs
+  spoolq status --spool /var/spool/jobs --json | jq .ready")]
+pub struct Args {
+    /// The spool directory.
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Exit {
+    let spool = match Spool::open(&args.spool) {
+        Ok(spool) => spool,
+        Err(e) => {
+            eprintln!("spoolq status: {e}");
+            return Exit::Error;
+        }
+    };
+    let status = match Status::collect(&spool, SystemTime::now()) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!(
+                "spoolq status: {e}; check that this user may read every folder of {}",
+                spool.path().display()
+            );
+            return Exit::Error;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&status) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("spoolq status: rendering JSON: {e}");
+                return Exit::Error;
+            }
+        }
+    } else {
+        print!("{}", human(&status));
+    }
+    Exit::Ok
+}
+
+fn secs(s: f64) -> String {
+    let d = Duration::from_secs_f64(s.max(0.0));
+    // Whole seconds read better; below one second, show milliseconds.
+    let d = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(d).to_string()
+}
+
+fn human(s: &Status) -> String {
+    let mut out = format!("spool      {}\n", s.spool.display());
+    out += &format!("ready      {}\n", s.ready);
+    out += &match (s.in_flight, s.in_flight_method) {
+        (Some(n), _) => format!("in flight  {n}\n"),
+        (None, _) => "in flight  unknown (/proc/locks is not readable)\n".to_owned(),
+    };
+    if s.in_flight_method == InFlightMethod::FlockProbe {
+        out += "           (found by a shared lock probe)\n";
+    }
+    out += &format!("retry      {}", s.retry.waiting);
+    if let (Some(due), Some(in_secs)) = (&s.retry.next_due, s.retry.next_due_in_secs) {
+        if s.retry.due_now > 0 {
+            out += &format!(" ({} due now)", s.retry.due_now);
+        } else {
+            out += &format!(" (next due {due}, in {})", secs(in_secs));
+        }
+    }
+    if s.retry.unparsable > 0 {
+        out += &format!(
+            ", {} with names the daemon does not know",
+            s.retry.unparsable
+        );
+    }
+    out += "\n";
+    out += &format!("failed     {}\n", s.failed);
+    match &s.oldest_ready {
+        Some(o) => out += &format!("oldest     {} ago ({})\n", secs(o.age_secs), o.name),
+        None => out += "oldest     -\n",
+    }
+    if s.hidden_in_new > 0 {
+        out += &format!(
+            "hidden     {} name(s) starting with '.' in new/ (never claimed; they keep \
+             on-demand services relaunching)\n",
+            s.hidden_in_new
+        );
+    }
+    if s.tmp > 0 {
+        out += &format!("tmp        {} file(s) being written or left over\n", s.tmp);
+    }
+    if s.recent_processes.is_empty() {
+        out += "processes  none journaled in the last minute\n";
+    } else {
+        out += "processes  journaled in the last minute:\n";
+        for p in &s.recent_processes {
+            out += &format!(
+                "  {:<9} {}:{} last write {} ago (started {})\n",
+                p.role,
+                p.host,
+                p.pid,
+                secs(p.last_write_secs_ago),
+                p.started
+            );
+        }
+    }
+    out
 }
