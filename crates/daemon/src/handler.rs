@@ -307,11 +307,8 @@ async fn log_lines<R: AsyncRead + Unpin>(
             tail.push_back(text);
         }
     };
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    // A read error ends the stream like EOF: the handler's output is only logged.
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             if !line.is_empty() || truncated {
                 emit(&mut line, &mut truncated);
