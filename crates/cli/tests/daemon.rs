@@ -264,3 +264,29 @@ fn json_logs_carry_the_effective_config_at_start() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+#[test]
+fn a_folder_replaced_by_a_symlink_is_reported_and_not_followed() {
+    let spool = TempSpool::new();
+    let mut daemon = spool.daemon(&["--rescan-interval", "50ms", "--no-watch"], &[]);
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(Event::Start).is_empty()
+    });
+    let elsewhere = spool.scratch().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::rename(spool.folder("new"), spool.scratch().join("old-new")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, spool.folder("new")).unwrap();
+    // A job behind the symlink: the daemon must not claim it.
+    let mut bytes = spoolq_spool::JobHeader::new(spoolq_spool::JobId::generate(), 1).render();
+    bytes.push(b'x');
+    let id = spoolq_spool::JobHeader::parse_prefix(&bytes).unwrap().0.id;
+    std::fs::write(elsewhere.join(id.to_string()), &bytes).unwrap();
+    wait_until("the daemon reports the replaced folder", PATIENCE, || {
+        let log = daemon.log_text();
+        log.contains("moved away or replaced") && log.contains("/new")
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    assert!(elsewhere.join(id.to_string()).exists());
+    assert!(spool.count_per_job(Event::Claimed).get(&id).is_none());
+}
