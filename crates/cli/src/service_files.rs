@@ -159,7 +159,8 @@ pub fn systemd_quote(word: &str) -> String {
     out
 }
 
-const PROCESS_TYPE_COMMENT: &str = "\t<!-- Standard: the light resource limits of a normal daemon. Not Background: it
+const PROCESS_TYPE_COMMENT: &str =
+    "\t<!-- Standard: the light resource limits of a normal daemon. Not Background: it
 	     throttles CPU and above all disk I/O, so the queue could stall behind interactive
 	     work. Not Adaptive: it only lifts those limits during XPC activity, and spoolq has
 	     none, so it would behave as Background. Choose Background if your jobs may wait. -->

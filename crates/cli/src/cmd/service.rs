@@ -210,7 +210,7 @@ fn install(args: InstallArgs) -> Result<(), String> {
             if several {
                 // A comment line naming each unit, so the output can be split.
                 let sep = if i > 0 { "\n" } else { "" };
-                let _ = write!(out, "{sep}# ==> {} <==\n", file.file_name);
+                let _ = writeln!(out, "{sep}# ==> {} <==", file.file_name);
             }
             let _ = out.write_all(file.contents.as_bytes());
         }
