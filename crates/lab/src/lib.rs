@@ -1,2 +1,592 @@
-//! Stub: filled in by its issue.
+//! The race lab: many consumer processes on one spool, naive against verified, one table.
+//!
+//! For each strategy (and each repeat) the lab makes a fresh spool, produces the jobs
+//! through the producer library, starts K `spoolq daemon --drain` processes of the same
+//! binary racing over the spool, waits for them to drain it, and audits their journals
+//! with the auditor library. The consumers are separate OS processes on purpose: the race
+//! is between processes, each with its own open file descriptions, as in production.
+//!
+//! Boundaries: the lab orchestrates and summarises; it claims nothing itself. Printing is
+//! the binary's job: this crate returns the report and renders it to strings.
 #![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spoolq_auditor::{AuditInput, DuplicateClass, Report};
+use spoolq_claim::Strategy;
+use spoolq_producer::{Generate, SyncMode};
+use spoolq_spool::{CreateOptions, JournalWriter, Spool, WriterOptions};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// The `spoolq` binary to start consumers from (normally the running one).
+    pub exe: PathBuf,
+    pub jobs: u64,
+    pub consumers: usize,
+    /// Workers per consumer.
+    pub workers: usize,
+    /// Simulated work per job.
+    pub work: Duration,
+    pub strategies: Vec<Strategy>,
+    /// A pause injected between open and lock, through the claim crate's step hook.
+    pub race_window: Option<Duration>,
+    /// Keep spools and journals here instead of a temporary folder.
+    pub keep_in: Option<PathBuf>,
+    /// A real handler (run with `sh -c`) instead of simulated work.
+    pub exec: Option<String>,
+    pub repeat: usize,
+    /// Journal every claim step (needed for the timeline's open and lock lines).
+    pub trace_claims: bool,
+    /// Payload size of each generated job.
+    pub payload_size: usize,
+    /// Give up on a run after this long.
+    pub run_timeout: Duration,
+}
+
+impl LabConfig {
+    /// The defaults of `spoolq lab`: finishes in well under a minute on two cores.
+    pub fn new(exe: PathBuf) -> LabConfig {
+        LabConfig {
+            exe,
+            jobs: 10_000,
+            consumers: 4,
+            workers: 2,
+            work: Duration::from_millis(2),
+            strategies: vec![Strategy::Naive, Strategy::Verified],
+            race_window: None,
+            keep_in: None,
+            exec: None,
+            repeat: 1,
+            trace_claims: true,
+            payload_size: 200,
+            run_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a lab run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("creating the lab's folder {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Spool(#[from] spoolq_spool::LayoutError),
+    #[error(transparent)]
+    Journal(#[from] spoolq_spool::JournalError),
+    #[error("producing jobs: {0}")]
+    Produce(#[from] spoolq_producer::ProduceError),
+    #[error("auditing: {0}")]
+    Audit(#[from] spoolq_auditor::AuditError),
+    #[error("starting consumer {} ({}): {source}", index, exe.display())]
+    Spawn {
+        index: usize,
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "consumer {index} exited with {status}; its log is {}", log.display()
+    )]
+    ConsumerFailed {
+        index: usize,
+        status: std::process::ExitStatus,
+        log: PathBuf,
+    },
+    #[error("the {strategy} run did not drain within {timeout:?}; consumers were killed (logs in {})", logs.display())]
+    Timeout {
+        strategy: Strategy,
+        timeout: Duration,
+        logs: PathBuf,
+    },
+}
+
+/// The measured result of one run of one strategy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunResult {
+    pub strategy: String,
+    pub run: usize,
+    pub consumers: usize,
+    pub jobs: u64,
+    /// Completions journaled (`done` events): above `jobs` when jobs ran twice.
+    pub completed: u64,
+    pub dup_after_completion: u64,
+    pub dup_concurrent: u64,
+    pub redelivered: u64,
+    pub lost: u64,
+    pub wall_s: f64,
+    pub jobs_per_s: f64,
+    /// Where the run's spool was (deleted afterwards unless kept).
+    pub spool: PathBuf,
+    /// The first after-completion duplicate, if any.
+    pub first_after_completion: Option<String>,
+}
+
+/// Progress while the lab runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    pub strategy: Strategy,
+    pub run: usize,
+    pub repeat: usize,
+    pub done: u64,
+    pub total: u64,
+    pub phase: &'a str,
+}
+
+/// Everything the lab measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LabReport {
+    pub runs: Vec<RunResult>,
+    /// One row per strategy: medians over the repeats.
+    pub summary: Vec<RunResult>,
+    /// The timeline of the first after-completion duplicate of the first naive run
+    /// that had one, rendered as `spoolq audit timeline` does.
+    pub timeline: Option<String>,
+    /// Whether the verified strategy held: no concurrent or after-completion duplicate
+    /// and no lost job in any run.
+    pub verified_clean: bool,
+}
+
+/// Runs the lab.
+pub fn run(
+    config: &LabConfig,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<LabReport, LabError> {
+    let base = match &config.keep_in {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| LabError::Folder {
+                path: dir.clone(),
+                source,
+            })?;
+            LabDir::Kept(dir.clone())
+        }
+        None => LabDir::Temp(temp_dir()?),
+    };
+    let mut runs = Vec::new();
+    let mut timeline = None;
+    for &strategy in &config.strategies {
+        for run in 1..=config.repeat {
+            let dir = base.path().join(format!("{strategy}-{run}"));
+            let result = run_once(config, strategy, run, &dir, progress)?;
+            if timeline.is_none()
+                && let Some(t) = &result.first_after_completion
+            {
+                timeline = Some(t.clone());
+            }
+            runs.push(result);
+        }
+    }
+    let summary = config
+        .strategies
+        .iter()
+        .map(|s| median_row(&runs, s.as_str()))
+        .collect();
+    let verified_clean = verified_clean(&runs);
+    Ok(LabReport {
+        runs,
+        summary,
+        timeline,
+        verified_clean,
+    })
+}
+
+/// The lab's verdict: verified must show no concurrent or after-completion duplicate
+/// and lose nothing. Naive is expected to fail and does not count.
+pub fn verified_clean(runs: &[RunResult]) -> bool {
+    runs.iter()
+        .filter(|r| r.strategy == Strategy::Verified.as_str())
+        .all(|r| r.dup_after_completion == 0 && r.dup_concurrent == 0 && r.lost == 0)
+}
+
+enum LabDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl LabDir {
+    fn path(&self) -> &Path {
+        match self {
+            LabDir::Kept(p) => p,
+            LabDir::Temp(t) => t.path(),
+        }
+    }
+}
+
+/// A temporary folder on tmpfs when there is one (the race is about the kernel, not the
+/// disk, and tmpfs keeps the disk's noise out of the figures), else the system's.
+fn temp_dir() -> Result<tempfile::TempDir, LabError> {
+    let shm = Path::new("/dev/shm");
+    let builder = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix("spoolq-lab-");
+        b
+    };
+    if shm.is_dir()
+        && let Ok(dir) = builder().tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    builder().tempdir().map_err(|source| LabError::Folder {
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+fn run_once(
+    config: &LabConfig,
+    strategy: Strategy,
+    run: usize,
+    dir: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<RunResult, LabError> {
+    let spool_path = dir.join("spool");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|source| LabError::Folder {
+        path: logs.clone(),
+        source,
+    })?;
+    let spool = Spool::create(&spool_path, CreateOptions::default())?;
+    let report = |done, phase| Progress {
+        strategy,
+        run,
+        repeat: config.repeat,
+        done,
+        total: config.jobs,
+        phase,
+    };
+
+    // Produce everything first: the consumers then start on a full spool, all racing
+    // over the same names from their first scan.
+    let journal = JournalWriter::create(
+        spool.journal().clone(),
+        "producer",
+        WriterOptions::default(),
+    )?;
+    let generate = Generate {
+        count: config.jobs,
+        size: config.payload_size,
+        rate: None,
+        sync: SyncMode::Never,
+    };
+    let mut last = Instant::now();
+    spoolq_producer::produce_generated(&spool, &generate, Some(&journal), &mut |n| {
+        if last.elapsed() > Duration::from_millis(100) || n == config.jobs {
+            last = Instant::now();
+            progress(report(n, "producing"));
+        }
+    })?;
+    drop(journal);
+
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for index in 0..config.consumers {
+        match spawn_consumer(config, strategy, &spool_path, &logs, index) {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                kill_all(&mut children);
+                return Err(e);
+            }
+        }
+    }
+    let mut statuses = vec![None; children.len()];
+    loop {
+        for (child, status) in children.iter_mut().zip(statuses.iter_mut()) {
+            if status.is_none() {
+                *status = child.try_wait().ok().flatten();
+            }
+        }
+        let remaining = count_entries(&spool_path.join("new"));
+        progress(report(config.jobs.saturating_sub(remaining), "consuming"));
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        if started.elapsed() > config.run_timeout {
+            kill_all(&mut children);
+            return Err(LabError::Timeout {
+                strategy,
+                timeout: config.run_timeout,
+                logs,
+            });
+        }
+        // Progress display cadence, not synchronisation: exits are collected above.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = started.elapsed();
+    for (index, status) in statuses.into_iter().enumerate() {
+        let status = status.expect("every consumer exited");
+        if !status.success() {
+            return Err(LabError::ConsumerFailed {
+                index,
+                status,
+                log: logs.join(format!("consumer-{index}.log")),
+            });
+        }
+    }
+
+    let audit = spoolq_auditor::audit(&AuditInput {
+        spool: Some(spool_path.clone()),
+        journals: Vec::new(),
+    })?;
+    let first_after_completion = first_timeline(&audit, &spool_path)?;
+    let wall_s = wall.as_secs_f64();
+    Ok(RunResult {
+        strategy: strategy.as_str().to_owned(),
+        run,
+        consumers: config.consumers,
+        jobs: config.jobs,
+        completed: audit.counts.completed,
+        dup_after_completion: audit.duplicate_counts.after_completion,
+        dup_concurrent: audit.duplicate_counts.concurrent,
+        redelivered: audit.duplicate_counts.redelivery,
+        lost: audit.counts.lost.unwrap_or(0),
+        wall_s,
+        jobs_per_s: if wall_s > 0.0 {
+            config.jobs as f64 / wall_s
+        } else {
+            0.0
+        },
+        spool: spool_path,
+        first_after_completion,
+    })
+}
+
+fn first_timeline(report: &Report, spool: &Path) -> Result<Option<String>, LabError> {
+    let Some(dup) = report
+        .duplicates
+        .iter()
+        .find(|d| d.class == DuplicateClass::AfterCompletion)
+    else {
+        return Ok(None);
+    };
+    let timeline = spoolq_auditor::timeline(&[spool.join("journal")], dup.job)?;
+    Ok(Some(spoolq_auditor::render_timeline(&timeline)))
+}
+
+fn spawn_consumer(
+    config: &LabConfig,
+    strategy: Strategy,
+    spool: &Path,
+    logs: &Path,
+    index: usize,
+) -> Result<Child, LabError> {
+    let log_path = logs.join(format!("consumer-{index}.log"));
+    let spawn_err = |source| LabError::Spawn {
+        index,
+        exe: config.exe.clone(),
+        source,
+    };
+    let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
+    let mut command = Command::new(&config.exe);
+    command
+        .arg("daemon")
+        .arg("--spool")
+        .arg(spool)
+        .arg("--drain")
+        .arg("--claim")
+        .arg(strategy.as_str())
+        .arg("--workers")
+        .arg(config.workers.to_string())
+        .arg("--log-format")
+        .arg("json");
+    if config.trace_claims {
+        command.arg("--trace-claims");
+    }
+    if let Some(window) = config.race_window {
+        command
+            .arg("--race-window")
+            .arg(humantime::format_duration(window).to_string());
+    }
+    match &config.exec {
+        Some(exec) => {
+            command.arg("--").arg("sh").arg("-c").arg(exec);
+        }
+        None => {
+            command
+                .arg("--simulate-work")
+                .arg(humantime::format_duration(config.work).to_string());
+        }
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .env("SPOOLQ_LOG", "warn");
+    command.spawn().map_err(spawn_err)
+}
+
+fn kill_all(children: &mut [Child]) {
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn count_entries(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| d.count() as u64)
+        .unwrap_or(0)
+}
+
+fn median_u64(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn median_row(runs: &[RunResult], strategy: &str) -> RunResult {
+    let mine: Vec<&RunResult> = runs.iter().filter(|r| r.strategy == strategy).collect();
+    let col = |f: fn(&RunResult) -> u64| median_u64(mine.iter().map(|r| f(r)).collect());
+    let colf = |f: fn(&RunResult) -> f64| median_f64(mine.iter().map(|r| f(r)).collect());
+    RunResult {
+        strategy: strategy.to_owned(),
+        run: mine.len(),
+        consumers: mine.first().map(|r| r.consumers).unwrap_or(0),
+        jobs: col(|r| r.jobs),
+        completed: col(|r| r.completed),
+        dup_after_completion: col(|r| r.dup_after_completion),
+        dup_concurrent: col(|r| r.dup_concurrent),
+        redelivered: col(|r| r.redelivered),
+        lost: col(|r| r.lost),
+        wall_s: colf(|r| r.wall_s),
+        jobs_per_s: colf(|r| r.jobs_per_s),
+        spool: PathBuf::new(),
+        first_after_completion: None,
+    }
+}
+
+/// The lab's table, one row per strategy (medians when repeated).
+pub fn render_table(report: &LabReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<9} {:>9} {:>6} {:>9} {:>20} {:>14} {:>11} {:>5} {:>7} {:>8}",
+        "strategy",
+        "consumers",
+        "jobs",
+        "completed",
+        "dup:after-completion",
+        "dup:concurrent",
+        "redelivered",
+        "lost",
+        "wall s",
+        "jobs/s"
+    );
+    for row in &report.summary {
+        let _ = writeln!(
+            out,
+            "{:<9} {:>9} {:>6} {:>9} {:>20} {:>14} {:>11} {:>5} {:>7.2} {:>8.0}",
+            row.strategy,
+            row.consumers,
+            row.jobs,
+            row.completed,
+            row.dup_after_completion,
+            row.dup_concurrent,
+            row.redelivered,
+            row.lost,
+            row.wall_s,
+            row.jobs_per_s
+        );
+    }
+    let repeats = report.runs.iter().filter(|r| r.strategy == "naive").count();
+    if repeats > 1 {
+        let with = report
+            .runs
+            .iter()
+            .filter(|r| r.strategy == "naive" && r.dup_after_completion > 0)
+            .count();
+        let _ = writeln!(
+            out,
+            "(medians of {repeats} runs; naive showed after-completion duplicates in {with} of {repeats})"
+        );
+    }
+    out
+}
+
+/// Renders a progress line for a terminal (`\r`-terminated) or a log (newline).
+pub fn render_progress(p: &Progress<'_>) -> String {
+    let run = if p.repeat > 1 {
+        format!(" run {}/{}", p.run, p.repeat)
+    } else {
+        String::new()
+    };
+    let line = format!("{}{run}: {} {}/{}", p.strategy, p.phase, p.done, p.total);
+    if std::io::stderr().is_terminal() {
+        format!("\r\x1b[K{line}")
+    } else {
+        format!("{line}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(strategy: Strategy, after: u64, concurrent: u64, lost: u64) -> RunResult {
+        RunResult {
+            strategy: strategy.as_str().to_owned(),
+            run: 1,
+            consumers: 4,
+            jobs: 10,
+            completed: 10,
+            dup_after_completion: after,
+            dup_concurrent: concurrent,
+            redelivered: 3,
+            lost,
+            wall_s: 1.0,
+            jobs_per_s: 10.0,
+            spool: PathBuf::new(),
+            first_after_completion: None,
+        }
+    }
+
+    #[test]
+    fn verdict_ignores_naive_and_fails_on_any_verified_violation() {
+        use Strategy::{Naive, Verified};
+        assert!(verified_clean(&[
+            row(Naive, 5, 1, 1),
+            row(Verified, 0, 0, 0)
+        ]));
+        assert!(!verified_clean(&[row(Verified, 1, 0, 0)]));
+        assert!(!verified_clean(&[row(Verified, 0, 1, 0)]));
+        assert!(!verified_clean(&[row(Verified, 0, 0, 1)]));
+        // Redeliveries are at-least-once delivery, not a violation.
+        assert!(verified_clean(&[
+            row(Verified, 0, 0, 0),
+            row(Verified, 0, 0, 0)
+        ]));
+        assert!(!verified_clean(&[
+            row(Verified, 0, 0, 0),
+            row(Verified, 2, 0, 0)
+        ]));
+    }
+
+    #[test]
+    fn medians_per_strategy() {
+        let runs = [
+            row(Strategy::Naive, 1, 0, 0),
+            row(Strategy::Naive, 9, 0, 0),
+            row(Strategy::Naive, 4, 0, 0),
+            row(Strategy::Verified, 0, 0, 0),
+        ];
+        let naive = median_row(&runs, "naive");
+        assert_eq!((naive.run, naive.dup_after_completion), (3, 4));
+        assert_eq!(median_row(&runs, "verified").run, 1);
+    }
+}

@@ -1,11 +1,141 @@
-//! Stub: filled in by its issue.
+//! `spoolq lab`: the race reproduced across processes, naive against verified.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use spoolq_claim::Strategy;
+use spoolq_lab::{LabConfig, Progress};
 
 use crate::Exit;
 
+/// Run many consumer processes on one spool, once per strategy, and show in one table
+/// the naive strategy's duplicates and the verified strategy's none.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Examples:\n  spoolq lab\n  spoolq lab --repeat 5 --jobs 2000\n  spoolq lab --race-window 1ms --spool /tmp/lab   # widen the window, keep the journals\n  spoolq lab --exec 'cat > /dev/null' --strategy verified"
+)]
+pub struct Args {
+    /// Jobs produced per run.
+    #[arg(long, default_value_t = 10_000)]
+    jobs: u64,
+    /// Consumer daemons (separate processes) racing over the spool.
+    #[arg(long, default_value_t = 4)]
+    consumers: usize,
+    /// Workers per consumer.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Simulated work per job.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    work: Duration,
+    /// Strategies to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "naive,verified")]
+    strategy: Vec<Strategy>,
+    /// Pause injected between open and lock (through the claim step hook), to widen
+    /// the race window.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    race_window: Option<Duration>,
+    /// Keep the spools and journals in DIR for inspection.
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Run COMMAND (with `sh -c`) as the handler instead of simulated work.
+    #[arg(long, value_name = "COMMAND")]
+    exec: Option<String>,
+    /// Runs per strategy; the table shows medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Do not journal each claim step (faster; the timeline then lacks open and lock).
+    #[arg(long)]
+    no_trace: bool,
+    /// Give up on a run after this long.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
 
-pub fn run(_args: Args) -> Exit {
-    eprintln!("spoolq: not implemented yet");
-    Exit::Error
+pub fn run(args: Args) -> Exit {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("spoolq lab: cannot find the spoolq binary to start consumers from: {e}");
+            return Exit::Error;
+        }
+    };
+    let mut config = LabConfig::new(exe);
+    config.jobs = args.jobs;
+    config.consumers = args.consumers.max(1);
+    config.workers = args.workers.max(1);
+    config.work = args.work;
+    config.strategies = args.strategy;
+    config.race_window = args.race_window;
+    config.keep_in = args.spool;
+    config.exec = args.exec;
+    config.repeat = usize::try_from(args.repeat).unwrap_or(1);
+    config.trace_claims = !args.no_trace;
+    config.run_timeout = args.timeout;
+
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_phase = String::new();
+    let mut progress = |p: Progress<'_>| {
+        let key = format!("{}{}{}", p.strategy, p.run, p.phase);
+        // On a terminal, redraw one line; in a log, one line per phase.
+        if terminal || key != last_phase {
+            let _ = std::io::stderr().write_all(spoolq_lab::render_progress(&p).as_bytes());
+            last_phase = key;
+        }
+    };
+    let report = match spoolq_lab::run(&config, &mut progress) {
+        Ok(report) => report,
+        Err(e) => {
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("spoolq lab: {e}");
+            return Exit::Error;
+        }
+    };
+    if terminal {
+        eprintln!();
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("spoolq lab: {e}");
+                return Exit::Error;
+            }
+        }
+    } else {
+        print!("{}", spoolq_lab::render_table(&report));
+        match &report.timeline {
+            Some(timeline) => {
+                println!(
+                    "\nThe first after-completion duplicate of the naive run, from the journals:\n"
+                );
+                print!("{timeline}");
+            }
+            None if config.strategies.contains(&Strategy::Naive) => {
+                println!(
+                    "\nThe naive run showed no after-completion duplicate this time; try --repeat 5 or --race-window 1ms."
+                );
+            }
+            None => {}
+        }
+        if let Some(dir) = &config.keep_in {
+            println!(
+                "\nSpools, journals and consumer logs kept in {}",
+                dir.display()
+            );
+        }
+    }
+    if report.verified_clean {
+        Exit::Ok
+    } else {
+        eprintln!(
+            "spoolq lab: the verified strategy showed a duplicate or a lost job: this is a bug, please report it with the journals (--spool DIR keeps them)"
+        );
+        Exit::Finding
+    }
 }
