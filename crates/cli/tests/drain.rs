@@ -6,16 +6,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use common::{PATIENCE, TempSpool};
 use spoolq_spool::{Event, JobId, RetryName};
-
-/// Whether the daemon implements the drain-mode policy for hidden names in new/
-/// (docs/operations.md, "Stray files in new/"): move those older than a minute to
-/// failed/ as `<name without leading dots>.hidden.<unix ms>`, with a reason beside it. Until it does, the test checks the rest and says so visibly.
-const HIDDEN_POLICY_IMPLEMENTED: bool = false;
 
 #[test]
 fn drain_leaves_new_empty_and_loses_nothing() {
@@ -104,26 +98,16 @@ fn drain_leaves_new_empty_and_loses_nothing() {
 
     // The hidden file.
     let hidden_left = spool.names("new").contains(&".DS_Store".to_owned());
-    if HIDDEN_POLICY_IMPLEMENTED {
-        assert!(!hidden_left, "a stale .DS_Store must not stay in new/");
-        // Moved to a visible name, so that `ls` and `spoolq status` count it.
-        let moved = failed
-            .iter()
-            .find(|n| n.starts_with("DS_Store.hidden.") && !n.ends_with(".reason.json"))
-            .unwrap_or_else(|| panic!("DS_Store.hidden.<ms> in failed/: {failed:?}"));
-        assert!(
-            failed.contains(&format!("{moved}.reason.json")),
-            "{failed:?}"
-        );
-    } else {
-        assert!(hidden_left, "the daemon ignores names starting with '.'");
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: drain-mode policy for hidden files in new/ is not implemented in the \
-             daemon yet: .DS_Store stays in new/ (set HIDDEN_POLICY_IMPLEMENTED in \
-             crates/cli/tests/drain.rs once it is)"
-        );
-    }
+    assert!(!hidden_left, "a stale .DS_Store must not stay in new/");
+    // Moved to a visible name, so that `ls` and `spoolq status` count it.
+    let moved = failed
+        .iter()
+        .find(|n| n.starts_with("DS_Store.hidden.") && !n.ends_with(".reason.json"))
+        .unwrap_or_else(|| panic!("DS_Store.hidden.<ms> in failed/: {failed:?}"));
+    assert!(
+        failed.contains(&format!("{moved}.reason.json")),
+        "{failed:?}"
+    );
 
     // And `spoolq status` agrees.
     let out = common::spoolq()
@@ -136,5 +120,5 @@ fn drain_leaves_new_empty_and_loses_nothing() {
     assert_eq!(json["ready"], 0);
     assert_eq!(json["in_flight"], 0);
     assert_eq!(json["retry"]["waiting"], 2);
-    assert_eq!(json["failed"], 2 + u64::from(HIDDEN_POLICY_IMPLEMENTED));
+    assert_eq!(json["failed"], 3);
 }

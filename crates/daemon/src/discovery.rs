@@ -205,6 +205,10 @@ pub(crate) async fn discovery(
                              the daemon alive; a later start moves them back to new/ when due"
                         );
                     }
+                    let s = shared.clone();
+                    let _ =
+                        blocking(move || crate::hidden::sweep(&s, &crate::worker::daemon_id(&s)))
+                            .await;
                     return;
                 }
             }

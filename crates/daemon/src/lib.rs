@@ -31,6 +31,7 @@ mod backoff;
 mod discovery;
 mod failed;
 mod handler;
+mod hidden;
 mod queue;
 mod record;
 mod worker;

@@ -485,7 +485,7 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: Stri
     }
 }
 
-fn daemon_id(shared: &Shared) -> String {
+pub(crate) fn daemon_id(shared: &Shared) -> String {
     let writer = shared.journal.writer();
     format!("{}:{}", writer.host(), writer.pid())
 }
