@@ -17,6 +17,8 @@
 //! handlers. All raw system calls live in [`sys`]; [`Dir`] is the safe face of a held
 //! directory descriptor. The [`StepHook`] lets tests pause a claimer between any two
 //! system calls of the protocol and so force any interleaving of several claimers.
+// Unsafe code is allowed in `sys` alone, which opts in; everywhere else it is an error.
+#![deny(unsafe_code)]
 
 mod dir;
 mod error;
