@@ -139,6 +139,7 @@ pub(crate) async fn discovery(
     let reported = Mutex::new(HashSet::new());
     let reported = Arc::new(reported);
     let (mut scan_new, mut scan_retry) = (true, true);
+    let mut sweep_tmp = true;
     // The last listing of new/ stopped at a full queue: list again once there is room.
     let mut incomplete = false;
     let mut retry_due: Option<Instant> = None;
@@ -155,9 +156,18 @@ pub(crate) async fn discovery(
             .as_ref()
             .is_some_and(|l| l.swap(false, Ordering::SeqCst))
         {
-            info!("watcher events were lost (too many at once): rescanning");
+            info!(
+                "watcher overflow: events were lost (too many at once for the daemon's \
+                 channel): rescanning new/ and retry/"
+            );
             scan_new = true;
             scan_retry = true;
+        }
+        if sweep_tmp {
+            sweep_tmp = false;
+            let s = shared.clone();
+            let max_age = config.tmp_max_age;
+            let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
         }
         if scan_retry && !shared.retry_gone.load(Ordering::SeqCst) {
             scan_retry = false;
@@ -219,6 +229,7 @@ pub(crate) async fn discovery(
             _ = interval.tick() => {
                 scan_new = true;
                 scan_retry = true;
+                sweep_tmp = true;
             }
             msg = recv(&mut rx) => {
                 let mut next = msg;
@@ -310,6 +321,10 @@ fn handle_watch(
             None => *scan_retry = true,
         },
         WatchMsg::Rescan => {
+            info!(
+                "watcher overflow or error: the kernel's event queue overflowed (events \
+                 lost) or the watcher failed: rescanning new/ and retry/"
+            );
             *scan_new = true;
             *scan_retry = true;
         }

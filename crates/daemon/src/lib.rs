@@ -34,6 +34,7 @@ mod handler;
 mod hidden;
 mod queue;
 mod record;
+mod tmp;
 mod worker;
 
 use std::ffi::{OsStr, OsString};
@@ -101,6 +102,9 @@ pub struct Config {
     pub journal_fsync: bool,
     /// How many names may wait between discovery and the workers.
     pub queue_capacity: usize,
+    /// Files in tmp/ not modified for longer than this are leftovers of a producer that
+    /// died mid-write: removed at start and at each periodic rescan.
+    pub tmp_max_age: Duration,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
             race_window: None,
             journal_fsync: false,
             queue_capacity: 1024,
+            tmp_max_age: Duration::from_secs(3600),
         }
     }
 }
@@ -350,6 +355,7 @@ pub async fn run(
         }
     }
     shared.stopping.store(true, Ordering::SeqCst);
+    shared.journal.stop_waiting();
     let _ = stop_tx.send(true);
     drop(watch_handle);
 
@@ -442,6 +448,12 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
     if config.job_timeout.is_zero() {
         return Err(DaemonError::InvalidConfig(
             "the job timeout must be longer than zero".into(),
+        ));
+    }
+    if config.tmp_max_age.is_zero() {
+        return Err(DaemonError::InvalidConfig(
+            "the tmp/ max age must be longer than zero: a fresh file there may still be written"
+                .into(),
         ));
     }
     config.queue_capacity = config.queue_capacity.max(1);
@@ -582,6 +594,7 @@ fn log_start(config: &Config) {
         trace_claims = config.trace_claims,
         race_window = %config.race_window.map(d).unwrap_or_else(|| "off".into()),
         journal_fsync = config.journal_fsync,
+        tmp_max_age = %d(config.tmp_max_age),
         "spoolq daemon starting"
     );
     if config.strategy == Strategy::Naive {

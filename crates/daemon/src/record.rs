@@ -7,22 +7,40 @@
 
 use std::ffi::OsStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::{Step, StepEvent, StepHook, Strategy};
 use spoolq_spool::{Event, JobId, JournalError, JournalWriter, ReadyName, Record, RetryName};
-use tracing::error;
+use tracing::{error, info, warn};
+
+/// The longest pause between two tries of an outcome record on a full file system.
+const SPACE_POLL_MAX: Duration = Duration::from_secs(1);
 
 /// The process's journal writer with the daemon's strategy stamped on every record.
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
     writer: Arc<JournalWriter>,
     strategy: Strategy,
+    /// Set at shutdown: outcome records stop waiting for space (one try each).
+    stopping: Arc<AtomicBool>,
+    /// `claimed` records are failing: logged once per episode, not once per job.
+    claims_failing: Arc<AtomicBool>,
 }
 
 impl Journal {
     pub fn new(writer: Arc<JournalWriter>, strategy: Strategy) -> Journal {
-        Journal { writer, strategy }
+        Journal {
+            writer,
+            strategy,
+            stopping: Arc::new(AtomicBool::new(false)),
+            claims_failing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Shutdown: from now on a full file system fails outcome records at once.
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// A record for one job event, with worker, strategy and attempt filled in.
@@ -42,11 +60,92 @@ impl Journal {
     }
 
     /// Writes a record; a failure is logged (with the event) and returned.
+    ///
+    /// An outcome (done, retry, dead, quarantined, released, requeued) records something
+    /// already done to a job, and an audit without it would call the job lost. So when
+    /// the file system is full, an outcome waits for space (blocking this thread,
+    /// retrying with a pause growing to a second) until it is written or the daemon shuts
+    /// down. Meanwhile the worker holds no lock and new claims fail their `claimed`
+    /// record and are released unprocessed: the daemon runs nothing it cannot journal.
     pub fn write(&self, record: Record) -> Result<Record, JournalError> {
         let event = record.event;
-        self.writer.write(record).inspect_err(|e| {
-            error!(event = event.as_str(), error = %e, "journal write failed");
-        })
+        let waits = matches!(
+            event,
+            Event::Done
+                | Event::Retry
+                | Event::Dead
+                | Event::Quarantined
+                | Event::Released
+                | Event::Requeued
+        );
+        let mut pause = Duration::from_millis(10);
+        let mut waited = false;
+        loop {
+            match self.writer.write(record.clone()) {
+                Ok(written) => {
+                    if waited {
+                        info!(
+                            event = event.as_str(),
+                            job = ?written.job.map(|id| id.to_string()),
+                            "journal: space is back; the waiting outcome is recorded"
+                        );
+                    }
+                    return Ok(written);
+                }
+                Err(e) if waits && e.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) => {
+                    if !waited {
+                        warn!(
+                            event = event.as_str(),
+                            job = ?record.job.map(|id| id.to_string()),
+                            error = %e,
+                            "journal: the file system is full; waiting for space to record                              this outcome (new claims are released unprocessed meanwhile):                              free space under the spool's journal/"
+                        );
+                        waited = true;
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(SPACE_POLL_MAX);
+                }
+                Err(e) => {
+                    error!(event = event.as_str(), error = %e, "journal write failed");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Writes a `claimed` record once, never waiting: the caller releases the job
+    /// unprocessed if it fails. The first failure of an episode is logged as an error,
+    /// the rest at debug (a full disk would otherwise log every job at every rescan);
+    /// the first success after it says that claiming resumed.
+    pub fn write_claimed(&self, record: Record) -> Result<Record, JournalError> {
+        let job = record.job;
+        match self.writer.write(record) {
+            Ok(written) => {
+                if self.claims_failing.swap(false, Ordering::SeqCst) {
+                    info!("journal: claimed records can be written again; claiming resumes");
+                }
+                Ok(written)
+            }
+            Err(e) => {
+                if self.claims_failing.swap(true, Ordering::SeqCst) {
+                    tracing::debug!(job = ?job.map(|id| id.to_string()), error = %e,
+                        "claimed record not journaled: job released unprocessed");
+                } else {
+                    error!(
+                        error = %e,
+                        out_of_space = e.is_out_of_space(),
+                        "journal: cannot write the claimed record, so no job is run: each                          claimed job is released unprocessed and stays in new/ until the                          journal can be written (free space under the spool's journal/)"
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes a record once, without logging a failure (for a `released` record that
+    /// follows a failed `claimed` one: the failure was already reported).
+    pub fn write_quiet(&self, record: Record) -> Result<Record, JournalError> {
+        self.writer.write(record)
     }
 
     pub fn writer(&self) -> &Arc<JournalWriter> {

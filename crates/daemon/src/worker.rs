@@ -235,12 +235,11 @@ fn prepare(shared: &Shared, claimer: &Claimer, worker: u32, name: OsString) -> O
         .journal
         .job_record(Event::Claimed, Some(ready.id), worker, Some(attempt))
         .name(printable(&name));
-    if let Err(e) = shared.journal.write(record) {
-        error!(job = %ready.id, error = %e,
-            "the claimed record could not be journaled: releasing the job unprocessed");
+    if let Err(e) = shared.journal.write_claimed(record) {
+        // Logged by write_claimed, once per episode.
         drop(claim);
         Stats::bump(&shared.stats.released);
-        let _ = shared.journal.write(
+        let _ = shared.journal.write_quiet(
             shared
                 .journal
                 .job_record(Event::Released, Some(ready.id), worker, Some(attempt))

@@ -227,6 +227,9 @@ struct Current {
     path: PathBuf,
     written: u64,
     sequence: u32,
+    /// The last write failed (a full file system, say) and may have left part of a line:
+    /// the next record starts with a newline, so it is not glued to that fragment.
+    torn: bool,
 }
 
 /// An appending journal writer for one process; shareable between threads.
@@ -317,7 +320,13 @@ impl JournalWriter {
         // Both clocks are read under the lock, so each file is in monotonic order.
         record.mono_ns = spoolq_claim::monotonic_ns();
         record.wall = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        let mut line = serde_json::to_vec(&record).expect("a Record always serializes");
+        let mut line = Vec::with_capacity(512);
+        if current.torn {
+            // A blank line is skipped by readers; a fragment before it stays one
+            // malformed line instead of swallowing this record.
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, &record).expect("a Record always serializes");
         line.push(b'\n');
         // One write per record: O_APPEND makes it land whole at the end.
         let mut written = current.file.write_all(&line);
@@ -325,11 +334,13 @@ impl JournalWriter {
             written = current.file.sync_data();
         }
         if let Err(source) = written {
+            current.torn = true;
             return Err(JournalError::Write {
                 path: current.path.clone(),
                 source,
             });
         }
+        current.torn = false;
         current.written += line.len() as u64;
         Ok(record)
     }
@@ -343,6 +354,7 @@ fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalErr
         path: dir.display_path(OsStr::new(&name)),
         written: 0,
         sequence,
+        torn: false,
     })
 }
 
@@ -454,25 +466,18 @@ impl FileRecords {
                 } else {
                     &self.buf[..]
                 };
-                let problem = |kind| Problem {
-                    file: self.path.to_path_buf(),
-                    line: self.line,
-                    kind,
-                };
-                if text.iter().all(|b| b.is_ascii_whitespace()) {
-                    return self.next_entry();
-                }
-                Some(match serde_json::from_slice::<Record>(text) {
-                    Ok(record) if record.v > JOURNAL_VERSION => {
-                        Err(problem(ProblemKind::UnknownVersion(record.v)))
-                    }
-                    Ok(record) => Ok(Entry {
+                Some(match parse_line(text, complete) {
+                    Ok(None) => return self.next_entry(),
+                    Ok(Some(record)) => Ok(Entry {
                         record,
                         file: self.path.clone(),
                         line: self.line,
                     }),
-                    Err(_) if !complete => Err(problem(ProblemKind::Torn)),
-                    Err(e) => Err(problem(ProblemKind::Malformed(e.to_string()))),
+                    Err(kind) => Err(Problem {
+                        file: self.path.to_path_buf(),
+                        line: self.line,
+                        kind,
+                    }),
                 })
             }
             Err(e) => {
@@ -484,6 +489,22 @@ impl FileRecords {
                 }))
             }
         }
+    }
+}
+
+/// Parses one journal line, `text` without its newline; `complete` says whether the
+/// newline was there (a line without one that does not parse is torn: a crash
+/// mid-write). `Ok(None)` for a blank line, which readers skip. Pure: the journal
+/// reader's whole judgement of a line, and the fuzz target's entry point.
+pub fn parse_line(text: &[u8], complete: bool) -> Result<Option<Record>, ProblemKind> {
+    if text.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Record>(text) {
+        Ok(record) if record.v > JOURNAL_VERSION => Err(ProblemKind::UnknownVersion(record.v)),
+        Ok(record) => Ok(Some(record)),
+        Err(_) if !complete => Err(ProblemKind::Torn),
+        Err(e) => Err(ProblemKind::Malformed(e.to_string())),
     }
 }
 

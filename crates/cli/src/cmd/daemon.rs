@@ -93,6 +93,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     simulate_work: Option<Duration>,
 
+    /// Remove files in tmp/ not modified for this long (leftovers of producers that died
+    /// mid-write), at start and at each rescan; fresh ones are never touched.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    tmp_max_age: Duration,
+
     /// Log format on stderr.
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     log_format: LogFormat,
@@ -118,6 +123,15 @@ enum LogFormat {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 10min, 1h)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => {
+            Err("must be longer than zero (a fresh file may still be written)".into())
+        }
+        d => Ok(d),
+    }
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -165,6 +179,7 @@ pub fn run(args: Args) -> Exit {
     config.trace_claims = args.trace_claims;
     config.race_window = args.race_window;
     config.journal_fsync = args.journal_fsync;
+    config.tmp_max_age = args.tmp_max_age;
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
