@@ -45,7 +45,15 @@ fn colour(flag: Option<DuplicateClass>) -> &'static str {
 pub fn timeline_svg(timeline: &Timeline) -> String {
     let lanes = timeline.processes.len().max(1);
     let height = TOP + LANE * lanes as f64 + AXIS;
-    let t0 = timeline.events.first().map_or(0, |e| e.record.mono_ns);
+    // Zoom on the claims: a job usually waits long in new/ before anyone opens it, and
+    // drawing that wait would squeeze the race into a few pixels. Earlier events (the
+    // produce) are pinned to the left edge and labelled with how much earlier they were.
+    let first = timeline.events.first().map_or(0, |e| e.record.mono_ns);
+    let t0 = timeline
+        .events
+        .iter()
+        .find(|e| e.record.event != Event::Produced)
+        .map_or(first, |e| e.record.mono_ns);
     let t1 = timeline
         .events
         .last()
@@ -120,18 +128,22 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
             colour(flag),
             esc(&format!("{worker}claimed -> {outcome}"))
         );
+        // Labels near the right edge grow leftwards so they are not cut off.
+        let (label_x, anchor) = if start > WIDTH * 0.7 {
+            (start + width, "end")
+        } else {
+            (start + 3.0, "start")
+        };
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{}" font-size="11">{}</text>"#,
-            start + 3.0,
+            r#"<text x="{label_x:.1}" y="{}" font-size="11" text-anchor="{anchor}">{}</text>"#,
             y + 36.0,
             esc(&format!("{worker}{outcome}"))
         );
         if let Some(class) = flag {
             let _ = writeln!(
                 out,
-                r#"<text x="{:.1}" y="{}" fill="{}" font-weight="bold">{}</text>"#,
-                start + 3.0,
+                r#"<text x="{label_x:.1}" y="{}" fill="{}" font-weight="bold" text-anchor="{anchor}">{}</text>"#,
                 y - 3.0,
                 colour(flag),
                 esc(&class.label().to_uppercase())
@@ -148,6 +160,7 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
         let lane = lane_of(&r.process());
         let tx = x(r.mono_ns);
         let y = lane_y(lane);
+        let earlier = t0.saturating_sub(r.mono_ns);
         let name = match (r.event, r.step.as_deref()) {
             (Event::Step, Some(step)) => step.to_owned(),
             (event, _) => event.as_str().to_owned(),
@@ -163,13 +176,28 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
                 r.result.as_deref().unwrap_or("")
             ))
         );
+        // The open is where the race starts: a descriptor taken before another
+        // consumer's unlink. Name it on the lane.
+        if r.event == Event::Step && r.step.as_deref() == Some("open") && earlier == 0 {
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{}" font-size="9" text-anchor="middle">open</text>"#,
+                tx,
+                y + 52.0
+            );
+        }
         if matches!(r.event, Event::Produced | Event::Requeued) {
+            let label = if earlier > 0 {
+                format!("{name} {:.3} ms before", earlier as f64 / 1e6)
+            } else {
+                name
+            };
             let _ = writeln!(
                 out,
                 r#"<text x="{:.1}" y="{}" font-size="11">{}</text>"#,
                 tx + 2.0,
                 y + 62.0,
-                esc(&name)
+                esc(&label)
             );
         }
     }
@@ -194,7 +222,7 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
     }
     let _ = writeln!(
         out,
-        r#"<text x="10" y="{}" font-size="11">time since the first event (CLOCK_MONOTONIC)</text>"#,
+        r#"<text x="10" y="{}" font-size="11">time since the first claim step (CLOCK_MONOTONIC)</text>"#,
         axis_y + 36.0
     );
     out.push_str("</svg>\n");
