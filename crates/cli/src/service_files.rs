@@ -267,21 +267,36 @@ pub fn launchd_plist(spec: &ServiceSpec, on_demand: bool) -> Rendered {
     }
 }
 
-const HARDENING: &str = "\
+/// The sandbox. PrivateTmp and ProtectHome would hide a spool kept under /tmp or a
+/// home directory from the daemon itself, so they are relaxed for such a spool.
+fn hardening(spool: &str) -> String {
+    let under = |dirs: &[&str]| dirs.iter().any(|d| Path::new(spool).starts_with(d));
+    let private_tmp = if under(&["/tmp", "/var/tmp"]) {
+        "# PrivateTmp=no: the spool lives under a temporary folder.\nPrivateTmp=no\n"
+    } else {
+        "PrivateTmp=yes\n"
+    };
+    let protect_home = if under(&["/home", "/root", "/run/user"]) {
+        "# ProtectHome=no: the spool lives under a home directory.\nProtectHome=no\n"
+    } else {
+        "ProtectHome=yes\n"
+    };
+    format!(
+        "\
 # Hardening. The handler runs in the same sandbox: loosen what it needs (for instance
 # ProtectHome=read-only, or more ReadWritePaths=), nothing else.
 NoNewPrivileges=yes
 ProtectSystem=strict
-PrivateTmp=yes
-ProtectHome=yes
-PrivateDevices=yes
+{private_tmp}{protect_home}PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes
 RestrictSUIDSGID=yes
 RestrictRealtime=yes
 LockPersonality=yes
-";
+"
+    )
+}
 
 fn systemd_service(spec: &ServiceSpec, on_demand: bool) -> Rendered {
     let unit = spec.unit(on_demand);
@@ -351,8 +366,9 @@ TimeoutStopSec={timeout}s
         s,
         "# Files the daemon creates stay within its user and group.
 UMask=0007
-{HARDENING}ReadWritePaths={spool_word}
-"
+{hardening}ReadWritePaths={spool_word}
+",
+        hardening = hardening(&spec.spool),
     );
     if !on_demand {
         s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
@@ -400,6 +416,15 @@ pub fn systemd_units(spec: &ServiceSpec, on_demand: bool) -> Vec<Rendered> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sandbox_never_hides_the_spool_from_the_daemon() {
+        assert!(hardening("/var/spool/jobs").contains("PrivateTmp=yes\nProtectHome=yes\n"));
+        assert!(hardening("/tmp/jobs").contains("PrivateTmp=no\n"));
+        assert!(hardening("/home/ops/jobs").contains("ProtectHome=no\n"));
+        assert!(hardening("/tmpfoo/jobs").contains("PrivateTmp=yes\n"));
+    }
+
     use super::*;
 
     /// The placeholder spec the files in deploy/ are rendered from.
