@@ -69,20 +69,76 @@ pub(crate) async fn worker(
         timeout: shared.config.job_timeout,
         kill_grace: shared.config.kill_grace,
     };
+    // The built-in handler without simulated work returns at once: claim, handler and
+    // outcome of a whole batch of names then run in one blocking task, instead of two
+    // blocking-pool hand-offs and an async hop per job.
+    let inline = settings.command.is_none() && settings.simulate_work.is_none();
+    let batch_max = if inline { INLINE_BATCH } else { 1 };
     loop {
-        let name = tokio::select! {
+        let names = tokio::select! {
             biased;
             () = crate::flag_set(&mut stop) => break,
-            name = async { receiver.lock().await.recv().await } => match name {
-                Some(name) => name,
+            names = take_batch(&receiver, batch_max) => match names {
+                Some(names) => names,
                 None => break,
             },
         };
-        if !shared.is_stopping() && !shared.new_gone.load(Ordering::SeqCst) {
-            process(&shared, &claimer, &settings, id, &name, terminate.clone()).await;
+        if inline {
+            let (s, c) = (shared.clone(), claimer.clone());
+            let ran = blocking(move || {
+                for name in &names {
+                    if !s.is_stopping() && !s.new_gone.load(Ordering::SeqCst) {
+                        process_inline(&s, &c, id, name);
+                    }
+                    s.queue.done(name);
+                }
+            })
+            .await;
+            if let Err(e) = ran {
+                error!(error = %e, "a batch of jobs failed");
+            }
+            continue;
         }
-        shared.queue.done(&name);
+        for name in names {
+            if !shared.is_stopping() && !shared.new_gone.load(Ordering::SeqCst) {
+                process(&shared, &claimer, &settings, id, &name, terminate.clone()).await;
+            }
+            shared.queue.done(&name);
+        }
     }
+}
+
+/// Names a worker takes from the queue at once for the inline built-in handler. Small
+/// enough that two workers share a short queue, large enough that the hand-off to the
+/// blocking pool is paid once per many jobs.
+const INLINE_BATCH: usize = 32;
+
+/// Waits for one name, then takes up to `max` without waiting. None once the queue is
+/// closed.
+async fn take_batch(
+    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    max: usize,
+) -> Option<Vec<OsString>> {
+    let mut rx = receiver.lock().await;
+    let first = rx.recv().await?;
+    let mut names = Vec::with_capacity(max);
+    names.push(first);
+    while names.len() < max {
+        match rx.try_recv() {
+            Ok(name) => names.push(name),
+            Err(_) => break,
+        }
+    }
+    Some(names)
+}
+
+/// Claim, built-in handler and outcome of one job, all on the calling (blocking) thread.
+fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, name: &OsStr) {
+    let Some(job) = prepare(shared, claimer, worker, name.to_owned(), false) else {
+        return;
+    };
+    let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
+    finish(shared, job, run);
 }
 
 async fn process(
@@ -95,7 +151,7 @@ async fn process(
 ) {
     let prepared = {
         let (shared, claimer, name) = (shared.clone(), claimer.clone(), name.to_owned());
-        blocking(move || prepare(&shared, &claimer, worker, name)).await
+        blocking(move || prepare(&shared, &claimer, worker, name, true)).await
     };
     let mut job = match prepared {
         Ok(Some(job)) => job,
@@ -128,7 +184,13 @@ async fn process(
 
 /// Claims `name`, validates it, dups the payload descriptor and journals the claim.
 /// None when there is nothing to run (busy, gone, stale, quarantined, released).
-fn prepare(shared: &Shared, claimer: &Claimer, worker: u32, name: OsString) -> Option<Claimed> {
+fn prepare(
+    shared: &Shared,
+    claimer: &Claimer,
+    worker: u32,
+    name: OsString,
+    want_payload: bool,
+) -> Option<Claimed> {
     if shared.is_stopping() {
         return None;
     }
@@ -214,10 +276,14 @@ fn prepare(shared: &Shared, claimer: &Claimer, worker: u32, name: OsString) -> O
         );
         return None;
     }
-    let payload = match claim
-        .file()
-        .try_clone()
-        .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
+    let payload = match want_payload
+        .then(|| {
+            claim
+                .file()
+                .try_clone()
+                .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
+        })
+        .transpose()
     {
         Ok(payload) => payload,
         Err(e) => {
@@ -255,7 +321,7 @@ fn prepare(shared: &Shared, claimer: &Claimer, worker: u32, name: OsString) -> O
         name,
         ready,
         header,
-        payload: Some(payload),
+        payload,
         worker,
     })
 }

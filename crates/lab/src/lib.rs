@@ -21,6 +21,9 @@ use spoolq_claim::Strategy;
 use spoolq_producer::{Generate, SyncMode};
 use spoolq_spool::{CreateOptions, JournalWriter, Spool, WriterOptions};
 
+pub mod bench;
+pub mod floor;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LabConfig {
@@ -99,6 +102,8 @@ pub enum LabError {
         status: std::process::ExitStatus,
         log: PathBuf,
     },
+    #[error("bench: {0}")]
+    Bench(String),
     #[error("the {strategy} run did not drain within {timeout:?}; consumers were killed (logs in {})", logs.display())]
     Timeout {
         strategy: Strategy,

@@ -53,9 +53,118 @@ pub struct Args {
     /// Give up on a run after this long.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Benchmark instead: spoolq against raw floors in the same run (in-process drain,
+    /// producer and daemon as two processes, exec handler against xargs, watcher
+    /// latency, idle CPU on a bloated folder); medians of --repeat (default 3) runs.
+    /// See docs/performance.md.
+    #[arg(long)]
+    bench: bool,
+    /// With --bench: the sections to run (inproc, e2e, exec, latency, idle, scale).
+    #[arg(long, value_delimiter = ',', requires = "bench")]
+    sections: Option<Vec<spoolq_lab::bench::Section>>,
+    /// With --bench: also run the scale section (fills 1,000,000 jobs on the disk;
+    /// several minutes).
+    #[arg(long, requires = "bench")]
+    scale: bool,
+    /// With --bench: jobs of the e2e section.
+    #[arg(long, requires = "bench", default_value_t = 50_000)]
+    bench_jobs: u64,
+    /// With --bench: jobs of the big spool in the scale section.
+    #[arg(long, requires = "bench", default_value_t = 1_000_000)]
+    scale_jobs: u64,
+    /// With --bench: how long the idle daemon's CPU is measured.
+    #[arg(long, requires = "bench", default_value = "30s", value_parser = humantime::parse_duration)]
+    idle_for: Duration,
+    #[command(subcommand)]
+    floor: Option<Floor>,
 }
 
-pub fn run(args: Args) -> Exit {
+/// The raw floors of `spoolq lab --bench`, as processes of their own.
+#[derive(Debug, clap::Subcommand)]
+pub enum Floor {
+    /// Raw producer loop: create in tmp/, write, rename into new/ (no fsync).
+    #[command(hide = true)]
+    FloorProduce {
+        #[arg(long)]
+        spool: PathBuf,
+        #[arg(long)]
+        count: u64,
+        #[arg(long, default_value_t = 200)]
+        size: usize,
+    },
+    /// Raw consumer loop: list new/, open, flock, fstat, fstatat, read, unlink, close,
+    /// until COUNT jobs were consumed.
+    #[command(hide = true)]
+    FloorConsume {
+        #[arg(long)]
+        spool: PathBuf,
+        #[arg(long)]
+        count: u64,
+    },
+}
+
+fn floor(cmd: Floor) -> Exit {
+    let result = match cmd {
+        Floor::FloorProduce { spool, count, size } => {
+            spoolq_lab::floor::produce(&spool, count, size)
+        }
+        Floor::FloorConsume { spool, count } => {
+            spoolq_lab::floor::consume(&spool, count, true).map(drop)
+        }
+    };
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("spoolq lab: floor: {e}");
+            Exit::Error
+        }
+    }
+}
+
+fn bench(args: &Args, exe: PathBuf) -> Exit {
+    let mut config = spoolq_lab::bench::BenchConfig::new(exe);
+    if let Some(sections) = &args.sections {
+        config.sections.clone_from(sections);
+    }
+    if args.scale && !config.sections.contains(&spoolq_lab::bench::Section::Scale) {
+        config.sections.push(spoolq_lab::bench::Section::Scale);
+    }
+    config.repeat = if args.repeat > 1 {
+        usize::try_from(args.repeat).unwrap_or(3)
+    } else {
+        3
+    };
+    config.workers = args.workers.max(1);
+    config.e2e_jobs = args.bench_jobs;
+    config.scale_jobs = args.scale_jobs;
+    config.idle_for = args.idle_for;
+    let mut progress = |line: &str| eprintln!("spoolq lab --bench: {line}");
+    match spoolq_lab::bench::run_bench(&config, &mut progress) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("spoolq lab: {e}");
+                        return Exit::Error;
+                    }
+                }
+            } else {
+                print!("{}", spoolq_lab::bench::render_bench(&report));
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("spoolq lab --bench: {e}");
+            Exit::Error
+        }
+    }
+}
+
+pub fn run(mut args: Args) -> Exit {
+    if let Some(cmd) = args.floor.take() {
+        return floor(cmd);
+    }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -63,6 +172,9 @@ pub fn run(args: Args) -> Exit {
             return Exit::Error;
         }
     };
+    if args.bench {
+        return bench(&args, exe);
+    }
     let mut config = LabConfig::new(exe);
     config.jobs = args.jobs;
     config.consumers = args.consumers.max(1);
@@ -80,8 +192,8 @@ pub fn run(args: Args) -> Exit {
     let mut last_phase = String::new();
     let mut progress = |p: Progress<'_>| {
         let key = format!("{}{}{}", p.strategy, p.run, p.phase);
-        // On a terminal, redraw one line; in a log, one line per phase.
-        if terminal || key != last_phase {
+        // On a terminal, redraw one line; in a log, one line per finished phase.
+        if terminal || (p.done == p.total && key != last_phase) {
             let _ = std::io::stderr().write_all(spoolq_lab::render_progress(&p).as_bytes());
             last_phase = key;
         }

@@ -1,0 +1,831 @@
+//! `spoolq lab --bench`: spoolq against raw floors, in the same run, on the same file
+//! system, each figure a median of repeats with spoolq and its floor interleaved (floor,
+//! spoolq, floor, spoolq, ...) so that load from elsewhere hits both alike.
+//!
+//! Sections (each reports a ratio, see docs/performance.md):
+//! - `inproc`: a pre-filled spool drained by the daemon library in this process
+//!   (`spoolq_daemon::run`, drain, built-in handler) against one raw loop listing and
+//!   claiming (verified) the same number of job files;
+//! - `e2e`: `spoolq produce --sync never` and `spoolq daemon` running together, two
+//!   processes, against `spoolq lab floor-produce` and `spoolq lab floor-consume`;
+//! - `exec`: the daemon with handler `true` against `xargs -P WORKERS -n 1 true` over
+//!   the same number of files (the fork and exec floor);
+//! - `latency`: produced-to-claimed latency with the watcher, jobs offered at a rate;
+//! - `idle`: after a burst, the listing cost of the empty (but never shrunk) new/ on
+//!   the disk and the CPU an idle daemon burns on it;
+//! - `scale` (opt-in): drain rate of a huge pre-filled spool against a small one, and
+//!   the daemon's peak RSS.
+
+use std::fmt::Write as _;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spoolq_auditor::AuditInput;
+use spoolq_claim::Dir;
+use spoolq_claim::sys::{Signal, signal_process_group};
+use spoolq_spool::{CreateOptions, Spool};
+
+use crate::{LabError, floor, median_f64};
+
+/// One measurement section of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Section {
+    Inproc,
+    E2e,
+    Exec,
+    Latency,
+    Idle,
+    Scale,
+}
+
+impl Section {
+    pub const DEFAULT: [Section; 5] = [
+        Section::Inproc,
+        Section::E2e,
+        Section::Exec,
+        Section::Latency,
+        Section::Idle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Inproc => "inproc",
+            Section::E2e => "e2e",
+            Section::Exec => "exec",
+            Section::Latency => "latency",
+            Section::Idle => "idle",
+            Section::Scale => "scale",
+        }
+    }
+}
+
+impl std::str::FromStr for Section {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Section, String> {
+        [
+            Section::Inproc,
+            Section::E2e,
+            Section::Exec,
+            Section::Latency,
+            Section::Idle,
+            Section::Scale,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown bench section {s:?}: expected inproc, e2e, exec, latency, idle or scale"
+            )
+        })
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The `spoolq` binary (for the process sections).
+    pub exe: PathBuf,
+    pub sections: Vec<Section>,
+    /// Repeats per figure; medians are reported.
+    pub repeat: usize,
+    /// Workers of the daemon (and xargs' -P).
+    pub workers: usize,
+    pub inproc_jobs: u64,
+    pub e2e_jobs: u64,
+    pub exec_jobs: u64,
+    pub latency_jobs: u64,
+    /// Jobs per second offered in the latency section.
+    pub rate: f64,
+    /// Jobs of the burst that bloats new/ in the idle section.
+    pub idle_burst: u64,
+    /// How long the idle daemon's CPU is measured.
+    pub idle_for: Duration,
+    /// Jobs of the big spool in the scale section, and of the small one it is compared to.
+    pub scale_jobs: u64,
+    pub scale_base: u64,
+    pub payload_size: usize,
+    /// Where the disk runs happen (the system temp folder by default).
+    pub disk: PathBuf,
+    /// Where the tmpfs runs happen, if there is one.
+    pub tmpfs: Option<PathBuf>,
+}
+
+impl BenchConfig {
+    pub fn new(exe: PathBuf) -> BenchConfig {
+        BenchConfig {
+            exe,
+            sections: Section::DEFAULT.to_vec(),
+            repeat: 3,
+            workers: 2,
+            inproc_jobs: 20_000,
+            e2e_jobs: 50_000,
+            exec_jobs: 2_000,
+            latency_jobs: 5_000,
+            rate: 1000.0,
+            idle_burst: 100_000,
+            idle_for: Duration::from_secs(30),
+            scale_jobs: 1_000_000,
+            scale_base: 10_000,
+            payload_size: 200,
+            disk: std::env::temp_dir(),
+            tmpfs: Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()),
+        }
+    }
+
+    fn places(&self) -> Vec<(&'static str, &Path)> {
+        let mut places = Vec::new();
+        if let Some(t) = &self.tmpfs {
+            places.push(("tmpfs", t.as_path()));
+        }
+        places.push(("disk", self.disk.as_path()));
+        places
+    }
+}
+
+/// One figure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    pub section: String,
+    pub place: String,
+    pub what: String,
+    /// spoolq's median.
+    pub value: f64,
+    /// The floor's median, if the figure has one.
+    pub floor: Option<f64>,
+    pub unit: String,
+    /// value / floor for rates, floor / value for times: 1.0 = as fast as the floor.
+    pub ratio: Option<f64>,
+    pub target: String,
+    pub met: Option<bool>,
+    pub runs: Vec<f64>,
+    pub floor_runs: Vec<f64>,
+}
+
+/// Everything the bench measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub rows: Vec<BenchRow>,
+    pub load_before: Option<String>,
+    pub load_after: Option<String>,
+}
+
+/// Runs the selected sections; `progress` gets one line per step.
+pub fn run_bench(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchReport, LabError> {
+    let load_before = loadavg();
+    let mut rows = Vec::new();
+    for &section in &config.sections {
+        match section {
+            Section::Inproc => inproc(config, progress, &mut rows)?,
+            Section::E2e => e2e(config, progress, &mut rows)?,
+            Section::Exec => exec(config, progress, &mut rows)?,
+            Section::Latency => latency(config, progress, &mut rows)?,
+            Section::Idle => idle(config, progress, &mut rows)?,
+            Section::Scale => scale(config, progress, &mut rows)?,
+        }
+    }
+    Ok(BenchReport {
+        rows,
+        load_before,
+        load_after: loadavg(),
+    })
+}
+
+fn loadavg() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+fn folder_err(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Folder {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn floor_err(e: floor::FloorError) -> LabError {
+    LabError::Bench(e.to_string())
+}
+
+fn fresh_spool(base: &Path) -> Result<(tempfile::TempDir, Spool), LabError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("spoolq-bench-")
+        .tempdir_in(base)
+        .map_err(folder_err(base))?;
+    let spool = Spool::create(&tmp.path().join("spool"), CreateOptions::default())?;
+    Ok((tmp, spool))
+}
+
+fn rate_row(
+    section: Section,
+    place: &str,
+    what: String,
+    runs: Vec<f64>,
+    floor_runs: Vec<f64>,
+    target_ratio: f64,
+) -> BenchRow {
+    let value = median_f64(runs.clone());
+    let floor = median_f64(floor_runs.clone());
+    let ratio = if floor > 0.0 { value / floor } else { 0.0 };
+    BenchRow {
+        section: section.as_str().to_owned(),
+        place: place.to_owned(),
+        what,
+        value,
+        floor: Some(floor),
+        unit: "jobs/s".to_owned(),
+        ratio: Some(ratio),
+        target: format!(">= {target_ratio:.2} of floor"),
+        met: Some(ratio >= target_ratio),
+        runs,
+        floor_runs,
+    }
+}
+
+fn daemon_config(spool: &Path, workers: usize) -> spoolq_daemon::Config {
+    let mut config = spoolq_daemon::Config::new(spool);
+    config.workers = workers;
+    config.drain = true;
+    config
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, LabError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LabError::Bench(format!("starting a tokio runtime: {e}")))
+}
+
+/// Drains the spool at `spool` with the daemon library in this process.
+fn drain_in_process(
+    rt: &tokio::runtime::Runtime,
+    spool: &Path,
+    workers: usize,
+) -> Result<spoolq_daemon::Summary, LabError> {
+    rt.block_on(spoolq_daemon::run(
+        daemon_config(spool, workers),
+        std::future::pending(),
+    ))
+    .map_err(|e| LabError::Bench(format!("daemon: {e}")))
+}
+
+fn inproc(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let rt = runtime()?;
+    let n = config.inproc_jobs;
+    for (place, base) in config.places() {
+        let (mut runs, mut floors) = (Vec::new(), Vec::new());
+        for r in 1..=config.repeat {
+            progress(&format!("inproc {place} run {r}/{}: floor", config.repeat));
+            let (_t, spool) = fresh_spool(base)?;
+            floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+            let start = Instant::now();
+            let done = floor::consume_all(spool.new_dir(), true).map_err(floor_err)?;
+            floors.push(done as f64 / start.elapsed().as_secs_f64());
+            drop((_t, spool));
+
+            progress(&format!("inproc {place} run {r}/{}: spoolq", config.repeat));
+            let (_t, spool) = fresh_spool(base)?;
+            floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+            let start = Instant::now();
+            let summary = drain_in_process(&rt, spool.path(), config.workers)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            if summary.completed != n {
+                return Err(LabError::Bench(format!(
+                    "inproc: the daemon completed {} of {n} jobs",
+                    summary.completed
+                )));
+            }
+            runs.push(n as f64 / elapsed);
+        }
+        rows.push(rate_row(
+            Section::Inproc,
+            place,
+            format!(
+                "claim+complete, daemon library, built-in handler, verified, {} workers, {n} jobs",
+                config.workers
+            ),
+            runs,
+            floors,
+            0.8,
+        ));
+    }
+    Ok(())
+}
+
+fn spawn(command: &mut Command, what: &str) -> Result<Child, LabError> {
+    command
+        .spawn()
+        .map_err(|e| LabError::Bench(format!("starting {what}: {e}")))
+}
+
+fn wait_ok(child: &mut Child, what: &str) -> Result<(), LabError> {
+    let status = child
+        .wait()
+        .map_err(|e| LabError::Bench(format!("waiting for {what}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Bench(format!("{what} exited with {status}")))
+    }
+}
+
+/// Names in `dir` that are not hidden.
+fn count_jobs(dir: &Dir) -> u64 {
+    dir.entries()
+        .map(|e| {
+            e.filter_map(Result::ok)
+                .filter(|n| n.as_encoded_bytes().first() != Some(&b'.'))
+                .count() as u64
+        })
+        .unwrap_or(u64::MAX)
+}
+
+fn wait_empty(dir: &Dir, timeout: Duration) -> Result<(), LabError> {
+    let start = Instant::now();
+    while count_jobs(dir) != 0 {
+        if start.elapsed() > timeout {
+            return Err(LabError::Bench(format!(
+                "{} did not empty within {timeout:?}",
+                dir.path().display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+fn stop(child: &mut Child) {
+    let _ = signal_process_group(child.id(), Signal::Term);
+    let _ = child.wait();
+}
+
+fn daemon_command(
+    exe: &Path,
+    spool: &Path,
+    workers: usize,
+    log: &Path,
+) -> Result<Command, LabError> {
+    let log = std::fs::File::create(log).map_err(folder_err(log))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("daemon")
+        .arg("--spool")
+        .arg(spool)
+        .arg("--workers")
+        .arg(workers.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .process_group(0);
+    Ok(command)
+}
+
+fn e2e(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let n = config.e2e_jobs;
+    let timeout = Duration::from_secs(600);
+    for (place, base) in config.places() {
+        let (mut runs, mut floors) = (Vec::new(), Vec::new());
+        for r in 1..=config.repeat {
+            progress(&format!("e2e {place} run {r}/{}: floor", config.repeat));
+            let (t, spool) = fresh_spool(base)?;
+            let start = Instant::now();
+            let mut consumer = spawn(
+                Command::new(&config.exe)
+                    .args(["lab", "floor-consume", "--count", &n.to_string(), "--spool"])
+                    .arg(spool.path()),
+                "the floor consumer",
+            )?;
+            let mut producer = spawn(
+                Command::new(&config.exe)
+                    .args(["lab", "floor-produce", "--count", &n.to_string(), "--size"])
+                    .arg(config.payload_size.to_string())
+                    .arg("--spool")
+                    .arg(spool.path()),
+                "the floor producer",
+            )?;
+            wait_ok(&mut producer, "the floor producer")?;
+            wait_ok(&mut consumer, "the floor consumer")?;
+            floors.push(n as f64 / start.elapsed().as_secs_f64());
+            drop((t, spool));
+
+            progress(&format!("e2e {place} run {r}/{}: spoolq", config.repeat));
+            let (t, spool) = fresh_spool(base)?;
+            let log = t.path().join("daemon.log");
+            let start = Instant::now();
+            let mut daemon = spawn(
+                &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+                "the daemon",
+            )?;
+            let mut producer = spawn(
+                Command::new(&config.exe)
+                    .args(["produce", "--sync", "never", "--count", &n.to_string()])
+                    .arg("--size")
+                    .arg(config.payload_size.to_string())
+                    .arg("--spool")
+                    .arg(spool.path())
+                    .stdout(Stdio::null()),
+                "spoolq produce",
+            )?;
+            let produced = wait_ok(&mut producer, "spoolq produce");
+            let emptied = produced.and_then(|()| wait_empty(spool.new_dir(), timeout));
+            let elapsed = start.elapsed().as_secs_f64();
+            stop(&mut daemon);
+            emptied?;
+            runs.push(n as f64 / elapsed);
+        }
+        rows.push(rate_row(
+            Section::E2e,
+            place,
+            format!(
+                "produce (--sync never) and daemon (built-in, {} workers) as two processes, {n} jobs",
+                config.workers
+            ),
+            runs,
+            floors,
+            0.5,
+        ));
+    }
+    Ok(())
+}
+
+fn exec(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let n = config.exec_jobs;
+    let base = config.tmpfs.as_deref().unwrap_or(&config.disk);
+    let place = if config.tmpfs.is_some() {
+        "tmpfs"
+    } else {
+        "disk"
+    };
+    let (mut runs, mut floors) = (Vec::new(), Vec::new());
+    for r in 1..=config.repeat {
+        progress(&format!("exec run {r}/{}: xargs", config.repeat));
+        let (t, spool) = fresh_spool(base)?;
+        floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let start = Instant::now();
+        let mut xargs = spawn(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "find \"$1\" -type f -print0 | xargs -0 -P {} -n 1 true",
+                    config.workers
+                ))
+                .arg("sh")
+                .arg(spool.new_dir().path()),
+            "xargs",
+        )?;
+        wait_ok(&mut xargs, "xargs")?;
+        floors.push(n as f64 / start.elapsed().as_secs_f64());
+        drop((t, spool));
+
+        progress(&format!("exec run {r}/{}: spoolq", config.repeat));
+        let (t, spool) = fresh_spool(base)?;
+        floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let log = t.path().join("daemon.log");
+        let start = Instant::now();
+        let mut daemon = spawn(
+            daemon_command(&config.exe, spool.path(), config.workers, &log)?
+                .arg("--drain")
+                .args(["--", "true"]),
+            "the daemon",
+        )?;
+        wait_ok(&mut daemon, "the daemon")?;
+        runs.push(n as f64 / start.elapsed().as_secs_f64());
+    }
+    rows.push(rate_row(
+        Section::Exec,
+        place,
+        format!(
+            "handler `true`: daemon --drain -- true against find | xargs -0 -P {} -n 1 true, {n} jobs",
+            config.workers
+        ),
+        runs,
+        floors,
+        0.8,
+    ));
+    Ok(())
+}
+
+fn latency(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let n = config.latency_jobs;
+    for (place, base) in config.places() {
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for r in 1..=config.repeat {
+            progress(&format!(
+                "latency {place} run {r}/{}: {n} jobs at {}/s",
+                config.repeat, config.rate
+            ));
+            let (t, spool) = fresh_spool(base)?;
+            let log = t.path().join("daemon.log");
+            let mut daemon = spawn(
+                &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+                "the daemon",
+            )?;
+            // Let it start its watcher before the first job is offered.
+            std::thread::sleep(Duration::from_millis(300));
+            let mut producer = spawn(
+                Command::new(&config.exe)
+                    .args(["produce", "--sync", "never", "--count", &n.to_string()])
+                    .arg("--rate")
+                    .arg(config.rate.to_string())
+                    .arg("--size")
+                    .arg(config.payload_size.to_string())
+                    .arg("--spool")
+                    .arg(spool.path())
+                    .stdout(Stdio::null()),
+                "spoolq produce",
+            )?;
+            let produced = wait_ok(&mut producer, "spoolq produce");
+            let emptied =
+                produced.and_then(|()| wait_empty(spool.new_dir(), Duration::from_secs(60)));
+            stop(&mut daemon);
+            emptied?;
+            let report = spoolq_auditor::audit(&AuditInput {
+                spool: Some(spool.path().to_owned()),
+                journals: Vec::new(),
+            })?;
+            let l = report
+                .latency
+                .produced_to_claimed
+                .ok_or_else(|| LabError::Bench("latency: no produced-to-claimed samples".into()))?;
+            p50s.push(l.p50_ns as f64 / 1e6);
+            p99s.push(l.p99_ns as f64 / 1e6);
+        }
+        for (what, runs, limit) in [("p50", p50s, 1.0), ("p99", p99s, 10.0)] {
+            let value = median_f64(runs.clone());
+            rows.push(BenchRow {
+                section: Section::Latency.as_str().to_owned(),
+                place: place.to_owned(),
+                what: format!(
+                    "produced->claimed {what}, watcher, {n} jobs offered at {}/s",
+                    config.rate
+                ),
+                value,
+                floor: None,
+                unit: "ms".to_owned(),
+                ratio: None,
+                target: format!("<= {limit} ms"),
+                met: Some(value <= limit),
+                runs,
+                floor_runs: Vec::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// CPU time (user + system, all threads) of process `pid` in nanoseconds, from
+/// /proc/<pid>/task/*/schedstat (Linux).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += text
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Peak resident set size of process `pid` in KiB (VmHWM, Linux).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn idle(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let n = config.idle_burst;
+    progress(&format!("idle disk: a burst of {n} jobs through new/"));
+    let (t, spool) = fresh_spool(&config.disk)?;
+    let empty = Spool::create(&t.path().join("fresh"), CreateOptions::default())?;
+    floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+    floor::consume_all(spool.new_dir(), true).map_err(floor_err)?;
+    let list_ms = |dir: &Dir| {
+        let mut times: Vec<f64> = (0..21)
+            .map(|_| {
+                let start = Instant::now();
+                let _ = count_jobs(dir);
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let bloated = list_ms(spool.new_dir());
+    let fresh = list_ms(empty.new_dir());
+    let size = spool.new_dir().stat().map(|s| s.size).unwrap_or(0);
+    rows.push(BenchRow {
+        section: Section::Idle.as_str().to_owned(),
+        place: "disk".to_owned(),
+        what: format!(
+            "listing the empty new/ after a {n}-job burst (directory size {size} bytes) against a fresh one"
+        ),
+        value: bloated,
+        floor: Some(fresh),
+        unit: "ms".to_owned(),
+        ratio: None,
+        target: "informative".to_owned(),
+        met: None,
+        runs: vec![bloated],
+        floor_runs: vec![fresh],
+    });
+
+    let secs = config.idle_for.as_secs_f64();
+    progress(&format!(
+        "idle disk: daemon CPU over {secs:.0} s on the bloated empty new/"
+    ));
+    let log = t.path().join("daemon.log");
+    let mut daemon = spawn(
+        &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+        "the daemon",
+    )?;
+    // Past start-up (runtime, watcher, first listing).
+    std::thread::sleep(Duration::from_secs(1));
+    let before = cpu_ns(daemon.id());
+    std::thread::sleep(config.idle_for);
+    let after = cpu_ns(daemon.id());
+    stop(&mut daemon);
+    if let (Some(before), Some(after)) = (before, after) {
+        let ms = (after.saturating_sub(before)) as f64 / 1e6;
+        rows.push(BenchRow {
+            section: Section::Idle.as_str().to_owned(),
+            place: "disk".to_owned(),
+            what: format!("idle daemon CPU (user+system) over {secs:.0} s on that folder"),
+            value: ms,
+            floor: None,
+            unit: "ms".to_owned(),
+            ratio: None,
+            target: format!("<= {:.0} ms (1 %)", secs * 10.0),
+            met: Some(ms <= secs * 10.0),
+            runs: vec![ms],
+            floor_runs: Vec::new(),
+        });
+    }
+
+    progress("idle disk: drain exit check on the bloated empty new/");
+    let mut times = Vec::new();
+    for _ in 0..config.repeat {
+        let start = Instant::now();
+        let mut daemon = spawn(
+            daemon_command(&config.exe, spool.path(), config.workers, &log)?.arg("--drain"),
+            "the daemon",
+        )?;
+        wait_ok(&mut daemon, "the daemon")?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    rows.push(BenchRow {
+        section: Section::Idle.as_str().to_owned(),
+        place: "disk".to_owned(),
+        what:
+            "`spoolq daemon --drain` start to exit on that folder (on-demand start, nothing to do)"
+                .to_owned(),
+        value: median_f64(times.clone()),
+        floor: None,
+        unit: "ms".to_owned(),
+        ratio: None,
+        target: "informative".to_owned(),
+        met: None,
+        runs: times,
+        floor_runs: Vec::new(),
+    });
+    Ok(())
+}
+
+fn scale(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let drain = |n: u64, progress: &mut dyn FnMut(&str)| -> Result<(f64, Option<u64>), LabError> {
+        progress(&format!("scale disk: filling {n} jobs"));
+        let (t, spool) = fresh_spool(&config.disk)?;
+        floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        progress(&format!("scale disk: draining {n} jobs"));
+        let log = t.path().join("daemon.log");
+        let start = Instant::now();
+        let mut daemon = spawn(
+            daemon_command(&config.exe, spool.path(), config.workers, &log)?.arg("--drain"),
+            "the daemon",
+        )?;
+        let mut peak = None;
+        loop {
+            if let Some(kib) = peak_rss_kib(daemon.id()) {
+                peak = Some(peak.unwrap_or(0).max(kib));
+            }
+            match daemon.try_wait() {
+                Ok(Some(status)) if status.success() => break,
+                Ok(Some(status)) => {
+                    return Err(LabError::Bench(format!("the daemon exited with {status}")));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => return Err(LabError::Bench(format!("waiting for the daemon: {e}"))),
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        Ok((n as f64 / elapsed, peak))
+    };
+    let mut small = Vec::new();
+    let mut small_rss = Vec::new();
+    for _ in 0..config.repeat {
+        let (rate, rss) = drain(config.scale_base, progress)?;
+        small.push(rate);
+        small_rss.extend(rss);
+    }
+    let (big, big_rss) = drain(config.scale_jobs, progress)?;
+    rows.push(rate_row(
+        Section::Scale,
+        "disk",
+        format!(
+            "drain rate of a {}-job spool against a {}-job one (daemon process, built-in handler)",
+            config.scale_jobs, config.scale_base
+        ),
+        vec![big],
+        small,
+        0.8,
+    ));
+    let mib = big_rss.map(|k| k as f64 / 1024.0).unwrap_or(f64::NAN);
+    let small_mib = small_rss.iter().max().map(|&k| k as f64 / 1024.0);
+    rows.push(BenchRow {
+        section: Section::Scale.as_str().to_owned(),
+        place: "disk".to_owned(),
+        what: format!(
+            "daemon peak RSS (VmHWM) draining {} jobs",
+            config.scale_jobs
+        ),
+        value: mib,
+        floor: small_mib,
+        unit: "MiB".to_owned(),
+        ratio: None,
+        target: "<= 100 MiB".to_owned(),
+        met: Some(mib <= 100.0),
+        runs: vec![mib],
+        floor_runs: small_mib.into_iter().collect(),
+    });
+    Ok(())
+}
+
+/// The bench's table.
+pub fn render_bench(report: &BenchReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:<6} {:>12} {:>12} {:<7} {:>6}  {:<22} {:<4}  what",
+        "section", "place", "spoolq", "floor", "unit", "ratio", "target", "met"
+    );
+    for row in &report.rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<6} {:>12.2} {:>12} {:<7} {:>6}  {:<22} {:<4}  {}",
+            row.section,
+            row.place,
+            row.value,
+            row.floor.map(|f| format!("{f:.2}")).unwrap_or_default(),
+            row.unit,
+            row.ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            row.target,
+            match row.met {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "",
+            },
+            row.what
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(medians; spoolq and floor interleaved per repeat; load average before {} after {})",
+        report.load_before.as_deref().unwrap_or("?"),
+        report.load_after.as_deref().unwrap_or("?")
+    );
+    out
+}

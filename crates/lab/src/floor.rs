@@ -1,0 +1,152 @@
+//! Raw floors: the system calls of producing and consuming a job in a plain loop, with
+//! no queue, journal, runtime or handler. They are what `spoolq lab --bench` compares
+//! spoolq against, in the same run, on the same file system.
+//!
+//! - produce: create in tmp/ (O_EXCL), write header and payload in one write, rename
+//!   into new/ without replacing, close. No fsync (`spoolq produce --sync never`).
+//! - consume (verified): list new/, then per name open (O_NOFOLLOW | O_CLOEXEC |
+//!   O_NONBLOCK), flock, fstat, fstatat, read up to 4 KiB, unlink, close.
+//!
+//! The files are real spoolq jobs (the same header), so spoolq and the floor read the
+//! same bytes.
+
+use std::ffi::{CString, OsStr};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use spoolq_claim::{Dir, sys};
+use spoolq_spool::{JobHeader, JobId, Spool};
+
+/// Why a floor loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    #[error(transparent)]
+    Spool(#[from] spoolq_spool::LayoutError),
+    #[error(transparent)]
+    Claim(#[from] spoolq_claim::Error),
+    #[error("{op} {name}: {errno}")]
+    Sys {
+        op: &'static str,
+        name: String,
+        errno: sys::Errno,
+    },
+    #[error("{op}: {source}")]
+    Io {
+        op: &'static str,
+        source: std::io::Error,
+    },
+}
+
+fn sys_err<'a>(op: &'static str, name: &'a CString) -> impl Fn(sys::Errno) -> FloorError + 'a {
+    move |errno| FloorError::Sys {
+        op,
+        name: name.to_string_lossy().into_owned(),
+        errno,
+    }
+}
+
+/// The bytes of one job: its header and `size` bytes of payload.
+pub fn job_bytes(id: JobId, size: usize) -> Vec<u8> {
+    let mut bytes = JobHeader::new(id, size as u64).render();
+    bytes.resize(bytes.len() + size, b'x');
+    bytes
+}
+
+/// Publishes `count` jobs of `size` payload bytes into the spool at `spool`, raw.
+pub fn produce(spool: &Path, count: u64, size: usize) -> Result<(), FloorError> {
+    let spool = Spool::open(spool)?;
+    produce_into(&spool, count, size)
+}
+
+/// [`produce`] on an open spool.
+pub fn produce_into(spool: &Spool, count: u64, size: usize) -> Result<(), FloorError> {
+    let (tmp, new) = (spool.tmp(), spool.new_dir());
+    for _ in 0..count {
+        let id = JobId::generate();
+        let name = CString::new(id.to_string()).expect("a uuid has no NUL");
+        let bytes = job_bytes(id, size);
+        let fd = sys::create_excl_at(tmp.as_fd(), &name, 0o640, false)
+            .map_err(sys_err("create", &name))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(&bytes).map_err(|source| FloorError::Io {
+            op: "write",
+            source,
+        })?;
+        sys::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
+            .map_err(sys_err("rename", &name))?;
+        drop(file);
+    }
+    Ok(())
+}
+
+/// Consumes jobs from new/ of the spool at `spool` until `count` were consumed,
+/// listing the folder again whenever a listing is exhausted (a busy loop while it is
+/// empty: the floor does not sleep). Returns the number consumed.
+pub fn consume(spool: &Path, count: u64, verify: bool) -> Result<u64, FloorError> {
+    let spool = Spool::open(spool)?;
+    consume_dir(spool.new_dir(), count, verify)
+}
+
+/// [`consume`] on an open folder.
+pub fn consume_dir(dir: &Dir, count: u64, verify: bool) -> Result<u64, FloorError> {
+    let mut buf = vec![0u8; 4096];
+    let mut done = 0;
+    while done < count {
+        for name in dir.entries()? {
+            let name = name?;
+            if name.as_encoded_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            if consume_one(dir, &name, verify, &mut buf)? {
+                done += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Lists `dir` once and consumes everything in it. Returns the number consumed.
+pub fn consume_all(dir: &Dir, verify: bool) -> Result<u64, FloorError> {
+    let mut buf = vec![0u8; 4096];
+    let mut done = 0;
+    for name in dir.entries()? {
+        let name = name?;
+        if name.as_encoded_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        if consume_one(dir, &name, verify, &mut buf)? {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+fn consume_one(dir: &Dir, name: &OsStr, verify: bool, buf: &mut [u8]) -> Result<bool, FloorError> {
+    let name = CString::new(name.as_encoded_bytes()).expect("names have no NUL");
+    let fd = match sys::open_job_at(dir.as_fd(), &name, true) {
+        Ok(fd) => fd,
+        Err(sys::Errno::ENOENT) => return Ok(false),
+        Err(errno) => return Err(sys_err("open", &name)(errno)),
+    };
+    if !sys::LOCK_IN_OPEN {
+        match sys::flock_exclusive_nonblocking(fd.as_fd()) {
+            Ok(()) => {}
+            Err(sys::Errno::EWOULDBLOCK) => return Ok(false),
+            Err(errno) => return Err(sys_err("flock", &name)(errno)),
+        }
+    }
+    if verify {
+        let st = sys::fstat(fd.as_fd()).map_err(sys_err("fstat", &name))?;
+        match sys::fstatat_nofollow(dir.as_fd(), &name) {
+            Ok(there) if there.ino == st.ino && st.nlink == 1 => {}
+            _ => return Ok(false),
+        }
+    }
+    let mut file = std::fs::File::from(fd);
+    file.read(buf)
+        .map_err(|source| FloorError::Io { op: "read", source })?;
+    sys::unlinkat(dir.as_fd(), &name).map_err(sys_err("unlink", &name))?;
+    drop(file);
+    Ok(true)
+}
