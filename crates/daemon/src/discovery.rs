@@ -18,6 +18,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use spoolq_claim::sys::{DirStream, dir_stream};
 use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_spool::names::{is_hidden, printable};
 use spoolq_spool::{Event, RetryName};
@@ -109,6 +111,19 @@ struct ScanReport {
     queued: u64,
     /// The queue filled up and the listing stopped early.
     full: bool,
+    /// The listing started at the beginning of the folder (not a continued one).
+    fresh: bool,
+}
+
+/// A listing of new/ cut short by a full queue, continued where it stopped once the
+/// workers made room, so that draining a huge folder reads it once instead of from the
+/// start for every queue's worth of jobs (ext4 keeps the blocks of removed entries: a
+/// listing from the start reads past every job already done).
+#[derive(Debug)]
+struct NewCursor {
+    stream: DirStream,
+    /// The name the queue had no room for.
+    pending: Option<OsString>,
 }
 
 /// What a pass over retry/ did.
@@ -142,6 +157,12 @@ pub(crate) async fn discovery(
     let mut sweep_tmp = true;
     // The last listing of new/ stopped at a full queue: list again once there is room.
     let mut incomplete = false;
+    // Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
+    let mut cursor: Option<NewCursor> = None;
+    let mut resume_new = false;
+    // Names were turned away at a full queue (watcher, retry mover) since the last
+    // listing from the start began: they may lie behind the cursor.
+    let mut missed = false;
     let mut retry_due: Option<Instant> = None;
     let mut retry_waiting = (0u64, None::<SystemTime>);
     let mut drain_at: Option<Instant> = None;
@@ -177,6 +198,7 @@ pub(crate) async fn discovery(
                 retry_waiting = (report.waiting, report.next_due);
                 if report.full {
                     incomplete = true;
+                    missed = true;
                 }
                 if report.moved > 0 {
                     debug!(
@@ -186,17 +208,29 @@ pub(crate) async fn discovery(
                 }
             }
         }
-        if scan_new {
+        if scan_new || resume_new {
+            let resume = if scan_new { None } else { cursor.take() };
+            cursor = None;
+            if resume.is_none() {
+                missed = false;
+            }
             scan_new = false;
+            resume_new = false;
             let s = shared.clone();
             let r = reported.clone();
-            if let Ok(report) = blocking(move || {
+            if let Ok((report, next)) = blocking(move || {
                 check_folders(&s, &r);
-                scan_new_dir(&s)
+                scan_new_dir(&s, resume)
             })
             .await
             {
+                cursor = next;
                 incomplete = report.full;
+                if !report.full && !report.fresh && missed {
+                    // A continued listing ended; names turned away meanwhile may lie
+                    // behind where it started: list from the start once there is room.
+                    incomplete = true;
+                }
                 if report.queued > 0 {
                     debug!(
                         listed = report.listed,
@@ -205,7 +239,10 @@ pub(crate) async fn discovery(
                     );
                 }
                 let drained = shared.new_gone.load(Ordering::SeqCst)
-                    || (report.listed == 0 && !report.full && shared.queue.is_idle());
+                    || (report.fresh
+                        && report.listed == 0
+                        && !report.full
+                        && shared.queue.is_idle());
                 if config.drain && drained {
                     if retry_waiting.0 > 0 {
                         info!(
@@ -237,7 +274,7 @@ pub(crate) async fn discovery(
                 let mut budget = WATCH_CAPACITY;
                 while let Some(msg) = next.take() {
                     handle_watch(&shared, msg, &mut scan_new, &mut scan_retry,
-                        &mut incomplete, &mut retry_due);
+                        &mut incomplete, &mut missed, &mut retry_due);
                     budget -= 1;
                     if budget > 0 && let Some(rx) = rx.as_mut() {
                         next = rx.try_recv().ok();
@@ -254,7 +291,7 @@ pub(crate) async fn discovery(
             }
             () = shared.queue.progressed() => {
                 if incomplete && shared.queue.has_room() {
-                    scan_new = true;
+                    resume_new = true;
                 }
                 if config.drain && shared.queue.is_idle() {
                     let progress = shared.stats.progress();
@@ -300,6 +337,7 @@ fn handle_watch(
     scan_new: &mut bool,
     scan_retry: &mut bool,
     incomplete: &mut bool,
+    missed: &mut bool,
     retry_due: &mut Option<Instant>,
 ) {
     match msg {
@@ -309,6 +347,7 @@ fn handle_watch(
             }
             if shared.queue.offer(&name) == Offer::Full {
                 *incomplete = true;
+                *missed = true;
             }
         }
         WatchMsg::Retry(name) => match RetryName::parse(&name) {
@@ -367,32 +406,38 @@ fn check_folders(shared: &Shared, reported: &Mutex<HashSet<&'static str>>) {
     }
 }
 
-/// Lists new/ into the queue until it is full. Blocking.
-fn scan_new_dir(shared: &Shared) -> ScanReport {
-    let mut report = ScanReport::default();
-    if shared.new_gone.load(Ordering::SeqCst) {
-        return report;
-    }
-    let entries = match shared.spool.new_dir().entries() {
-        Ok(entries) => entries,
-        Err(e) => {
-            error!(error = %e, "cannot list new/; retrying at the next rescan");
-            Stats::bump(&shared.stats.errors);
-            // Not "empty": a drain must not end on a failed listing.
-            report.full = true;
-            return report;
-        }
+/// Lists new/ into the queue until it is full, from the start or from `resume`; returns
+/// where it stopped when the queue filled up. Blocking.
+fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Option<NewCursor>) {
+    let mut report = ScanReport {
+        fresh: resume.is_none(),
+        ..ScanReport::default()
     };
-    for entry in entries {
-        if shared.is_stopping() {
-            break;
-        }
-        let name = match entry {
-            Ok(name) => name,
-            Err(e) => {
-                error!(error = %e, "listing new/ failed midway; retrying at the next rescan");
+    if shared.new_gone.load(Ordering::SeqCst) {
+        return (report, None);
+    }
+    let (mut stream, mut pending) = match resume {
+        Some(cursor) => (cursor.stream, cursor.pending),
+        None => match dir_stream(shared.spool.new_dir().as_fd()) {
+            Ok(stream) => (stream, None),
+            Err(errno) => {
+                error!(folder = %shared.spool.new_dir().path().display(), error = %errno,
+                    "cannot list new/; retrying at the next rescan");
+                Stats::bump(&shared.stats.errors);
+                // Not "empty": a drain must not end on a failed listing.
                 report.full = true;
-                break;
+                return (report, None);
+            }
+        },
+    };
+    while !shared.is_stopping() {
+        let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
+            None => break,
+            Some(Ok(name)) => name,
+            Some(Err(errno)) => {
+                error!(error = %errno, "listing new/ failed midway; retrying at the next rescan");
+                report.full = true;
+                return (report, None);
             }
         };
         if is_hidden(&name) {
@@ -404,12 +449,16 @@ fn scan_new_dir(shared: &Shared) -> ScanReport {
             Offer::Known => {}
             Offer::Full => {
                 report.full = true;
-                break;
+                let cursor = NewCursor {
+                    stream,
+                    pending: Some(name),
+                };
+                return (report, Some(cursor));
             }
             Offer::Closed => break,
         }
     }
-    report
+    (report, None)
 }
 
 /// Moves due jobs from retry/ back to new/ (under the lock), quarantines names that are
