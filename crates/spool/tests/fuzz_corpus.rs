@@ -1,0 +1,100 @@
+//! Replays the committed fuzz seed corpus (fuzz/corpus/<target>/) through the same
+//! checks as the cargo-fuzz targets in fuzz/fuzz_targets/, so `cargo test` covers them
+//! without nightly or libFuzzer. Files named `valid-*` must be accepted and `bad-*`
+//! rejected; every file must be judged without a panic. Inputs that fuzzing finds
+//! worth keeping (crashes once fixed, new coverage) go into the same folders.
+
+use std::path::PathBuf;
+
+use spoolq_spool::journal::parse_line;
+use spoolq_spool::{Job, JobHeader};
+
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "the seed corpus of {target} is missing");
+    files
+}
+
+/// The job_header fuzz target's checks. Returns whether the whole job parsed.
+fn job_header(data: &[u8]) -> bool {
+    if let Ok((header, len)) = JobHeader::parse_prefix(data) {
+        assert!(len <= data.len());
+        let rendered = header.render();
+        let (again, n) = JobHeader::parse_prefix(&rendered).expect("a rendered header parses");
+        assert_eq!((again.id, again.length), (header.id, header.length));
+        assert_eq!(n, rendered.len());
+    }
+    match Job::parse(data) {
+        Ok(job) => {
+            assert_eq!(job.payload.len() as u64, job.header.length);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The journal_line fuzz target's checks. Returns whether the line was accepted.
+fn journal_line(data: &[u8]) -> bool {
+    let (text, complete) = match data.split_last() {
+        Some((b'\n', rest)) => (rest, true),
+        _ => (data, false),
+    };
+    match parse_line(text, complete) {
+        Ok(Some(record)) => {
+            let line = serde_json::to_vec(&record).expect("a record serializes");
+            let again = parse_line(&line, true)
+                .expect("a serialized record parses")
+                .expect("and is not blank");
+            assert_eq!(again, record);
+            true
+        }
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+fn replay(target: &str, check: fn(&[u8]) -> bool) {
+    for (name, data) in corpus(target) {
+        let accepted = check(&data);
+        if name.starts_with("valid-") {
+            assert!(accepted, "{target}/{name} should be accepted");
+        } else if name.starts_with("bad-") {
+            assert!(!accepted, "{target}/{name} should be rejected");
+        }
+    }
+}
+
+#[test]
+fn job_header_corpus() {
+    replay("job_header", job_header);
+}
+
+#[test]
+fn journal_line_corpus() {
+    replay("journal_line", journal_line);
+}
+
+#[test]
+fn journal_line_torn_and_malformed_are_told_apart() {
+    use spoolq_spool::ProblemKind;
+    let torn = br#"{"v":1,"event":"claimed","mono_ns":1"#;
+    assert_eq!(parse_line(torn, false), Err(ProblemKind::Torn));
+    assert!(matches!(
+        parse_line(torn, true),
+        Err(ProblemKind::Malformed(_))
+    ));
+    assert_eq!(parse_line(b"  ", true), Ok(None));
+}
