@@ -665,6 +665,15 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
         report_.unfinished_claims,
         report_.problems.len()
     ));
+    // A lost job's story, from every journal, before the assertion fails.
+    for id in &report_.lost_jobs {
+        if let Ok(timeline) = spoolq_auditor::timeline(&[spool.folder("journal")], *id) {
+            report(&format!(
+                "lost job {id}:\n{}",
+                spoolq_auditor::render_timeline(&timeline)
+            ));
+        }
+    }
     assert_eq!(report_.counts.produced, jobs as u64);
     assert_eq!(
         report_.counts.lost,
