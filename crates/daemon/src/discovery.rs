@@ -19,12 +19,14 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::AsFd;
+#[cfg(not(target_os = "linux"))]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+#[cfg(not(target_os = "linux"))]
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use spoolq_claim::sys::{DirStream, dir_stream};
 use spoolq_claim::{Claimer, Outcome, Strategy};
@@ -60,10 +62,148 @@ const WATCH_CAPACITY: usize = 4096;
 const DRAIN_MIN: Duration = Duration::from_millis(10);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
 
+/// Keeps the watcher running; dropping it stops the watcher.
+#[cfg(not(target_os = "linux"))]
+pub(crate) type WatchHandle = RecommendedWatcher;
+#[cfg(target_os = "linux")]
+pub(crate) type WatchHandle = linux_watch::Handle;
+
 /// Starts a non-recursive watcher on new/ and retry/.
+#[cfg(target_os = "linux")]
 pub(crate) fn start_watcher(
     shared: &Arc<Shared>,
-) -> Result<(RecommendedWatcher, WatchFeed), notify::Error> {
+) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
+    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
+    let lost = Arc::new(AtomicBool::new(false));
+    let flag = lost.clone();
+    let send = move |msg: WatchMsg| {
+        // Never block the watcher's thread: a full channel means "rescan", not "wait".
+        if tx.try_send(msg).is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
+    let handle = linux_watch::start(
+        shared.spool.new_dir().path(),
+        shared.spool.retry().path(),
+        send,
+    )?;
+    Ok((handle, WatchFeed { rx, lost }))
+}
+
+/// The watcher on Linux: inotify directly, asking only for names that appear (created,
+/// moved in, or closed after writing) and for the folder itself going away. notify's
+/// inotify backend also subscribes to every open, attribute change and delete in the
+/// folder, which here are the daemon's own claims and completions: three wake-ups of
+/// its thread per job for nothing (measured: 20 to 30 % of a drain's throughput).
+#[cfg(target_os = "linux")]
+mod linux_watch {
+    use std::ffi::OsStr;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+    use spoolq_spool::names::is_hidden;
+
+    use super::WatchMsg;
+
+    /// Stops the watcher thread when dropped: removing the watches wakes its blocking
+    /// read with IN_IGNORED, and it exits.
+    #[derive(Debug)]
+    pub(crate) struct Handle {
+        watches: Watches,
+        wds: Vec<WatchDescriptor>,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            for wd in self.wds.drain(..) {
+                let _ = self.watches.remove(wd);
+            }
+        }
+    }
+
+    pub(crate) fn start(
+        new: &Path,
+        retry: &Path,
+        send: impl Fn(WatchMsg) + Send + 'static,
+    ) -> std::io::Result<Handle> {
+        let mut inotify = Inotify::init()?;
+        let mut watches = inotify.watches();
+        let mask = WatchMask::CREATE
+            | WatchMask::MOVED_TO
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::DELETE_SELF
+            | WatchMask::MOVE_SELF
+            | WatchMask::ONLYDIR
+            | WatchMask::DONT_FOLLOW;
+        let new_wd = watches.add(new, mask)?;
+        let retry_wd = watches.add(retry, mask)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = Handle {
+            watches,
+            wds: vec![new_wd.clone(), retry_wd.clone()],
+            stop: stop.clone(),
+        };
+        std::thread::Builder::new()
+            .name("spoolq-watch".into())
+            .spawn(move || {
+                let mut buffer = vec![0u8; 64 * 1024];
+                let mut live = 2;
+                loop {
+                    let events = match inotify.read_events_blocking(&mut buffer) {
+                        Ok(events) => events,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => return send(WatchMsg::Rescan),
+                    };
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    for event in events {
+                        if event.mask.contains(EventMask::Q_OVERFLOW) {
+                            send(WatchMsg::Rescan);
+                            continue;
+                        }
+                        if event.mask.contains(EventMask::IGNORED) {
+                            // A watched folder was removed: nothing more will come.
+                            live -= 1;
+                            send(WatchMsg::Rescan);
+                            if live == 0 {
+                                return;
+                            }
+                            continue;
+                        }
+                        if event
+                            .mask
+                            .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
+                        {
+                            send(WatchMsg::Rescan);
+                            continue;
+                        }
+                        let Some(name) = event.name else { continue };
+                        if is_hidden(name) || event.mask.contains(EventMask::ISDIR) {
+                            continue;
+                        }
+                        let name: &OsStr = name;
+                        if event.wd == new_wd {
+                            send(WatchMsg::New(name.to_owned()));
+                        } else if event.wd == retry_wd {
+                            send(WatchMsg::Retry(name.to_owned()));
+                        }
+                    }
+                }
+            })?;
+        Ok(handle)
+    }
+}
+
+/// Starts a non-recursive watcher on new/ and retry/.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_watcher(
+    shared: &Arc<Shared>,
+) -> Result<(WatchHandle, WatchFeed), notify::Error> {
     let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
     let lost = Arc::new(AtomicBool::new(false));
     let new_path: PathBuf = shared.spool.new_dir().path().to_owned();
