@@ -168,6 +168,11 @@ pub struct Counts {
     pub pending: Option<u64>,
     /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
     pub lost: Option<u64>,
+    /// Jobs gone from the spool whose last claim ended with its process dying before it
+    /// journaled an outcome: completed (or moved to failed/) by that process in its last
+    /// instant. A dead process holds no lock and leaves its job in place, so only its own
+    /// unlink or move can have removed the file. Reported, not a failure.
+    pub unconfirmed: Option<u64>,
 }
 
 /// How many jobs show each duplicate class.
@@ -260,6 +265,8 @@ pub struct Report {
     pub unfinished_claims: u64,
     /// Lost job ids (empty when unknown: see `counts.lost`).
     pub lost_jobs: Vec<JobId>,
+    /// Unconfirmed job ids (see `counts.unconfirmed`).
+    pub unconfirmed_jobs: Vec<JobId>,
     pub problems: Vec<Problem>,
 }
 
@@ -632,6 +639,31 @@ fn list_pending(
     Ok(count)
 }
 
+/// Adds the ids of the jobs in failed/ (dead letters and quarantined files, whatever
+/// suffix burying gave them) to `present`.
+fn list_failed(
+    spool: &Spool,
+    present: &mut std::collections::HashSet<JobId>,
+) -> Result<(), AuditError> {
+    let dir = spool.failed();
+    let err = |source| AuditError::ListSpool {
+        path: dir.path().to_owned(),
+        source,
+    };
+    for name in dir.entries().map_err(err)? {
+        let name = name.map_err(err)?;
+        let bytes = name.as_encoded_bytes();
+        if let Some(id) = bytes
+            .get(..36)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+        {
+            present.insert(id);
+        }
+    }
+    Ok(())
+}
+
 /// The journal files an input names: SPOOL/journal, then each `--journal` path.
 fn input_files(input: &AuditInput, spool: Option<&Spool>) -> Result<Vec<PathBuf>, AuditError> {
     let mut paths = Vec::new();
@@ -674,6 +706,10 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
         Some(spool) => Some(list_pending(spool, &mut present)?),
         None => None,
     };
+    // A job moved to failed/ by a process that died before journaling it is not lost.
+    if let Some(spool) = &spool {
+        list_failed(spool, &mut present)?;
+    }
 
     let mut report = Report {
         journal_files: files,
@@ -685,6 +721,7 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     let mut first_claim = Vec::new();
     let mut to_outcome = Vec::new();
     let mut lost = Vec::new();
+    let mut unconfirmed = Vec::new();
     let mut duplicates = Vec::new();
     for (&job, state) in &analyzer.jobs {
         if let (Some(produced), Some(first)) = (state.produced, state.claims.first()) {
@@ -706,7 +743,11 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
             && state.terminal == 0
             && !present.contains(&job)
         {
-            lost.push(job);
+            if state.claims.last().is_some_and(|c| c.end.is_none()) {
+                unconfirmed.push(job);
+            } else {
+                lost.push(job);
+            }
         }
         duplicates.extend(analyzer.duplicates_of(job, state));
     }
@@ -730,6 +771,9 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     report.counts.pending = pending;
     report.counts.lost = spool.as_ref().map(|_| lost.len() as u64);
     report.lost_jobs = lost;
+    unconfirmed.sort();
+    report.counts.unconfirmed = spool.as_ref().map(|_| unconfirmed.len() as u64);
+    report.unconfirmed_jobs = unconfirmed;
     report.duplicates = duplicates;
     report.latency = Latencies {
         produced_to_claimed: Latency::of(first_claim),

@@ -92,6 +92,14 @@ pub fn render_report(report: &Report) -> String {
     let unknown = "unknown (no spool given)";
     let _ = writeln!(out, "  {:<20} {:>10}", "pending", opt(c.pending, unknown));
     let _ = writeln!(out, "  {:<20} {:>10}", "lost", opt(c.lost, unknown));
+    if c.unconfirmed.unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>10}  (gone from the spool; the claiming process died before journaling the outcome)",
+            "unconfirmed",
+            opt(c.unconfirmed, unknown)
+        );
+    }
     if report.unfinished_claims > 0 {
         let _ = writeln!(
             out,

@@ -388,6 +388,52 @@ fn lost_pending_and_dead_with_a_spool() {
     assert!(report.findings(&Finding::DEFAULT).is_empty());
 }
 
+/// A process that dies right after completing (or burying) a job leaves a claim without
+/// outcome and no file: that is unconfirmed, not lost. A job sitting in failed/ without
+/// a `dead` record is not lost either. A job that vanished after a journaled retry is.
+#[test]
+fn died_after_completing_is_unconfirmed_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::create(&dir.path().join("spool"), CreateOptions::default()).unwrap();
+    let (died_after_unlink, buried_unjournaled, vanished) = (id(20), id(21), id(22));
+    std::fs::write(
+        spool
+            .failed()
+            .path()
+            .join(format!("{buried_unjournaled}.1")),
+        b"x",
+    )
+    .unwrap();
+    let journal = spool.journal().path().to_owned();
+    let mut p = Journal::new(&journal, "producer", 1);
+    for (t, job) in [
+        (1, died_after_unlink),
+        (2, buried_unjournaled),
+        (3, vanished),
+    ] {
+        p.produced(t, job);
+    }
+    p.write();
+    Journal::new(&journal, "daemon", 2)
+        .ev(10, Event::Claimed, died_after_unlink, 0)
+        .ev(11, Event::Claimed, buried_unjournaled, 1)
+        .ev(12, Event::Claimed, vanished, 0)
+        .ev(13, Event::Retry, vanished, 0)
+        .write();
+    let report = audit(&AuditInput {
+        spool: Some(spool.path().to_owned()),
+        journals: vec![],
+    })
+    .unwrap();
+    assert_eq!(report.counts.unconfirmed, Some(1));
+    assert_eq!(report.unconfirmed_jobs, vec![died_after_unlink]);
+    assert_eq!(report.counts.lost, Some(1));
+    assert_eq!(report.lost_jobs, vec![vanished]);
+    let text = render_report(&report);
+    assert!(text.contains("unconfirmed"), "{text}");
+    assert_eq!(json(&report)["counts"]["unconfirmed"], 1);
+}
+
 #[test]
 fn torn_malformed_and_newer_lines_are_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
