@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{PATIENCE, TempSpool};
+use common::{PATIENCE, SpawnDaemon, TempSpool};
 use spoolq_spool::{Event, JobId, RetryName};
 
 #[test]

@@ -1,0 +1,133 @@
+//! Fixtures shared by the integration tests of the daemon and the `spoolq` binary: a
+//! spool in a temporary folder, dropping jobs into it, reading what the journals say,
+//! and watching processes. Real files and real processes only; nothing is mocked.
+//!
+//! Boundaries: no daemon, no binary, no async runtime here (each test crate adds its own
+//! way of running the daemon on top), so every test crate can depend on this one.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use spoolq_spool::{CreateOptions, Durability, Event, JobId, Record, Spool};
+
+/// A generous bound for conditions that normally hold within milliseconds: tests poll
+/// observable conditions up to this long, they never sleep a fixed time instead.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A spool in a temporary folder, removed when dropped.
+#[derive(Debug)]
+pub struct TempSpool {
+    pub dir: tempfile::TempDir,
+    pub spool: Spool,
+}
+
+impl Default for TempSpool {
+    fn default() -> Self {
+        TempSpool::new()
+    }
+}
+
+impl TempSpool {
+    pub fn new() -> TempSpool {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let spool = Spool::create(&dir.path().join("spool"), CreateOptions::default())
+            .expect("a spool in the temporary folder");
+        TempSpool { dir, spool }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.spool.path().to_owned()
+    }
+
+    pub fn folder(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+
+    /// A scratch folder beside the spool (handler scripts' marker files, daemon logs).
+    pub fn scratch(&self) -> PathBuf {
+        let p = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&p).expect("scratch folder");
+        p
+    }
+
+    /// Drops one job (atomically, without fsync) and returns its id.
+    pub fn drop_job(&self, payload: &str) -> JobId {
+        let id = JobId::generate();
+        self.spool
+            .drop_job(id, &mut payload.as_bytes(), Durability::NEVER)
+            .expect("drop a job");
+        id
+    }
+
+    pub fn drop_jobs(&self, n: usize) -> Vec<JobId> {
+        (0..n)
+            .map(|i| self.drop_job(&format!("job {i}\n")))
+            .collect()
+    }
+
+    /// The names in one of the spool's folders, sorted.
+    pub fn names(&self, folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.folder(folder))
+            .expect("list a spool folder")
+            .map(|e| {
+                e.expect("a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every journal record, ordered by the monotonic clock.
+    pub fn records(&self) -> Vec<Record> {
+        let (entries, _problems) =
+            spoolq_spool::journal::read_all(&[self.folder("journal")]).expect("read the journals");
+        entries.into_iter().map(|e| e.record).collect()
+    }
+
+    pub fn events(&self, event: Event) -> Vec<Record> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.event == event)
+            .collect()
+    }
+
+    /// How many records of `event` each job has.
+    pub fn count_per_job(&self, event: Event) -> HashMap<JobId, usize> {
+        let mut counts = HashMap::new();
+        for r in self.events(event) {
+            if let Some(id) = r.job {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// The reason file beside `failed/NAME`, parsed.
+    pub fn reason(&self, name: &str) -> serde_json::Value {
+        let path = self.folder("failed").join(format!("{name}.reason.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("a reason file is JSON")
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs no code).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+    }
+}
+
+/// A pid a handler script wrote into a file.
+pub fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
