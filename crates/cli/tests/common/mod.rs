@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-
 pub fn spoolq() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spoolq"))
 }
