@@ -356,22 +356,42 @@ impl Spool {
         payload: &mut dyn Read,
         durability: Durability,
     ) -> Result<Dropped, DropError> {
-        let tmp_path = self.tmp.display_path(tmp_name);
         let io_err = |source: std::io::Error| DropError::Write {
-            path: tmp_path.clone(),
+            path: self.tmp.display_path(tmp_name),
             source,
         };
-        let header = JobHeader::new(id, 0);
-        let rendered = header.render();
-        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
-        writer.write_all(&rendered).map_err(io_err)?;
-        let length =
-            std::io::copy(payload, &mut writer).map_err(|source| DropError::Payload { source })?;
-        writer.flush().map_err(io_err)?;
-        drop(writer);
-        let digits = format!("{length:0width$}", width = LENGTH_WIDTH);
-        file.write_all_at(digits.as_bytes(), header.length_offset() as u64)
-            .map_err(io_err)?;
+        // A payload that fits in one small buffer is read whole first, so its length is
+        // known: header and payload then go out in one write. A larger one streams, and
+        // its length is written into the header afterwards.
+        let mut small = Vec::with_capacity(SMALL_PAYLOAD);
+        let mut limited = (&mut *payload).take(SMALL_PAYLOAD as u64 + 1);
+        limited
+            .read_to_end(&mut small)
+            .map_err(|source| DropError::Payload { source })?;
+        let (rendered, length) = if small.len() <= SMALL_PAYLOAD {
+            let length = small.len() as u64;
+            let mut bytes = JobHeader::new(id, length).render();
+            let header_len = bytes.len();
+            bytes.extend_from_slice(&small);
+            ((&mut &*file).write_all(&bytes).map(|()| header_len), length)
+        } else {
+            let header = JobHeader::new(id, 0);
+            let rendered = header.render();
+            let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
+            writer.write_all(&rendered).map_err(io_err)?;
+            writer.write_all(&small).map_err(io_err)?;
+            let rest = std::io::copy(payload, &mut writer)
+                .map_err(|source| DropError::Payload { source })?;
+            writer.flush().map_err(io_err)?;
+            drop(writer);
+            let length = small.len() as u64 + rest;
+            let digits = format!("{length:0width$}", width = LENGTH_WIDTH);
+            let written = file
+                .write_all_at(digits.as_bytes(), header.length_offset() as u64)
+                .map(|()| rendered.len());
+            (written, length)
+        };
+        let header_len = rendered.map_err(io_err)?;
         if durability.fsync_file {
             file.sync_all().map_err(io_err)?;
         }
@@ -387,10 +407,13 @@ impl Spool {
         Ok(Dropped {
             id,
             payload_len: length,
-            header_len: rendered.len() as u64,
+            header_len: header_len as u64,
         })
     }
 }
+
+/// Payloads up to this size are written together with their header in one write.
+const SMALL_PAYLOAD: usize = 16 * 1024;
 
 /// Which fsyncs a drop does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -331,3 +331,23 @@ fn torn_last_line_is_skipped_and_counted_and_bad_lines_are_reported() {
     assert_eq!(problems.len(), 3);
     assert!(problems[2].to_string().contains("torn"));
 }
+
+#[test]
+fn drop_writes_the_right_length_for_small_boundary_and_streamed_payloads() {
+    // drop_job writes payloads up to 16 KiB in one write with the header, and streams
+    // larger ones, patching the length afterwards: both must parse back exactly.
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = Spool::create(tmp.path(), CreateOptions::default()).unwrap();
+    for size in [0usize, 1, 16 * 1024, 16 * 1024 + 1, 200_000] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let id = JobId::generate();
+        let dropped = spool
+            .drop_job(id, &mut payload.as_slice(), Durability::NEVER)
+            .unwrap();
+        assert_eq!(dropped.payload_len, size as u64);
+        let bytes = std::fs::read(tmp.path().join("new").join(id.to_string())).unwrap();
+        let job = Job::parse(&bytes).unwrap();
+        assert_eq!(job.header.id, id);
+        assert_eq!(job.payload, payload.as_slice(), "payload of {size} bytes");
+    }
+}
