@@ -33,6 +33,7 @@ use crate::{LabError, floor, median_f64};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Section {
     Inproc,
+    Produce,
     E2e,
     Exec,
     Latency,
@@ -41,8 +42,9 @@ pub enum Section {
 }
 
 impl Section {
-    pub const DEFAULT: [Section; 5] = [
+    pub const DEFAULT: [Section; 6] = [
         Section::Inproc,
+        Section::Produce,
         Section::E2e,
         Section::Exec,
         Section::Latency,
@@ -52,6 +54,7 @@ impl Section {
     pub fn as_str(self) -> &'static str {
         match self {
             Section::Inproc => "inproc",
+            Section::Produce => "produce",
             Section::E2e => "e2e",
             Section::Exec => "exec",
             Section::Latency => "latency",
@@ -66,6 +69,7 @@ impl std::str::FromStr for Section {
     fn from_str(s: &str) -> Result<Section, String> {
         [
             Section::Inproc,
+            Section::Produce,
             Section::E2e,
             Section::Exec,
             Section::Latency,
@@ -76,7 +80,7 @@ impl std::str::FromStr for Section {
         .find(|x| x.as_str() == s)
         .ok_or_else(|| {
             format!(
-                "unknown bench section {s:?}: expected inproc, e2e, exec, latency, idle or scale"
+                "unknown bench section {s:?}: expected inproc, produce, e2e, exec, latency, idle or scale"
             )
         })
     }
@@ -181,6 +185,7 @@ pub fn run_bench(
     for &section in &config.sections {
         match section {
             Section::Inproc => inproc(config, progress, &mut rows)?,
+            Section::Produce => produce(config, progress, &mut rows)?,
             Section::E2e => e2e(config, progress, &mut rows)?,
             Section::Exec => exec(config, progress, &mut rows)?,
             Section::Latency => latency(config, progress, &mut rows)?,
@@ -317,6 +322,75 @@ fn inproc(
             floors,
             0.8,
         ));
+    }
+    Ok(())
+}
+
+/// `Spool::drop_job` against the raw producer loop, in alternating chunks of 250 jobs
+/// (so both see the same moments of the file system's and the machine's weather).
+fn produce(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    use spoolq_spool::Durability;
+    const CHUNK: u64 = 250;
+    let payload = vec![b'x'; config.payload_size];
+    for (place, base) in config.places() {
+        for (sync, durability, n) in [
+            ("no fsync", Durability::NEVER, 5_000u64),
+            ("fsync", Durability::ALWAYS, 2_000),
+        ] {
+            if place == "tmpfs" && durability.fsync_file {
+                continue;
+            }
+            let (mut runs, mut floors) = (Vec::new(), Vec::new());
+            for r in 1..=config.repeat {
+                progress(&format!("produce {place} {sync} run {r}/{}", config.repeat));
+                let (_a, floor_spool) = fresh_spool(base)?;
+                let (_b, spool) = fresh_spool(base)?;
+                let (mut floor_t, mut spoolq_t) = (Duration::ZERO, Duration::ZERO);
+                let chunk = CHUNK.min(n);
+                for c in 0..n.div_ceil(chunk) {
+                    // Alternate who goes first, so neither always follows the other's
+                    // journal commits.
+                    for turn in [c % 2, 1 - c % 2] {
+                        let start = Instant::now();
+                        if turn == 0 {
+                            if durability.fsync_file {
+                                floor::produce_synced(&floor_spool, chunk, config.payload_size)
+                            } else {
+                                floor::produce_into(&floor_spool, chunk, config.payload_size)
+                            }
+                            .map_err(floor_err)?;
+                            floor_t += start.elapsed();
+                        } else {
+                            for _ in 0..chunk {
+                                spool
+                                    .drop_job(
+                                        spoolq_spool::JobId::generate(),
+                                        &mut payload.as_slice(),
+                                        durability,
+                                    )
+                                    .map_err(|e| LabError::Bench(format!("drop_job: {e}")))?;
+                            }
+                            spoolq_t += start.elapsed();
+                        }
+                    }
+                }
+                let total = (n.div_ceil(chunk) * chunk) as f64;
+                floors.push(total / floor_t.as_secs_f64());
+                runs.push(total / spoolq_t.as_secs_f64());
+            }
+            rows.push(rate_row(
+                Section::Produce,
+                place,
+                format!("Spool::drop_job, {sync}, {n} jobs in alternating chunks of {CHUNK}"),
+                runs,
+                floors,
+                0.8,
+            ));
+        }
     }
     Ok(())
 }

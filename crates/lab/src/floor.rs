@@ -80,9 +80,30 @@ pub fn produce_into(spool: &Spool, count: u64, size: usize) -> Result<(), FloorE
     Ok(())
 }
 
+/// [`produce_into`] with durability: fsync each file before the rename and new/ after.
+pub fn produce_synced(spool: &Spool, count: u64, size: usize) -> Result<(), FloorError> {
+    let (tmp, new) = (spool.tmp(), spool.new_dir());
+    for _ in 0..count {
+        let id = JobId::generate();
+        let name = CString::new(id.to_string()).expect("a uuid has no NUL");
+        let bytes = job_bytes(id, size);
+        let fd = sys::create_excl_at(tmp.as_fd(), &name, 0o640, false)
+            .map_err(sys_err("create", &name))?;
+        let mut file = std::fs::File::from(fd);
+        let io = |op| move |source| FloorError::Io { op, source };
+        file.write_all(&bytes).map_err(io("write"))?;
+        file.sync_all().map_err(io("fsync"))?;
+        sys::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
+            .map_err(sys_err("rename", &name))?;
+        new.sync()?;
+        drop(file);
+    }
+    Ok(())
+}
+
 /// Consumes jobs from new/ of the spool at `spool` until `count` were consumed,
-/// listing the folder again whenever a listing is exhausted (a busy loop while it is
-/// empty: the floor does not sleep). Returns the number consumed.
+/// listing the folder again whenever a listing is exhausted, and sleeping 1 ms after a
+/// listing that found nothing. Returns the number consumed.
 pub fn consume(spool: &Path, count: u64, verify: bool) -> Result<u64, FloorError> {
     let spool = Spool::open(spool)?;
     consume_dir(spool.new_dir(), count, verify)
@@ -93,6 +114,7 @@ pub fn consume_dir(dir: &Dir, count: u64, verify: bool) -> Result<u64, FloorErro
     let mut buf = vec![0u8; 4096];
     let mut done = 0;
     while done < count {
+        let before = done;
         for name in dir.entries()? {
             let name = name?;
             if name.as_encoded_bytes().first() == Some(&b'.') {
@@ -101,6 +123,11 @@ pub fn consume_dir(dir: &Dir, count: u64, verify: bool) -> Result<u64, FloorErro
             if consume_one(dir, &name, verify, &mut buf)? {
                 done += 1;
             }
+        }
+        if done == before {
+            // Nothing there yet: do not spin on the folder and starve the producer of
+            // the CPU it shares (a consumer that lists in a tight loop is not a floor).
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
     Ok(done)

@@ -59,7 +59,7 @@ pub struct Args {
     /// See docs/performance.md.
     #[arg(long)]
     bench: bool,
-    /// With --bench: the sections to run (inproc, e2e, exec, latency, idle, scale).
+    /// With --bench: the sections to run (inproc, produce, e2e, exec, latency, idle, scale).
     #[arg(long, value_delimiter = ',', requires = "bench")]
     sections: Option<Vec<spoolq_lab::bench::Section>>,
     /// With --bench: also run the scale section (fills 1,000,000 jobs on the disk;
