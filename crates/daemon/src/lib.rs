@@ -5,7 +5,7 @@
 //! # Shape
 //!
 //! ```text
-//!  watcher (notify) ─┐
+//!  watcher ─────────┐
 //!  periodic rescan ──┼─> discovery ──> bounded queue (deduplicated) ──> N workers
 //!  retry mover ──────┘                                                    │
 //!                                     claim (blocking pool) <─────────────┤
@@ -13,7 +13,9 @@
 //!                                     outcome (blocking pool) <───────────┘
 //! ```
 //!
-//! Events from the watcher are only hints: every name is claimed through the protocol,
+//! The watcher is inotify on Linux (create, moved-to and close-write only: notify's
+//! backend also woke on every open of the daemon's own claims) and the notify crate
+//! elsewhere. Events from the watcher are only hints: every name is claimed through the protocol,
 //! and a periodic full scan is the safety net. The queue is bounded and deduplicated, so
 //! memory does not grow with the spool. Claim, rename, unlink and journal writes are
 //! blocking system calls and run on tokio's blocking pool; handlers are spawned from
