@@ -5,7 +5,7 @@
 //! # Shape
 //!
 //! ```text
-//!  watcher ─────────┐
+//!  watcher ──────────┐
 //!  periodic rescan ──┼─> discovery ──> bounded queue (deduplicated) ──> N workers
 //!  retry mover ──────┘                                                    │
 //!                                     claim (blocking pool) <─────────────┤
