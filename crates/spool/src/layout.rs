@@ -128,6 +128,23 @@ fn classify(path: &Path, e: spoolq_claim::Error) -> LayoutError {
     }
 }
 
+/// Creates `path` (and its parents) if needed, then opens it, resolving the links an
+/// operator may have set up on the way once.
+fn make_root(path: &Path) -> Result<(PathBuf, Dir), LayoutError> {
+    std::fs::create_dir_all(path).map_err(|e| {
+        LayoutError::Io(spoolq_claim::Error::Io {
+            op: spoolq_claim::Op::Mkdir,
+            path: path.to_owned(),
+            source: e,
+        })
+    })?;
+    let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
+        path: path.to_owned(),
+    })?;
+    let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+    Ok((root_path, root))
+}
+
 impl Spool {
     /// Opens an existing spool; every folder must exist and be a real directory.
     pub fn open(path: &Path) -> Result<Spool, LayoutError> {
@@ -154,17 +171,7 @@ impl Spool {
 
     /// Creates the spool and any missing folder (idempotent), then opens it.
     pub fn create(path: &Path, options: CreateOptions) -> Result<Spool, LayoutError> {
-        std::fs::create_dir_all(path).map_err(|e| {
-            LayoutError::Io(spoolq_claim::Error::Io {
-                op: spoolq_claim::Op::Mkdir,
-                path: path.to_owned(),
-                source: e,
-            })
-        })?;
-        let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
-            path: path.to_owned(),
-        })?;
-        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+        let (root_path, root) = make_root(path)?;
         for name in FOLDERS {
             let created = root.create_subdir(OsStr::new(name), options.mode)?;
             let dir = root
@@ -242,17 +249,7 @@ impl Spool {
                 });
             }
         }
-        std::fs::create_dir_all(path).map_err(|e| {
-            LayoutError::Io(spoolq_claim::Error::Io {
-                op: spoolq_claim::Op::Mkdir,
-                path: path.to_owned(),
-                source: e,
-            })
-        })?;
-        let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
-            path: path.to_owned(),
-        })?;
-        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+        let (root_path, root) = make_root(path)?;
         let apply = |dir: &Dir| -> Result<(), spoolq_claim::Error> {
             if let Some(gid) = options.gid {
                 dir.set_group(gid)?;
