@@ -477,16 +477,13 @@ fn retry(shared: &Shared, job: Claimed, run: &Run) {
                 target.due_ms = target.due_ms.saturating_add(1);
             }
             Err(failed) => {
-                Stats::bump(&shared.stats.errors);
-                Stats::bump(&shared.stats.released);
-                error!(job = %id, error = %failed.error,
-                    "moving the failed job to retry/ failed; it stays in new/ and runs again");
-                let _ = shared.journal.write(Record {
-                    event: Event::Released,
-                    ..record
-                        .result("retry_move_failed")
-                        .detail(failed.error.to_string())
-                });
+                released_after_failed_move(
+                    shared,
+                    record,
+                    "retry/",
+                    "retry_move_failed",
+                    &failed.error,
+                );
                 return;
             }
         }
@@ -536,18 +533,28 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: Stri
         Err(failed) => {
             // Release the lock; the file stays in new/.
             drop(failed.item);
-            Stats::bump(&shared.stats.errors);
-            Stats::bump(&shared.stats.released);
-            error!(job = %id, error = %failed.error,
-                "moving the job to failed/ failed; it stays in new/ and runs again");
-            let _ = shared.journal.write(Record {
-                event: Event::Released,
-                ..record
-                    .result("bury_failed")
-                    .detail(failed.error.to_string())
-            });
+            released_after_failed_move(shared, record, "failed/", "bury_failed", &failed.error);
         }
     }
+}
+
+/// A move to retry/ or failed/ failed: the claim was (or is about to be) released and
+/// the job stays in new/ to run again; count, log and journal that.
+fn released_after_failed_move(
+    shared: &Shared,
+    record: Record,
+    folder: &str,
+    result: &str,
+    error: &spoolq_claim::Error,
+) {
+    Stats::bump(&shared.stats.errors);
+    Stats::bump(&shared.stats.released);
+    error!(job = ?record.job, error = %error,
+        "moving the job to {folder} failed; it stays in new/ and runs again");
+    let _ = shared.journal.write(Record {
+        event: Event::Released,
+        ..record.result(result).detail(error.to_string())
+    });
 }
 
 pub(crate) fn daemon_id(shared: &Shared) -> String {

@@ -61,28 +61,17 @@ pub fn produce(spool: &Path, count: u64, size: usize) -> Result<(), FloorError> 
 
 /// [`produce`] on an open spool.
 pub fn produce_into(spool: &Spool, count: u64, size: usize) -> Result<(), FloorError> {
-    let (tmp, new) = (spool.tmp(), spool.new_dir());
-    for _ in 0..count {
-        let id = JobId::generate();
-        let name = CString::new(id.to_string()).expect("a uuid has no NUL");
-        let bytes = job_bytes(id, size);
-        let fd = sys::create_excl_at(tmp.as_fd(), &name, 0o640, false)
-            .map_err(sys_err("create", &name))?;
-        let mut file = std::fs::File::from(fd);
-        file.write_all(&bytes).map_err(|source| FloorError::Io {
-            op: "write",
-            source,
-        })?;
-        sys::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
-            .map_err(sys_err("rename", &name))?;
-        drop(file);
-    }
-    Ok(())
+    produce_loop(spool, count, size, false)
 }
 
 /// [`produce_into`] with durability: fsync each file before the rename and new/ after.
 pub fn produce_synced(spool: &Spool, count: u64, size: usize) -> Result<(), FloorError> {
+    produce_loop(spool, count, size, true)
+}
+
+fn produce_loop(spool: &Spool, count: u64, size: usize, fsync: bool) -> Result<(), FloorError> {
     let (tmp, new) = (spool.tmp(), spool.new_dir());
+    let io = |op| move |source| FloorError::Io { op, source };
     for _ in 0..count {
         let id = JobId::generate();
         let name = CString::new(id.to_string()).expect("a uuid has no NUL");
@@ -90,12 +79,15 @@ pub fn produce_synced(spool: &Spool, count: u64, size: usize) -> Result<(), Floo
         let fd = sys::create_excl_at(tmp.as_fd(), &name, 0o640, false)
             .map_err(sys_err("create", &name))?;
         let mut file = std::fs::File::from(fd);
-        let io = |op| move |source| FloorError::Io { op, source };
         file.write_all(&bytes).map_err(io("write"))?;
-        file.sync_all().map_err(io("fsync"))?;
+        if fsync {
+            file.sync_all().map_err(io("fsync"))?;
+        }
         sys::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
             .map_err(sys_err("rename", &name))?;
-        new.sync()?;
+        if fsync {
+            new.sync()?;
+        }
         drop(file);
     }
     Ok(())
