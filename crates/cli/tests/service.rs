@@ -680,6 +680,7 @@ fn every_new_command_has_help_with_an_example() {
     for args in [
         &["init", "--help"][..],
         &["status", "--help"],
+        &["service", "--help"],
         &["service", "install", "--help"],
     ] {
         let help = ok(&spoolq(args));

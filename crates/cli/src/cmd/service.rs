@@ -11,6 +11,9 @@ use crate::service_files::{
 };
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  spoolq service install --systemd --spool /var/spool/jobs --print -- /usr/local/libexec/handle-job\n  spoolq service install --help"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: ServiceCommand,
