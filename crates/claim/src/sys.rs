@@ -673,3 +673,407 @@ pub fn kill_child_with_parent(command: &mut std::process::Command) {
 pub fn c_string(bytes: &[u8]) -> Option<CString> {
     CString::new(bytes).ok()
 }
+
+#[cfg(all(target_os = "linux", feature = "async"))]
+pub use linked::AsyncLinkedChild;
+#[cfg(target_os = "linux")]
+pub use linked::{LinkedChild, pipe, spawn_linked};
+
+/// Starting a handler process without copying the daemon (Linux).
+///
+/// `std::process::Command` forks as soon as a `pre_exec` hook is set, and the daemon
+/// needs one for `PR_SET_PDEATHSIG`. Forking copies the daemon's mappings and page
+/// tables for a child that throws them away at `execve`: most of the cost of a short
+/// handler (docs/performance.md, "Exec handler against xargs"). This does what glibc's
+/// `posix_spawn` does instead, `clone(CLONE_VM | CLONE_VFORK)` onto a small private
+/// stack, and adds the one step `posix_spawn` cannot: the parent-death signal, set in
+/// the child before `execve`. The child gets a pidfd (`CLONE_PIDFD`, Linux 5.2) so the
+/// caller can wait for it on its event loop without SIGCHLD.
+#[cfg(target_os = "linux")]
+mod linked {
+    use std::ffi::{CStr, CString};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use super::{Errno, check, owned};
+
+    /// Creates a pipe, both ends close-on-exec (atomically: another thread may be
+    /// spawning a handler at the same moment): `(read end, write end)`.
+    pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+        let mut fds = [-1 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        check(|| unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+        Ok((owned(fds[0]), owned(fds[1])))
+    }
+
+    /// The child's stack: it only calls a handful of thin libc wrappers before execve.
+    const CHILD_STACK: usize = 64 * 1024;
+    /// Signals 1..NSIG on Linux.
+    const SIGNALS: libc::c_int = 65;
+
+    /// What the child needs, prepared by the parent: the child must not allocate (another
+    /// thread of the daemon may hold the allocator's lock) nor touch anything else.
+    struct ChildPlan {
+        program: *const libc::c_char,
+        argv: *const *const libc::c_char,
+        envp: *const *const libc::c_char,
+        /// Descriptors to become the child's 0, 1 and 2; all above 2.
+        stdio: [RawFd; 3],
+        parent: libc::pid_t,
+        /// Set by the child when a step before execve fails: its errno.
+        error: AtomicI32,
+    }
+
+    /// A handler started by [`spawn_linked`]: its own process group leader, killed by the
+    /// kernel when the spawning thread dies, killed and reaped when dropped unwaited.
+    #[derive(Debug)]
+    pub struct LinkedChild {
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+        reaped: bool,
+    }
+
+    /// Children dropped before they could be reaped: reaped at the next spawn.
+    static ORPHANS: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+
+    fn reap_orphans() {
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
+        orphans.retain(|&pid| {
+            let mut status = 0;
+            // SAFETY: waitpid writes only to `status`; `pid` is our unreaped child.
+            let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            ret == 0
+        });
+    }
+
+    /// A mapping for the child's stack with a guard page below it, unmapped on drop.
+    struct Stack {
+        base: *mut libc::c_void,
+        len: usize,
+    }
+
+    impl Stack {
+        fn new() -> Result<Stack, Errno> {
+            // SAFETY: sysconf has no preconditions.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+                .ok()
+                .filter(|&p| p > 0)
+                .unwrap_or(4096);
+            let len = CHILD_STACK + page;
+            // SAFETY: an anonymous private mapping at an address of the kernel's choice;
+            // no existing memory is affected.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(Errno::last());
+            }
+            let stack = Stack { base, len };
+            // SAFETY: the first page of the mapping just created, owned by `stack`.
+            if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+                return Err(Errno::last());
+            }
+            Ok(stack)
+        }
+
+        /// The initial stack pointer: the top of the mapping (stacks grow down on every
+        /// architecture Linux runs this on), 16-byte aligned since mmap is page-aligned.
+        fn top(&self) -> *mut libc::c_void {
+            // SAFETY: one past the end of the mapping, the conventional stack top.
+            unsafe { self.base.cast::<u8>().add(self.len).cast() }
+        }
+    }
+
+    impl Drop for Stack {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, no longer used: the vfork child has
+            // exec'd or exited by the time clone returns in the parent.
+            unsafe { libc::munmap(self.base, self.len) };
+        }
+    }
+
+    /// Returns `fd` if it is above 2, else a close-on-exec duplicate that is: the child
+    /// dup2s its three descriptors onto 0, 1 and 2 in order, which must not clobber a
+    /// source still to be moved.
+    fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        // SAFETY: fcntl on a descriptor we own; the result is a new descriptor we own.
+        check(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) }).map(owned)
+    }
+
+    /// The child side of the clone: runs on its own stack in the daemon's memory while
+    /// the spawning thread is suspended. Only async-signal-safe calls, no allocation,
+    /// no panics; every failure ends in `_exit(127)` with the errno left in the plan.
+    extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `ChildPlan` the parent keeps alive until clone returns,
+        // which with CLONE_VFORK is after this child has exec'd or exited.
+        let plan = unsafe { &*arg.cast::<ChildPlan>() };
+        let fail = || -> libc::c_int {
+            // SAFETY: errno is a plain int in the (suspended) spawning thread's TLS;
+            // _exit ends the child without running anything of the daemon's.
+            unsafe {
+                let errno = *super::errno_location();
+                plan.error.store(
+                    if errno == 0 { libc::EIO } else { errno },
+                    Ordering::Relaxed,
+                );
+                libc::_exit(127)
+            }
+        };
+        // SAFETY: each call is an async-signal-safe system call wrapper on values
+        // prepared by the parent; the child owns a copy of the signal handler table
+        // (no CLONE_SIGHAND), so changing dispositions here does not touch the daemon's.
+        unsafe {
+            // Every signal is blocked (the parent blocked them around clone). Put the
+            // daemon's handlers back to default before unblocking, so none of them can
+            // run in this child on borrowed memory; SIGPIPE to default as std does
+            // (Rust ignores it in the daemon; execve would keep it ignored).
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            for signal in 1..SIGNALS {
+                if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                    continue;
+                }
+                let mut current: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
+                    continue;
+                }
+                let handled =
+                    current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN;
+                if handled || signal == libc::SIGPIPE {
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                return fail();
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return fail();
+            }
+            // The spawning thread cannot die while suspended in vfork, but the process
+            // can be killed as a whole: then nobody waits for this handler.
+            if libc::getppid() != plan.parent {
+                libc::_exit(127);
+            }
+            if libc::setpgid(0, 0) != 0 {
+                return fail();
+            }
+            for (target, &fd) in (0..).zip(plan.stdio.iter()) {
+                if libc::dup2(fd, target) < 0 {
+                    return fail();
+                }
+            }
+            libc::execve(plan.program, plan.argv, plan.envp);
+            fail()
+        }
+    }
+
+    /// Starts `program` (a path; no PATH search) with `argv` and the full environment
+    /// `envp`, its stdin, stdout and stderr the given descriptors (closed here in the
+    /// parent once the child has them), in a new process group of its own, with
+    /// SIGKILL as its parent-death signal. The spawning thread is its parent: spawn
+    /// from a thread that lives as long as the handler should.
+    ///
+    /// Fails with the errno of the step that failed, `execve`'s included (ENOENT,
+    /// EACCES, ...), after reaping the failed child; EINVAL or ENOSYS from the clone
+    /// itself means a kernel without CLONE_PIDFD, and the caller should use
+    /// `std::process::Command` instead.
+    pub fn spawn_linked(
+        program: &CStr,
+        argv: &[CString],
+        envp: &[CString],
+        stdio: [OwnedFd; 3],
+    ) -> Result<LinkedChild, Errno> {
+        reap_orphans();
+        let [stdin, stdout, stderr] = stdio;
+        let stdio = [
+            above_stdio(stdin)?,
+            above_stdio(stdout)?,
+            above_stdio(stderr)?,
+        ];
+        let argv: Vec<*const libc::c_char> = argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp: Vec<*const libc::c_char> = envp
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let plan = ChildPlan {
+            program: program.as_ptr(),
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            stdio: [
+                stdio[0].as_raw_fd(),
+                stdio[1].as_raw_fd(),
+                stdio[2].as_raw_fd(),
+            ],
+            // SAFETY: getpid has no preconditions.
+            parent: unsafe { libc::getpid() },
+            error: AtomicI32::new(0),
+        };
+        let stack = Stack::new()?;
+        let mut pidfd: libc::c_int = -1;
+        // SAFETY: sigset_t is plain data that sigfillset and pthread_sigmask initialise.
+        let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: see above.
+        let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: both sets are valid for writes; blocking signals on this thread only.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        }
+        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+        // SAFETY: the child runs `child_main` on `stack`, which stays mapped until after
+        // clone returns; CLONE_VFORK suspends this thread until the child has exec'd or
+        // exited, so `plan`, `argv`, `envp`, the C strings they point to and `stdio`
+        // outlive every use the child makes of them. CLONE_PIDFD stores the pidfd in
+        // `pidfd` (the parent_tid argument).
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                stack.top(),
+                flags,
+                std::ptr::from_ref(&plan).cast_mut().cast(),
+                &mut pidfd as *mut libc::c_int,
+            )
+        };
+        let clone_error = Errno::last();
+        // SAFETY: restoring this thread's signal mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut()) };
+        drop(stack);
+        drop(stdio);
+        if pid < 0 {
+            return Err(clone_error);
+        }
+        let child = LinkedChild {
+            pid,
+            pidfd: owned(pidfd),
+            reaped: false,
+        };
+        match plan.error.load(Ordering::Relaxed) {
+            0 => Ok(child),
+            error => {
+                let mut child = child;
+                // The child has already exited (vfork returned without an exec).
+                let _ = child.wait_blocking();
+                Err(Errno(error))
+            }
+        }
+    }
+
+    impl LinkedChild {
+        /// The process id, which is also its process group id.
+        pub fn id(&self) -> u32 {
+            self.pid.unsigned_abs()
+        }
+
+        /// The raw wait status if the child has exited (reaping it), `None` if it
+        /// still runs. Wait for readability of [`AsFd`] (the pidfd) before calling.
+        pub fn try_wait(&mut self) -> Result<Option<i32>, Errno> {
+            self.wait_with(libc::WNOHANG)
+        }
+
+        fn wait_blocking(&mut self) -> Result<Option<i32>, Errno> {
+            self.wait_with(0)
+        }
+
+        fn wait_with(&mut self, options: libc::c_int) -> Result<Option<i32>, Errno> {
+            if self.reaped {
+                return Err(Errno(libc::ECHILD));
+            }
+            let mut status = 0;
+            // SAFETY: waitpid writes only to `status`; `pid` is our unreaped child, so
+            // the id cannot have been reused.
+            let ret = check(|| unsafe { libc::waitpid(self.pid, &mut status, options) })?;
+            if ret == 0 {
+                return Ok(None);
+            }
+            self.reaped = true;
+            Ok(Some(status))
+        }
+    }
+
+    impl AsFd for LinkedChild {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.pidfd.as_fd()
+        }
+    }
+
+    impl AsRawFd for LinkedChild {
+        fn as_raw_fd(&self) -> RawFd {
+            self.pidfd.as_raw_fd()
+        }
+    }
+
+    /// A [`LinkedChild`] waited on by a tokio event loop (its pidfd turns readable when
+    /// it exits).
+    #[cfg(feature = "async")]
+    #[derive(Debug)]
+    pub struct AsyncLinkedChild(tokio::io::unix::AsyncFd<LinkedChild>);
+
+    #[cfg(feature = "async")]
+    impl AsyncLinkedChild {
+        /// Registers `child` with the current tokio runtime (call from within one).
+        pub fn new(child: LinkedChild) -> std::io::Result<AsyncLinkedChild> {
+            // SAFETY: the descriptor is the child's pidfd, an OwnedFd the child holds
+            // until it is dropped, and `as_raw_fd` always returns that same descriptor.
+            let registered = unsafe {
+                tokio::io::unix::AsyncFd::register_with_interest(
+                    child,
+                    tokio::io::Interest::READABLE,
+                )
+            };
+            registered
+                .map(AsyncLinkedChild)
+                .map_err(std::io::Error::from)
+        }
+
+        /// The process id, which is also its process group id.
+        pub fn id(&self) -> u32 {
+            self.0.get_ref().id()
+        }
+
+        /// Waits for the child to exit and reaps it: its raw wait status. Cancel-safe.
+        pub async fn wait(&mut self) -> std::io::Result<i32> {
+            loop {
+                let mut ready = self.0.readable_mut().await?;
+                match ready.get_inner_mut().try_wait() {
+                    Ok(Some(status)) => return Ok(status),
+                    Ok(None) => ready.clear_ready(),
+                    Err(e) => return Err(e.to_io()),
+                }
+            }
+        }
+    }
+
+    impl Drop for LinkedChild {
+        fn drop(&mut self) {
+            if self.reaped {
+                return;
+            }
+            // SAFETY: `pid` is our unreaped child, so the signal cannot reach another.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            if !matches!(self.try_wait(), Ok(Some(_))) {
+                ORPHANS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(self.pid);
+            }
+        }
+    }
+}

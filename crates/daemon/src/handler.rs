@@ -10,21 +10,27 @@
 //! signal everything it started (SIGTERM, then SIGKILL after a grace); it is killed when
 //! its `Child` is dropped; on Linux it also gets SIGKILL when the daemon dies
 //! (PR_SET_PDEATHSIG, armed for the spawning thread, hence the spawn happens on an async
-//! runtime thread and never on a short-lived blocking-pool thread). The job's lock
+//! runtime thread and never on a short-lived blocking-pool thread). On Linux it is
+//! started with `sys::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
+//! posix_spawn does, plus the death signal) and waited on through its pidfd: forking the
+//! daemon for every job cost more than the handler `true` itself (docs/performance.md);
+//! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
 //! descriptor is O_CLOEXEC and the stdin pipe is fed by the daemon, so the handler never
 //! holds the lock.
 //!
 //! This module does not decide what an exit means; `worker` does.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use spoolq_claim::sys::{Signal, kill_child_with_parent, signal_process_group};
 use spoolq_spool::JobId;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -104,7 +110,7 @@ pub(crate) struct Job<'a> {
 /// Handler settings from the config.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub command: Option<Vec<std::ffi::OsString>>,
+    pub command: Option<Vec<OsString>>,
     pub simulate_work: Option<Duration>,
     pub timeout: Duration,
     pub kill_grace: Duration,
@@ -137,71 +143,43 @@ pub(crate) async fn run(
         return builtin(settings, job, terminate).await;
     };
     let mut run = Run::new();
-    let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..])
-        .env("SPOOLQ_JOB_ID", job.id.to_string())
-        .env("SPOOLQ_JOB_ATTEMPT", job.attempt.to_string())
-        .env("SPOOLQ_SPOOL", job.spool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    kill_child_with_parent(cmd.as_std_mut());
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
+    let Started {
+        mut process,
+        stdin,
+        stdout,
+        stderr,
+    } = match start(command, &job) {
+        Ok(started) => started,
         Err(e) => {
             run.spawn_error = Some(e.to_string());
             run.ended = SystemTime::now();
             return run;
         }
     };
-    let Some(pgid) = child.id() else {
-        // Already reaped: cannot happen before the first wait, but never panic.
-        run.spawn_error = Some("the handler vanished right after spawning".into());
-        return run;
-    };
+    let pgid = process.id();
     live().insert(pgid);
     debug!(job = %job.id, attempt = job.attempt, pid = pgid, "handler started");
 
-    let stdin = child.stdin.take();
-    let payload = tokio::fs::File::from_std(job.payload);
-    let length = job.length;
     let id = job.id;
-    let pump = tokio::spawn(async move {
-        let Some(mut stdin) = stdin else { return };
-        let mut source = payload.take(length);
-        match tokio::io::copy(&mut source, &mut stdin).await {
-            Ok(_) => {}
-            // The handler need not read its stdin; closing it early is its right.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(e) => debug!(job = %id, error = %e, "feeding the payload to the handler stopped"),
-        }
-    });
+    let pump = tokio::spawn(feed(stdin, job.payload, job.length, id));
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
-    let out = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(log_lines(s, id, "stdout", None)));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(log_lines(s, id, "stderr", Some(tail.clone()))));
+    let out = tokio::spawn(log_lines(stdout, id, "stdout", None));
+    let err = tokio::spawn(log_lines(stderr, id, "stderr", Some(tail.clone())));
 
     let timeout = tokio::time::sleep(settings.timeout);
     tokio::pin!(timeout);
     let status = tokio::select! {
-        status = child.wait() => status,
+        status = process.wait() => status,
         () = &mut timeout => {
             run.timed_out = true;
             warn!(job = %id, timeout = %humantime::format_duration(settings.timeout),
                 "handler timed out: terminating its process group");
-            stop(&mut child, pgid, settings.kill_grace).await
+            stop(&mut process, pgid, settings.kill_grace).await
         }
         () = crate::flag_set(&mut terminate) => {
             run.interrupted = true;
             warn!(job = %id, "shutdown grace expired: terminating the handler");
-            stop(&mut child, pgid, settings.kill_grace).await
+            stop(&mut process, pgid, settings.kill_grace).await
         }
     };
     // Whatever the handler left behind in its group is orphaned work: end it too. The
@@ -220,7 +198,7 @@ pub(crate) async fn run(
     }
     pump.abort();
     let _ = pump.await;
-    for task in [out, err].into_iter().flatten() {
+    for task in [out, err] {
         let abort = task.abort_handle();
         if tokio::time::timeout(OUTPUT_DRAIN, task).await.is_err() {
             abort.abort();
@@ -234,9 +212,245 @@ pub(crate) async fn run(
     run
 }
 
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// A started handler and the daemon's ends of its three pipes.
+struct Started {
+    process: Process,
+    stdin: Writer,
+    stdout: Reader,
+    stderr: Reader,
+}
+
+/// A running handler, started one of two ways.
+enum Process {
+    /// Through `tokio::process` (macOS, and Linux kernels without CLONE_PIDFD).
+    Std { child: Child, pid: u32 },
+    /// Through `sys::spawn_linked` (Linux): no fork of the daemon, waited on by pidfd.
+    #[cfg(target_os = "linux")]
+    Linked(spoolq_claim::sys::AsyncLinkedChild),
+}
+
+impl Process {
+    /// Its process id, which is also its process group id.
+    fn id(&self) -> u32 {
+        match self {
+            Process::Std { pid, .. } => *pid,
+            #[cfg(target_os = "linux")]
+            Process::Linked(child) => child.id(),
+        }
+    }
+
+    /// Waits for it to exit (cancel-safe: waiting again later is fine).
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Process::Std { child, .. } => child.wait().await,
+            #[cfg(target_os = "linux")]
+            Process::Linked(child) => {
+                use std::os::unix::process::ExitStatusExt;
+                child.wait().await.map(std::process::ExitStatus::from_raw)
+            }
+        }
+    }
+}
+
+/// Set once `spawn_linked` reported a kernel without CLONE_PIDFD.
+#[cfg(target_os = "linux")]
+static LINKED_UNSUPPORTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Starts the handler command for `job`: in its own process group, killed with the
+/// daemon, its stdio three pipes.
+fn start(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::sync::atomic::Ordering;
+        if !LINKED_UNSUPPORTED.load(Ordering::Relaxed) {
+            match start_linked(command, job) {
+                Err(Unsupported) => LINKED_UNSUPPORTED.store(true, Ordering::Relaxed),
+                Ok(started) => return started,
+            }
+            warn!("this kernel lacks CLONE_PIDFD: handlers are started with fork from now on");
+        }
+    }
+    start_std(command, job)
+}
+
+/// The job's facts, in the environment of the handler.
+fn job_variables(job: &Job<'_>) -> [(&'static str, OsString); 3] {
+    [
+        ("SPOOLQ_JOB_ID", job.id.to_string().into()),
+        ("SPOOLQ_JOB_ATTEMPT", job.attempt.to_string().into()),
+        ("SPOOLQ_SPOOL", job.spool.as_os_str().to_owned()),
+    ]
+}
+
+fn start_std(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
+    let Some((program, args)) = command.split_first() else {
+        return Err(std::io::Error::other("empty handler command"));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(job_variables(job))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    kill_child_with_parent(cmd.as_std_mut());
+    let mut child = cmd.spawn()?;
+    let Some(pid) = child.id() else {
+        return Err(std::io::Error::other(
+            "the handler vanished right after spawning",
+        ));
+    };
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(std::io::Error::other("the handler's pipes are missing"));
+    };
+    Ok(Started {
+        process: Process::Std { child, pid },
+        stdin: Box::new(stdin),
+        stdout: Box::new(stdout),
+        stderr: Box::new(stderr),
+    })
+}
+
+/// `start_linked` found a kernel without CLONE_PIDFD.
+#[cfg(target_os = "linux")]
+struct Unsupported;
+
+#[cfg(target_os = "linux")]
+fn start_linked(
+    command: &[OsString],
+    job: &Job<'_>,
+) -> Result<std::io::Result<Started>, Unsupported> {
+    use spoolq_claim::sys::{self, Errno};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use tokio::net::unix::pipe;
+
+    let c_string = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the handler command contains a NUL byte",
+            )
+        })
+    };
+    let prepare = || -> std::io::Result<_> {
+        let Some(program) = command.first() else {
+            return Err(std::io::Error::other("empty handler command"));
+        };
+        let Some(path) = resolve_program(program) else {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        };
+        let path = c_string(path.as_os_str().as_bytes())?;
+        let argv = command
+            .iter()
+            .map(|a| c_string(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ours = job_variables(job);
+        let mut envp = Vec::new();
+        for (key, value) in std::env::vars_os()
+            .filter(|(key, _)| !ours.iter().any(|(name, _)| key == name))
+            .chain(ours.iter().map(|(k, v)| (OsString::from(k), v.clone())))
+        {
+            let mut entry = key.into_encoded_bytes();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_encoded_bytes());
+            // An environment entry cannot hold a NUL; none from environ does.
+            if let Ok(entry) = CString::new(entry) {
+                envp.push(entry);
+            }
+        }
+        let (stdin_child, stdin) = sys::pipe().map_err(Errno::to_io)?;
+        let (stdout, stdout_child) = sys::pipe().map_err(Errno::to_io)?;
+        let (stderr, stderr_child) = sys::pipe().map_err(Errno::to_io)?;
+        let ends = (
+            pipe::Sender::from_owned_fd(stdin)?,
+            pipe::Receiver::from_owned_fd(stdout)?,
+            pipe::Receiver::from_owned_fd(stderr)?,
+        );
+        Ok((
+            path,
+            argv,
+            envp,
+            [stdin_child, stdout_child, stderr_child],
+            ends,
+        ))
+    };
+    let (path, argv, envp, child_ends, (stdin, stdout, stderr)) = match prepare() {
+        Ok(prepared) => prepared,
+        Err(e) => return Ok(Err(e)),
+    };
+    let child = match sys::spawn_linked(&path, &argv, &envp, child_ends) {
+        Ok(child) => child,
+        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS => return Err(Unsupported),
+        Err(e) => return Ok(Err(e.to_io())),
+    };
+    let process = match sys::AsyncLinkedChild::new(child) {
+        Ok(process) => process,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Started {
+        process: Process::Linked(process),
+        stdin: Box::new(stdin),
+        stdout: Box::new(stdout),
+        stderr: Box::new(stderr),
+    }))
+}
+
+/// Where `program` is, the way `execvp` would find it: itself if it has a slash, else
+/// the first executable regular file of that name on PATH.
+pub(crate) fn resolve_program(program: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.as_encoded_bytes().contains(&b'/') {
+        let path = Path::new(program);
+        return executable(path).then(|| path.to_owned());
+    }
+    let dirs = std::env::var_os("PATH")?;
+    std::env::split_paths(&dirs)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// Largest payload read into memory at once to feed the handler; larger ones stream.
+const SMALL_PAYLOAD: u64 = 64 * 1024;
+
+/// Writes the payload to the handler's stdin, then closes it.
+async fn feed(mut stdin: Writer, payload: File, length: u64, id: JobId) {
+    use std::io::Read;
+    let fed = if length <= SMALL_PAYLOAD {
+        // A small read of a file just opened and checked: page cache, no blocking-pool
+        // hop for it.
+        let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        match (&payload).take(length).read_to_end(&mut bytes) {
+            Ok(_) => stdin.write_all(&bytes).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        let mut source = tokio::fs::File::from_std(payload).take(length);
+        tokio::io::copy(&mut source, &mut stdin).await.map(drop)
+    };
+    match fed {
+        Ok(()) => {}
+        // The handler need not read its stdin; closing it early is its right.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => debug!(job = %id, error = %e, "feeding the payload to the handler stopped"),
+    }
+}
+
 /// SIGTERM to the group, SIGKILL after the grace; returns the handler's status.
 async fn stop(
-    child: &mut Child,
+    child: &mut Process,
     pgid: u32,
     grace: Duration,
 ) -> std::io::Result<std::process::ExitStatus> {
@@ -337,5 +551,70 @@ async fn log_lines<R: AsyncRead + Unpin>(
         if end_of_line {
             emit(&mut line, &mut truncated);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `command` through one way of starting it, feeding `payload`; returns what
+    /// the handler printed on stdout and its exit code.
+    async fn through(
+        start: fn(&[OsString], &Job<'_>) -> std::io::Result<Started>,
+        command: &[&str],
+        payload: &[u8],
+    ) -> (String, Option<i32>) {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(payload).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let spool = tempfile::tempdir().unwrap();
+        let job = Job {
+            id: JobId::generate(),
+            attempt: 2,
+            payload: file,
+            length: payload.len() as u64,
+            spool: spool.path(),
+        };
+        let command: Vec<OsString> = command.iter().map(OsString::from).collect();
+        let started = start(&command, &job).unwrap();
+        let mut process = started.process;
+        let pump = tokio::spawn(feed(started.stdin, job.payload, job.length, job.id));
+        let mut out = String::new();
+        let mut stdout = started.stdout;
+        stdout.read_to_string(&mut out).await.unwrap();
+        let status = process.wait().await.unwrap();
+        pump.await.unwrap();
+        (out, status.code())
+    }
+
+    const SCRIPT: &[&str] = &[
+        "sh",
+        "-c",
+        "printf '%s %s ' \"$SPOOLQ_JOB_ATTEMPT\" \"$(cat)\"; exit 4",
+    ];
+
+    #[tokio::test]
+    async fn both_ways_of_starting_a_handler_give_it_the_same_contract() {
+        let (out, code) = through(start_std, SCRIPT, b"payload").await;
+        assert_eq!((out.as_str(), code), ("2 payload ", Some(4)));
+        #[cfg(target_os = "linux")]
+        {
+            let linked = |command: &[OsString], job: &Job<'_>| match start_linked(command, job) {
+                Ok(started) => started,
+                Err(Unsupported) => panic!("this kernel lacks CLONE_PIDFD"),
+            };
+            let (out, code) = through(linked, SCRIPT, b"payload").await;
+            assert_eq!((out.as_str(), code), ("2 payload ", Some(4)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_larger_than_the_in_memory_limit_streams_whole() {
+        let big = vec![b'x'; usize::try_from(SMALL_PAYLOAD).unwrap() * 3 + 7];
+        let (out, code) = through(start, &["wc", "-c"], &big).await;
+        assert_eq!(out.trim(), big.len().to_string());
+        assert_eq!(code, Some(0));
     }
 }

@@ -41,7 +41,7 @@ mod worker;
 
 use std::ffi::{OsStr, OsString};
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -481,7 +481,7 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
     }
     if let Some(command) = &config.command {
         let program = &command[0];
-        if !is_executable(program) {
+        if handler::resolve_program(program).is_none() {
             return Err(DaemonError::CommandNotFound(
                 spoolq_spool::names::printable(program),
             ));
@@ -541,25 +541,6 @@ fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
             path: dir.path().to_owned(),
             source,
         }),
-    }
-}
-
-/// Whether `program` names an executable file, directly or on PATH (as the spawn will
-/// resolve it), so that a typo fails at start rather than on every job.
-fn is_executable(program: &OsStr) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let check = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
-    let path = Path::new(program);
-    if path.components().count() > 1 || program.as_encoded_bytes().contains(&b'/') {
-        return check(path);
-    }
-    match std::env::var_os("PATH") {
-        Some(dirs) => std::env::split_paths(&dirs).any(|dir| check(&dir.join(program))),
-        None => false,
     }
 }
 
