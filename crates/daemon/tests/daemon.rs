@@ -199,8 +199,10 @@ async fn restart_with_jobs_in_retry_loses_none_and_runs_none_early() {
     let handler = sh("[ \"$SPOOLQ_JOB_ATTEMPT\" -ge 2 ] && exit 0; exit 75");
     let mut first = spool.config();
     first.command = handler.clone();
-    first.retry_base = Duration::from_millis(800);
-    first.retry_max = Duration::from_millis(800);
+    // Long enough that no retry falls due before the first daemon has stopped, even on
+    // a loaded machine (at 800 ms one did, and the daemon put it back in new/).
+    first.retry_base = Duration::from_millis(2500);
+    first.retry_max = Duration::from_millis(2500);
     let daemon = Running::start(first);
     wait_until("every job failed once", PATIENCE, || {
         spool.events(Event::Retry).len() == 5
