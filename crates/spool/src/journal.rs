@@ -6,8 +6,9 @@
 //! would. A writer assigns both times under its lock, so each file is in monotonic order
 //! and the reader can merge files without sorting them whole.
 //!
-//! Writing is one `write(2)` per record on an O_APPEND file: a crash leaves at most a
-//! torn last line, which the reader skips and reports.
+//! Writing is one `write(2)` per record, or per batch of records up to
+//! [`MAX_WRITE_BYTES`], on an O_APPEND file: every line lands whole or, after a crash or
+//! a full file system, as at most one torn line, which the reader skips and reports.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,6 +27,11 @@ use crate::job::JobId;
 pub const JOURNAL_VERSION: u32 = 1;
 /// Journal files end with this.
 pub const JOURNAL_SUFFIX: &str = ".jsonl";
+/// The most bytes one `write(2)` of [`JournalWriter::write_batch`] carries: a longer
+/// batch is split between records (a single longer record still goes whole, alone).
+/// Well under what local file systems write in one go, so a batch is never cut short by
+/// anything but a full file system or a crash.
+pub const MAX_WRITE_BYTES: usize = 64 * 1024;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -204,6 +210,20 @@ impl JournalError {
     }
 }
 
+/// A batch of records that was not (entirely) written: the records before the failure
+/// are in the journal, the rest are not.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} ({} of {} records written)", written.len(), written.len() + unwritten.len())]
+pub struct BatchError {
+    /// The records written, stamped, in order: they are in the journal.
+    pub written: Vec<Record>,
+    /// The records not written, in order, to be written again or given up. The first may
+    /// have left a fragment of its line, which the next write cuts off with a newline.
+    pub unwritten: Vec<Record>,
+    #[source]
+    pub error: JournalError,
+}
+
 /// Options of a journal writer.
 #[derive(Clone, Copy, Debug)]
 pub struct WriterOptions {
@@ -230,6 +250,11 @@ struct Current {
     /// The last write failed (a full file system, say) and may have left part of a line:
     /// the next record starts with a newline, so it is not glued to that fragment.
     torn: bool,
+    /// The bytes of the write being prepared (kept between writes: no allocation per
+    /// record).
+    buf: Vec<u8>,
+    /// Where each record's line ends in `buf` (after its newline).
+    ends: Vec<usize>,
 }
 
 /// An appending journal writer for one process; shareable between threads.
@@ -300,49 +325,144 @@ impl JournalWriter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
-        // A panic while holding the lock cannot leave the file half-written (each
-        // record is one write), so a poisoned lock is still usable.
+        // A panic while holding the lock cannot leave the file half-written (each write
+        // is whole lines, prepared before it), so a poisoned lock is still usable.
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends one record, stamping process and times. Returns once the line is written
     /// to the kernel (and fsynced, if configured).
-    pub fn write(&self, mut record: Record) -> Result<Record, JournalError> {
-        record.host.clone_from(&self.host);
-        record.pid = self.pid;
-        let mut current = self.lock();
-        if let Some(limit) = self.options.rotate_bytes
-            && current.written >= limit
-        {
-            let next = open_file(&self.dir, &self.stem, current.sequence + 1)?;
-            *current = next;
+    pub fn write(&self, record: Record) -> Result<Record, JournalError> {
+        match self.write_batch(vec![record]) {
+            Ok(mut written) => Ok(written.pop().expect("one record in, one record out")),
+            Err(e) => Err(e.error),
         }
-        // Both clocks are read under the lock, so each file is in monotonic order.
-        record.mono_ns = spoolq_claim::monotonic_ns();
-        record.wall = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        let mut line = Vec::with_capacity(512);
+    }
+
+    /// Appends several records, in order, each stamped as [`write`](Self::write) stamps
+    /// one, in one `write(2)` per [`MAX_WRITE_BYTES`] of lines (and one fsync per write,
+    /// if configured). Rotation happens between records exactly where one `write` per
+    /// record would have rotated. Returns the stamped records once all are written to
+    /// the kernel.
+    ///
+    /// On failure the records whose line reached the file are reported as written (a
+    /// line whose final newline did not make it counts: the reader takes it whole, and the
+    /// next write supplies the newline) and the rest as unwritten; nothing after a failed
+    /// write is attempted.
+    pub fn write_batch(&self, mut records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
+        let mut current = self.lock();
+        let current = &mut *current;
+        let mut done = 0;
+        while done < records.len() {
+            if let Some(limit) = self.options.rotate_bytes
+                && current.written >= limit
+            {
+                match open_file(&self.dir, &self.stem, current.sequence + 1) {
+                    Ok(mut next) => {
+                        next.buf = std::mem::take(&mut current.buf);
+                        next.ends = std::mem::take(&mut current.ends);
+                        *current = next;
+                    }
+                    Err(error) => return Err(split(records, done, error)),
+                }
+            }
+            let end = self.fill(current, &mut records, done);
+            let (landed, failed) = write_fully(&current.file, &current.buf);
+            let failed = match failed {
+                None if self.options.fsync => current.file.sync_data().err(),
+                other => other,
+            };
+            current.written += landed as u64;
+            if let Some(source) = failed {
+                // Records whose whole JSON text landed are in the journal; with
+                // `torn` set, the next write starts with the newline they may lack.
+                let whole = current.ends.iter().filter(|&&e| e - 1 <= landed).count();
+                current.torn = true;
+                let done = if landed == current.buf.len() {
+                    // Everything landed but the fsync failed: as before batches, the
+                    // records count as unwritten.
+                    done
+                } else {
+                    done + whole
+                };
+                let error = JournalError::Write {
+                    path: current.path.clone(),
+                    source,
+                };
+                return Err(split(records, done, error));
+            }
+            current.torn = false;
+            done = end;
+        }
+        if current.buf.capacity() > 4 * MAX_WRITE_BYTES {
+            current.buf = Vec::with_capacity(MAX_WRITE_BYTES);
+        }
+        Ok(records)
+    }
+
+    /// Stamps and serializes `records[first..]` into `current.buf`, up to one write's
+    /// worth: at most [`MAX_WRITE_BYTES`] (unless the first line alone is longer), and no
+    /// record past the one that reaches the rotation size. Returns the end of the records
+    /// taken. The caller holds the lock, so stamps are in file order.
+    fn fill(&self, current: &mut Current, records: &mut [Record], first: usize) -> usize {
+        current.buf.clear();
+        current.ends.clear();
         if current.torn {
             // A blank line is skipped by readers; a fragment before it stays one
-            // malformed line instead of swallowing this record.
-            line.push(b'\n');
+            // malformed line instead of swallowing the next record.
+            current.buf.push(b'\n');
         }
-        serde_json::to_writer(&mut line, &record).expect("a Record always serializes");
-        line.push(b'\n');
-        // One write per record: O_APPEND makes it land whole at the end.
-        let mut written = current.file.write_all(&line);
-        if written.is_ok() && self.options.fsync {
-            written = current.file.sync_data();
+        let mut end = first;
+        while let Some(record) = records.get_mut(end) {
+            let before = current.buf.len();
+            record.host.clone_from(&self.host);
+            record.pid = self.pid;
+            // Both clocks are read under the lock, so each file is in monotonic order.
+            record.mono_ns = spoolq_claim::monotonic_ns();
+            record.wall = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+            serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
+            current.buf.push(b'\n');
+            if current.buf.len() > MAX_WRITE_BYTES && end > first {
+                // The next write takes it (stamped again then, so times stay in order).
+                current.buf.truncate(before);
+                break;
+            }
+            current.ends.push(current.buf.len());
+            end += 1;
+            if self
+                .options
+                .rotate_bytes
+                .is_some_and(|limit| current.written + current.buf.len() as u64 >= limit)
+            {
+                break;
+            }
         }
-        if let Err(source) = written {
-            current.torn = true;
-            return Err(JournalError::Write {
-                path: current.path.clone(),
-                source,
-            });
+        end
+    }
+}
+
+/// Writes all of `bytes` (one `write(2)` unless the kernel takes less); returns how many
+/// bytes landed and the error that stopped it, if any.
+fn write_fully(mut file: &File, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
+    let mut landed = 0;
+    while landed < bytes.len() {
+        match file.write(&bytes[landed..]) {
+            Ok(0) => return (landed, Some(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => landed += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (landed, Some(e)),
         }
-        current.torn = false;
-        current.written += line.len() as u64;
-        Ok(record)
+    }
+    (landed, None)
+}
+
+/// A batch failed after `done` records were written.
+fn split(mut records: Vec<Record>, done: usize, error: JournalError) -> BatchError {
+    let unwritten = records.split_off(done);
+    BatchError {
+        written: records,
+        unwritten,
+        error,
     }
 }
 
@@ -355,6 +475,8 @@ fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalErr
         written: 0,
         sequence,
         torn: false,
+        buf: Vec::new(),
+        ends: Vec::new(),
     })
 }
 

@@ -14,7 +14,8 @@ pub mod status;
 
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
-    Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record, WriterOptions,
+    BatchError, Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record,
+    WriterOptions,
 };
 pub use layout::{
     CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,
