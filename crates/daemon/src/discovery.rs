@@ -43,8 +43,11 @@ use crate::{Shared, Stats, blocking, record};
 /// Messages from the watcher thread to the discovery task.
 #[derive(Debug)]
 pub(crate) enum WatchMsg {
-    /// A name appeared in new/.
+    /// A name appeared in new/ (the watcher offers it to the queue itself; only
+    /// [`WatchMsg::QueueFull`] reaches the discovery task).
     New(OsString),
+    /// The watcher offered a new name and the queue was full: list new/ once there is room.
+    QueueFull,
     /// A name appeared in retry/.
     Retry(OsString),
     /// The watcher lost events or failed: list everything again.
@@ -73,21 +76,42 @@ pub(crate) type WatchHandle = linux_watch::Handle;
 pub(crate) fn start_watcher(
     shared: &Arc<Shared>,
 ) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
-    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
-    let lost = Arc::new(AtomicBool::new(false));
-    let flag = lost.clone();
-    let send = move |msg: WatchMsg| {
-        // Never block the watcher's thread: a full channel means "rescan", not "wait".
-        if tx.try_send(msg).is_err() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    };
+    let (send, feed) = watch_channel(shared);
     let handle = linux_watch::start(
         shared.spool.new_dir().path(),
         shared.spool.retry().path(),
         send,
     )?;
-    Ok((handle, WatchFeed { rx, lost }))
+    Ok((handle, feed))
+}
+
+/// The watcher's way out: new names go straight into the queue from the watcher's
+/// thread (one thread hand-off per job fewer than through the discovery task, which
+/// mattered for a producer and a daemon sharing two cores); everything else, and a
+/// name the full queue could not take, goes to the discovery task. Never blocks the
+/// watcher's thread: a full channel means "rescan", not "wait".
+fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, WatchFeed) {
+    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
+    let lost = Arc::new(AtomicBool::new(false));
+    let flag = lost.clone();
+    let shared = shared.clone();
+    let send = move |msg: WatchMsg| {
+        let msg = match msg {
+            WatchMsg::New(name) => {
+                if shared.new_gone.load(Ordering::SeqCst)
+                    || shared.queue.offer(&name) != Offer::Full
+                {
+                    return;
+                }
+                WatchMsg::QueueFull
+            }
+            other => other,
+        };
+        if tx.try_send(msg).is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
+    (send, WatchFeed { rx, lost })
 }
 
 /// The watcher on Linux: inotify directly, asking only for names that appear (created,
@@ -204,17 +228,9 @@ mod linux_watch {
 pub(crate) fn start_watcher(
     shared: &Arc<Shared>,
 ) -> Result<(WatchHandle, WatchFeed), notify::Error> {
-    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
-    let lost = Arc::new(AtomicBool::new(false));
     let new_path: PathBuf = shared.spool.new_dir().path().to_owned();
     let retry_path: PathBuf = shared.spool.retry().path().to_owned();
-    let flag = lost.clone();
-    let send = move |msg: WatchMsg| {
-        // Never block notify's thread: a full channel means "rescan", not "wait".
-        if tx.try_send(msg).is_err() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    };
+    let (send, feed) = watch_channel(shared);
     let (np, rp) = (new_path.clone(), retry_path.clone());
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let event = match res {
@@ -240,7 +256,7 @@ pub(crate) fn start_watcher(
     })?;
     watcher.watch(&new_path, RecursiveMode::NonRecursive)?;
     watcher.watch(&retry_path, RecursiveMode::NonRecursive)?;
-    Ok((watcher, WatchFeed { rx, lost }))
+    Ok((watcher, feed))
 }
 
 /// What a listing of new/ found.
@@ -481,14 +497,17 @@ fn handle_watch(
     retry_due: &mut Option<Instant>,
 ) {
     match msg {
+        // `watch_channel` offers new names on the watcher's thread and never forwards
+        // them; offering here too keeps this correct for any other sender.
         WatchMsg::New(name) => {
-            if shared.new_gone.load(Ordering::SeqCst) {
-                return;
-            }
-            if shared.queue.offer(&name) == Offer::Full {
+            if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&name) == Offer::Full {
                 *incomplete = true;
                 *missed = true;
             }
+        }
+        WatchMsg::QueueFull => {
+            *incomplete = true;
+            *missed = true;
         }
         WatchMsg::Retry(name) => match RetryName::parse(&name) {
             Some(retry) => {
