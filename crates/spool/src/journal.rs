@@ -345,10 +345,11 @@ impl JournalWriter {
     /// record would have rotated. Returns the stamped records once all are written to
     /// the kernel.
     ///
-    /// On failure the records whose line reached the file are reported as written (a
-    /// line whose final newline did not make it counts: the reader takes it whole, and the
-    /// next write supplies the newline) and the rest as unwritten; nothing after a failed
-    /// write is attempted.
+    /// On failure the records whose line reached the file are reported as written and
+    /// the rest as unwritten; nothing after a failed write is attempted. A line whose
+    /// final newline did not make it counts as written: the reader takes it whole, and
+    /// the next write supplies the newline (so a batch, or a single `write`, that lost
+    /// only its final newline succeeds).
     pub fn write_batch(&self, mut records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
         let mut current = self.lock();
         let current = &mut *current;
@@ -374,17 +375,19 @@ impl JournalWriter {
             };
             current.written += landed as u64;
             if let Some(source) = failed {
-                // Records whose whole JSON text landed are in the journal; with
-                // `torn` set, the next write starts with the newline they may lack.
-                let whole = current.ends.iter().filter(|&&e| e - 1 <= landed).count();
                 current.torn = true;
-                let done = if landed == current.buf.len() {
-                    // Everything landed but the fsync failed: as before batches, the
-                    // records count as unwritten.
-                    done
-                } else {
-                    done + whole
-                };
+                // When everything landed, the fsync failed: as before batches, the records
+                // count as unwritten.
+                if landed < current.buf.len() {
+                    // Records whose whole JSON text landed are in the journal (the reader
+                    // takes a last line without its newline, and with `torn` set the next
+                    // write starts with that newline).
+                    done += current.ends.iter().filter(|&&e| e - 1 <= landed).count();
+                    if done == records.len() {
+                        // Only the last newline is missing: every record is written.
+                        return Ok(records);
+                    }
+                }
                 let error = JournalError::Write {
                     path: current.path.clone(),
                     source,

@@ -255,6 +255,7 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     let stamped = probe.write(sized[0].clone()).unwrap();
     let json_len = serde_json::to_vec(&stamped).unwrap().len();
     sized[0].detail = Some("p".repeat(4096 - json_len));
+    let sized_first = sized[0].clone();
     let filler = fill_leaving(&at.join(".filler"), 4096);
     let err = writer.write_batch(sized).unwrap_err();
     assert_eq!(workers(&err.written), [0], "{err}");
@@ -268,4 +269,18 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     let all: Vec<Record> = entries.into_iter().map(|e| e.record).collect();
     assert_eq!(workers(&all), [0, 1, 2]);
     assert_eq!(all[0], err.written[0]);
+
+    // A single record in that case is written: `write` succeeds, and the record is in
+    // the journal once, whole.
+    let writer = writer_in(&at, "c", no_rotation());
+    let filler = fill_leaving(&at.join(".filler"), 4096);
+    let one = writer.write(sized_first.clone()).unwrap();
+    assert_eq!(std::fs::metadata(writer.path()).unwrap().len(), 4096);
+    drop(filler);
+    std::fs::remove_file(at.join(".filler")).unwrap();
+    let two = writer.write(Record::new(Event::Stop)).unwrap();
+    let (entries, problems) = journal::read_all(&[writer.path()]).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let all: Vec<Record> = entries.into_iter().map(|e| e.record).collect();
+    assert_eq!(all, [one, two]);
 }
