@@ -290,3 +290,75 @@ fn a_folder_replaced_by_a_symlink_is_reported_and_not_followed() {
     assert!(elsewhere.join(id.to_string()).exists());
     assert!(!spool.count_per_job(Event::Claimed).contains_key(&id));
 }
+
+#[test]
+fn a_built_in_handler_drain_audits_clean_with_each_claim_journaled_before_its_done() {
+    // The built-in handler journals a batch of jobs in two writes (the claimed records,
+    // then the done records): the auditor still sees one clean claim per job.
+    const JOBS: usize = 200;
+    let spool = TempSpool::new();
+    let reopened = spoolq_spool::Spool::open(&spool.path()).unwrap();
+    let journal = spoolq_producer::open_journal(&reopened).unwrap();
+    let opts = spoolq_producer::Generate {
+        count: JOBS as u64,
+        size: 100,
+        rate: None,
+        sync: spoolq_producer::SyncMode::Never,
+    };
+    let ids =
+        spoolq_producer::produce_generated(&reopened, &opts, Some(&journal), &mut |_| {}).unwrap();
+    drop(journal);
+
+    let mut daemon = spool.daemon(&["--drain", "--workers", "2"], &[]);
+    let status = daemon.wait(PATIENCE);
+    assert!(status.success(), "{status:?}; log:\n{}", daemon.log_text());
+    assert!(spool.names("new").is_empty());
+
+    let report = spoolq_auditor::audit(&spoolq_auditor::AuditInput {
+        spool: Some(spool.path()),
+        journals: Vec::new(),
+    })
+    .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.counts.produced, JOBS as u64);
+    assert_eq!(report.counts.claimed, JOBS as u64);
+    assert_eq!(report.counts.completed, JOBS as u64);
+    assert_eq!(report.counts.released, 0);
+    assert_eq!(report.counts.lost, Some(0), "{:?}", report.lost_jobs);
+    assert_eq!(report.counts.pending, Some(0));
+    assert_eq!(
+        report.duplicate_counts,
+        spoolq_auditor::DuplicateCounts::default(),
+        "{:?}",
+        report.duplicates
+    );
+    assert_eq!(report.unfinished_claims, 0);
+
+    // In the daemon's journal file, line by line: each job's claimed record comes
+    // before its done record, once each.
+    let files = spoolq_spool::journal::journal_files(&[spool.folder("journal")]).unwrap();
+    let daemon_files: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("daemon-")
+        })
+        .collect();
+    assert_eq!(daemon_files.len(), 1, "{files:?}");
+    let mut lines: std::collections::HashMap<_, Vec<(usize, Event)>> = Default::default();
+    for (n, entry) in spoolq_spool::journal::FileRecords::open(daemon_files[0])
+        .unwrap()
+        .enumerate()
+    {
+        let record = entry.unwrap().record;
+        if let Some(id) = record.job {
+            lines.entry(id).or_default().push((n, record.event));
+        }
+    }
+    for id in &ids {
+        let events: Vec<Event> = lines[id].iter().map(|(_, e)| *e).collect();
+        assert_eq!(events, [Event::Claimed, Event::Done], "job {id}");
+    }
+}

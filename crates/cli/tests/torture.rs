@@ -894,6 +894,89 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
 }
 
 #[test]
+fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
+    // The built-in handler journals the claims of a batch of jobs in one write: a full
+    // file system may cut that write between lines. Jobs whose claimed record made it
+    // run (their done record waits for space); the others are released unprocessed.
+    let jobs = size(300, 3000);
+    let spool = TempSpool::new();
+    let journal_dir = spool.folder("journal");
+    let Some(_mount) = Mount::tmpfs(&journal_dir, "2m") else {
+        report(
+            "full file system, built-in handler: SKIPPED (mounting a tmpfs is not permitted here)",
+        );
+        return;
+    };
+    let mut daemon = spool.daemon(&["--workers", "2", "--rescan-interval", "200ms"], &[]);
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(Event::Start).is_empty()
+    });
+    let filler = journal_dir.join(".filler");
+    fill(&filler);
+    let ids = spool.drop_jobs(jobs);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = daemon.log_text();
+        if log.contains("cannot write the claimed record") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not report the full journal; its log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left_when_full = count_files(&spool.folder("new"));
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("new/ is empty", Duration::from_secs(120), || {
+        count_files(&spool.folder("new")) == 0
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    let log = daemon.log_text();
+    assert!(log.contains("claiming resumes"), "{log}");
+    let audit = audit(&spool);
+    let d = &audit.duplicate_counts;
+    report(&format!(
+        "full file system, built-in handler: filled with {left_when_full} of {jobs} jobs left; \
+         completed {}, concurrent {}, after-completion {}, redelivered {}, unfinished claims \
+         {}, released records that made it {}, journal problems {}",
+        audit.counts.completed,
+        d.concurrent,
+        d.after_completion,
+        d.redelivery,
+        audit.unfinished_claims,
+        audit.counts.released,
+        audit.problems.len()
+    ));
+    assert_eq!(d.concurrent, 0);
+    assert_eq!(d.after_completion, 0);
+    assert_eq!(audit.unfinished_claims, 0);
+    // Each job done once, after a claimed record of the same attempt.
+    let records = spool.records();
+    let mut claimed_attempts: HashMap<JobId, Vec<Option<u32>>> = HashMap::new();
+    let mut done: HashMap<JobId, usize> = HashMap::new();
+    for r in &records {
+        let Some(id) = r.job else { continue };
+        match r.event {
+            Event::Claimed => claimed_attempts.entry(id).or_default().push(r.attempt),
+            Event::Done => {
+                *done.entry(id).or_default() += 1;
+                let claims = claimed_attempts.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                assert!(
+                    claims.last().is_some_and(|a| *a == r.attempt),
+                    "{id} done without a claimed record before it"
+                );
+            }
+            _ => {}
+        }
+    }
+    for id in &ids {
+        assert_eq!(done.get(id), Some(&1), "{id}");
+    }
+}
+
+#[test]
 fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
     // A producer killed mid-write leaves nothing in new/: see
     // producer_killed_mid_write_leaves_nothing_in_new in produce_audit.rs. Its

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::{Step, StepEvent, StepHook, Strategy};
-use spoolq_spool::{Event, JobId, JournalError, JournalWriter, ReadyName, Record, RetryName};
+use spoolq_spool::{
+    BatchError, Event, JobId, JournalError, JournalWriter, ReadyName, Record, RetryName,
+};
 use tracing::{error, info, warn};
 
 /// The longest pause between two tries of an outcome record on a full file system.
@@ -68,48 +70,68 @@ impl Journal {
     /// down. Meanwhile the worker holds no lock and new claims fail their `claimed`
     /// record and are released unprocessed: the daemon runs nothing it cannot journal.
     pub fn write(&self, record: Record) -> Result<Record, JournalError> {
-        let event = record.event;
-        let waits = matches!(
-            event,
-            Event::Done
-                | Event::Retry
-                | Event::Dead
-                | Event::Quarantined
-                | Event::Released
-                | Event::Requeued
-        );
+        match self.write_batch(vec![record]) {
+            Ok(mut written) => Ok(written.pop().expect("one record in, one record out")),
+            Err(e) => Err(e.error),
+        }
+    }
+
+    /// Writes records in order, in one `write(2)` (up to the writer's batch size), as
+    /// [`write`](Self::write) writes one: when every record not yet written is an outcome,
+    /// a full file system makes the rest wait for space. A failure is logged once and
+    /// returned with what was written and what was not.
+    pub fn write_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
         let mut pause = Duration::from_millis(10);
-        let mut waited = false;
+        // The outcome first found waiting for space (for the log line when space is back).
+        let mut waited: Option<(Event, Option<JobId>)> = None;
+        let mut pending = records;
+        let mut written_before: Vec<Record> = Vec::new();
         loop {
-            match self.writer.write(record.clone()) {
+            let error = match self.writer.write_batch(pending) {
                 Ok(written) => {
-                    if waited {
+                    if let Some((event, job)) = waited {
                         info!(
                             event = event.as_str(),
-                            job = ?written.job.map(|id| id.to_string()),
+                            job = ?job.map(|id| id.to_string()),
+                            records = written.len(),
                             "journal: space is back; the waiting outcome is recorded"
                         );
                     }
-                    return Ok(written);
+                    return Ok(if written_before.is_empty() {
+                        written
+                    } else {
+                        written_before.extend(written);
+                        written_before
+                    });
                 }
-                Err(e) if waits && e.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) => {
-                    if !waited {
-                        warn!(
-                            event = event.as_str(),
-                            job = ?record.job.map(|id| id.to_string()),
-                            error = %e,
-                            "journal: the file system is full; waiting for space to record                              this outcome (new claims are released unprocessed meanwhile):                              free space under the spool's journal/"
-                        );
-                        waited = true;
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(SPACE_POLL_MAX);
+                Err(e) => e,
+            };
+            written_before.extend(error.written);
+            pending = error.unwritten;
+            let first = &pending[0];
+            let waits = pending.iter().all(|r| is_outcome(r.event));
+            if waits && error.error.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) {
+                if waited.is_none() {
+                    warn!(
+                        event = first.event.as_str(),
+                        job = ?first.job.map(|id| id.to_string()),
+                        error = %error.error,
+                        "journal: the file system is full; waiting for space to record \
+                         this outcome (new claims are released unprocessed meanwhile): \
+                         free space under the spool's journal/"
+                    );
+                    waited = Some((first.event, first.job));
                 }
-                Err(e) => {
-                    error!(event = event.as_str(), error = %e, "journal write failed");
-                    return Err(e);
-                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(SPACE_POLL_MAX);
+                continue;
             }
+            error!(event = first.event.as_str(), error = %error.error, "journal write failed");
+            return Err(BatchError {
+                written: written_before,
+                unwritten: pending,
+                error: error.error,
+            });
         }
     }
 
@@ -118,8 +140,19 @@ impl Journal {
     /// the rest at debug (a full disk would otherwise log every job at every rescan);
     /// the first success after it says that claiming resumed.
     pub fn write_claimed(&self, record: Record) -> Result<Record, JournalError> {
-        let job = record.job;
-        match self.writer.write(record) {
+        match self.write_claimed_batch(vec![record]) {
+            Ok(mut written) => Ok(written.pop().expect("one record in, one record out")),
+            Err(e) => Err(e.error),
+        }
+    }
+
+    /// [`write_claimed`](Self::write_claimed) for several `claimed` records, in one
+    /// `write(2)`. On failure, the records reported written are in the journal (a full
+    /// file system cuts a write between lines): their jobs may run; the caller releases
+    /// the others unprocessed.
+    pub fn write_claimed_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
+        let job = records.first().and_then(|r| r.job);
+        match self.writer.write_batch(records) {
             Ok(written) => {
                 if self.claims_failing.swap(false, Ordering::SeqCst) {
                     info!("journal: claimed records can be written again; claiming resumes");
@@ -132,9 +165,11 @@ impl Journal {
                         "claimed record not journaled: job released unprocessed");
                 } else {
                     error!(
-                        error = %e,
-                        out_of_space = e.is_out_of_space(),
-                        "journal: cannot write the claimed record, so no job is run: each                          claimed job is released unprocessed and stays in new/ until the                          journal can be written (free space under the spool's journal/)"
+                        error = %e.error,
+                        out_of_space = e.error.is_out_of_space(),
+                        "journal: cannot write the claimed record, so no job is run: each \
+                         claimed job is released unprocessed and stays in new/ until the \
+                         journal can be written (free space under the spool's journal/)"
                     );
                 }
                 Err(e)
@@ -151,6 +186,19 @@ impl Journal {
     pub fn writer(&self) -> &Arc<JournalWriter> {
         &self.writer
     }
+}
+
+/// Whether `event` records something already done to a job (and so waits for space).
+fn is_outcome(event: Event) -> bool {
+    matches!(
+        event,
+        Event::Done
+            | Event::Retry
+            | Event::Dead
+            | Event::Quarantined
+            | Event::Released
+            | Event::Requeued
+    )
 }
 
 /// The job id a spool name carries, if it is a ready or retry name.

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use spoolq_claim::{Claim, Claimer, Outcome};
 use spoolq_spool::job::MAX_HEADER_LEN;
 use spoolq_spool::names::printable;
-use spoolq_spool::{Event, JobHeader, JobId, ReadyName, Record, RetryName};
+use spoolq_spool::{Event, JobHeader, JobId, JournalError, ReadyName, Record, RetryName};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
@@ -86,10 +86,8 @@ pub(crate) async fn worker(
         if inline {
             let (s, c) = (shared.clone(), claimer.clone());
             let ran = blocking(move || {
+                process_inline(&s, &c, id, &names);
                 for name in &names {
-                    if !s.is_stopping() && !s.new_gone.load(Ordering::SeqCst) {
-                        process_inline(&s, &c, id, name);
-                    }
                     s.queue.done(name);
                 }
             })
@@ -132,13 +130,49 @@ async fn take_batch(
     Some(names)
 }
 
-/// Claim, built-in handler and outcome of one job, all on the calling (blocking) thread.
-fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, name: &OsStr) {
-    let Some(job) = prepare(shared, claimer, worker, name.to_owned(), false) else {
+/// Claim, built-in handler and outcome of a batch of names, all on the calling (blocking)
+/// thread, in phases that keep the journal's order per job with two journal writes for
+/// the whole batch: claim and validate every name (holding each lock); write all the
+/// `claimed` records in one write; run the handler and complete (unlink) each job; write
+/// all their `done` records in one write. A job that does not simply succeed takes the
+/// per-job path of [`finish`].
+fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsString]) {
+    let mut jobs = Vec::with_capacity(names.len());
+    for name in names {
+        if shared.is_stopping() || shared.new_gone.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Some(job) = claim_valid(shared, claimer, worker, name.clone(), false) {
+            jobs.push(job);
+        }
+    }
+    if jobs.is_empty() || shared.is_stopping() {
+        // Claimed after shutdown began: nothing was journaled, just let go.
         return;
-    };
-    let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
-    finish(shared, job, run);
+    }
+    let records = jobs.iter().map(|job| claimed_record(shared, job)).collect();
+    if let Err(e) = shared.journal.write_claimed_batch(records) {
+        // Logged by write_claimed_batch, once per episode. Each job whose record did
+        // not make it is released as a single failed `claimed` record releases it; those
+        // before the failure are journaled as claimed and run (a full file system cuts a
+        // write between lines: their outcome then waits for space, as any outcome does).
+        for job in jobs.split_off(e.written.len()) {
+            release_unjournaled(shared, job, &e.error);
+        }
+    }
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        journaled(shared, &job);
+        let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
+        if succeeded(&run) && !run.interrupted {
+            outcomes.push(complete_unjournaled(shared, job, &run));
+        } else {
+            finish(shared, job, run);
+        }
+    }
+    if !outcomes.is_empty() {
+        let _ = shared.journal.write_batch(outcomes);
+    }
 }
 
 async fn process(
@@ -185,6 +219,63 @@ async fn process(
 /// Claims `name`, validates it, dups the payload descriptor and journals the claim.
 /// None when there is nothing to run (busy, gone, stale, quarantined, released).
 fn prepare(
+    shared: &Shared,
+    claimer: &Claimer,
+    worker: u32,
+    name: OsString,
+    want_payload: bool,
+) -> Option<Claimed> {
+    let job = claim_valid(shared, claimer, worker, name, want_payload)?;
+    if shared.is_stopping() {
+        // Claimed after shutdown began: nothing was journaled, just let go.
+        return None;
+    }
+    if let Err(e) = shared.journal.write_claimed(claimed_record(shared, &job)) {
+        // Logged by write_claimed, once per episode.
+        release_unjournaled(shared, job, &e);
+        return None;
+    }
+    journaled(shared, &job);
+    Some(job)
+}
+
+/// The `claimed` record of a job.
+fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
+    shared
+        .journal
+        .job_record(
+            Event::Claimed,
+            Some(job.ready.id),
+            job.worker,
+            Some(job.attempt()),
+        )
+        .name(printable(&job.name))
+}
+
+/// A job's `claimed` record is written: count it.
+fn journaled(shared: &Shared, job: &Claimed) {
+    Stats::bump(&shared.stats.claimed);
+    debug!(job = %job.ready.id, attempt = job.attempt(), worker = job.worker, "claimed");
+}
+
+/// A job's `claimed` record could not be written: release it unprocessed (it stays in
+/// new/) and say so in the journal, if the journal takes it.
+fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
+    let (id, attempt, worker) = (job.ready.id, job.attempt(), job.worker);
+    drop(job);
+    Stats::bump(&shared.stats.released);
+    let _ = shared.journal.write_quiet(
+        shared
+            .journal
+            .job_record(Event::Released, Some(id), worker, Some(attempt))
+            .result("journal_failed")
+            .detail(error.to_string()),
+    );
+}
+
+/// Claims `name` and validates it (name, header, id), and dups the payload descriptor if
+/// asked. None when there is nothing to run (busy, gone, stale, quarantined, an error).
+fn claim_valid(
     shared: &Shared,
     claimer: &Claimer,
     worker: u32,
@@ -292,30 +383,6 @@ fn prepare(
             return None;
         }
     };
-    if shared.is_stopping() {
-        // Claimed after shutdown began: nothing was journaled, just let go.
-        return None;
-    }
-    let attempt = ready.attempts.saturating_add(1);
-    let record = shared
-        .journal
-        .job_record(Event::Claimed, Some(ready.id), worker, Some(attempt))
-        .name(printable(&name));
-    if let Err(e) = shared.journal.write_claimed(record) {
-        // Logged by write_claimed, once per episode.
-        drop(claim);
-        Stats::bump(&shared.stats.released);
-        let _ = shared.journal.write_quiet(
-            shared
-                .journal
-                .job_record(Event::Released, Some(ready.id), worker, Some(attempt))
-                .result("journal_failed")
-                .detail(e.to_string()),
-        );
-        return None;
-    }
-    Stats::bump(&shared.stats.claimed);
-    debug!(job = %ready.id, attempt, worker, "claimed");
     Some(Claimed {
         claim,
         name,
@@ -370,8 +437,7 @@ fn finish(shared: &Shared, job: Claimed, run: Run) {
         warn!(job = %id, attempt, "handler terminated at shutdown: job released, it stays in new/");
         return;
     }
-    let succeeded = run.code == Some(0) && !run.timed_out && run.spawn_error.is_none();
-    if succeeded {
+    if succeeded(&run) {
         complete(shared, job, &run);
     } else if run.code == Some(EXIT_PERMANENT) && !run.timed_out {
         bury_dead(
@@ -393,6 +459,11 @@ fn finish(shared: &Shared, job: Claimed, run: Run) {
     }
 }
 
+/// The handler succeeded: exit 0, in time.
+fn succeeded(run: &Run) -> bool {
+    run.code == Some(0) && !run.timed_out && run.spawn_error.is_none()
+}
+
 fn outcome_record(shared: &Shared, event: Event, job: &Claimed, run: &Run) -> Record {
     let mut record = shared
         .journal
@@ -404,25 +475,30 @@ fn outcome_record(shared: &Shared, event: Event, job: &Claimed, run: &Run) -> Re
 }
 
 fn complete(shared: &Shared, job: Claimed, run: &Run) {
+    let record = complete_unjournaled(shared, job, run);
+    let _ = shared.journal.write(record);
+}
+
+/// Completes (unlinks, under the lock) a job whose handler succeeded, and returns its
+/// outcome record for the caller to write: `done`, or `released` if the unlink failed.
+fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> Record {
     let id = job.header.id;
     let attempt = job.attempt();
     let record = outcome_record(shared, Event::Done, &job, run);
     match job.claim.complete() {
         Ok(()) => {
             Stats::bump(&shared.stats.completed);
-            let _ = shared.journal.write(record.result("ok"));
             info!(job = %id, attempt, "job done");
+            record.result("ok")
         }
         Err(e) if e.is_not_found() => {
             // The naive strategy's race: another consumer completed this job while we
             // waited for the lock, and we ran it again. Record it; keep serving.
             Stats::bump(&shared.stats.completed);
-            let _ = shared
-                .journal
-                .write(record.result("enoent").detail(e.to_string()));
             warn!(job = %id, attempt,
                 "completing: the job's name was already gone (completed by another consumer \
                  while this one waited for the lock: the race of the naive strategy)");
+            record.result("enoent").detail(e.to_string())
         }
         Err(e) => {
             Stats::bump(&shared.stats.errors);
@@ -430,10 +506,10 @@ fn complete(shared: &Shared, job: Claimed, run: &Run) {
             error!(job = %id, error = %e,
                 "the handler succeeded but the job could not be removed; it stays in new/ \
                  and will run again");
-            let _ = shared.journal.write(Record {
+            Record {
                 event: Event::Released,
                 ..record.result("complete_failed").detail(e.to_string())
-            });
+            }
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The built-in handler journals a batch of jobs in two writes (all `claimed` records,
+//! then all `done` records): the journal keeps its order per job, read in file order,
+//! not re-sorted by time.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use spoolq_spool::journal::{self, parse_line};
+use spoolq_spool::{Event, JobId, Record};
+
+/// Every record of the spool's one journal file, in file order.
+fn journal_in_file_order(spool: &TempSpool) -> Vec<Record> {
+    let files = journal::journal_files(&[spool.folder("journal")]).unwrap();
+    assert_eq!(files.len(), 1, "one daemon, no rotation: {files:?}");
+    let text = std::fs::read(&files[0]).unwrap();
+    assert!(text.ends_with(b"\n"), "the journal ends with a whole line");
+    text.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            parse_line(line, true)
+                .unwrap_or_else(|e| panic!("{e:?}: {}", String::from_utf8_lossy(line)))
+                .expect("no blank lines")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_is_claimed_before_it_is_done_once_in_journal_file_order() {
+    const JOBS: usize = 200;
+    let spool = TempSpool::new();
+    let ids = spool.drop_jobs(JOBS);
+    let summary = drain(spool.config()).await;
+    assert_eq!(summary.claimed, JOBS as u64);
+    assert_eq!(summary.completed, JOBS as u64);
+    assert_eq!(summary.released, 0);
+    assert!(spool.names("new").is_empty());
+
+    let records = journal_in_file_order(&spool);
+    assert!(
+        records.windows(2).all(|w| w[0].mono_ns <= w[1].mono_ns),
+        "a journal file is in monotonic order"
+    );
+    // Line numbers of each job's claimed and done records.
+    let mut claimed: HashMap<JobId, Vec<(usize, &Record)>> = HashMap::new();
+    let mut done: HashMap<JobId, Vec<(usize, &Record)>> = HashMap::new();
+    for (line, r) in records.iter().enumerate() {
+        let Some(id) = r.job else { continue };
+        match r.event {
+            Event::Claimed => claimed.entry(id).or_default().push((line, r)),
+            Event::Done => done.entry(id).or_default().push((line, r)),
+            other => panic!("unexpected {other:?} record for job {id}"),
+        }
+    }
+    assert_eq!(claimed.len(), JOBS);
+    assert_eq!(done.len(), JOBS);
+    for id in &ids {
+        let [(c_line, c)] = claimed[id][..] else {
+            panic!("job {id}: claimed {:?}", claimed[id]);
+        };
+        let [(d_line, d)] = done[id][..] else {
+            panic!("job {id}: done {:?}", done[id]);
+        };
+        assert!(
+            c_line < d_line,
+            "job {id}: claimed on line {c_line}, done on {d_line}"
+        );
+        assert!(c.mono_ns < d.mono_ns);
+        // The same attempt, by the same worker, and the done record as before.
+        assert_eq!((c.attempt, c.worker), (Some(1), d.worker));
+        assert_eq!(d.attempt, Some(1));
+        assert_eq!(d.result.as_deref(), Some("ok"));
+        assert_eq!(d.exit, Some(0));
+        assert_eq!(c.name, Some(id.to_string()));
+        assert_eq!(d.name, c.name);
+    }
+}
