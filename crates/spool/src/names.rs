@@ -142,6 +142,17 @@ pub fn is_reason_file(name: &OsStr) -> bool {
 /// A printable form of any name (non-UTF-8 bytes and control characters escaped), for
 /// logs, journals and reason files.
 pub fn printable(name: &OsStr) -> String {
+    // The common case (every job name): printable ASCII, which stays as it is.
+    if let Some(text) = name.to_str()
+        && text.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        return text.to_owned();
+    }
+    escaped(name)
+}
+
+/// [`printable`] the long way, for any bytes.
+fn escaped(name: &OsStr) -> String {
     let mut out = String::new();
     for chunk in name.as_bytes().utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -156,4 +167,43 @@ pub fn printable(name: &OsStr) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn printable_escapes_controls_and_invalid_bytes_only() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.2",
+                "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.2",
+            ),
+            (b" ~!", " ~!"),
+            (b"a\nb\x7f", "a\\nb\\u{7f}"),
+            (b"caf\xc3\xa9", "caf\u{e9}"),
+            (b"bad\xff", "bad\\xff"),
+            (b"", ""),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(printable(OsStr::from_bytes(bytes)), want, "{bytes:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_ascii_shortcut_agrees_with_the_long_way(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let name = OsStr::from_bytes(&bytes);
+            prop_assert_eq!(printable(name), escaped(name));
+        }
+
+        #[test]
+        fn printable_ascii_names_agree_too(text in "[ -~]{0,40}") {
+            let name = OsStr::new(&text);
+            prop_assert_eq!(printable(name), escaped(name));
+            prop_assert_eq!(printable(name), text);
+        }
+    }
 }
