@@ -255,6 +255,46 @@ struct Current {
     buf: Vec<u8>,
     /// Where each record's line ends in `buf` (after its newline).
     ends: Vec<usize>,
+    wall: WallClock,
+}
+
+/// Wall-clock stamps, RFC 3339 UTC with microseconds exactly as
+/// `humantime::format_rfc3339_micros` writes them, with the date and time of day
+/// formatted once per second (a busy journal takes thousands of records a second).
+#[derive(Debug, Default)]
+struct WallClock {
+    /// The second `prefix` is for, since the epoch.
+    secs: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS` of that second.
+    prefix: String,
+}
+
+impl WallClock {
+    fn format(&mut self, now: SystemTime) -> String {
+        let Ok(since) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+            // (humantime's own verdict on a time before the epoch)
+            return humantime::format_rfc3339_micros(now).to_string();
+        };
+        let secs = since.as_secs();
+        if self.secs != Some(secs) {
+            let mut text = humantime::format_rfc3339_seconds(now).to_string();
+            text.pop(); // the Z
+            self.prefix = text;
+            self.secs = Some(secs);
+        }
+        let mut out = String::with_capacity(self.prefix.len() + 8);
+        out.push_str(&self.prefix);
+        out.push('.');
+        let mut digits = [b'0'; 6];
+        let mut micros = since.subsec_micros();
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        out.extend(digits.iter().map(|&d| char::from(d)));
+        out.push('Z');
+        out
+    }
 }
 
 /// An appending journal writer for one process; shareable between threads.
@@ -362,6 +402,7 @@ impl JournalWriter {
                     Ok(mut next) => {
                         next.buf = std::mem::take(&mut current.buf);
                         next.ends = std::mem::take(&mut current.ends);
+                        next.wall = std::mem::take(&mut current.wall);
                         *current = next;
                     }
                     Err(error) => return Err(split(records, done, error)),
@@ -422,7 +463,7 @@ impl JournalWriter {
             record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
             record.mono_ns = spoolq_claim::monotonic_ns();
-            record.wall = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+            record.wall = current.wall.format(SystemTime::now());
             serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
             current.buf.push(b'\n');
             if current.buf.len() > MAX_WRITE_BYTES && end > first {
@@ -480,6 +521,7 @@ fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalErr
         torn: false,
         buf: Vec::new(),
         ends: Vec::new(),
+        wall: WallClock::default(),
     })
 }
 
@@ -716,4 +758,61 @@ pub fn read_all(paths: &[PathBuf]) -> std::io::Result<(Vec<Entry>, Vec<Problem>)
     // Files written by hand or by other tools may be out of order within themselves.
     entries.sort_by_key(|e| e.record.mono_ns);
     Ok((entries, merged.into_problems()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn at(secs: u64, nanos: u32) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
+    }
+
+    #[test]
+    fn wall_stamps_are_humantimes_within_a_second_and_across_seconds() {
+        let mut clock = WallClock::default();
+        let times = [
+            at(0, 0),
+            at(1_795_740_997, 0),
+            at(1_795_740_997, 999),
+            at(1_795_740_997, 1_000),
+            at(1_795_740_997, 123_456_789),
+            at(1_795_740_997, 999_999_999),
+            at(1_795_740_998, 5_000),
+            // Back in time (the wall clock may be set back): not the cached second.
+            at(1_795_740_996, 7_000),
+            at(951_782_399, 999_999_000),     // 2000-02-29T23:59:59
+            at(253_402_300_799, 999_999_999), // the last second humantime formats
+        ];
+        for t in times {
+            assert_eq!(
+                clock.format(t),
+                humantime::format_rfc3339_micros(t).to_string(),
+                "{t:?}"
+            );
+        }
+        assert_eq!(
+            clock.format(at(1_795_740_997, 123_456_789)),
+            "2026-11-27T00:56:37.123456Z"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn wall_stamps_agree_with_humantime(
+            secs in 0u64..253_402_300_800,
+            steps in proptest::collection::vec((0u64..3, 0u32..1_000_000_000), 1..8),
+        ) {
+            let mut clock = WallClock::default();
+            for (ahead, nanos) in steps {
+                let t = at(secs + ahead, nanos);
+                if secs + ahead >= 253_402_300_800 {
+                    continue;
+                }
+                prop_assert_eq!(clock.format(t), humantime::format_rfc3339_micros(t).to_string());
+            }
+        }
+    }
 }
