@@ -69,39 +69,68 @@ pub(crate) async fn worker(
         timeout: shared.config.job_timeout,
         kill_grace: shared.config.kill_grace,
     };
-    // The built-in handler without simulated work returns at once: claim, handler and
-    // outcome of a whole batch of names then run in one blocking task, instead of two
-    // blocking-pool hand-offs and an async hop per job.
-    let inline = settings.command.is_none() && settings.simulate_work.is_none();
-    let batch_max = if inline { INLINE_BATCH } else { 1 };
+    // The built-in handler without simulated work returns at once: the worker is then
+    // one blocking-pool thread for the daemon's life that waits for names itself and
+    // runs claim, handler and outcome of a whole batch in place. A name offered by the
+    // watcher's thread wakes this thread directly: one thread hand-off per job instead
+    // of three (watcher, async worker task, blocking pool), which is what a producer
+    // and the daemon sharing two cores pay for every job that trickles in.
+    if settings.command.is_none() && settings.simulate_work.is_none() {
+        let runtime = tokio::runtime::Handle::current();
+        let ran =
+            blocking(move || inline_worker(&runtime, &shared, &claimer, id, &receiver, stop)).await;
+        if let Err(e) = ran {
+            error!(error = %e, "a worker stopped");
+        }
+        return;
+    }
     loop {
         let names = tokio::select! {
             biased;
             () = crate::flag_set(&mut stop) => break,
-            names = take_batch(&receiver, batch_max) => match names {
+            names = take_batch(&receiver, 1) => match names {
                 Some(names) => names,
                 None => break,
             },
         };
-        if inline {
-            let (s, c) = (shared.clone(), claimer.clone());
-            let ran = blocking(move || {
-                process_inline(&s, &c, id, &names);
-                for name in &names {
-                    s.queue.done(name);
-                }
-            })
-            .await;
-            if let Err(e) = ran {
-                error!(error = %e, "a batch of jobs failed");
-            }
-            continue;
-        }
         for name in names {
             if !shared.is_stopping() && !shared.new_gone.load(Ordering::SeqCst) {
                 process(&shared, &claimer, &settings, id, &name, terminate.clone()).await;
             }
             shared.queue.done(&name);
+        }
+    }
+}
+
+/// The worker for the built-in handler, on a blocking-pool thread: waits for a batch
+/// of names (parking this thread on the runtime's handle), processes it, repeats until
+/// stopped. A panic on one batch is logged and the worker goes on, as when each batch
+/// was its own blocking task.
+fn inline_worker(
+    runtime: &tokio::runtime::Handle,
+    shared: &Shared,
+    claimer: &Claimer,
+    id: u32,
+    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let names = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                () = crate::flag_set(&mut stop) => None,
+                names = take_batch(receiver, INLINE_BATCH) => names,
+            }
+        });
+        let Some(names) = names else { break };
+        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            process_inline(shared, claimer, id, &names);
+        }));
+        if processed.is_err() {
+            error!("a batch of jobs failed (panic): its jobs stay in new/ for a later claim");
+        }
+        for name in &names {
+            shared.queue.done(name);
         }
     }
 }
