@@ -129,9 +129,7 @@ fn inline_worker(
         if processed.is_err() {
             error!("a batch of jobs failed (panic): its jobs stay in new/ for a later claim");
         }
-        for name in &names {
-            shared.queue.done(name);
-        }
+        shared.queue.done_all(&names);
     }
 }
 
