@@ -20,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -745,33 +745,6 @@ fn a_burst_past_the_inotify_queue_is_all_completed_and_the_overflow_logged() {
     }
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .ok()?;
-        out.status.success().then(|| Mount(at.to_owned()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// Fills the file system holding `path` with one file, until ENOSPC.
 fn fill(path: &Path) {
     let mut f = std::fs::File::create(path).unwrap();
@@ -781,6 +754,44 @@ fn fill(path: &Path) {
     }
 }
 
+/// Waits until the daemon logs one of `signs` of the full journal file system, notes how
+/// many files are left in new/, frees the space (removes `filler`), waits until new/ is
+/// empty and stops the daemon (exit 0). Returns the count and the daemon's log.
+fn free_space_and_drain(
+    spool: &TempSpool,
+    daemon: &mut Daemon,
+    filler: &Path,
+    signs: &[&str],
+) -> (usize, String) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = daemon.log_text();
+        if signs.iter().any(|sign| log.contains(sign)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not report the full journal; df: {}\nits log:\n{log}",
+            String::from_utf8_lossy(
+                &Command::new("df")
+                    .arg(filler.parent().unwrap())
+                    .output()
+                    .unwrap()
+                    .stdout
+            )
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left_when_full = count_files(&spool.folder("new"));
+    std::fs::remove_file(filler).unwrap();
+    wait_until("new/ is empty", Duration::from_secs(120), || {
+        count_files(&spool.folder("new")) == 0
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    (left_when_full, daemon.log_text())
+}
+
 #[test]
 fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() {
     let jobs = size(300, 3000);
@@ -788,7 +799,7 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     // journal/ is its own small file system: filling it blocks journal writes only
     // (completed jobs free no space there, as they would on a shared file system).
     let journal_dir = spool.folder("journal");
-    let Some(_mount) = Mount::tmpfs(&journal_dir, if full() { "8m" } else { "2m" }) else {
+    let Some(_mount) = TmpfsMount::mount(&journal_dir, if full() { "8m" } else { "2m" }) else {
         report("full file system: SKIPPED (mounting a tmpfs is not permitted here)");
         return;
     };
@@ -822,33 +833,12 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     fill(&filler);
     // Workers with a job in flight wait to journal its outcome; a worker that claims
     // meanwhile cannot journal the claim and releases the job.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = daemon.log_text();
-        if log.contains("waiting for space") || log.contains("cannot write the claimed record") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not report the full journal; df: {}\nits log:\n{log}",
-            String::from_utf8_lossy(
-                &Command::new("df")
-                    .arg(&journal_dir)
-                    .output()
-                    .unwrap()
-                    .stdout
-            )
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let left_when_full = count_files(&spool.folder("new"));
-    std::fs::remove_file(&filler).unwrap();
-    wait_until("new/ is empty", Duration::from_secs(120), || {
-        count_files(&spool.folder("new")) == 0
-    });
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
-    let log = daemon.log_text();
+    let (left_when_full, log) = free_space_and_drain(
+        &spool,
+        &mut daemon,
+        &filler,
+        &["waiting for space", "cannot write the claimed record"],
+    );
     assert!(
         log.contains("space is back") || log.contains("claiming resumes"),
         "{log}"
@@ -901,7 +891,7 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     let jobs = size(300, 3000);
     let spool = TempSpool::new();
     let journal_dir = spool.folder("journal");
-    let Some(_mount) = Mount::tmpfs(&journal_dir, "2m") else {
+    let Some(_mount) = TmpfsMount::mount(&journal_dir, "2m") else {
         report(
             "full file system, built-in handler: SKIPPED (mounting a tmpfs is not permitted here)",
         );
@@ -914,26 +904,12 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     let filler = journal_dir.join(".filler");
     fill(&filler);
     let ids = spool.drop_jobs(jobs);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = daemon.log_text();
-        if log.contains("cannot write the claimed record") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not report the full journal; its log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let left_when_full = count_files(&spool.folder("new"));
-    std::fs::remove_file(&filler).unwrap();
-    wait_until("new/ is empty", Duration::from_secs(120), || {
-        count_files(&spool.folder("new")) == 0
-    });
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
-    let log = daemon.log_text();
+    let (left_when_full, log) = free_space_and_drain(
+        &spool,
+        &mut daemon,
+        &filler,
+        &["cannot write the claimed record"],
+    );
     assert!(log.contains("claiming resumes"), "{log}");
     let audit = audit(&spool);
     let d = &audit.duplicate_counts;

@@ -4,13 +4,14 @@
 //! tmpfs, where mounting is permitted) cutting a batch short.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use spoolq_claim::Dir;
 use spoolq_spool::journal::{self, MAX_WRITE_BYTES};
 use spoolq_spool::{Event, JobId, JournalWriter, ProblemKind, Record, WriterOptions};
+use spoolq_testkit::TmpfsMount;
 
 fn no_rotation() -> WriterOptions {
     WriterOptions {
@@ -162,26 +163,6 @@ fn a_batch_rotates_where_single_writes_would() {
     assert_eq!(read, written);
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .ok()?;
-        out.status.success().then(|| Mount(at.to_owned()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn page_size() -> Option<usize> {
     let out = Command::new("getconf").arg("PAGESIZE").output().ok()?;
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
@@ -209,7 +190,7 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     let tmp = tempfile::tempdir().unwrap();
     let at = tmp.path().join("small");
     std::fs::create_dir(&at).unwrap();
-    let Some(_mount) = Mount::tmpfs(&at, "256k") else {
+    let Some(_mount) = TmpfsMount::mount(&at, "256k") else {
         eprintln!("SKIPPED: mounting a tmpfs is not permitted here");
         return;
     };

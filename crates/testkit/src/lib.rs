@@ -131,3 +131,38 @@ pub fn process_gone(pid: u32) -> bool {
 pub fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+/// A tmpfs mounted for one test (a small file system a test can fill), unmounted when
+/// dropped. Mounting needs root: `mount` returns `None` where it is not permitted, and
+/// the test reports itself skipped.
+#[derive(Debug)]
+pub struct TmpfsMount(PathBuf);
+
+impl TmpfsMount {
+    /// Mounts a tmpfs of `size` (as `mount -o size=`: "256k", "2m") at `at`, creating
+    /// the folder first.
+    pub fn mount(at: &Path, size: &str) -> Option<TmpfsMount> {
+        std::fs::create_dir_all(at).ok()?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .ok()?;
+        out.status.success().then(|| TmpfsMount(at.to_owned()))
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}

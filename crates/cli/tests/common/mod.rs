@@ -13,7 +13,7 @@ pub fn spoolq() -> Command {
 
 // Not every test binary uses every fixture.
 #[allow(unused_imports)]
-pub use spoolq_testkit::{PATIENCE, TempSpool, process_gone, read_pid};
+pub use spoolq_testkit::{PATIENCE, TempSpool, TmpfsMount, process_gone, read_pid};
 
 /// Running the real binary's daemon on a test spool.
 pub trait SpawnDaemon {
