@@ -411,6 +411,32 @@ async fn a_bounded_queue_still_drains_a_large_spool() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_the_watcher_could_not_queue_are_listed_once_there_is_room() {
+    // The watcher offers new names to the queue itself; a name turned away by the full
+    // queue must make discovery list new/ when the workers made room, not wait for the
+    // periodic rescan (an hour here: the test would time out).
+    let spool = TempSpool::new();
+    let mut config = spool.config();
+    config.queue_capacity = 2;
+    config.workers = 1;
+    config.simulate_work = Some(Duration::from_millis(5));
+    config.rescan_interval = Duration::from_secs(3600);
+    let daemon = Running::start(config);
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(Event::Start).is_empty()
+    })
+    .await;
+    spool.drop_jobs(40);
+    wait_until("every job is done", PATIENCE, || {
+        spool.events(Event::Done).len() == 40
+    })
+    .await;
+    let summary = daemon.stop().await;
+    assert_eq!(summary.completed, 40);
+    assert!(spool.names("new").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_claims_journals_protocol_steps() {
     let spool = TempSpool::new();
     let id = spool.drop_job("traced\n");
