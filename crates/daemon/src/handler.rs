@@ -345,7 +345,7 @@ fn start_linked(
             return Err(std::io::Error::other("empty handler command"));
         };
         let Some(path) = resolve_program(program) else {
-            return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            return Err(Errno::ENOENT.to_io());
         };
         let path = c_string(path.as_os_str().as_bytes())?;
         let argv = command
@@ -608,6 +608,23 @@ mod tests {
             let (out, code) = through(linked, SCRIPT, b"payload").await;
             assert_eq!((out.as_str(), code), ("2 payload ", Some(4)));
         }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_vanished_is_a_clear_start_error() {
+        let spool = tempfile::tempdir().unwrap();
+        let job = Job {
+            id: JobId::generate(),
+            attempt: 1,
+            payload: tempfile::tempfile().unwrap(),
+            length: 0,
+            spool: spool.path(),
+        };
+        let command = [OsString::from("/no/such/handler")];
+        let Err(e) = start(&command, &job) else {
+            panic!("a missing program started");
+        };
+        assert!(e.to_string().contains("No such file or directory"), "{e}");
     }
 
     #[tokio::test]
