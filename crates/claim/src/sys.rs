@@ -893,7 +893,7 @@ mod linked {
     pub fn spawn_linked(
         program: &CStr,
         argv: &[CString],
-        envp: &[CString],
+        envp: &[&CStr],
         stdio: [OwnedFd; 3],
     ) -> Result<LinkedChild, Errno> {
         reap_orphans();

@@ -27,6 +27,10 @@ fn environment(extra: &[&str]) -> Vec<CString> {
         .collect()
 }
 
+fn as_c_strs(strings: &[CString]) -> Vec<&std::ffi::CStr> {
+    strings.iter().map(CString::as_c_str).collect()
+}
+
 struct Pipes {
     stdin: std::fs::File,
     stdout: std::fs::File,
@@ -50,7 +54,7 @@ fn spawn_sh(script: &str, pipes: [OwnedFd; 3]) -> LinkedChild {
     sys::spawn_linked(
         &c("/bin/sh"),
         &[c("sh"), c("-c"), c(script)],
-        &environment(&["SPOOLQ_TEST_VARIABLE=present"]),
+        &as_c_strs(&environment(&["SPOOLQ_TEST_VARIABLE=present"])),
         pipes,
     )
     .unwrap()
@@ -113,8 +117,13 @@ fn libc_exited_with(status: i32, code: i32) -> bool {
 fn the_handler_leads_its_own_group_with_a_clean_signal_state_and_a_death_signal() {
     let mut p = pipes();
     // `cat` blocks on its stdin until we close it: time to look at it from outside.
-    let mut child =
-        sys::spawn_linked(&c("/bin/cat"), &[c("cat")], &environment(&[]), p.child_ends).unwrap();
+    let mut child = sys::spawn_linked(
+        &c("/bin/cat"),
+        &[c("cat")],
+        &as_c_strs(&environment(&[])),
+        p.child_ends,
+    )
+    .unwrap();
     let pid = child.id();
     assert_eq!(
         pgrp(pid),
@@ -173,7 +182,7 @@ fn a_missing_program_is_an_error_and_leaves_no_child() {
     let err = sys::spawn_linked(
         &c("/no/such/handler"),
         &[c("handler")],
-        &environment(&[]),
+        &as_c_strs(&environment(&[])),
         p.child_ends,
     )
     .unwrap_err();

@@ -277,12 +277,16 @@ fn start(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
     start_std(command, job)
 }
 
+/// The names of the job's facts in the handler's environment.
+const JOB_VARIABLES: [&str; 3] = ["SPOOLQ_JOB_ID", "SPOOLQ_JOB_ATTEMPT", "SPOOLQ_SPOOL"];
+
 /// The job's facts, in the environment of the handler.
 fn job_variables(job: &Job<'_>) -> [(&'static str, OsString); 3] {
+    let [id, attempt, spool] = JOB_VARIABLES;
     [
-        ("SPOOLQ_JOB_ID", job.id.to_string().into()),
-        ("SPOOLQ_JOB_ATTEMPT", job.attempt.to_string().into()),
-        ("SPOOLQ_SPOOL", job.spool.as_os_str().to_owned()),
+        (id, job.id.to_string().into()),
+        (attempt, job.attempt.to_string().into()),
+        (spool, job.spool.as_os_str().to_owned()),
     ]
 }
 
@@ -352,20 +356,10 @@ fn start_linked(
             .iter()
             .map(|a| c_string(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
-        let ours = job_variables(job);
-        let mut envp = Vec::new();
-        for (key, value) in std::env::vars_os()
-            .filter(|(key, _)| !ours.iter().any(|(name, _)| key == name))
-            .chain(ours.iter().map(|(k, v)| (OsString::from(k), v.clone())))
-        {
-            let mut entry = key.into_encoded_bytes();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_encoded_bytes());
-            // An environment entry cannot hold a NUL; none from environ does.
-            if let Ok(entry) = CString::new(entry) {
-                envp.push(entry);
-            }
-        }
+        let ours = job_variables(job)
+            .into_iter()
+            .filter_map(|(key, value)| env_entry(OsStr::new(key), &value))
+            .collect::<Vec<_>>();
         let (stdin_child, stdin) = sys::pipe().map_err(Errno::to_io)?;
         let (stdout, stdout_child) = sys::pipe().map_err(Errno::to_io)?;
         let (stderr, stderr_child) = sys::pipe().map_err(Errno::to_io)?;
@@ -377,15 +371,20 @@ fn start_linked(
         Ok((
             path,
             argv,
-            envp,
+            ours,
             [stdin_child, stdout_child, stderr_child],
             ends,
         ))
     };
-    let (path, argv, envp, child_ends, (stdin, stdout, stderr)) = match prepare() {
+    let (path, argv, ours, child_ends, (stdin, stdout, stderr)) = match prepare() {
         Ok(prepared) => prepared,
         Err(e) => return Ok(Err(e)),
     };
+    let envp = inherited_environment()
+        .iter()
+        .chain(&ours)
+        .map(CString::as_c_str)
+        .collect::<Vec<_>>();
     let child = match sys::spawn_linked(&path, &argv, &envp, child_ends) {
         Ok(child) => child,
         Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS => return Err(Unsupported),
@@ -401,6 +400,29 @@ fn start_linked(
         stdout: Box::new(stdout),
         stderr: Box::new(stderr),
     }))
+}
+
+/// `KEY=VALUE` as a C string; `None` if either holds a NUL (no environ entry does).
+#[cfg(target_os = "linux")]
+fn env_entry(key: &OsStr, value: &OsStr) -> Option<std::ffi::CString> {
+    let mut entry = key.as_encoded_bytes().to_vec();
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_encoded_bytes());
+    std::ffi::CString::new(entry).ok()
+}
+
+/// The daemon's environment minus the job variables, prepared once: the daemon never
+/// changes its environment, and rebuilding it for every job was allocation on the hot
+/// path for nothing.
+#[cfg(target_os = "linux")]
+fn inherited_environment() -> &'static [std::ffi::CString] {
+    static ENVIRONMENT: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        std::env::vars_os()
+            .filter(|(key, _)| !JOB_VARIABLES.iter().any(|name| key == name))
+            .filter_map(|(key, value)| env_entry(&key, &value))
+            .collect()
+    })
 }
 
 /// Where `program` is, the way `execvp` would find it: itself if it has a slash, else
