@@ -205,14 +205,20 @@ fn an_unwritable_spool_is_one_clear_line_and_exit_2() {
     use std::os::unix::fs::PermissionsExt;
     let spool = TempSpool::new();
     let new = spool.folder("new");
-    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o500)).unwrap();
-    if std::fs::write(new.join("probe"), "").is_ok() {
-        // Running as root: permissions do not stop us, so there is nothing to test.
-        std::fs::remove_file(new.join("probe")).unwrap();
-        return;
-    }
-    let out = spoolq()
-        .args(["daemon", "--spool"])
+    // Readable, not writable: for the owner, and for nobody below.
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Permissions do not stop root: as root, the daemon runs as nobody, to whom the rest
+    // of the spool is given and new/ (root's, mode 0555) is not writable.
+    let mut daemon = if effective_uid() == 0 {
+        give_spool_to_nobody(&spool, &["new"]);
+        spoolq_as_nobody()
+    } else {
+        spoolq()
+    };
+    let out = daemon
+        // --drain: a daemon that missed the problem would exit 0 on the empty spool
+        // rather than run forever.
+        .args(["daemon", "--drain", "--spool"])
         .arg(spool.path())
         .output()
         .unwrap();

@@ -89,12 +89,6 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn effective_uid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
-}
-
 /// What each hostile file must become: the reason code in failed/.
 struct Hostile {
     name: OsString,
@@ -375,7 +369,6 @@ fn a_file_without_read_permission_is_quarantined_as_unreadable() {
     use std::os::unix::fs::PermissionsExt;
     let spool = TempSpool::new();
     let root = effective_uid() == 0;
-    let nobody = 65534;
     let valid = spool.drop_job("beside it\n");
     let locked = JobId::generate();
     let path = spool.folder("new").join(locked.to_string());
@@ -384,23 +377,14 @@ fn a_file_without_read_permission_is_quarantined_as_unreadable() {
 
     let mut cmd = if root {
         // The spool belongs to nobody; the locked file stays root's, mode 000.
-        std::fs::set_permissions(spool.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        for dir in ["", "tmp", "new", "retry", "failed", "journal"] {
-            std::os::unix::fs::chown(spool.path().join(dir), Some(nobody), Some(nobody)).unwrap();
-        }
-        for entry in std::fs::read_dir(spool.folder("journal")).unwrap() {
-            std::os::unix::fs::chown(entry.unwrap().path(), Some(nobody), Some(nobody)).unwrap();
-        }
+        give_spool_to_nobody(&spool, &[]);
         std::os::unix::fs::chown(
             spool.folder("new").join(valid.to_string()),
-            Some(nobody),
-            Some(nobody),
+            Some(NOBODY),
+            Some(NOBODY),
         )
         .unwrap();
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_spoolq"));
-        cmd
+        spoolq_as_nobody()
     } else {
         spoolq()
     };

@@ -11,6 +11,44 @@ pub fn spoolq() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spoolq"))
 }
 
+/// The uid (and gid) the tests run the daemon as when they run as root and need file
+/// permissions to bite: `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// This process's effective uid (from /proc, without unsafe code).
+pub fn effective_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+/// Makes the spool usable by [`NOBODY`]: the temporary folder above it traversable, and
+/// the spool's folders and journal files owned by nobody, except the folders in `keep`,
+/// which stay root's (mode unchanged). For tests running as root.
+pub fn give_spool_to_nobody(spool: &TempSpool, keep: &[&str]) {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    std::fs::set_permissions(spool.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in ["", "tmp", "new", "retry", "failed", "journal"] {
+        if !keep.contains(&dir) {
+            chown(spool.path().join(dir), Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(spool.folder("journal")).unwrap() {
+        chown(entry.unwrap().path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+}
+
+/// `spoolq`, run as [`NOBODY`] with no supplementary groups (through `setpriv`).
+pub fn spoolq_as_nobody() -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .args(["--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_spoolq"));
+    cmd
+}
+
 // Not every test binary uses every fixture.
 #[allow(unused_imports)]
 pub use spoolq_testkit::{PATIENCE, TempSpool, TmpfsMount, process_gone, read_pid};
