@@ -677,7 +677,7 @@ pub fn c_string(bytes: &[u8]) -> Option<CString> {
 #[cfg(all(target_os = "linux", feature = "async"))]
 pub use linked::AsyncLinkedChild;
 #[cfg(target_os = "linux")]
-pub use linked::{LinkedChild, pipe, spawn_linked};
+pub use linked::{LinkedChild, SpawnError, pipe, spawn_linked};
 
 /// Starting a handler process without copying the daemon (Linux).
 ///
@@ -723,6 +723,22 @@ mod linked {
         parent: libc::pid_t,
         /// Set by the child when a step before execve fails: its errno.
         error: AtomicI32,
+    }
+
+    /// Why [`spawn_linked`] started nothing.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SpawnError {
+        /// The kernel refused the clone flags (no CLONE_PIDFD, before Linux 5.2).
+        Unsupported,
+        /// A step failed with this errno (setup, the clone, or in the child up to and
+        /// including `execve`).
+        Failed(Errno),
+    }
+
+    impl From<Errno> for SpawnError {
+        fn from(errno: Errno) -> SpawnError {
+            SpawnError::Failed(errno)
+        }
     }
 
     /// A handler started by [`spawn_linked`]: its own process group leader, killed by the
@@ -887,15 +903,16 @@ mod linked {
     /// from a thread that lives as long as the handler should.
     ///
     /// Fails with the errno of the step that failed, `execve`'s included (ENOENT,
-    /// EACCES, ...), after reaping the failed child; EINVAL or ENOSYS from the clone
-    /// itself means a kernel without CLONE_PIDFD, and the caller should use
-    /// `std::process::Command` instead.
+    /// EACCES, ...), after reaping the failed child; with [`SpawnError::Unsupported`]
+    /// when the clone itself is refused with EINVAL or ENOSYS (a kernel without
+    /// CLONE_PIDFD): the caller should then use `std::process::Command`. Only here is
+    /// it known which step failed: an EINVAL from `execve` is not a kernel's verdict.
     pub fn spawn_linked(
         program: &CStr,
         argv: &[CString],
         envp: &[&CStr],
         stdio: [OwnedFd; 3],
-    ) -> Result<LinkedChild, Errno> {
+    ) -> Result<LinkedChild, SpawnError> {
         reap_orphans();
         let [stdin, stdout, stderr] = stdio;
         let stdio = [
@@ -958,7 +975,13 @@ mod linked {
         drop(stack);
         drop(stdio);
         if pid < 0 {
-            return Err(clone_error);
+            return Err(
+                if clone_error == Errno::EINVAL || clone_error == Errno::ENOSYS {
+                    SpawnError::Unsupported
+                } else {
+                    SpawnError::Failed(clone_error)
+                },
+            );
         }
         let child = LinkedChild {
             pid,
@@ -971,7 +994,7 @@ mod linked {
                 let mut child = child;
                 // The child has already exited (vfork returned without an exec).
                 let _ = child.wait_blocking();
-                Err(Errno(error))
+                Err(SpawnError::Failed(Errno(error)))
             }
         }
     }

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use spoolq_claim::sys::{self, Errno, LinkedChild};
+use spoolq_claim::sys::{self, Errno, LinkedChild, SpawnError};
 
 fn c(s: &str) -> CString {
     CString::new(s).unwrap()
@@ -186,7 +186,7 @@ fn a_missing_program_is_an_error_and_leaves_no_child() {
         p.child_ends,
     )
     .unwrap_err();
-    assert_eq!(err, Errno::ENOENT);
+    assert_eq!(err, SpawnError::Failed(Errno::ENOENT));
     // The failed child was reaped: this thread has no child left, not even a zombie.
     let children = std::fs::read_to_string("/proc/thread-self/children").unwrap();
     assert_eq!(children.trim(), "", "children of the spawning thread");

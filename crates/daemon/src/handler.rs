@@ -268,8 +268,9 @@ fn start(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
         use std::sync::atomic::Ordering;
         if !LINKED_UNSUPPORTED.load(Ordering::Relaxed) {
             match start_linked(command, job) {
-                Err(Unsupported) => LINKED_UNSUPPORTED.store(true, Ordering::Relaxed),
-                Ok(started) => return started,
+                Ok(started) => return Ok(started),
+                Err(LinkedError::Io(e)) => return Err(e),
+                Err(LinkedError::Unsupported) => LINKED_UNSUPPORTED.store(true, Ordering::Relaxed),
             }
             warn!("this kernel lacks CLONE_PIDFD: handlers are started with fork from now on");
         }
@@ -322,16 +323,31 @@ fn start_std(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
     })
 }
 
-/// `start_linked` found a kernel without CLONE_PIDFD.
+/// Why `start_linked` started nothing.
 #[cfg(target_os = "linux")]
-struct Unsupported;
+enum LinkedError {
+    /// A kernel without CLONE_PIDFD: start handlers with `tokio::process` instead.
+    Unsupported,
+    Io(std::io::Error),
+}
 
 #[cfg(target_os = "linux")]
-fn start_linked(
-    command: &[OsString],
-    job: &Job<'_>,
-) -> Result<std::io::Result<Started>, Unsupported> {
-    use spoolq_claim::sys::{self, Errno};
+impl From<std::io::Error> for LinkedError {
+    fn from(e: std::io::Error) -> LinkedError {
+        LinkedError::Io(e)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl From<spoolq_claim::sys::Errno> for LinkedError {
+    fn from(errno: spoolq_claim::sys::Errno) -> LinkedError {
+        LinkedError::Io(errno.to_io())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn start_linked(command: &[OsString], job: &Job<'_>) -> Result<Started, LinkedError> {
+    use spoolq_claim::sys::{self, Errno, SpawnError};
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use tokio::net::unix::pipe;
@@ -344,62 +360,44 @@ fn start_linked(
             )
         })
     };
-    let prepare = || -> std::io::Result<_> {
-        let Some(program) = command.first() else {
-            return Err(std::io::Error::other("empty handler command"));
-        };
-        let Some(path) = resolve_program(program) else {
-            return Err(Errno::ENOENT.to_io());
-        };
-        let path = c_string(path.as_os_str().as_bytes())?;
-        let argv = command
-            .iter()
-            .map(|a| c_string(a.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ours = job_variables(job)
-            .into_iter()
-            .filter_map(|(key, value)| env_entry(OsStr::new(key), &value))
-            .collect::<Vec<_>>();
-        let (stdin_child, stdin) = sys::pipe().map_err(Errno::to_io)?;
-        let (stdout, stdout_child) = sys::pipe().map_err(Errno::to_io)?;
-        let (stderr, stderr_child) = sys::pipe().map_err(Errno::to_io)?;
-        let ends = (
-            pipe::Sender::from_owned_fd(stdin)?,
-            pipe::Receiver::from_owned_fd(stdout)?,
-            pipe::Receiver::from_owned_fd(stderr)?,
-        );
-        Ok((
-            path,
-            argv,
-            ours,
-            [stdin_child, stdout_child, stderr_child],
-            ends,
-        ))
+    let Some(program) = command.first() else {
+        return Err(std::io::Error::other("empty handler command").into());
     };
-    let (path, argv, ours, child_ends, (stdin, stdout, stderr)) = match prepare() {
-        Ok(prepared) => prepared,
-        Err(e) => return Ok(Err(e)),
-    };
+    let path = resolve_program(program).ok_or(Errno::ENOENT)?;
+    let path = c_string(path.as_os_str().as_bytes())?;
+    let argv = command
+        .iter()
+        .map(|a| c_string(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ours = job_variables(job)
+        .into_iter()
+        .filter_map(|(key, value)| env_entry(OsStr::new(key), &value))
+        .collect::<Vec<_>>();
     let envp = inherited_environment()
         .iter()
         .chain(&ours)
         .map(CString::as_c_str)
         .collect::<Vec<_>>();
+    let (stdin_child, stdin) = sys::pipe()?;
+    let (stdout, stdout_child) = sys::pipe()?;
+    let (stderr, stderr_child) = sys::pipe()?;
+    let (stdin, stdout, stderr) = (
+        pipe::Sender::from_owned_fd(stdin)?,
+        pipe::Receiver::from_owned_fd(stdout)?,
+        pipe::Receiver::from_owned_fd(stderr)?,
+    );
+    let child_ends = [stdin_child, stdout_child, stderr_child];
     let child = match sys::spawn_linked(&path, &argv, &envp, child_ends) {
         Ok(child) => child,
-        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS => return Err(Unsupported),
-        Err(e) => return Ok(Err(e.to_io())),
+        Err(SpawnError::Unsupported) => return Err(LinkedError::Unsupported),
+        Err(SpawnError::Failed(errno)) => return Err(errno.into()),
     };
-    let process = match sys::AsyncLinkedChild::new(child) {
-        Ok(process) => process,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok(Started {
-        process: Process::Linked(process),
+    Ok(Started {
+        process: Process::Linked(sys::AsyncLinkedChild::new(child)?),
         stdin: Box::new(stdin),
         stdout: Box::new(stdout),
         stderr: Box::new(stderr),
-    }))
+    })
 }
 
 /// `KEY=VALUE` as a C string; `None` if either holds a NUL (no environ entry does).
@@ -624,8 +622,9 @@ mod tests {
         #[cfg(target_os = "linux")]
         {
             let linked = |command: &[OsString], job: &Job<'_>| match start_linked(command, job) {
-                Ok(started) => started,
-                Err(Unsupported) => panic!("this kernel lacks CLONE_PIDFD"),
+                Ok(started) => Ok(started),
+                Err(LinkedError::Io(e)) => Err(e),
+                Err(LinkedError::Unsupported) => panic!("this kernel lacks CLONE_PIDFD"),
             };
             let (out, code) = through(linked, SCRIPT, b"payload").await;
             assert_eq!((out.as_str(), code), ("2 payload ", Some(4)));
