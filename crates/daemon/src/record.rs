@@ -108,7 +108,10 @@ impl Journal {
             };
             written_before.extend(error.written);
             pending = error.unwritten;
-            let first = &pending[0];
+            let Some(first) = pending.first() else {
+                // Nothing left unwritten: whatever failed, every record is in.
+                return Ok(written_before);
+            };
             let waits = pending.iter().all(|r| is_outcome(r.event));
             if waits && error.error.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) {
                 if waited.is_none() {
