@@ -429,7 +429,7 @@ pub(crate) async fn discovery(
                 // Take what is already waiting too, so a burst costs one loop turn.
                 let mut budget = WATCH_CAPACITY;
                 while let Some(msg) = next.take() {
-                    handle_watch(&shared, msg, &mut scan_new, &mut scan_retry,
+                    handle_watch(msg, &mut scan_new, &mut scan_retry,
                         &mut incomplete, &mut missed, &mut retry_due);
                     budget -= 1;
                     if budget > 0 && let Some(rx) = rx.as_mut() {
@@ -488,7 +488,6 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 fn handle_watch(
-    shared: &Shared,
     msg: WatchMsg,
     scan_new: &mut bool,
     scan_retry: &mut bool,
@@ -497,15 +496,10 @@ fn handle_watch(
     retry_due: &mut Option<Instant>,
 ) {
     match msg {
-        // `watch_channel` offers new names on the watcher's thread and never forwards
-        // them; offering here too keeps this correct for any other sender.
-        WatchMsg::New(name) => {
-            if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&name) == Offer::Full {
-                *incomplete = true;
-                *missed = true;
-            }
-        }
-        WatchMsg::QueueFull => {
+        // `watch_channel` offers new names on the watcher's thread and forwards only a
+        // name the full queue turned away, as QueueFull; either way, list new/ once
+        // there is room.
+        WatchMsg::New(_) | WatchMsg::QueueFull => {
             *incomplete = true;
             *missed = true;
         }
