@@ -114,7 +114,7 @@ fn libc_exited_with(status: i32, code: i32) -> bool {
 }
 
 #[test]
-fn the_handler_leads_its_own_group_with_a_clean_signal_state_and_a_death_signal() {
+fn the_handler_leads_its_own_group_with_a_clean_signal_state() {
     let mut p = pipes();
     // `cat` blocks on its stdin until we close it: time to look at it from outside.
     let mut child = sys::spawn_linked(
