@@ -2,12 +2,13 @@
 //! and those rendered by `spoolq service install`, `spoolq init` and `spoolq status`,
 //! all through the real binary.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
 use plist::Value;
+use spoolq_testkit::skip;
 
 const BIN: &str = env!("CARGO_BIN_EXE_spoolq");
 
@@ -36,11 +37,6 @@ fn ok(out: &Output) -> String {
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
-}
-
-/// Writes to the real stderr, past libtest's capture, so a skip is seen.
-fn skipped(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 fn init_spool(dir: &Path) -> PathBuf {
@@ -280,10 +276,7 @@ fn systemd_analyze_usable(tmp: &Path) -> Result<(), String> {
 fn systemd_units_pass_systemd_analyze_verify() {
     let tmp = tempfile::tempdir().unwrap();
     if let Err(why) = systemd_analyze_usable(tmp.path()) {
-        skipped(&format!(
-            "systemd units not verified by systemd-analyze: {why}"
-        ));
-        return;
+        return skip(&why);
     }
     let bin = std::fs::canonicalize(BIN).unwrap();
 
@@ -602,7 +595,9 @@ fn status_counts_a_seeded_spool_including_a_job_locked_by_another_process() {
     let _holder = match Holder::lock(&job) {
         Some(h) => Some(h),
         None => {
-            skipped("python3 is missing: the in-flight job is locked by this test process instead");
+            skip(
+                "python3, to hold the lock from another process (the job is locked by this test process instead)",
+            );
             None
         }
     };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use spoolq_claim::Dir;
 use spoolq_spool::journal::{self, MAX_WRITE_BYTES};
 use spoolq_spool::{Event, JobId, JournalWriter, ProblemKind, Record, WriterOptions};
-use spoolq_testkit::TmpfsMount;
+use spoolq_testkit::{TmpfsMount, skip};
 
 fn no_rotation() -> WriterOptions {
     WriterOptions {
@@ -184,15 +184,14 @@ fn fill_leaving(path: &Path, free: u64) -> std::fs::File {
 #[test]
 fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     if page_size() != Some(4096) {
-        eprintln!("SKIPPED: needs 4 KiB pages");
-        return;
+        return skip("4 KiB pages (the test frees and fills whole pages)");
     }
     let tmp = tempfile::tempdir().unwrap();
     let at = tmp.path().join("small");
     std::fs::create_dir(&at).unwrap();
-    let Some(_mount) = TmpfsMount::mount(&at, "256k") else {
-        eprintln!("SKIPPED: mounting a tmpfs is not permitted here");
-        return;
+    let _mount = match TmpfsMount::mount(&at, "256k") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
     };
 
     // A batch of ~300-byte lines with one page free: the write stops after a page.

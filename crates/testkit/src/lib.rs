@@ -132,17 +132,37 @@ pub fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Whether this is a CI run (`CI=true`, as CI sets it): there a test that cannot do its
+/// work fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Ends a test that cannot do its work here because `missing` (root, a mount, a program)
+/// is not available. Under `CI=true` it fails the test, so CI never passes a test that
+/// did not run; elsewhere it prints a `SKIPPED` line with the test's name on the real
+/// stderr (past libtest's capture, so it is seen) and returns: `return skip("...")`.
+#[track_caller]
+pub fn skip(missing: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    if in_ci() {
+        panic!("{test} cannot run: {missing} (CI=true: a test that cannot run fails)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {missing}");
+}
+
 /// A tmpfs mounted for one test (a small file system a test can fill), unmounted when
-/// dropped. Mounting needs root: `mount` returns `None` where it is not permitted, and
-/// the test reports itself skipped.
+/// dropped. Mounting needs root (CAP_SYS_ADMIN): where it is not permitted, `mount`
+/// says why and the test calls [`skip`].
 #[derive(Debug)]
 pub struct TmpfsMount(PathBuf);
 
 impl TmpfsMount {
     /// Mounts a tmpfs of `size` (as `mount -o size=`: "256k", "2m") at `at`, creating
-    /// the folder first.
-    pub fn mount(at: &Path, size: &str) -> Option<TmpfsMount> {
-        std::fs::create_dir_all(at).ok()?;
+    /// the folder first. The error says why it could not.
+    pub fn mount(at: &Path, size: &str) -> Result<TmpfsMount, String> {
+        std::fs::create_dir_all(at).map_err(|e| format!("creating {}: {e}", at.display()))?;
         let out = std::process::Command::new("mount")
             .args([
                 "-t",
@@ -153,8 +173,19 @@ impl TmpfsMount {
             ])
             .arg(at)
             .output()
-            .ok()?;
-        out.status.success().then(|| TmpfsMount(at.to_owned()))
+            .map_err(|e| format!("running mount(8): {e}"))?;
+        if out.status.success() {
+            Ok(TmpfsMount(at.to_owned()))
+        } else {
+            Err(format!(
+                "mounting a tmpfs is not permitted here ({}: {})",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))
+        }
     }
 }
 

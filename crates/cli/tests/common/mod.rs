@@ -51,7 +51,7 @@ pub fn spoolq_as_nobody() -> Command {
 
 // Not every test binary uses every fixture.
 #[allow(unused_imports)]
-pub use spoolq_testkit::{PATIENCE, TempSpool, TmpfsMount, process_gone, read_pid};
+pub use spoolq_testkit::{PATIENCE, TempSpool, TmpfsMount, process_gone, read_pid, skip};
 
 /// Running the real binary's daemon on a test spool.
 pub trait SpawnDaemon {
