@@ -1,6 +1,8 @@
-//! How fast an idle daemon notices a new job: with the watcher, within 100 ms of the
-//! drop; without it, at the next periodic rescan. A test binary of its own, so the
-//! timing is not disturbed by the other daemon tests running in parallel.
+//! How an idle daemon notices a new job: with the watcher, from the watcher's event alone
+//! (the periodic rescan is an hour away); without it, at the next periodic rescan. The
+//! latency is printed (`--nocapture`), never asserted: it depends on the machine's load.
+//! A test binary of its own, so the printed figure is not disturbed by the other daemon
+//! tests running in parallel.
 
 mod common;
 
@@ -10,21 +12,28 @@ use common::*;
 use spoolq_spool::Event;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
+async fn an_idle_daemon_claims_a_dropped_job_through_the_watcher_alone() {
     let spool = TempSpool::new();
     let mut config = spool.config();
-    // A rescan every minute: only the watcher can be this fast.
-    config.rescan_interval = Duration::from_secs(60);
+    // The first rescan is an hour away, far beyond PATIENCE: a job dropped after the
+    // initial listing can only be found through the watcher.
+    config.rescan_interval = Duration::from_secs(3600);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
         !spool.events(Event::Start).is_empty()
     })
     .await;
-    let mut worst = Duration::ZERO;
+    // Once a first job is done, the initial listing is over.
+    let first = spool.drop_job("first\n");
+    wait_until("the first job is done", PATIENCE, || {
+        spool.count_per_job(Event::Done).get(&first) == Some(&1)
+    })
+    .await;
+    let mut latencies = Vec::new();
     for _ in 0..5 {
         let before = spoolq_claim::monotonic_ns();
         let id = spool.drop_job("quick\n");
-        wait_until("the job is claimed", PATIENCE, || {
+        wait_until("the watcher's event gets the job claimed", PATIENCE, || {
             spool
                 .events(Event::Claimed)
                 .iter()
@@ -36,13 +45,11 @@ async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
             .into_iter()
             .find(|r| r.job == Some(id))
             .unwrap();
-        worst = worst.max(Duration::from_nanos(claimed.mono_ns.saturating_sub(before)));
+        latencies.push(Duration::from_nanos(claimed.mono_ns.saturating_sub(before)));
     }
-    daemon.stop().await;
-    assert!(
-        worst < Duration::from_millis(100),
-        "slowest claim took {worst:?}"
-    );
+    let summary = daemon.stop().await;
+    assert_eq!(summary.claimed, 6);
+    eprintln!("drop-to-claim latency through the watcher: {latencies:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
