@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The daemon's default `--shutdown-grace`, in seconds.
-pub const DEFAULT_GRACE_SECS: u64 = 30;
+pub const DEFAULT_GRACE_SECS: u64 = spoolq_daemon::Config::DEFAULT_SHUTDOWN_GRACE.as_secs();
 /// How much longer than the grace the service manager waits before SIGKILL: time for the
 /// daemon to terminate handlers after the grace, release their jobs and journal that.
 pub const STOP_MARGIN_SECS: u64 = 15;

@@ -110,28 +110,43 @@ pub struct Config {
 }
 
 impl Config {
+    // The defaults, defined once: `Config::new` uses them, `spoolq daemon --help` shows
+    // them.
+    /// 0: one worker per CPU.
+    pub const DEFAULT_WORKERS: usize = 0;
+    pub const DEFAULT_STRATEGY: Strategy = Strategy::Verified;
+    pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+    pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
+    pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(3600);
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+    pub const DEFAULT_TMP_MAX_AGE: Duration = Duration::from_secs(3600);
+
     /// The defaults of `spoolq daemon` for a spool at `spool`.
     pub fn new(spool: impl Into<PathBuf>) -> Config {
         Config {
             spool: spool.into(),
-            workers: 0,
-            strategy: Strategy::Verified,
+            workers: Config::DEFAULT_WORKERS,
+            strategy: Config::DEFAULT_STRATEGY,
             command: None,
             simulate_work: None,
-            job_timeout: Duration::from_secs(600),
-            kill_grace: Duration::from_secs(5),
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(3600),
-            max_attempts: 5,
-            rescan_interval: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(30),
+            job_timeout: Config::DEFAULT_JOB_TIMEOUT,
+            kill_grace: Config::DEFAULT_KILL_GRACE,
+            retry_base: Config::DEFAULT_RETRY_BASE,
+            retry_max: Config::DEFAULT_RETRY_MAX,
+            max_attempts: Config::DEFAULT_MAX_ATTEMPTS,
+            rescan_interval: Config::DEFAULT_RESCAN_INTERVAL,
+            shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
             drain: false,
             watch: true,
             trace_claims: false,
             race_window: None,
             journal_fsync: false,
-            queue_capacity: 1024,
-            tmp_max_age: Duration::from_secs(3600),
+            queue_capacity: Config::DEFAULT_QUEUE_CAPACITY,
+            tmp_max_age: Config::DEFAULT_TMP_MAX_AGE,
         }
     }
 }

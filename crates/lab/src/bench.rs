@@ -117,22 +117,31 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
+    // The defaults that `spoolq lab --bench` has flags for, defined once: `new` uses
+    // them, `spoolq lab --help` shows them.
+    pub const DEFAULT_REPEAT: usize = 3;
+    pub const DEFAULT_WORKERS: usize = 2;
+    pub const DEFAULT_E2E_JOBS: u64 = 50_000;
+    pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(30);
+    pub const DEFAULT_SCALE_JOBS: u64 = 1_000_000;
+    pub const DEFAULT_PAYLOAD_SIZE: usize = 200;
+
     pub fn new(exe: PathBuf) -> BenchConfig {
         BenchConfig {
             exe,
             sections: Section::DEFAULT.to_vec(),
-            repeat: 3,
-            workers: 2,
+            repeat: BenchConfig::DEFAULT_REPEAT,
+            workers: BenchConfig::DEFAULT_WORKERS,
             inproc_jobs: 20_000,
-            e2e_jobs: 50_000,
+            e2e_jobs: BenchConfig::DEFAULT_E2E_JOBS,
             exec_jobs: 2_000,
             latency_jobs: 5_000,
             rate: 1000.0,
             idle_burst: 100_000,
-            idle_for: Duration::from_secs(30),
-            scale_jobs: 1_000_000,
+            idle_for: BenchConfig::DEFAULT_IDLE_FOR,
+            scale_jobs: BenchConfig::DEFAULT_SCALE_JOBS,
             scale_base: 10_000,
-            payload_size: 200,
+            payload_size: BenchConfig::DEFAULT_PAYLOAD_SIZE,
             disk: std::env::temp_dir(),
             tmpfs: Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()),
         }

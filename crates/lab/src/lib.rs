@@ -52,22 +52,33 @@ pub struct LabConfig {
 }
 
 impl LabConfig {
+    // The defaults, defined once: `LabConfig::new` uses them, `spoolq lab --help` shows
+    // them.
+    pub const DEFAULT_JOBS: u64 = 10_000;
+    pub const DEFAULT_CONSUMERS: usize = 4;
+    pub const DEFAULT_WORKERS: usize = 2;
+    pub const DEFAULT_WORK: Duration = Duration::from_millis(2);
+    pub const DEFAULT_STRATEGIES: [Strategy; 2] = [Strategy::Naive, Strategy::Verified];
+    pub const DEFAULT_REPEAT: usize = 1;
+    pub const DEFAULT_PAYLOAD_SIZE: usize = 200;
+    pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
     /// The defaults of `spoolq lab`: finishes in well under a minute on two cores.
     pub fn new(exe: PathBuf) -> LabConfig {
         LabConfig {
             exe,
-            jobs: 10_000,
-            consumers: 4,
-            workers: 2,
-            work: Duration::from_millis(2),
-            strategies: vec![Strategy::Naive, Strategy::Verified],
+            jobs: LabConfig::DEFAULT_JOBS,
+            consumers: LabConfig::DEFAULT_CONSUMERS,
+            workers: LabConfig::DEFAULT_WORKERS,
+            work: LabConfig::DEFAULT_WORK,
+            strategies: LabConfig::DEFAULT_STRATEGIES.to_vec(),
             race_window: None,
             keep_in: None,
             exec: None,
-            repeat: 1,
+            repeat: LabConfig::DEFAULT_REPEAT,
             trace_claims: true,
-            payload_size: 200,
-            run_timeout: Duration::from_secs(300),
+            payload_size: LabConfig::DEFAULT_PAYLOAD_SIZE,
+            run_timeout: LabConfig::DEFAULT_RUN_TIMEOUT,
         }
     }
 }

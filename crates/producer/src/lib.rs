@@ -315,6 +315,11 @@ pub struct Generate {
     pub sync: SyncMode,
 }
 
+impl Generate {
+    /// The payload size of `spoolq produce --count` without `--size`: empty jobs.
+    pub const DEFAULT_SIZE: usize = 0;
+}
+
 /// A synthetic payload: a recognizable text pattern, cut to `remaining` bytes.
 struct Synthetic {
     pattern: Vec<u8>,

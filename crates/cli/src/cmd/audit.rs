@@ -10,6 +10,7 @@ use spoolq_auditor::{AuditInput, Finding};
 use spoolq_spool::JobId;
 
 use crate::Exit;
+use crate::cmd::value::{FailOn, comma_list};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -31,15 +32,19 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Which findings make the exit status 1 (comma-separated): concurrent,
-    /// after-completion, lost, redelivery.
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
-        default_value = "concurrent,after-completion,lost"
+        default_values_t = Finding::DEFAULT.map(FailOn),
+        hide_default_value = true,
+        help = format!(
+            "Which findings make the exit status 1 (comma-separated): concurrent, \
+             after-completion, lost, redelivery [default: {}]",
+            comma_list(&Finding::DEFAULT.map(FailOn))
+        )
     )]
-    fail_on: Vec<Finding>,
+    fail_on: Vec<FailOn>,
 }
 
 /// Where the journals are.
@@ -94,7 +99,10 @@ fn emit(text: &str) {
 pub fn run(args: Args) -> Exit {
     match args.command {
         Some(AuditCommand::Timeline(timeline)) => run_timeline(timeline),
-        None => run_report(&args.sources, args.json, &args.fail_on),
+        None => {
+            let fail_on: Vec<Finding> = args.fail_on.iter().map(|f| f.0).collect();
+            run_report(&args.sources, args.json, &fail_on)
+        }
     }
 }
 
@@ -122,10 +130,7 @@ fn run_report(sources: &Sources, json: bool, fail_on: &[Finding]) -> Exit {
         Exit::Ok
     } else {
         if !json {
-            let names: Vec<String> = findings
-                .iter()
-                .map(|f| format!("{f:?}").to_lowercase())
-                .collect();
+            let names: Vec<&str> = findings.iter().map(|&f| FailOn(f).name()).collect();
             eprintln!("spoolq audit: findings: {}", names.join(", "));
         }
         Exit::Finding

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use spoolq_claim::Strategy;
+use spoolq_daemon::Config;
 use tracing_subscriber::EnvFilter;
 
 use crate::Exit;
+use crate::cmd::value::{HumanDuration, positive_duration};
 
 /// Consume jobs: watch the spool, claim each job, run COMMAND on it.
 #[derive(Debug, clap::Args)]
@@ -36,45 +38,51 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     spool: PathBuf,
 
-    /// Jobs handled at once [default: number of CPUs].
-    #[arg(long, value_name = "N")]
-    workers: Option<usize>,
+    /// Jobs handled at once; 0 means one per CPU.
+    #[arg(long, value_name = "N", default_value_t = Config::DEFAULT_WORKERS)]
+    workers: usize,
 
     /// Claim strategy: verified (safe) or naive (reproduces the double-processing race).
-    #[arg(long = "claim", value_name = "STRATEGY", default_value = "verified",
+    #[arg(long = "claim", value_name = "STRATEGY", default_value_t = Config::DEFAULT_STRATEGY,
           value_parser = parse_strategy)]
     strategy: Strategy,
 
     /// Terminate a handler running longer than this (SIGTERM to its process group,
     /// SIGKILL after --kill-grace); the attempt counts as failed.
-    #[arg(long, value_name = "DURATION", default_value = "10min", value_parser = parse_duration)]
-    job_timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_JOB_TIMEOUT))]
+    job_timeout: HumanDuration,
 
     /// Time between SIGTERM and SIGKILL when a handler is terminated.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    kill_grace: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_KILL_GRACE))]
+    kill_grace: HumanDuration,
 
     /// Backoff before the first retry; doubles per attempt, with full jitter.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    retry_base: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_RETRY_BASE))]
+    retry_base: HumanDuration,
 
     /// Longest backoff between attempts.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
-    retry_max: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_RETRY_MAX))]
+    retry_max: HumanDuration,
 
     /// Attempts before a failing job goes to failed/.
-    #[arg(long, value_name = "N", default_value_t = 5,
+    #[arg(long, value_name = "N", default_value_t = Config::DEFAULT_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
 
     /// Full rescan of the spool this often, whatever the file system watcher reports.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    rescan_interval: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_RESCAN_INTERVAL))]
+    rescan_interval: HumanDuration,
 
     /// On SIGTERM/SIGINT, let running handlers finish for this long, then terminate them
     /// and release (not delete) their jobs.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    shutdown_grace: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(Config::DEFAULT_SHUTDOWN_GRACE))]
+    shutdown_grace: HumanDuration,
 
     /// Exit 0 once new/ holds no claimable job and nothing is in flight (for on-demand
     /// starts: launchd QueueDirectories, systemd path units).
@@ -90,21 +98,22 @@ pub struct Args {
     journal_fsync: bool,
 
     /// Built-in handler only: sleep this long per job (for load tests and the lab).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    simulate_work: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    simulate_work: Option<HumanDuration>,
 
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
-    tmp_max_age: Duration,
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration,
+          default_value_t = HumanDuration(Config::DEFAULT_TMP_MAX_AGE))]
+    tmp_max_age: HumanDuration,
 
     /// Log format on stderr.
-    #[arg(long, value_name = "FORMAT", default_value = "human")]
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 
     /// Sleep this long right after opening each job (widens the race for the lab).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
-    race_window: Option<Duration>,
+    #[arg(long, value_name = "DURATION", hide = true)]
+    race_window: Option<HumanDuration>,
 
     /// Do not use the file system watcher (tests of the periodic rescan).
     #[arg(long, hide = true)]
@@ -119,19 +128,6 @@ pub struct Args {
 enum LogFormat {
     Human,
     Json,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 10min, 1h)"))
-}
-
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    match parse_duration(s)? {
-        d if d.is_zero() => {
-            Err("must be longer than zero (a fresh file may still be written)".into())
-        }
-        d => Ok(d),
-    }
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -160,26 +156,34 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+impl Args {
+    /// The daemon's configuration these flags ask for.
+    fn config(self) -> Config {
+        let mut config = Config::new(self.spool);
+        config.workers = self.workers;
+        config.strategy = self.strategy;
+        config.command = (!self.command.is_empty()).then_some(self.command);
+        config.simulate_work = self.simulate_work.map(|d| d.0);
+        config.job_timeout = self.job_timeout.0;
+        config.kill_grace = self.kill_grace.0;
+        config.retry_base = self.retry_base.0;
+        config.retry_max = self.retry_max.0;
+        config.max_attempts = self.max_attempts;
+        config.rescan_interval = self.rescan_interval.0;
+        config.shutdown_grace = self.shutdown_grace.0;
+        config.drain = self.drain;
+        config.watch = !self.no_watch;
+        config.trace_claims = self.trace_claims;
+        config.race_window = self.race_window.map(|d| d.0);
+        config.journal_fsync = self.journal_fsync;
+        config.tmp_max_age = self.tmp_max_age.0;
+        config
+    }
+}
+
 pub fn run(args: Args) -> Exit {
     init_logging(args.log_format);
-    let mut config = spoolq_daemon::Config::new(args.spool);
-    config.workers = args.workers.unwrap_or(0);
-    config.strategy = args.strategy;
-    config.command = (!args.command.is_empty()).then_some(args.command);
-    config.simulate_work = args.simulate_work;
-    config.job_timeout = args.job_timeout;
-    config.kill_grace = args.kill_grace;
-    config.retry_base = args.retry_base;
-    config.retry_max = args.retry_max;
-    config.max_attempts = args.max_attempts;
-    config.rescan_interval = args.rescan_interval;
-    config.shutdown_grace = args.shutdown_grace;
-    config.drain = args.drain;
-    config.watch = !args.no_watch;
-    config.trace_claims = args.trace_claims;
-    config.race_window = args.race_window;
-    config.journal_fsync = args.journal_fsync;
-    config.tmp_max_age = args.tmp_max_age;
+    let config = args.config();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,6 +6,7 @@ use spoolq_spool::layout::DEFAULT_MODE;
 use spoolq_spool::{CreateOptions, InitError, Spool};
 
 use crate::Exit;
+use crate::cmd::value::Mode;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -26,12 +27,12 @@ pub struct Args {
     #[arg(long, value_name = "G")]
     pub group: Option<String>,
     /// Permission bits, in octal (e.g. 750, 2770: setgid so new files keep the group).
-    #[arg(long, value_name = "M", value_parser = parse_mode, default_value = "750")]
-    pub mode: u32,
+    #[arg(long, value_name = "M", value_parser = parse_mode, default_value_t = Mode(DEFAULT_MODE))]
+    pub mode: Mode,
 }
 
 /// Parses an octal mode such as `750`, `0750` or `2770`.
-fn parse_mode(s: &str) -> Result<u32, String> {
+fn parse_mode(s: &str) -> Result<Mode, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
     let mode = u32::from_str_radix(digits, 8)
         .map_err(|_| format!("{s:?} is not an octal mode; write it like 750 or 2770"))?;
@@ -45,7 +46,7 @@ fn parse_mode(s: &str) -> Result<u32, String> {
             "{s:?} does not give the owner rwx; the daemon's user needs it (e.g. 750, 2770)"
         ));
     }
-    Ok(mode)
+    Ok(Mode(mode))
 }
 
 fn resolve_group(group: &str) -> Result<u32, String> {
@@ -73,10 +74,8 @@ pub fn run(args: Args) -> Exit {
             return Exit::Error;
         }
     };
-    let options = CreateOptions {
-        mode: args.mode,
-        gid,
-    };
+    let mode = args.mode.0;
+    let options = CreateOptions { mode, gid };
     match Spool::init(&args.dir, options) {
         Ok((spool, report)) => {
             let path = spool.path().display();
@@ -91,19 +90,16 @@ pub fn run(args: Args) -> Exit {
                 );
             }
             let group = gid.map_or(String::new(), |g| format!(", group {g}"));
-            println!(
-                "folders: tmp new retry failed journal, mode {:04o}{group}",
-                args.mode
-            );
-            if report.root_perm != args.mode {
+            println!("folders: tmp new retry failed journal, mode {mode:04o}{group}");
+            if report.root_perm != mode {
                 eprintln!(
                     "spoolq init: warning: {path} has mode {:04o}, not {:04o}: the kernel dropped \
                      bits (an unprivileged user cannot set setgid for a group it is not in); \
                      re-run as root or as a member of the group",
-                    report.root_perm, args.mode
+                    report.root_perm, mode
                 );
             }
-            if args.mode == DEFAULT_MODE && gid.is_none() {
+            if mode == DEFAULT_MODE && gid.is_none() {
                 println!(
                     "only the owner may drop jobs; for producers in a group, re-run with \
                      --group G --mode 2770"
@@ -138,9 +134,9 @@ mod tests {
 
     #[test]
     fn modes_parse_in_octal_and_must_leave_the_owner_rwx() {
-        assert_eq!(parse_mode("750"), Ok(0o750));
-        assert_eq!(parse_mode("2770"), Ok(0o2770));
-        assert_eq!(parse_mode("0o700"), Ok(0o700));
+        assert_eq!(parse_mode("750"), Ok(Mode(0o750)));
+        assert_eq!(parse_mode("2770"), Ok(Mode(0o2770)));
+        assert_eq!(parse_mode("0o700"), Ok(Mode(0o700)));
         assert!(parse_mode("0550").is_err());
         assert!(parse_mode("789").is_err());
         assert!(parse_mode("17777").is_err());

@@ -1,13 +1,13 @@
 //! `spoolq lab`: the race reproduced across processes, naive against verified.
 
+use spoolq_claim::Strategy;
+use spoolq_lab::bench::BenchConfig;
+use spoolq_lab::{LabConfig, Progress};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
-
-use spoolq_claim::Strategy;
-use spoolq_lab::{LabConfig, Progress};
 
 use crate::Exit;
+use crate::cmd::value::{HumanDuration, comma_list};
 
 /// Run many consumer processes on one spool, once per strategy, and show in one table
 /// the naive strategy's duplicates and the verified strategy's none.
@@ -17,24 +17,26 @@ use crate::Exit;
 )]
 pub struct Args {
     /// Jobs produced per run.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = LabConfig::DEFAULT_JOBS)]
     jobs: u64,
     /// Consumer daemons (separate processes) racing over the spool.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = LabConfig::DEFAULT_CONSUMERS)]
     consumers: usize,
     /// Workers per consumer.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = LabConfig::DEFAULT_WORKERS)]
     workers: usize,
     /// Simulated work per job.
-    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
-    work: Duration,
-    /// Strategies to run, in order.
-    #[arg(long, value_delimiter = ',', default_value = "naive,verified")]
+    #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(LabConfig::DEFAULT_WORK))]
+    work: HumanDuration,
+    #[arg(long, value_delimiter = ',', default_values_t = LabConfig::DEFAULT_STRATEGIES,
+          hide_default_value = true,
+          help = format!("Strategies to run, in order [default: {}]",
+                         comma_list(&LabConfig::DEFAULT_STRATEGIES)))]
     strategy: Vec<Strategy>,
     /// Pause injected between open and lock (through the claim step hook), to widen
     /// the race window.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    race_window: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    race_window: Option<HumanDuration>,
     /// Keep the spools and journals in DIR for inspection.
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
@@ -51,8 +53,9 @@ pub struct Args {
     #[arg(long)]
     no_trace: bool,
     /// Give up on a run after this long.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    timeout: Duration,
+    #[arg(long, value_name = "DURATION",
+          default_value_t = HumanDuration(LabConfig::DEFAULT_RUN_TIMEOUT))]
+    timeout: HumanDuration,
     /// Benchmark instead: spoolq against raw floors in the same run (in-process drain,
     /// producer and daemon as two processes, exec handler against xargs, watcher
     /// latency, idle CPU on a bloated folder); medians of --repeat (default 3) runs.
@@ -67,14 +70,15 @@ pub struct Args {
     #[arg(long, requires = "bench")]
     scale: bool,
     /// With --bench: jobs of the e2e section.
-    #[arg(long, requires = "bench", default_value_t = 50_000)]
+    #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_E2E_JOBS)]
     bench_jobs: u64,
     /// With --bench: jobs of the big spool in the scale section.
-    #[arg(long, requires = "bench", default_value_t = 1_000_000)]
+    #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_SCALE_JOBS)]
     scale_jobs: u64,
     /// With --bench: how long the idle daemon's CPU is measured.
-    #[arg(long, requires = "bench", default_value = "30s", value_parser = humantime::parse_duration)]
-    idle_for: Duration,
+    #[arg(long, requires = "bench", value_name = "DURATION",
+          default_value_t = HumanDuration(BenchConfig::DEFAULT_IDLE_FOR))]
+    idle_for: HumanDuration,
     #[command(subcommand)]
     floor: Option<Floor>,
 }
@@ -89,7 +93,7 @@ pub enum Floor {
         spool: PathBuf,
         #[arg(long)]
         count: u64,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = BenchConfig::DEFAULT_PAYLOAD_SIZE)]
         size: usize,
     },
     /// Raw consumer loop: list new/, open, flock, fstat, fstatat, read, unlink, close,
@@ -122,7 +126,7 @@ fn floor(cmd: Floor) -> Exit {
 }
 
 fn bench(args: &Args, exe: PathBuf) -> Exit {
-    let mut config = spoolq_lab::bench::BenchConfig::new(exe);
+    let mut config = BenchConfig::new(exe);
     if let Some(sections) = &args.sections {
         config.sections.clone_from(sections);
     }
@@ -137,7 +141,7 @@ fn bench(args: &Args, exe: PathBuf) -> Exit {
     config.workers = args.workers.max(1);
     config.e2e_jobs = args.bench_jobs;
     config.scale_jobs = args.scale_jobs;
-    config.idle_for = args.idle_for;
+    config.idle_for = args.idle_for.0;
     let mut progress = |line: &str| eprintln!("spoolq lab --bench: {line}");
     match spoolq_lab::bench::run_bench(&config, &mut progress) {
         Ok(report) => {
@@ -179,14 +183,14 @@ pub fn run(mut args: Args) -> Exit {
     config.jobs = args.jobs;
     config.consumers = args.consumers.max(1);
     config.workers = args.workers.max(1);
-    config.work = args.work;
+    config.work = args.work.0;
     config.strategies = args.strategy;
-    config.race_window = args.race_window;
+    config.race_window = args.race_window.map(|d| d.0);
     config.keep_in = args.spool;
     config.exec = args.exec;
     config.repeat = usize::try_from(args.repeat).unwrap_or(1);
     config.trace_claims = !args.no_trace;
-    config.run_timeout = args.timeout;
+    config.run_timeout = args.timeout.0;
 
     let terminal = std::io::stderr().is_terminal();
     let mut last_phase = String::new();

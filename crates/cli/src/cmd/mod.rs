@@ -7,3 +7,4 @@ pub mod lab;
 pub mod produce;
 pub mod service;
 pub mod status;
+pub mod value;

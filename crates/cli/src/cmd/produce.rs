@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     count: Option<u64>,
     /// Payload size of each generated job: bytes, or with a k, M or G suffix (1024s).
-    #[arg(long, value_name = "BYTES", requires = "count", value_parser = parse_size, default_value = "0")]
+    #[arg(long, value_name = "BYTES", requires = "count", value_parser = parse_size,
+          default_value_t = Generate::DEFAULT_SIZE)]
     size: usize,
     /// Pace generated jobs at R per second.
     #[arg(long, value_name = "R", requires = "count")]
@@ -40,7 +41,7 @@ pub struct Args {
     id: Option<JobId>,
     /// always: fsync file, rename, fsync new/ per job; batch: fsync new/ once at the
     /// end; never: no fsync (survives a crash of spoolq, not power loss).
-    #[arg(long, value_name = "MODE", default_value = "always")]
+    #[arg(long, value_name = "MODE", default_value_t = SyncMode::default())]
     sync: SyncMode,
     /// Do not write a `produced` record to the spool's journal.
     #[arg(long)]
