@@ -98,6 +98,31 @@ fn lab_help_shows_the_lab_librarys_defaults() {
 }
 
 #[test]
+fn lab_help_shows_the_lab_and_bench_defaults_of_flags_both_take() {
+    let help = help("lab");
+    for (flag, lab, bench) in [
+        (
+            "workers",
+            LabConfig::DEFAULT_WORKERS,
+            BenchConfig::DEFAULT_WORKERS,
+        ),
+        (
+            "repeat",
+            LabConfig::DEFAULT_REPEAT,
+            BenchConfig::DEFAULT_REPEAT,
+        ),
+    ] {
+        let expected = if lab == bench {
+            format!("[default: {lab}]")
+        } else {
+            format!("[default: {lab}; with --bench: {bench}]")
+        };
+        let text = flag_help(&help, flag);
+        assert!(text.ends_with(&expected), "--{flag}: {text}");
+    }
+}
+
+#[test]
 fn produce_init_and_audit_help_show_their_librarys_defaults() {
     assert_defaults(
         "produce",

@@ -20,11 +20,12 @@ pub struct Args {
     #[arg(long, default_value_t = LabConfig::DEFAULT_JOBS)]
     jobs: u64,
     /// Consumer daemons (separate processes) racing over the spool.
-    #[arg(long, default_value_t = LabConfig::DEFAULT_CONSUMERS)]
+    #[arg(long, default_value_t = LabConfig::DEFAULT_CONSUMERS, value_parser = at_least_one())]
     consumers: usize,
-    /// Workers per consumer.
-    #[arg(long, default_value_t = LabConfig::DEFAULT_WORKERS)]
-    workers: usize,
+    #[arg(long, value_parser = at_least_one(),
+          help = mode_defaults("Workers per consumer (with --bench: of the daemon, and xargs' -P)",
+                               LabConfig::DEFAULT_WORKERS, BenchConfig::DEFAULT_WORKERS))]
+    workers: Option<usize>,
     /// Simulated work per job.
     #[arg(long, value_name = "DURATION", default_value_t = HumanDuration(LabConfig::DEFAULT_WORK))]
     work: HumanDuration,
@@ -43,9 +44,10 @@ pub struct Args {
     /// Run COMMAND (with `sh -c`) as the handler instead of simulated work.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
-    /// Runs per strategy; the table shows medians.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    repeat: u64,
+    #[arg(long, value_parser = at_least_one(),
+          help = mode_defaults("Runs per strategy (with --bench: per figure); the table shows medians",
+                               LabConfig::DEFAULT_REPEAT, BenchConfig::DEFAULT_REPEAT))]
+    repeat: Option<usize>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -58,8 +60,8 @@ pub struct Args {
     timeout: HumanDuration,
     /// Benchmark instead: spoolq against raw floors in the same run (in-process drain,
     /// producer and daemon as two processes, exec handler against xargs, watcher
-    /// latency, idle CPU on a bloated folder); medians of --repeat (default 3) runs.
-    /// See docs/performance.md.
+    /// latency, idle CPU on a bloated folder); medians of --repeat runs. See
+    /// docs/performance.md.
     #[arg(long)]
     bench: bool,
     /// With --bench: the sections to run (inproc, produce, e2e, exec, latency, idle, scale).
@@ -125,7 +127,23 @@ fn floor(cmd: Floor) -> Exit {
     }
 }
 
-fn bench(args: &Args, exe: PathBuf) -> Exit {
+/// A count of one or more.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// A flag's help with its default for the lab and, when it differs, for the bench.
+fn mode_defaults(what: &str, lab: usize, bench: usize) -> String {
+    if lab == bench {
+        format!("{what} [default: {lab}]")
+    } else {
+        format!("{what} [default: {lab}; with --bench: {bench}]")
+    }
+}
+
+/// The bench these flags ask for: an explicit flag wins, the bench's defaults apply to
+/// the flags not given.
+fn bench_config(args: &Args, exe: PathBuf) -> BenchConfig {
     let mut config = BenchConfig::new(exe);
     if let Some(sections) = &args.sections {
         config.sections.clone_from(sections);
@@ -133,15 +151,41 @@ fn bench(args: &Args, exe: PathBuf) -> Exit {
     if args.scale && !config.sections.contains(&spoolq_lab::bench::Section::Scale) {
         config.sections.push(spoolq_lab::bench::Section::Scale);
     }
-    config.repeat = if args.repeat > 1 {
-        usize::try_from(args.repeat).unwrap_or(3)
-    } else {
-        3
-    };
-    config.workers = args.workers.max(1);
+    if let Some(repeat) = args.repeat {
+        config.repeat = repeat;
+    }
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
     config.e2e_jobs = args.bench_jobs;
     config.scale_jobs = args.scale_jobs;
     config.idle_for = args.idle_for.0;
+    config
+}
+
+/// The lab run these flags ask for.
+fn lab_config(args: Args, exe: PathBuf) -> LabConfig {
+    let mut config = LabConfig::new(exe);
+    config.jobs = args.jobs;
+    config.consumers = args.consumers;
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    config.work = args.work.0;
+    config.strategies = args.strategy;
+    config.race_window = args.race_window.map(|d| d.0);
+    config.keep_in = args.spool;
+    config.exec = args.exec;
+    if let Some(repeat) = args.repeat {
+        config.repeat = repeat;
+    }
+    config.trace_claims = !args.no_trace;
+    config.run_timeout = args.timeout.0;
+    config
+}
+
+fn bench(args: &Args, exe: PathBuf) -> Exit {
+    let config = bench_config(args, exe);
     let mut progress = |line: &str| eprintln!("spoolq lab --bench: {line}");
     match spoolq_lab::bench::run_bench(&config, &mut progress) {
         Ok(report) => {
@@ -179,18 +223,8 @@ pub fn run(mut args: Args) -> Exit {
     if args.bench {
         return bench(&args, exe);
     }
-    let mut config = LabConfig::new(exe);
-    config.jobs = args.jobs;
-    config.consumers = args.consumers.max(1);
-    config.workers = args.workers.max(1);
-    config.work = args.work.0;
-    config.strategies = args.strategy;
-    config.race_window = args.race_window.map(|d| d.0);
-    config.keep_in = args.spool;
-    config.exec = args.exec;
-    config.repeat = usize::try_from(args.repeat).unwrap_or(1);
-    config.trace_claims = !args.no_trace;
-    config.run_timeout = args.timeout.0;
+    let json = args.json;
+    let config = lab_config(args, exe);
 
     let terminal = std::io::stderr().is_terminal();
     let mut last_phase = String::new();
@@ -215,7 +249,7 @@ pub fn run(mut args: Args) -> Exit {
     if terminal {
         eprintln!();
     }
-    if args.json {
+    if json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
             Err(e) => {
@@ -253,5 +287,48 @@ pub fn run(mut args: Args) -> Exit {
             "spoolq lab: the verified strategy showed a duplicate or a lost job: this is a bug, please report it with the journals (--spool DIR keeps them)"
         );
         Exit::Finding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(argv: &[&str]) -> Args {
+        let argv = ["spoolq", "lab"].iter().chain(argv);
+        match crate::Cli::try_parse_from(argv).unwrap().command {
+            crate::Command::Lab(args) => args,
+            other => panic!("not lab: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_explicit_repeat_or_workers_wins_and_each_mode_has_its_own_default() {
+        let exe = PathBuf::from("spoolq");
+        let bench = bench_config(&parse(&["--bench", "--repeat", "1"]), exe.clone());
+        assert_eq!(bench.repeat, 1);
+        let bench = bench_config(
+            &parse(&["--bench", "--repeat", "4", "--workers", "1"]),
+            exe.clone(),
+        );
+        assert_eq!((bench.repeat, bench.workers), (4, 1));
+        let bench = bench_config(&parse(&["--bench"]), exe.clone());
+        assert_eq!(bench.repeat, BenchConfig::DEFAULT_REPEAT);
+        assert_eq!(bench.workers, BenchConfig::DEFAULT_WORKERS);
+
+        let lab = lab_config(parse(&["--repeat", "3", "--workers", "5"]), exe.clone());
+        assert_eq!((lab.repeat, lab.workers), (3, 5));
+        let lab = lab_config(parse(&[]), exe);
+        assert_eq!(lab.repeat, LabConfig::DEFAULT_REPEAT);
+        assert_eq!(lab.workers, LabConfig::DEFAULT_WORKERS);
+    }
+
+    #[test]
+    fn counts_of_zero_are_usage_errors() {
+        for flag in ["--repeat", "--workers", "--consumers"] {
+            let err = crate::Cli::try_parse_from(["spoolq", "lab", flag, "0"]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{flag} 0");
+        }
     }
 }
