@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use spoolq_lab::argv::subcommand;
 
 mod cmd;
 mod service_files;
@@ -26,12 +27,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Consume jobs: watch the spool, claim each job, run the handler.
+    #[command(name = subcommand::DAEMON)]
     Daemon(cmd::daemon::Args),
     /// Drop jobs into a spool atomically.
+    #[command(name = subcommand::PRODUCE)]
     Produce(cmd::produce::Args),
     /// Read every journal and report duplicates, lost jobs and latency.
     Audit(cmd::audit::Args),
     /// Run many consumers on one spool and show the race, naive against verified.
+    #[command(name = subcommand::LAB)]
     Lab(cmd::lab::Args),
     /// Create a spool with its folders, modes and group.
     Init(cmd::init::Args),

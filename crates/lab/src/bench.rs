@@ -27,6 +27,7 @@ use spoolq_claim::Dir;
 use spoolq_claim::sys::{Signal, signal_process_group};
 use spoolq_spool::{CreateOptions, Spool};
 
+use crate::argv::{DaemonArgs, FloorArgs, ProduceArgs};
 use crate::{LabError, floor, median_f64};
 
 /// One measurement section of the bench.
@@ -261,11 +262,50 @@ fn rate_row(
     }
 }
 
-fn daemon_config(spool: &Path, workers: usize) -> spoolq_daemon::Config {
-    let mut config = spoolq_daemon::Config::new(spool);
-    config.workers = workers;
-    config.drain = true;
-    config
+/// How the bench runs `spoolq daemon`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchDaemon {
+    /// The built-in handler until stopped (e2e, latency, idle CPU).
+    Serve,
+    /// The built-in handler, exiting once new/ is empty (inproc, idle drain, scale).
+    Drain,
+    /// Handler `true`, exiting once new/ is empty (exec).
+    DrainExecTrue,
+}
+
+impl BenchDaemon {
+    pub const ALL: [BenchDaemon; 3] = [
+        BenchDaemon::Serve,
+        BenchDaemon::Drain,
+        BenchDaemon::DrainExecTrue,
+    ];
+}
+
+/// The daemon's settings for `kind` with `workers` on `spool`.
+pub fn daemon_args(kind: BenchDaemon, spool: &Path, workers: usize) -> DaemonArgs {
+    let mut args = DaemonArgs::new(spool);
+    args.config.workers = workers;
+    args.config.drain = kind != BenchDaemon::Serve;
+    if kind == BenchDaemon::DrainExecTrue {
+        args.config.command = Some(vec!["true".into()]);
+    }
+    args
+}
+
+/// `spoolq produce` as the bench runs it: `count` jobs, no fsync, at `rate` if given.
+pub fn producer_args(
+    config: &BenchConfig,
+    spool: &Path,
+    count: u64,
+    rate: Option<f64>,
+) -> ProduceArgs {
+    ProduceArgs {
+        spool: spool.to_owned(),
+        count,
+        size: config.payload_size,
+        rate,
+        sync: spoolq_producer::SyncMode::Never,
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, LabError> {
@@ -282,7 +322,7 @@ fn drain_in_process(
     workers: usize,
 ) -> Result<spoolq_daemon::Summary, LabError> {
     rt.block_on(spoolq_daemon::run(
-        daemon_config(spool, workers),
+        daemon_args(BenchDaemon::Drain, spool, workers).config,
         std::future::pending(),
     ))
     .map_err(|e| LabError::Bench(format!("daemon: {e}")))
@@ -454,20 +494,11 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn daemon_command(
-    exe: &Path,
-    spool: &Path,
-    workers: usize,
-    log: &Path,
-) -> Result<Command, LabError> {
+/// A `spoolq daemon` process in a process group of its own, logging to `log`.
+fn daemon_command(exe: &Path, daemon: &DaemonArgs, log: &Path) -> Result<Command, LabError> {
     let log = std::fs::File::create(log).map_err(folder_err(log))?;
-    let mut command = Command::new(exe);
+    let mut command = daemon.command(exe)?;
     command
-        .arg("daemon")
-        .arg("--spool")
-        .arg(spool)
-        .arg("--workers")
-        .arg(workers.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -489,17 +520,20 @@ fn e2e(
             let (t, spool) = fresh_spool(base)?;
             let start = Instant::now();
             let mut consumer = spawn(
-                Command::new(&config.exe)
-                    .args(["lab", "floor-consume", "--count", &n.to_string(), "--spool"])
-                    .arg(spool.path()),
+                &mut FloorArgs::Consume {
+                    spool: spool.path().to_owned(),
+                    count: n,
+                }
+                .command(&config.exe),
                 "the floor consumer",
             )?;
             let mut producer = spawn(
-                Command::new(&config.exe)
-                    .args(["lab", "floor-produce", "--count", &n.to_string(), "--size"])
-                    .arg(config.payload_size.to_string())
-                    .arg("--spool")
-                    .arg(spool.path()),
+                &mut FloorArgs::Produce {
+                    spool: spool.path().to_owned(),
+                    count: n,
+                    size: config.payload_size,
+                }
+                .command(&config.exe),
                 "the floor producer",
             )?;
             wait_ok(&mut producer, "the floor producer")?;
@@ -511,17 +545,14 @@ fn e2e(
             let (t, spool) = fresh_spool(base)?;
             let log = t.path().join("daemon.log");
             let start = Instant::now();
+            let serve = daemon_args(BenchDaemon::Serve, spool.path(), config.workers);
             let mut daemon = spawn(
-                &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+                &mut daemon_command(&config.exe, &serve, &log)?,
                 "the daemon",
             )?;
             let mut producer = spawn(
-                Command::new(&config.exe)
-                    .args(["produce", "--sync", "never", "--count", &n.to_string()])
-                    .arg("--size")
-                    .arg(config.payload_size.to_string())
-                    .arg("--spool")
-                    .arg(spool.path())
+                producer_args(config, spool.path(), n, None)
+                    .command(&config.exe)
                     .stdout(Stdio::null()),
                 "spoolq produce",
             )?;
@@ -585,10 +616,9 @@ fn exec(
         floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
         let log = t.path().join("daemon.log");
         let start = Instant::now();
+        let exec_true = daemon_args(BenchDaemon::DrainExecTrue, spool.path(), config.workers);
         let mut daemon = spawn(
-            daemon_command(&config.exe, spool.path(), config.workers, &log)?
-                .arg("--drain")
-                .args(["--", "true"]),
+            &mut daemon_command(&config.exe, &exec_true, &log)?,
             "the daemon",
         )?;
         wait_ok(&mut daemon, "the daemon")?;
@@ -623,21 +653,16 @@ fn latency(
             ));
             let (t, spool) = fresh_spool(base)?;
             let log = t.path().join("daemon.log");
+            let serve = daemon_args(BenchDaemon::Serve, spool.path(), config.workers);
             let mut daemon = spawn(
-                &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+                &mut daemon_command(&config.exe, &serve, &log)?,
                 "the daemon",
             )?;
             // Let it start its watcher before the first job is offered.
             std::thread::sleep(Duration::from_millis(300));
             let mut producer = spawn(
-                Command::new(&config.exe)
-                    .args(["produce", "--sync", "never", "--count", &n.to_string()])
-                    .arg("--rate")
-                    .arg(config.rate.to_string())
-                    .arg("--size")
-                    .arg(config.payload_size.to_string())
-                    .arg("--spool")
-                    .arg(spool.path())
+                producer_args(config, spool.path(), n, Some(config.rate))
+                    .command(&config.exe)
                     .stdout(Stdio::null()),
                 "spoolq produce",
             )?;
@@ -751,8 +776,9 @@ fn idle(
         "idle disk: daemon CPU over {secs:.0} s on the bloated empty new/"
     ));
     let log = t.path().join("daemon.log");
+    let serve = daemon_args(BenchDaemon::Serve, spool.path(), config.workers);
     let mut daemon = spawn(
-        &mut daemon_command(&config.exe, spool.path(), config.workers, &log)?,
+        &mut daemon_command(&config.exe, &serve, &log)?,
         "the daemon",
     )?;
     // Past start-up (runtime, watcher, first listing).
@@ -782,8 +808,9 @@ fn idle(
     let mut times = Vec::new();
     for _ in 0..config.repeat {
         let start = Instant::now();
+        let drain = daemon_args(BenchDaemon::Drain, spool.path(), config.workers);
         let mut daemon = spawn(
-            daemon_command(&config.exe, spool.path(), config.workers, &log)?.arg("--drain"),
+            &mut daemon_command(&config.exe, &drain, &log)?,
             "the daemon",
         )?;
         wait_ok(&mut daemon, "the daemon")?;
@@ -819,8 +846,9 @@ fn scale(
         progress(&format!("scale disk: draining {n} jobs"));
         let log = t.path().join("daemon.log");
         let start = Instant::now();
+        let drain = daemon_args(BenchDaemon::Drain, spool.path(), config.workers);
         let mut daemon = spawn(
-            daemon_command(&config.exe, spool.path(), config.workers, &log)?.arg("--drain"),
+            &mut daemon_command(&config.exe, &drain, &log)?,
             "the daemon",
         )?;
         let mut peak = None;

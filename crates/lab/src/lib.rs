@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use spoolq_auditor::{AuditInput, DuplicateClass, Report};
@@ -21,8 +21,11 @@ use spoolq_claim::Strategy;
 use spoolq_producer::{Generate, SyncMode};
 use spoolq_spool::{CreateOptions, JournalWriter, Spool, WriterOptions};
 
+pub mod argv;
 pub mod bench;
 pub mod floor;
+
+use crate::argv::DaemonArgs;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -115,6 +118,8 @@ pub enum LabError {
     },
     #[error("bench: {0}")]
     Bench(String),
+    #[error(transparent)]
+    NoFlag(#[from] argv::NoFlag),
     #[error("the {strategy} run did not drain within {timeout:?}; consumers were killed (logs in {})", logs.display())]
     Timeout {
         strategy: Strategy,
@@ -384,6 +389,23 @@ fn first_timeline(report: &Report, spool: &Path) -> Result<Option<String>, LabEr
     Ok(Some(spoolq_auditor::render_timeline(&timeline)))
 }
 
+/// `spoolq daemon` as the lab starts each consumer of a run of `strategy` on `spool`.
+pub fn consumer(config: &LabConfig, strategy: Strategy, spool: &Path) -> DaemonArgs {
+    let mut args = DaemonArgs::new(spool);
+    let daemon = &mut args.config;
+    daemon.drain = true;
+    daemon.strategy = strategy;
+    daemon.workers = config.workers;
+    daemon.trace_claims = config.trace_claims;
+    daemon.race_window = config.race_window;
+    match &config.exec {
+        Some(exec) => daemon.command = Some(vec!["sh".into(), "-c".into(), exec.into()]),
+        None => daemon.simulate_work = Some(config.work),
+    }
+    args.json_logs = true;
+    args
+}
+
 fn spawn_consumer(
     config: &LabConfig,
     strategy: Strategy,
@@ -397,37 +419,8 @@ fn spawn_consumer(
         exe: config.exe.clone(),
         source,
     };
+    let mut command = consumer(config, strategy, spool).command(&config.exe)?;
     let log = std::fs::File::create(&log_path).map_err(spawn_err)?;
-    let mut command = Command::new(&config.exe);
-    command
-        .arg("daemon")
-        .arg("--spool")
-        .arg(spool)
-        .arg("--drain")
-        .arg("--claim")
-        .arg(strategy.as_str())
-        .arg("--workers")
-        .arg(config.workers.to_string())
-        .arg("--log-format")
-        .arg("json");
-    if config.trace_claims {
-        command.arg("--trace-claims");
-    }
-    if let Some(window) = config.race_window {
-        command
-            .arg("--race-window")
-            .arg(humantime::format_duration(window).to_string());
-    }
-    match &config.exec {
-        Some(exec) => {
-            command.arg("--").arg("sh").arg("-c").arg(exec);
-        }
-        None => {
-            command
-                .arg("--simulate-work")
-                .arg(humantime::format_duration(config.work).to_string());
-        }
-    }
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())

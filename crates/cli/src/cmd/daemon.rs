@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use spoolq_claim::Strategy;
 use spoolq_daemon::Config;
+use spoolq_lab::argv::{daemon_flag as flag, log_format};
 use tracing_subscriber::EnvFilter;
 
 use crate::Exit;
@@ -35,88 +36,88 @@ Examples:
   SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json")]
 pub struct Args {
     /// The spool directory (with tmp/, new/, retry/, failed/, journal/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = flag::SPOOL, value_name = "DIR")]
     spool: PathBuf,
 
     /// Jobs handled at once; 0 means one per CPU.
-    #[arg(long, value_name = "N", default_value_t = Config::DEFAULT_WORKERS)]
+    #[arg(long = flag::WORKERS, value_name = "N", default_value_t = Config::DEFAULT_WORKERS)]
     workers: usize,
 
     /// Claim strategy: verified (safe) or naive (reproduces the double-processing race).
-    #[arg(long = "claim", value_name = "STRATEGY", default_value_t = Config::DEFAULT_STRATEGY,
+    #[arg(long = flag::CLAIM, value_name = "STRATEGY", default_value_t = Config::DEFAULT_STRATEGY,
           value_parser = parse_strategy)]
     strategy: Strategy,
 
     /// Terminate a handler running longer than this (SIGTERM to its process group,
     /// SIGKILL after --kill-grace); the attempt counts as failed.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::JOB_TIMEOUT, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_JOB_TIMEOUT))]
     job_timeout: HumanDuration,
 
     /// Time between SIGTERM and SIGKILL when a handler is terminated.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::KILL_GRACE, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_KILL_GRACE))]
     kill_grace: HumanDuration,
 
     /// Backoff before the first retry; doubles per attempt, with full jitter.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::RETRY_BASE, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_RETRY_BASE))]
     retry_base: HumanDuration,
 
     /// Longest backoff between attempts.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::RETRY_MAX, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_RETRY_MAX))]
     retry_max: HumanDuration,
 
     /// Attempts before a failing job goes to failed/.
-    #[arg(long, value_name = "N", default_value_t = Config::DEFAULT_MAX_ATTEMPTS,
+    #[arg(long = flag::MAX_ATTEMPTS, value_name = "N", default_value_t = Config::DEFAULT_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
 
     /// Full rescan of the spool this often, whatever the file system watcher reports.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::RESCAN_INTERVAL, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_RESCAN_INTERVAL))]
     rescan_interval: HumanDuration,
 
     /// On SIGTERM/SIGINT, let running handlers finish for this long, then terminate them
     /// and release (not delete) their jobs.
-    #[arg(long, value_name = "DURATION",
+    #[arg(long = flag::SHUTDOWN_GRACE, value_name = "DURATION",
           default_value_t = HumanDuration(Config::DEFAULT_SHUTDOWN_GRACE))]
     shutdown_grace: HumanDuration,
 
     /// Exit 0 once new/ holds no claimable job and nothing is in flight (for on-demand
     /// starts: launchd QueueDirectories, systemd path units).
-    #[arg(long)]
+    #[arg(long = flag::DRAIN)]
     drain: bool,
 
     /// Journal every claim protocol step (open, lock, verify, complete, close).
-    #[arg(long)]
+    #[arg(long = flag::TRACE_CLAIMS)]
     trace_claims: bool,
 
     /// fsync the journal after every record (survives power loss; slower).
-    #[arg(long)]
+    #[arg(long = flag::JOURNAL_FSYNC)]
     journal_fsync: bool,
 
     /// Built-in handler only: sleep this long per job (for load tests and the lab).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long = flag::SIMULATE_WORK, value_name = "DURATION")]
     simulate_work: Option<HumanDuration>,
 
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration,
+    #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = positive_duration,
           default_value_t = HumanDuration(Config::DEFAULT_TMP_MAX_AGE))]
     tmp_max_age: HumanDuration,
 
     /// Log format on stderr.
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 
     /// Sleep this long right after opening each job (widens the race for the lab).
-    #[arg(long, value_name = "DURATION", hide = true)]
+    #[arg(long = flag::RACE_WINDOW, value_name = "DURATION", hide = true)]
     race_window: Option<HumanDuration>,
 
     /// Do not use the file system watcher (tests of the periodic rescan).
-    #[arg(long, hide = true)]
+    #[arg(long = flag::NO_WATCH, hide = true)]
     no_watch: bool,
 
     /// The handler and its arguments, after `--`.
@@ -126,7 +127,9 @@ pub struct Args {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
+    #[value(name = log_format::HUMAN)]
     Human,
+    #[value(name = log_format::JSON)]
     Json,
 }
 
@@ -258,5 +261,115 @@ impl Signals {
             spoolq_daemon::kill_all_handlers();
             std::process::exit(128 + second);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use clap::Parser;
+    use spoolq_lab::LabConfig;
+    use spoolq_lab::argv::{DaemonArgs, NoFlag};
+    use spoolq_lab::bench::{BenchDaemon, daemon_args};
+
+    use super::*;
+
+    /// What the real parser of `spoolq daemon` makes of `args` (from the subcommand on).
+    fn parse(args: &[OsString]) -> (Config, LogFormat) {
+        let argv = std::iter::once(OsString::from("spoolq")).chain(args.iter().cloned());
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Daemon(parsed),
+            }) => {
+                let log_format = parsed.log_format;
+                (parsed.config(), log_format)
+            }
+            Ok(other) => panic!("{args:?} is not a daemon command line: {other:?}"),
+            Err(e) => panic!("{args:?} does not parse:\n{e}"),
+        }
+    }
+
+    /// The command line of `intended` parses back to exactly its settings.
+    fn assert_round_trip(intended: &DaemonArgs) {
+        let args = intended.args().unwrap();
+        let (config, log_format) = parse(&args);
+        // Debug shows every field, so a setting lost on the way fails here.
+        assert_eq!(
+            format!("{config:#?}"),
+            format!("{:#?}", intended.config),
+            "{args:?}"
+        );
+        let json = if intended.json_logs {
+            LogFormat::Json
+        } else {
+            LogFormat::Human
+        };
+        assert_eq!(log_format, json, "{args:?}");
+    }
+
+    #[test]
+    fn every_daemon_command_line_the_lab_builds_parses_back_to_its_settings() {
+        let spool = Path::new("/tmp/lab run/-1/spool");
+        let exe = PathBuf::from("spoolq");
+        for strategy in [Strategy::Naive, Strategy::Verified] {
+            for trace_claims in [false, true] {
+                for race_window in [None, Some(Duration::from_micros(1500))] {
+                    for exec in [None, Some("cat > /dev/null; exit 75")] {
+                        for workers in [1, 2, 16] {
+                            let mut lab = LabConfig::new(exe.clone());
+                            lab.strategies = vec![strategy];
+                            lab.trace_claims = trace_claims;
+                            lab.race_window = race_window;
+                            lab.exec = exec.map(str::to_owned);
+                            lab.workers = workers;
+                            lab.work = Duration::from_millis(3);
+                            assert_round_trip(&spoolq_lab::consumer(&lab, strategy, spool));
+                        }
+                    }
+                }
+            }
+        }
+        for kind in BenchDaemon::ALL {
+            for workers in [1, 2] {
+                assert_round_trip(&daemon_args(kind, spool, workers));
+            }
+        }
+    }
+
+    #[test]
+    fn every_daemon_setting_with_a_flag_survives_the_command_line() {
+        let mut all = DaemonArgs::new("/var/spool/jobs");
+        let c = &mut all.config;
+        c.workers = 3;
+        c.strategy = Strategy::Naive;
+        c.command = Some(vec!["handle".into(), "--".into(), "-v".into()]);
+        c.simulate_work = Some(Duration::from_millis(7));
+        c.job_timeout = Duration::from_secs(90);
+        c.kill_grace = Duration::from_millis(250);
+        c.retry_base = Duration::from_secs(2);
+        c.retry_max = Duration::from_secs(7200);
+        c.max_attempts = 9;
+        c.rescan_interval = Duration::from_millis(750);
+        c.shutdown_grace = Duration::from_secs(45);
+        c.drain = true;
+        c.watch = false;
+        c.trace_claims = true;
+        c.race_window = Some(Duration::from_millis(1));
+        c.journal_fsync = true;
+        c.tmp_max_age = Duration::from_secs(7200);
+        all.json_logs = true;
+        assert_round_trip(&all);
+        // The defaults need no flag at all, and parse back to the defaults.
+        let defaults = DaemonArgs::new("/var/spool/jobs");
+        assert_eq!(
+            defaults.args().unwrap(),
+            [OsString::from("daemon"), "--spool=/var/spool/jobs".into()]
+        );
+        assert_round_trip(&defaults);
+        // A setting without a flag is refused, not dropped.
+        let mut capacity = DaemonArgs::new("/var/spool/jobs");
+        capacity.config.queue_capacity += 1;
+        assert!(matches!(capacity.args(), Err(NoFlag(_))));
     }
 }

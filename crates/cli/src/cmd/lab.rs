@@ -1,6 +1,7 @@
 //! `spoolq lab`: the race reproduced across processes, naive against verified.
 
 use spoolq_claim::Strategy;
+use spoolq_lab::argv::{floor_flag, subcommand};
 use spoolq_lab::bench::BenchConfig;
 use spoolq_lab::{LabConfig, Progress};
 use std::io::{IsTerminal, Write};
@@ -89,22 +90,22 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Floor {
     /// Raw producer loop: create in tmp/, write, rename into new/ (no fsync).
-    #[command(hide = true)]
+    #[command(name = subcommand::FLOOR_PRODUCE, hide = true)]
     FloorProduce {
-        #[arg(long)]
+        #[arg(long = floor_flag::SPOOL)]
         spool: PathBuf,
-        #[arg(long)]
+        #[arg(long = floor_flag::COUNT)]
         count: u64,
-        #[arg(long, default_value_t = BenchConfig::DEFAULT_PAYLOAD_SIZE)]
+        #[arg(long = floor_flag::SIZE, default_value_t = BenchConfig::DEFAULT_PAYLOAD_SIZE)]
         size: usize,
     },
     /// Raw consumer loop: list new/, open, flock, fstat, fstatat, read, unlink, close,
     /// until COUNT jobs were consumed.
-    #[command(hide = true)]
+    #[command(name = subcommand::FLOOR_CONSUME, hide = true)]
     FloorConsume {
-        #[arg(long)]
+        #[arg(long = floor_flag::SPOOL)]
         spool: PathBuf,
-        #[arg(long)]
+        #[arg(long = floor_flag::COUNT)]
         count: u64,
     },
 }
@@ -329,6 +330,50 @@ mod tests {
         for flag in ["--repeat", "--workers", "--consumers"] {
             let err = crate::Cli::try_parse_from(["spoolq", "lab", flag, "0"]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{flag} 0");
+        }
+    }
+}
+
+#[cfg(test)]
+mod floor_tests {
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+
+    use clap::Parser;
+    use spoolq_lab::argv::FloorArgs;
+
+    use super::*;
+
+    #[test]
+    fn every_floor_command_line_the_bench_builds_parses_back_to_its_settings() {
+        let spool = PathBuf::from("/tmp/bench/-spool");
+        for intended in [
+            FloorArgs::Produce {
+                spool: spool.clone(),
+                count: 50_000,
+                size: 200,
+            },
+            FloorArgs::Consume {
+                spool: spool.clone(),
+                count: 50_000,
+            },
+        ] {
+            let args = intended.args();
+            let argv = std::iter::once(OsString::from("spoolq")).chain(args.iter().cloned());
+            let parsed = match crate::Cli::try_parse_from(argv) {
+                Ok(crate::Cli {
+                    command: crate::Command::Lab(lab),
+                }) => lab.floor,
+                other => panic!("{args:?}: {other:?}"),
+            };
+            let parsed = match parsed {
+                Some(Floor::FloorProduce { spool, count, size }) => {
+                    FloorArgs::Produce { spool, count, size }
+                }
+                Some(Floor::FloorConsume { spool, count }) => FloorArgs::Consume { spool, count },
+                None => panic!("{args:?} parsed as a lab run, not a floor"),
+            };
+            assert_eq!(parsed, intended);
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use spoolq_lab::argv::produce_flag as flag;
 use spoolq_producer::{Generate, ProduceError, SyncMode};
 use spoolq_spool::{JobId, JournalWriter, Spool};
 
@@ -21,27 +22,27 @@ Each job is written into tmp/, then renamed into new/: a consumer never sees a p
 job, and an interrupted producer leaves nothing in new/. Job ids are printed one per line.")]
 pub struct Args {
     /// The spool directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = flag::SPOOL, value_name = "DIR")]
     spool: PathBuf,
     /// Files to enqueue, one job each; `-` or none reads one job from standard input.
     #[arg(value_name = "FILE", conflicts_with = "count")]
     files: Vec<PathBuf>,
     /// Generate N synthetic jobs instead (for load tests).
-    #[arg(long, value_name = "N")]
+    #[arg(long = flag::COUNT, value_name = "N")]
     count: Option<u64>,
     /// Payload size of each generated job: bytes, or with a k, M or G suffix (1024s).
-    #[arg(long, value_name = "BYTES", requires = "count", value_parser = parse_size,
+    #[arg(long = flag::SIZE, value_name = "BYTES", requires = "count", value_parser = parse_size,
           default_value_t = Generate::DEFAULT_SIZE)]
     size: usize,
     /// Pace generated jobs at R per second.
-    #[arg(long, value_name = "R", requires = "count")]
+    #[arg(long = flag::RATE, value_name = "R", requires = "count")]
     rate: Option<f64>,
     /// The job's id (an idempotency key): refused if that id is already in new/ or retry/.
     #[arg(long, value_name = "ID", conflicts_with = "count")]
     id: Option<JobId>,
     /// always: fsync file, rename, fsync new/ per job; batch: fsync new/ once at the
     /// end; never: no fsync (survives a crash of spoolq, not power loss).
-    #[arg(long, value_name = "MODE", default_value_t = SyncMode::default())]
+    #[arg(long = flag::SYNC, value_name = "MODE", default_value_t = SyncMode::default())]
     sync: SyncMode,
     /// Do not write a `produced` record to the spool's journal.
     #[arg(long)]
@@ -183,5 +184,45 @@ fn generate(spool: &Spool, args: &Args, count: u64, journal: Option<&JournalWrit
             Exit::Ok
         }
         Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use clap::Parser;
+    use spoolq_lab::argv::ProduceArgs;
+    use spoolq_lab::bench::{BenchConfig, producer_args};
+
+    use super::*;
+
+    fn parse(args: &[OsString]) -> Args {
+        let argv = std::iter::once(OsString::from("spoolq")).chain(args.iter().cloned());
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Produce(parsed),
+            }) => parsed,
+            Ok(other) => panic!("{args:?} is not a produce command line: {other:?}"),
+            Err(e) => panic!("{args:?} does not parse:\n{e}"),
+        }
+    }
+
+    #[test]
+    fn every_produce_command_line_the_bench_builds_parses_back_to_its_settings() {
+        let mut config = BenchConfig::new("spoolq".into());
+        config.payload_size = 4096;
+        let spool = Path::new("/tmp/bench/-spool");
+        for rate in [None, Some(1000.0), Some(0.5)] {
+            let intended: ProduceArgs = producer_args(&config, spool, 5_000, rate);
+            let parsed = parse(&intended.args());
+            assert_eq!(parsed.spool, intended.spool);
+            assert_eq!(parsed.count, Some(intended.count));
+            assert_eq!(parsed.size, intended.size);
+            assert_eq!(parsed.rate, intended.rate);
+            assert_eq!(parsed.sync, intended.sync);
+            assert!(parsed.files.is_empty() && parsed.id.is_none() && !parsed.no_journal);
+        }
     }
 }

@@ -1,0 +1,284 @@
+//! The command lines of the `spoolq` processes that the lab and the bench start (consumer
+//! daemons, producers, the raw floors), built from typed settings.
+//!
+//! The subcommand and flag names are constants here, and the binary's clap definitions
+//! use the same constants, so renaming a flag renames it on both sides or breaks the
+//! build. The binary's tests parse every command line built here with its real parser
+//! and check that it yields the settings it was built from, so a changed value format
+//! fails a test instead of a benchmark at run time.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use spoolq_daemon::Config;
+use spoolq_producer::SyncMode;
+
+/// Subcommand names of the `spoolq` binary.
+pub mod subcommand {
+    pub const DAEMON: &str = "daemon";
+    pub const PRODUCE: &str = "produce";
+    pub const LAB: &str = "lab";
+    pub const FLOOR_PRODUCE: &str = "floor-produce";
+    pub const FLOOR_CONSUME: &str = "floor-consume";
+}
+
+/// Flag names of `spoolq daemon` (without the leading `--`).
+pub mod daemon_flag {
+    pub const SPOOL: &str = "spool";
+    pub const WORKERS: &str = "workers";
+    pub const CLAIM: &str = "claim";
+    pub const JOB_TIMEOUT: &str = "job-timeout";
+    pub const KILL_GRACE: &str = "kill-grace";
+    pub const RETRY_BASE: &str = "retry-base";
+    pub const RETRY_MAX: &str = "retry-max";
+    pub const MAX_ATTEMPTS: &str = "max-attempts";
+    pub const RESCAN_INTERVAL: &str = "rescan-interval";
+    pub const SHUTDOWN_GRACE: &str = "shutdown-grace";
+    pub const DRAIN: &str = "drain";
+    pub const TRACE_CLAIMS: &str = "trace-claims";
+    pub const JOURNAL_FSYNC: &str = "journal-fsync";
+    pub const SIMULATE_WORK: &str = "simulate-work";
+    pub const TMP_MAX_AGE: &str = "tmp-max-age";
+    pub const LOG_FORMAT: &str = "log-format";
+    pub const RACE_WINDOW: &str = "race-window";
+    pub const NO_WATCH: &str = "no-watch";
+}
+
+/// Values of `spoolq daemon --log-format`.
+pub mod log_format {
+    pub const HUMAN: &str = "human";
+    pub const JSON: &str = "json";
+}
+
+/// Flag names of `spoolq produce`.
+pub mod produce_flag {
+    pub const SPOOL: &str = "spool";
+    pub const COUNT: &str = "count";
+    pub const SIZE: &str = "size";
+    pub const RATE: &str = "rate";
+    pub const SYNC: &str = "sync";
+}
+
+/// Flag names of the floors, `spoolq lab floor-produce` and `spoolq lab floor-consume`.
+pub mod floor_flag {
+    pub const SPOOL: &str = "spool";
+    pub const COUNT: &str = "count";
+    pub const SIZE: &str = "size";
+}
+
+/// A setting that `spoolq daemon` has no flag for, so no command line can carry it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("spoolq daemon has no flag for {0}; only the daemon library takes it")]
+pub struct NoFlag(pub &'static str);
+
+/// `spoolq daemon` with these settings: every field of `config` that differs from the
+/// daemon's default becomes a flag, and the command goes after `--`.
+#[derive(Debug, Clone)]
+pub struct DaemonArgs {
+    pub config: Config,
+    /// `--log-format json` instead of the default human format.
+    pub json_logs: bool,
+}
+
+impl DaemonArgs {
+    /// The daemon's defaults on the spool at `spool`.
+    pub fn new(spool: impl Into<PathBuf>) -> DaemonArgs {
+        DaemonArgs {
+            config: Config::new(spool),
+            json_logs: false,
+        }
+    }
+
+    /// The arguments after the program's name, starting with the subcommand.
+    pub fn args(&self) -> Result<Vec<OsString>, NoFlag> {
+        use daemon_flag as flag;
+        // Every field by name: a field added to Config breaks this build until it is
+        // rendered here (or refused, as the queue capacity is).
+        let Config {
+            spool,
+            workers,
+            strategy,
+            command,
+            simulate_work,
+            job_timeout,
+            kill_grace,
+            retry_base,
+            retry_max,
+            max_attempts,
+            rescan_interval,
+            shutdown_grace,
+            drain,
+            watch,
+            trace_claims,
+            race_window,
+            journal_fsync,
+            queue_capacity,
+            tmp_max_age,
+        } = &self.config;
+        if *queue_capacity != Config::DEFAULT_QUEUE_CAPACITY {
+            return Err(NoFlag("the queue capacity"));
+        }
+        let mut args = Args::new(subcommand::DAEMON);
+        args.value(flag::SPOOL, spool);
+        if *workers != Config::DEFAULT_WORKERS {
+            args.value(flag::WORKERS, workers.to_string());
+        }
+        if *strategy != Config::DEFAULT_STRATEGY {
+            args.value(flag::CLAIM, strategy.as_str());
+        }
+        for (name, value, default) in [
+            (flag::JOB_TIMEOUT, job_timeout, Config::DEFAULT_JOB_TIMEOUT),
+            (flag::KILL_GRACE, kill_grace, Config::DEFAULT_KILL_GRACE),
+            (flag::RETRY_BASE, retry_base, Config::DEFAULT_RETRY_BASE),
+            (flag::RETRY_MAX, retry_max, Config::DEFAULT_RETRY_MAX),
+            (
+                flag::RESCAN_INTERVAL,
+                rescan_interval,
+                Config::DEFAULT_RESCAN_INTERVAL,
+            ),
+            (
+                flag::SHUTDOWN_GRACE,
+                shutdown_grace,
+                Config::DEFAULT_SHUTDOWN_GRACE,
+            ),
+            (flag::TMP_MAX_AGE, tmp_max_age, Config::DEFAULT_TMP_MAX_AGE),
+        ] {
+            if *value != default {
+                args.duration(name, *value);
+            }
+        }
+        if *max_attempts != Config::DEFAULT_MAX_ATTEMPTS {
+            args.value(flag::MAX_ATTEMPTS, max_attempts.to_string());
+        }
+        args.switch(flag::DRAIN, *drain);
+        args.switch(flag::TRACE_CLAIMS, *trace_claims);
+        args.switch(flag::JOURNAL_FSYNC, *journal_fsync);
+        args.switch(flag::NO_WATCH, !watch);
+        if let Some(work) = simulate_work {
+            args.duration(flag::SIMULATE_WORK, *work);
+        }
+        if let Some(window) = race_window {
+            args.duration(flag::RACE_WINDOW, *window);
+        }
+        if self.json_logs {
+            args.value(flag::LOG_FORMAT, log_format::JSON);
+        }
+        if let Some(command) = command.as_ref().filter(|c| !c.is_empty()) {
+            args.0.push("--".into());
+            args.0.extend(command.iter().cloned());
+        }
+        Ok(args.0)
+    }
+
+    /// `exe` with [`DaemonArgs::args`].
+    pub fn command(&self, exe: &Path) -> Result<Command, NoFlag> {
+        let mut command = Command::new(exe);
+        command.args(self.args()?);
+        Ok(command)
+    }
+}
+
+/// `spoolq produce` generating load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProduceArgs {
+    pub spool: PathBuf,
+    pub count: u64,
+    pub size: usize,
+    /// Jobs per second; `None` as fast as possible.
+    pub rate: Option<f64>,
+    pub sync: SyncMode,
+}
+
+impl ProduceArgs {
+    /// The arguments after the program's name, starting with the subcommand.
+    pub fn args(&self) -> Vec<OsString> {
+        use produce_flag as flag;
+        let mut args = Args::new(subcommand::PRODUCE);
+        args.value(flag::SPOOL, &self.spool);
+        args.value(flag::COUNT, self.count.to_string());
+        args.value(flag::SIZE, self.size.to_string());
+        if let Some(rate) = self.rate {
+            args.value(flag::RATE, rate.to_string());
+        }
+        args.value(flag::SYNC, self.sync.as_str());
+        args.0
+    }
+
+    /// `exe` with [`ProduceArgs::args`].
+    pub fn command(&self, exe: &Path) -> Command {
+        let mut command = Command::new(exe);
+        command.args(self.args());
+        command
+    }
+}
+
+/// One of the raw floors as a process of its own (see [`crate::floor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FloorArgs {
+    /// `spoolq lab floor-produce`: publish `count` jobs of `size` payload bytes.
+    Produce {
+        spool: PathBuf,
+        count: u64,
+        size: usize,
+    },
+    /// `spoolq lab floor-consume`: consume until `count` jobs were consumed.
+    Consume { spool: PathBuf, count: u64 },
+}
+
+impl FloorArgs {
+    /// The arguments after the program's name, starting with the subcommand.
+    pub fn args(&self) -> Vec<OsString> {
+        use floor_flag as flag;
+        let mut args = Args::new(subcommand::LAB);
+        match self {
+            FloorArgs::Produce { spool, count, size } => {
+                args.0.push(subcommand::FLOOR_PRODUCE.into());
+                args.value(flag::SPOOL, spool);
+                args.value(flag::COUNT, count.to_string());
+                args.value(flag::SIZE, size.to_string());
+            }
+            FloorArgs::Consume { spool, count } => {
+                args.0.push(subcommand::FLOOR_CONSUME.into());
+                args.value(flag::SPOOL, spool);
+                args.value(flag::COUNT, count.to_string());
+            }
+        }
+        args.0
+    }
+
+    /// `exe` with [`FloorArgs::args`].
+    pub fn command(&self, exe: &Path) -> Command {
+        let mut command = Command::new(exe);
+        command.args(self.args());
+        command
+    }
+}
+
+/// An argument list under construction.
+struct Args(Vec<OsString>);
+
+impl Args {
+    fn new(subcommand: &str) -> Args {
+        Args(vec![subcommand.into()])
+    }
+
+    /// `--flag=value`: one argument, so that a value starting with `-` is never read
+    /// as a flag.
+    fn value(&mut self, flag: &str, value: impl Into<OsString>) {
+        let mut arg = OsString::from(format!("--{flag}="));
+        arg.push(value.into());
+        self.0.push(arg);
+    }
+
+    fn duration(&mut self, flag: &str, value: Duration) {
+        self.value(flag, humantime::format_duration(value).to_string());
+    }
+
+    fn switch(&mut self, flag: &str, on: bool) {
+        if on {
+            self.0.push(format!("--{flag}").into());
+        }
+    }
+}
