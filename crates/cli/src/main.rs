@@ -1,6 +1,8 @@
 //! The `spoolq` binary: thin subcommands over the libraries. It alone prints to the
 //! terminal and chooses exit codes: 0 ok, 1 a finding (duplicates, lost jobs), 2 a usage
-//! or I/O error.
+//! or I/O error. Each subcommand (`cmd`) returns its outcome, [`Exit`] or [`Error`];
+//! `main` is the one exit point. Output goes through `output`, so that a closed stdout
+//! or stderr is never a panic.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -9,7 +11,11 @@ use clap::{Parser, Subcommand};
 use spoolq_lab::argv::subcommand;
 
 mod cmd;
+mod outcome;
+mod output;
 mod service_files;
+
+pub use outcome::{Error, Exit};
 
 /// A work queue whose queue is a directory.
 #[derive(Debug, Parser)]
@@ -45,31 +51,35 @@ enum Command {
     Service(cmd::service::Args),
 }
 
-/// How a subcommand ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Everything as expected.
-    Ok,
-    /// The command ran and found a problem (duplicates, lost jobs).
-    Finding,
-    /// Bad usage or an I/O error.
-    Error,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(exit: Exit) -> ExitCode {
-        match exit {
-            Exit::Ok => ExitCode::SUCCESS,
-            Exit::Finding => ExitCode::from(1),
-            Exit::Error => ExitCode::from(2),
+impl Command {
+    /// The command as the user reads it in an error line (`spoolq audit timeline: ...`).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Daemon(_) => "daemon",
+            Command::Produce(_) => "produce",
+            Command::Audit(args) => args.name(),
+            Command::Lab(args) => args.name(),
+            Command::Init(_) => "init",
+            Command::Status(_) => "status",
+            Command::Service(_) => "service install",
         }
     }
 }
 
+/// The one exit path: every command returns its outcome, and only this function prints
+/// an error or a finding and picks the exit code.
 fn main() -> ExitCode {
-    // clap prints usage and exits 2 on a bad flag, 0 for --help and --version.
-    let cli = Cli::parse();
-    let exit = match cli.command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors (exit 2) go to stderr, --help and --version (exit 0) to
+            // stdout; a stream that cannot be written changes neither.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let name = cli.command.name();
+    let result = match cli.command {
         Command::Daemon(args) => cmd::daemon::run(args),
         Command::Produce(args) => cmd::produce::run(args),
         Command::Audit(args) => cmd::audit::run(args),
@@ -78,5 +88,16 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Service(args) => cmd::service::run(args),
     };
-    exit.into()
+    match result {
+        Ok(exit) => {
+            if let Exit::Finding(what) = &exit {
+                output::eprint_line(&format!("spoolq {name}: {what}"));
+            }
+            ExitCode::from(exit.code())
+        }
+        Err(e) => {
+            output::eprint_line(&format!("spoolq {name}: {e}"));
+            ExitCode::from(2)
+        }
+    }
 }

@@ -126,7 +126,7 @@ fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
 }
 
 /// Sends SIGKILL to the process group of every handler running in this process. For
-/// the binary's "second signal exits at once" path, right before `process::exit`.
+/// the binary's "second signal exits at once" path, right before it exits.
 pub fn kill_all_handlers() {
     for pgid in live().iter() {
         let _ = signal_process_group(*pgid, Signal::Kill);

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use spoolq_auditor::{AuditInput, Finding};
 use spoolq_spool::JobId;
 
-use crate::Exit;
 use crate::cmd::value::{FailOn, comma_list};
+use crate::output::Stdout;
+use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -89,14 +90,17 @@ struct TimelineArgs {
     svg: Option<PathBuf>,
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn emit(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+impl Args {
+    /// The command as an error line names it.
+    pub fn name(&self) -> &'static str {
+        match self.command {
+            Some(AuditCommand::Timeline(_)) => "audit timeline",
+            None => "audit",
+        }
+    }
 }
 
-pub fn run(args: Args) -> Exit {
+pub fn run(args: Args) -> Result<Exit, Error> {
     match args.command {
         Some(AuditCommand::Timeline(timeline)) => run_timeline(timeline),
         None => {
@@ -106,61 +110,34 @@ pub fn run(args: Args) -> Exit {
     }
 }
 
-fn run_report(sources: &Sources, json: bool, fail_on: &[Finding]) -> Exit {
-    let report = match spoolq_auditor::audit(&sources.input()) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("spoolq audit: {e}");
-            return Exit::Error;
-        }
-    };
+fn run_report(sources: &Sources, json: bool, fail_on: &[Finding]) -> Result<Exit, Error> {
+    let report = spoolq_auditor::audit(&sources.input())?;
+    let mut out = Stdout::new();
     if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => emit(&format!("{text}\n")),
-            Err(e) => {
-                eprintln!("spoolq audit: rendering JSON: {e}");
-                return Exit::Error;
-            }
-        }
+        out.line(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        emit(&spoolq_auditor::render_report(&report));
+        out.print(&spoolq_auditor::render_report(&report))?;
     }
     let findings = report.findings(fail_on);
     if findings.is_empty() {
-        Exit::Ok
+        Ok(Exit::Ok)
     } else {
-        if !json {
-            let names: Vec<&str> = findings.iter().map(|&f| FailOn(f).name()).collect();
-            eprintln!("spoolq audit: findings: {}", names.join(", "));
-        }
-        Exit::Finding
+        let names: Vec<&str> = findings.iter().map(|&f| FailOn(f).name()).collect();
+        Ok(Exit::Finding(format!("findings: {}", names.join(", "))))
     }
 }
 
-fn run_timeline(args: TimelineArgs) -> Exit {
-    let paths = match spoolq_auditor::journal_paths(&args.sources.input()) {
-        Ok(paths) => paths,
-        Err(e) => {
-            eprintln!("spoolq audit timeline: {e}");
-            return Exit::Error;
-        }
-    };
-    let timeline = match spoolq_auditor::timeline(&paths, args.job) {
-        Ok(timeline) => timeline,
-        Err(e) => {
-            eprintln!("spoolq audit timeline: {e}");
-            return Exit::Error;
-        }
-    };
-    emit(&spoolq_auditor::render_timeline(&timeline));
-    if let Some(path) = &args.svg
-        && let Err(e) = std::fs::write(path, spoolq_auditor::timeline_svg(&timeline))
-    {
-        eprintln!(
-            "spoolq audit timeline: writing {}: {e}; choose a writable path for --svg",
-            path.display()
-        );
-        return Exit::Error;
+fn run_timeline(args: TimelineArgs) -> Result<Exit, Error> {
+    let paths = spoolq_auditor::journal_paths(&args.sources.input())?;
+    let timeline = spoolq_auditor::timeline(&paths, args.job)?;
+    Stdout::new().print(&spoolq_auditor::render_timeline(&timeline))?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, spoolq_auditor::timeline_svg(&timeline)).map_err(|e| {
+            Error::Failed(format!(
+                "writing {}: {e}; choose a writable path for --svg",
+                path.display()
+            ))
+        })?;
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }

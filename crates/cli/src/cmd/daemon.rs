@@ -1,7 +1,7 @@
 //! `spoolq daemon`: the consumer. Parses flags into a `spoolq_daemon::Config`, sets up
 //! logging (tracing, human or JSON, filter from SPOOLQ_LOG), builds the tokio runtime,
-//! turns SIGTERM/SIGINT into the daemon's shutdown future (a second signal exits at
-//! once, killing handlers first), and maps the result to an exit code.
+//! turns SIGTERM/SIGINT into the daemon's shutdown future (a second signal kills the
+//! handlers and returns at once), and returns the outcome for `main` to report.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -13,8 +13,8 @@ use spoolq_daemon::Config;
 use spoolq_lab::argv::{daemon_flag as flag, log_format};
 use tracing_subscriber::EnvFilter;
 
-use crate::Exit;
 use crate::cmd::value::{HumanDuration, positive_duration};
+use crate::{Error, Exit};
 
 /// Consume jobs: watch the spool, claim each job, run COMMAND on it.
 #[derive(Debug, clap::Args)]
@@ -146,10 +146,13 @@ fn init_logging(format: LogFormat) {
         },
         Err(_) => (EnvFilter::new("info"), None),
     };
+    // A closed or failing stderr loses log lines, nothing else: tracing ignores the
+    // write error instead of reporting it with eprintln!, which would panic.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -184,45 +187,67 @@ impl Args {
     }
 }
 
-pub fn run(args: Args) -> Exit {
+pub fn run(args: Args) -> Result<Exit, Error> {
     init_logging(args.log_format);
     let config = args.config();
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoolq-daemon")
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("spoolq daemon: cannot start the async runtime: {e}");
-            return Exit::Error;
-        }
-    };
-    let result = runtime.block_on(async move {
-        let signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(e) => {
-                eprintln!("spoolq daemon: cannot install signal handlers: {e}");
-                return None;
-            }
-        };
-        Some(spoolq_daemon::run(config, signals.shutdown()).await)
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(serve(config));
+    if let Ok(Exit::Signalled(_)) = result {
+        // Every task stops first (a handler's task kills its process when dropped), so
+        // that no worker sees its handler die and retries or buries the job: the jobs
+        // stay in new/. Then the handlers' whole process groups. A blocking call stuck
+        // in the kernel is not waited for long.
+        runtime.shutdown_timeout(Duration::from_millis(200));
+        spoolq_daemon::kill_all_handlers();
+    } else {
+        // Everything the daemon started has been joined; do not wait on stray blocking
+        // work.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+    result
+}
+
+/// Runs the daemon until it returns (drained, or stopped by a first signal), or until a
+/// second signal, which ends it where it is.
+async fn serve(config: Config) -> Result<Exit, Error> {
+    // Installed before the daemon starts, so that no early signal falls through to the
+    // default action.
+    let mut signals = Signals::new()
+        .map_err(|e| Error::Failed(format!("cannot install signal handlers: {e}")))?;
+    let (shutdown, requested) = tokio::sync::oneshot::channel::<()>();
+    let daemon = spoolq_daemon::run(config, async move {
+        let _ = requested.await;
     });
-    // Everything the daemon started has been joined; do not wait on stray blocking work.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        None => Exit::Error,
-        Some(Ok(_summary)) => Exit::Ok,
-        Some(Err(e)) => {
-            eprintln!("spoolq daemon: {e}");
-            Exit::Error
+    tokio::pin!(daemon);
+    let mut shutdown = Some(shutdown);
+    loop {
+        tokio::select! {
+            result = &mut daemon => return result.map(|_summary| Exit::Ok).map_err(Error::from),
+            signal = signals.next() => match shutdown.take() {
+                Some(shutdown) => {
+                    tracing::info!(
+                        signal,
+                        "signal received: finishing in-flight jobs (send it again to exit at once)"
+                    );
+                    let _ = shutdown.send(());
+                }
+                None => {
+                    tracing::warn!(
+                        signal,
+                        "second signal: killing handlers and exiting now; their jobs stay in new/"
+                    );
+                    return Ok(Exit::Signalled(signal));
+                }
+            },
         }
     }
 }
 
-/// SIGTERM and SIGINT, installed before the daemon starts so that no early signal
-/// falls through to the default action.
+/// SIGTERM and SIGINT.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -239,30 +264,15 @@ impl Signals {
 
     async fn next(&mut self) -> i32 {
         tokio::select! {
-            _ = self.term.recv() => 15,
-            _ = self.int.recv() => 2,
+            _ = self.term.recv() => SIGTERM,
+            _ = self.int.recv() => SIGINT,
         }
     }
-
-    /// Resolves at the first signal; a second one kills every handler's process group
-    /// and exits at once with 128 + the signal number.
-    async fn shutdown(mut self) {
-        let first = self.next().await;
-        tracing::info!(
-            signal = first,
-            "signal received: finishing in-flight jobs (send it again to exit at once)"
-        );
-        tokio::spawn(async move {
-            let second = self.next().await;
-            tracing::warn!(
-                signal = second,
-                "second signal: killing handlers and exiting now; their jobs stay in new/"
-            );
-            spoolq_daemon::kill_all_handlers();
-            std::process::exit(128 + second);
-        });
-    }
 }
+
+// The signals' numbers, the same on Linux and macOS.
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 #[cfg(test)]
 mod tests {

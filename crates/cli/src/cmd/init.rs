@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use spoolq_spool::layout::DEFAULT_MODE;
 use spoolq_spool::{CreateOptions, InitError, Spool};
 
-use crate::Exit;
 use crate::cmd::value::Mode;
+use crate::output::{self, Stdout};
+use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -66,66 +67,59 @@ fn resolve_group(group: &str) -> Result<u32, String> {
     }
 }
 
-pub fn run(args: Args) -> Exit {
-    let gid = match args.group.as_deref().map(resolve_group).transpose() {
-        Ok(gid) => gid,
-        Err(message) => {
-            eprintln!("spoolq init: {message}");
-            return Exit::Error;
-        }
-    };
+pub fn run(args: Args) -> Result<Exit, Error> {
+    let gid = args
+        .group
+        .as_deref()
+        .map(resolve_group)
+        .transpose()
+        .map_err(Error::Failed)?;
     let mode = args.mode.0;
     let options = CreateOptions { mode, gid };
-    match Spool::init(&args.dir, options) {
-        Ok((spool, report)) => {
-            let path = spool.path().display();
-            if report.root_created {
-                println!("created spool {path}");
-            } else if report.created.is_empty() {
-                println!("spool {path} exists; mode and group re-applied");
-            } else {
-                println!(
-                    "spool {path} exists; created {}; mode and group re-applied",
-                    report.created.join(", ")
-                );
+    let (spool, report) = Spool::init(&args.dir, options).map_err(|e| {
+        let hint = match &e {
+            InitError::Layout(spoolq_spool::LayoutError::Io(io))
+                if matches!(io.errno(), Some(x) if x == spoolq_claim::Errno::EPERM
+                    || x == spoolq_claim::Errno::EACCES) =>
+            {
+                "; run it as root, or as the owner of the directory (and a member of the \
+                 group for --group)"
             }
-            let group = gid.map_or(String::new(), |g| format!(", group {g}"));
-            println!("folders: tmp new retry failed journal, mode {mode:04o}{group}");
-            if report.root_perm != mode {
-                eprintln!(
-                    "spoolq init: warning: {path} has mode {:04o}, not {:04o}: the kernel dropped \
-                     bits (an unprivileged user cannot set setgid for a group it is not in); \
-                     re-run as root or as a member of the group",
-                    report.root_perm, mode
-                );
-            }
-            if mode == DEFAULT_MODE && gid.is_none() {
-                println!(
-                    "only the owner may drop jobs; for producers in a group, re-run with \
-                     --group G --mode 2770"
-                );
-            }
-            Exit::Ok
-        }
-        Err(e @ InitError::ForeignContent { .. }) | Err(e @ InitError::NotADirectory { .. }) => {
-            eprintln!("spoolq init: {e}");
-            Exit::Error
-        }
-        Err(e) => {
-            let hint = match &e {
-                InitError::Layout(spoolq_spool::LayoutError::Io(io))
-                    if matches!(io.errno(), Some(x) if x == spoolq_claim::Errno::EPERM
-                        || x == spoolq_claim::Errno::EACCES) =>
-                {
-                    "; run it as root, or as the owner of the directory (and a member of the \
-                     group for --group)"
-                }
-                _ => "",
-            };
-            eprintln!("spoolq init: {e}{hint}");
-            Exit::Error
-        }
+            _ => "",
+        };
+        Error::Failed(format!("{e}{hint}"))
+    })?;
+    let path = spool.path().display();
+    let mut out = Stdout::new();
+    if report.root_created {
+        out.line(&format!("created spool {path}"))?;
+    } else if report.created.is_empty() {
+        out.line(&format!("spool {path} exists; mode and group re-applied"))?;
+    } else {
+        out.line(&format!(
+            "spool {path} exists; created {}; mode and group re-applied",
+            report.created.join(", ")
+        ))?;
     }
+    let group = gid.map_or(String::new(), |g| format!(", group {g}"));
+    out.line(&format!(
+        "folders: tmp new retry failed journal, mode {mode:04o}{group}"
+    ))?;
+    if report.root_perm != mode {
+        output::eprint_line(&format!(
+            "spoolq init: warning: {path} has mode {:04o}, not {mode:04o}: the kernel dropped \
+             bits (an unprivileged user cannot set setgid for a group it is not in); \
+             re-run as root or as a member of the group",
+            report.root_perm
+        ));
+    }
+    if mode == DEFAULT_MODE && gid.is_none() {
+        out.line(
+            "only the owner may drop jobs; for producers in a group, re-run with \
+             --group G --mode 2770",
+        )?;
+    }
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@ use spoolq_claim::Strategy;
 use spoolq_lab::argv::{floor_flag, subcommand};
 use spoolq_lab::bench::BenchConfig;
 use spoolq_lab::{LabConfig, Progress};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::Exit;
 use crate::cmd::value::{HumanDuration, comma_list};
+use crate::output::{self, Stdout};
+use crate::{Error, Exit};
 
 /// Run many consumer processes on one spool, once per strategy, and show in one table
 /// the naive strategy's duplicates and the verified strategy's none.
@@ -110,20 +111,26 @@ pub enum Floor {
     },
 }
 
-fn floor(cmd: Floor) -> Exit {
-    let result = match cmd {
+fn floor(cmd: Floor) -> Result<Exit, Error> {
+    match cmd {
         Floor::FloorProduce { spool, count, size } => {
-            spoolq_lab::floor::produce(&spool, count, size)
+            spoolq_lab::floor::produce(&spool, count, size)?;
         }
         Floor::FloorConsume { spool, count } => {
-            spoolq_lab::floor::consume(&spool, count, true).map(drop)
+            spoolq_lab::floor::consume(&spool, count, true)?;
         }
-    };
-    match result {
-        Ok(()) => Exit::Ok,
-        Err(e) => {
-            eprintln!("spoolq lab: floor: {e}");
-            Exit::Error
+    }
+    Ok(Exit::Ok)
+}
+
+impl Args {
+    /// The command as an error line names it.
+    pub fn name(&self) -> &'static str {
+        match &self.floor {
+            Some(Floor::FloorProduce { .. }) => "lab floor-produce",
+            Some(Floor::FloorConsume { .. }) => "lab floor-consume",
+            None if self.bench => "lab --bench",
+            None => "lab",
         }
     }
 }
@@ -185,42 +192,28 @@ fn lab_config(args: Args, exe: PathBuf) -> LabConfig {
     config
 }
 
-fn bench(args: &Args, exe: PathBuf) -> Exit {
+fn bench(args: &Args, exe: PathBuf) -> Result<Exit, Error> {
     let config = bench_config(args, exe);
-    let mut progress = |line: &str| eprintln!("spoolq lab --bench: {line}");
-    match spoolq_lab::bench::run_bench(&config, &mut progress) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => {
-                        eprintln!("spoolq lab: {e}");
-                        return Exit::Error;
-                    }
-                }
-            } else {
-                print!("{}", spoolq_lab::bench::render_bench(&report));
-            }
-            Exit::Ok
-        }
-        Err(e) => {
-            eprintln!("spoolq lab --bench: {e}");
-            Exit::Error
-        }
+    let mut progress = |line: &str| output::eprint_line(&format!("spoolq lab --bench: {line}"));
+    let report = spoolq_lab::bench::run_bench(&config, &mut progress)?;
+    let mut out = Stdout::new();
+    if args.json {
+        out.line(&serde_json::to_string_pretty(&report)?)?;
+    } else {
+        out.print(&spoolq_lab::bench::render_bench(&report))?;
     }
+    Ok(Exit::Ok)
 }
 
-pub fn run(mut args: Args) -> Exit {
+pub fn run(mut args: Args) -> Result<Exit, Error> {
     if let Some(cmd) = args.floor.take() {
         return floor(cmd);
     }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("spoolq lab: cannot find the spoolq binary to start consumers from: {e}");
-            return Exit::Error;
-        }
-    };
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::Failed(format!(
+            "cannot find the spoolq binary to start consumers from: {e}"
+        ))
+    })?;
     if args.bench {
         return bench(&args, exe);
     }
@@ -233,61 +226,50 @@ pub fn run(mut args: Args) -> Exit {
         let key = format!("{}{}{}", p.strategy, p.run, p.phase);
         // On a terminal, redraw one line; in a log, one line per finished phase.
         if terminal || (p.done == p.total && key != last_phase) {
-            let _ = std::io::stderr().write_all(spoolq_lab::render_progress(&p).as_bytes());
+            output::eprint(&spoolq_lab::render_progress(&p));
             last_phase = key;
         }
     };
-    let report = match spoolq_lab::run(&config, &mut progress) {
-        Ok(report) => report,
-        Err(e) => {
-            if terminal {
-                eprintln!();
-            }
-            eprintln!("spoolq lab: {e}");
-            return Exit::Error;
-        }
-    };
+    let report = spoolq_lab::run(&config, &mut progress);
     if terminal {
-        eprintln!();
+        // Ends the redrawn progress line.
+        output::eprint("\n");
     }
+    let report = report?;
+    let mut out = Stdout::new();
     if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("spoolq lab: {e}");
-                return Exit::Error;
-            }
-        }
+        out.line(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", spoolq_lab::render_table(&report));
+        out.print(&spoolq_lab::render_table(&report))?;
         match &report.timeline {
             Some(timeline) => {
-                println!(
-                    "\nThe first after-completion duplicate of the naive run, from the journals:\n"
-                );
-                print!("{timeline}");
+                out.print(
+                    "\nThe first after-completion duplicate of the naive run, from the journals:\n\n",
+                )?;
+                out.print(timeline)?;
             }
             None if config.strategies.contains(&Strategy::Naive) => {
-                println!(
-                    "\nThe naive run showed no after-completion duplicate this time; try --repeat 5 or --race-window 1ms."
-                );
+                out.line(
+                    "\nThe naive run showed no after-completion duplicate this time; try --repeat 5 or --race-window 1ms.",
+                )?;
             }
             None => {}
         }
         if let Some(dir) = &config.keep_in {
-            println!(
+            out.line(&format!(
                 "\nSpools, journals and consumer logs kept in {}",
                 dir.display()
-            );
+            ))?;
         }
     }
     if report.verified_clean {
-        Exit::Ok
+        Ok(Exit::Ok)
     } else {
-        eprintln!(
-            "spoolq lab: the verified strategy showed a duplicate or a lost job: this is a bug, please report it with the journals (--spool DIR keeps them)"
-        );
-        Exit::Finding
+        Ok(Exit::Finding(
+            "the verified strategy showed a duplicate or a lost job: this is a bug, please \
+             report it with the journals (--spool DIR keeps them)"
+                .to_owned(),
+        ))
     }
 }
 

@@ -1,15 +1,16 @@
 //! `spoolq produce`: drop jobs into a spool atomically, from files, stdin or generated
 //! load, printing each job's id. The work is in `spoolq-producer`; this module parses
-//! flags, draws the progress bar and turns errors into one line and exit 2.
+//! flags, draws the progress bar and returns the outcome for `main` to report.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use spoolq_lab::argv::produce_flag as flag;
-use spoolq_producer::{Generate, ProduceError, SyncMode};
+use spoolq_producer::{Generate, SyncMode};
 use spoolq_spool::{JobId, JournalWriter, Spool};
 
-use crate::Exit;
+use crate::output::Stdout;
+use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -68,30 +69,18 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is not a size: use bytes, or 4k, 1M, 1G"))
 }
 
-fn fail(e: &ProduceError) -> Exit {
-    eprintln!("spoolq produce: {e}");
-    Exit::Error
-}
-
-pub fn run(args: Args) -> Exit {
+pub fn run(args: Args) -> Result<Exit, Error> {
     if args.id.is_some() && args.files.len() > 1 {
-        eprintln!(
-            "spoolq produce: --id names one job, but {} files were given: produce them one at a time",
+        return Err(Error::Usage(format!(
+            "--id names one job, but {} files were given: produce them one at a time",
             args.files.len()
-        );
-        return Exit::Error;
+        )));
     }
-    let spool = match spoolq_producer::open_spool(&args.spool) {
-        Ok(spool) => spool,
-        Err(e) => return fail(&e),
-    };
+    let spool = spoolq_producer::open_spool(&args.spool)?;
     let journal = if args.no_journal {
         None
     } else {
-        match spoolq_producer::open_journal(&spool) {
-            Ok(journal) => Some(journal),
-            Err(e) => return fail(&e),
-        }
+        Some(spoolq_producer::open_journal(&spool)?)
     };
     match args.count {
         Some(count) => generate(&spool, &args, count, journal.as_ref()),
@@ -99,21 +88,63 @@ pub fn run(args: Args) -> Exit {
     }
 }
 
-fn print_id(out: &mut impl Write, id: JobId) -> bool {
-    // A closed stdout (`| head`) is not a reason to stop publishing, but is one to stop
-    // printing.
-    writeln!(out, "{id}").and_then(|()| out.flush()).is_ok()
+/// Job ids for stdout. A failure to print them is not a reason to stop publishing: the
+/// first one is kept, nothing more is printed, and it is reported once every job is
+/// published (a reader that went away is no failure at all, see `output`).
+struct Ids {
+    out: Stdout,
+    pending: String,
+    failed: Option<Error>,
 }
 
-fn from_inputs(spool: &Spool, args: &Args, journal: Option<&JournalWriter>) -> Exit {
+impl Ids {
+    /// Bytes gathered before a write: one write per id would cost a system call each.
+    const CHUNK: usize = 64 * 1024;
+
+    fn new() -> Ids {
+        Ids {
+            out: Stdout::new(),
+            pending: String::new(),
+            failed: None,
+        }
+    }
+
+    fn push(&mut self, id: JobId, flush: bool) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.pending.push_str(&format!("{id}\n"));
+        if flush || self.pending.len() >= Ids::CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.out.print(&self.pending) {
+            self.failed.get_or_insert(Error::Failed(format!(
+                "{e}; the jobs were published all the same (spoolq status counts them)"
+            )));
+        }
+        self.pending.clear();
+    }
+
+    /// Prints what is left; the first failure, if any.
+    fn finish(mut self) -> Result<(), Error> {
+        if self.failed.is_none() {
+            self.flush();
+        }
+        self.failed.map_or(Ok(()), Err)
+    }
+}
+
+fn from_inputs(spool: &Spool, args: &Args, journal: Option<&JournalWriter>) -> Result<Exit, Error> {
     let stdin_only = [PathBuf::from("-")];
     let inputs: &[PathBuf] = if args.files.is_empty() {
         &stdin_only
     } else {
         &args.files
     };
-    let mut out = std::io::stdout().lock();
-    let mut printing = true;
+    let mut ids = Ids::new();
     for input in inputs {
         let produced = if input == Path::new("-") {
             spoolq_producer::produce_one(
@@ -127,25 +158,26 @@ fn from_inputs(spool: &Spool, args: &Args, journal: Option<&JournalWriter>) -> E
             spoolq_producer::produce_file(spool, args.id, input, args.sync, journal)
         };
         match produced {
-            Ok(id) => {
-                if printing {
-                    printing = print_id(&mut out, id);
-                }
-            }
+            // Each id as soon as its job is published: a reader may act on it.
+            Ok(id) => ids.push(id, true),
             Err(e) => {
                 // Jobs already published stay; make them durable as promised.
                 let _ = spoolq_producer::finish_batch(spool, args.sync);
-                return fail(&e);
+                return Err(e.into());
             }
         }
     }
-    match spoolq_producer::finish_batch(spool, args.sync) {
-        Ok(()) => Exit::Ok,
-        Err(e) => fail(&e),
-    }
+    spoolq_producer::finish_batch(spool, args.sync)?;
+    ids.finish()?;
+    Ok(Exit::Ok)
 }
 
-fn generate(spool: &Spool, args: &Args, count: u64, journal: Option<&JournalWriter>) -> Exit {
+fn generate(
+    spool: &Spool,
+    args: &Args,
+    count: u64,
+    journal: Option<&JournalWriter>,
+) -> Result<Exit, Error> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(count),
@@ -172,19 +204,12 @@ fn generate(spool: &Spool, args: &Args, count: u64, journal: Option<&JournalWrit
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    match result {
-        Ok(ids) => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for id in ids {
-                if writeln!(out, "{id}").is_err() {
-                    break;
-                }
-            }
-            let _ = out.flush();
-            Exit::Ok
-        }
-        Err(e) => fail(&e),
+    let mut ids = Ids::new();
+    for id in result? {
+        ids.push(id, false);
     }
+    ids.finish()?;
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::Exit;
+use crate::output::{self, Stdout};
 use crate::service_files::{
     self, DEFAULT_GRACE_SECS, LAUNCHD_DIR, Rendered, SYSTEMD_DIR, ServiceSpec,
 };
+use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -72,16 +73,11 @@ pub struct InstallArgs {
     pub handler: Vec<OsString>,
 }
 
-pub fn run(args: Args) -> Exit {
+pub fn run(args: Args) -> Result<Exit, Error> {
     match args.command {
-        ServiceCommand::Install(args) => match install(args) {
-            Ok(()) => Exit::Ok,
-            Err(message) => {
-                eprintln!("spoolq service install: {message}");
-                Exit::Error
-            }
-        },
+        ServiceCommand::Install(args) => install(args)?,
     }
+    Ok(Exit::Ok)
 }
 
 fn utf8(path: &Path, what: &str) -> Result<String, String> {
@@ -121,11 +117,11 @@ fn resolve_handler(program: &OsString) -> Result<PathBuf, String> {
                     full.display()
                 ));
             }
-            eprintln!(
+            output::eprint_line(&format!(
                 "spoolq service install: warning: handler {} does not exist (yet); \
                  install it before loading the service",
                 full.display()
-            );
+            ));
         }
         return Ok(full);
     }
@@ -141,15 +137,15 @@ fn resolve_handler(program: &OsString) -> Result<PathBuf, String> {
     ))
 }
 
-fn install(args: InstallArgs) -> Result<(), String> {
+fn install(args: InstallArgs) -> Result<(), Error> {
     if !service_files::valid_name(&args.name) {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "--name {:?}: use letters, digits, '-', '_' and '.' only (no leading '.' or '-', \
              no \"--\")",
             args.name
-        ));
+        )));
     }
-    let spool = spoolq_spool::Spool::open(&args.spool).map_err(|e| e.to_string())?;
+    let spool = spoolq_spool::Spool::open(&args.spool)?;
     let spool_path = utf8(spool.path(), "spool path")?;
     let binary = std::env::current_exe()
         .and_then(std::fs::canonicalize)
@@ -159,20 +155,26 @@ fn install(args: InstallArgs) -> Result<(), String> {
     let program = args
         .handler
         .first()
-        .ok_or("a handler is required after --")?;
+        .ok_or_else(|| Error::Usage("a handler is required after --".into()))?;
     handler.push(utf8(&resolve_handler(program)?, "handler path")?);
     for arg in &args.handler[1..] {
         let s = arg
             .to_str()
             .ok_or_else(|| format!("handler argument {arg:?} is not valid UTF-8"))?;
         if s.contains('\0') {
-            return Err(format!("handler argument {s:?} contains a NUL byte"));
+            return Err(Error::Usage(format!(
+                "handler argument {s:?} contains a NUL byte"
+            )));
         }
         handler.push(s.to_owned());
     }
     let grace_secs = match &args.shutdown_grace {
         Some(text) => humantime::parse_duration(text)
-            .map_err(|e| format!("--shutdown-grace {text:?}: {e} (write it like 30s or 2m)"))?
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "--shutdown-grace {text:?}: {e} (write it like 30s or 2m)"
+                ))
+            })?
             .as_secs_f64()
             .ceil() as u64,
         None => DEFAULT_GRACE_SECS,
@@ -180,7 +182,7 @@ fn install(args: InstallArgs) -> Result<(), String> {
     if let Some(user) = &args.user
         && (user.is_empty() || user.chars().any(|c| c.is_control() || c.is_whitespace()))
     {
-        return Err(format!("--user {user:?} is not a user name"));
+        return Err(Error::Usage(format!("--user {user:?} is not a user name")));
     }
     let spec = ServiceSpec {
         spoolq,
@@ -206,23 +208,22 @@ fn install(args: InstallArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(system_dir));
 
+    let mut out = Stdout::new();
     if args.print {
-        let mut out = std::io::stdout().lock();
         let several = files.len() > 1;
         for (i, file) in files.iter().enumerate() {
             if several {
                 // A comment line naming each unit, so the output can be split.
                 let sep = if i > 0 { "\n" } else { "" };
-                let _ = writeln!(out, "{sep}# ==> {} <==", file.file_name);
+                out.line(&format!("{sep}# ==> {} <==", file.file_name))?;
             }
-            let _ = out.write_all(file.contents.as_bytes());
+            out.print(&file.contents)?;
         }
-        let _ = out.flush();
     } else {
         for file in &files {
             let path = dir.join(&file.file_name);
             write_file(&path, &file.contents)?;
-            println!("wrote {}", path.display());
+            out.line(&format!("wrote {}", path.display()))?;
         }
     }
 
@@ -272,9 +273,9 @@ fn install(args: InstallArgs) -> Result<(), String> {
     }
     for line in lines {
         if args.print {
-            eprintln!("{line}");
+            output::eprint_line(&line);
         } else {
-            println!("{line}");
+            out.line(&line)?;
         }
     }
     Ok(())

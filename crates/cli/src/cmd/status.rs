@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 use spoolq_spool::Spool;
 use spoolq_spool::status::{InFlightMethod, Status};
 
-use crate::Exit;
+use crate::output::Stdout;
+use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -28,36 +29,21 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Exit {
-    let spool = match Spool::open(&args.spool) {
-        Ok(spool) => spool,
-        Err(e) => {
-            eprintln!("spoolq status: {e}");
-            return Exit::Error;
-        }
-    };
-    let status = match Status::collect(&spool, SystemTime::now()) {
-        Ok(status) => status,
-        Err(e) => {
-            eprintln!(
-                "spoolq status: {e}; check that this user may read every folder of {}",
-                spool.path().display()
-            );
-            return Exit::Error;
-        }
-    };
+pub fn run(args: Args) -> Result<Exit, Error> {
+    let spool = Spool::open(&args.spool)?;
+    let status = Status::collect(&spool, SystemTime::now()).map_err(|e| {
+        Error::Failed(format!(
+            "{e}; check that this user may read every folder of {}",
+            spool.path().display()
+        ))
+    })?;
+    let mut out = Stdout::new();
     if args.json {
-        match serde_json::to_string_pretty(&status) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("spoolq status: rendering JSON: {e}");
-                return Exit::Error;
-            }
-        }
+        out.line(&serde_json::to_string_pretty(&status)?)?;
     } else {
-        print!("{}", human(&status));
+        out.print(&human(&status))?;
     }
-    Exit::Ok
+    Ok(Exit::Ok)
 }
 
 fn secs(s: f64) -> String {
