@@ -116,9 +116,9 @@ pub(crate) struct Settings {
     pub kill_grace: Duration,
 }
 
-/// Process groups of running handlers, so that a second signal can kill them all
-/// before the process exits at once (exit skips destructors, so `kill_on_drop` would
-/// not run).
+/// Process groups of running handlers, so that a second signal can kill them all,
+/// whole groups, as the process exits at once (`kill_on_drop` of a dropped run kills
+/// only its handler's own process).
 static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
