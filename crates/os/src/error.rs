@@ -1,0 +1,122 @@
+//! The error of a file-system operation: which operation failed, on which path, with
+//! which errno.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::Errno;
+
+/// The operation that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    OpenDir,
+    Open,
+    Lock,
+    Fstat,
+    Fstatat,
+    Unlink,
+    Rename,
+    Create,
+    Mkdir,
+    Chmod,
+    Chown,
+    Fsync,
+    ReadDir,
+    Read,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::OpenDir => "opening directory",
+            Op::Open => "opening",
+            Op::Lock => "locking",
+            Op::Fstat => "fstat of",
+            Op::Fstatat => "fstatat of",
+            Op::Unlink => "unlinking",
+            Op::Rename => "renaming to",
+            Op::Create => "creating",
+            Op::Mkdir => "creating directory",
+            Op::Chmod => "changing mode of",
+            Op::Chown => "changing owner of",
+            Op::Fsync => "fsync of",
+            Op::ReadDir => "listing",
+            Op::Read => "reading",
+        })
+    }
+}
+
+/// An I/O failure of a directory operation, or of the claim protocol built on them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call failed.
+    #[error("{op} {}: {errno}", path.display())]
+    Sys { op: Op, path: PathBuf, errno: Errno },
+    /// A std I/O call failed (reads, fsync).
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: Op,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A name that cannot be passed to the kernel (it contains a NUL byte).
+    #[error("invalid file name {name:?}: it contains a NUL byte")]
+    InvalidName { name: OsString },
+}
+
+impl Error {
+    /// A failed system call on `path`.
+    pub fn sys(op: Op, path: &Path, errno: Errno) -> Error {
+        Error::Sys {
+            op,
+            path: path.to_owned(),
+            errno,
+        }
+    }
+
+    /// A failed std I/O call on `path`.
+    pub fn io(op: Op, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// The errno behind this error, if it came from a system call.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Sys { errno, .. } => Some(*errno),
+            Error::Io { source, .. } => Errno::from_io(source),
+            Error::InvalidName { .. } => None,
+        }
+    }
+
+    /// True for ENOENT: the name was not there.
+    pub fn is_not_found(&self) -> bool {
+        self.errno() == Some(Errno::ENOENT)
+    }
+
+    /// True for EEXIST: the target name is taken.
+    pub fn is_already_exists(&self) -> bool {
+        self.errno() == Some(Errno::EEXIST)
+    }
+
+    /// True for ENOSPC or EDQUOT: out of space.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self.errno(), Some(e) if e == Errno::ENOSPC || e == Errno::EDQUOT)
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        let kind = match e.errno() {
+            Some(errno) => errno.to_io().kind(),
+            None => std::io::ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
