@@ -195,6 +195,9 @@ pub enum JournalError {
     },
     #[error(transparent)]
     Open(#[from] spoolq_claim::Error),
+    /// The host has no name a journal file can be named after.
+    #[error("naming the journal: {0}")]
+    Host(#[from] spoolq_os::HostnameError),
 }
 
 impl JournalError {
@@ -206,6 +209,7 @@ impl JournalError {
                     || source.kind() == std::io::ErrorKind::QuotaExceeded
             }
             JournalError::Open(e) => e.is_out_of_space(),
+            JournalError::Host(_) => false,
         }
     }
 }
@@ -323,7 +327,7 @@ impl JournalWriter {
         role: &str,
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
-        let host = spoolq_claim::sys::hostname();
+        let host = spoolq_os::hostname()?;
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
