@@ -22,7 +22,7 @@ async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
     .await;
     let mut worst = Duration::ZERO;
     for _ in 0..5 {
-        let before = spoolq_claim::monotonic_ns();
+        let before = spoolq_os::monotonic_ns();
         let id = spool.drop_job("quick\n");
         wait_until("the job is claimed", PATIENCE, || {
             spool

@@ -376,3 +376,18 @@ impl DirStream {
 pub fn c_string(bytes: &[u8]) -> Option<CString> {
     CString::new(bytes).ok()
 }
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_decode_like_glibc() {
+        // makedev(253, 1) and makedev(259, 65536) in glibc's encoding.
+        let small = (253u64 << 8) | 1;
+        assert_eq!((device_major(small), device_minor(small)), (253, 1));
+        let (ma, mi) = (259u64, 0x12345u64);
+        let big = ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12);
+        assert_eq!((device_major(big), device_minor(big)), (259, 0x12345));
+    }
+}

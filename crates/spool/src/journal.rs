@@ -466,7 +466,7 @@ impl JournalWriter {
             record.host.clone_from(&self.host);
             record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
-            record.mono_ns = spoolq_claim::monotonic_ns();
+            record.mono_ns = spoolq_os::monotonic_ns();
             record.wall = current.wall.format(SystemTime::now());
             serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
             current.buf.push(b'\n');
