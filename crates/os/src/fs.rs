@@ -183,11 +183,7 @@ pub struct FileStat {
 impl FileStat {
     // The widths and signedness of these fields differ per platform and architecture;
     // every value fits in the field it is cast to.
-    #[allow(
-        clippy::unnecessary_cast,
-        clippy::useless_conversion,
-        clippy::cast_sign_loss
-    )]
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn from_raw(st: &rustix::fs::Stat) -> FileStat {
         let secs = st.st_mtime as i64;
         let nanos = st.st_mtime_nsec as i64;
