@@ -24,7 +24,7 @@ pub enum FloorError {
     #[error(transparent)]
     Spool(#[from] spoolq_spool::LayoutError),
     #[error(transparent)]
-    Claim(#[from] spoolq_os::Error),
+    Dir(#[from] spoolq_os::Error),
     #[error("{op} {name}: {errno}")]
     Sys {
         op: &'static str,
