@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spoolq_claim::{Claimer, Dir, Outcome, Strategy, sys};
+use spoolq_claim::{Claimer, Dir, Outcome, Strategy};
+use spoolq_os::fs;
 
 const PAYLOAD: [u8; 200] = [b'x'; 200];
 
@@ -58,19 +59,19 @@ fn raw_loop(dir: &Path, names: &[OsString], verify: bool) {
         .collect();
     let mut buf = [0u8; 4096];
     for name in &c_names {
-        let fd = sys::open_job_at(dir.as_fd(), name, true).unwrap();
-        if !sys::LOCK_IN_OPEN {
-            sys::flock_exclusive_nonblocking(fd.as_fd()).unwrap();
+        let fd = fs::open_job_at(dir.as_fd(), name, true).unwrap();
+        if !fs::LOCK_IN_OPEN {
+            fs::flock_exclusive_nonblocking(fd.as_fd()).unwrap();
         }
         if verify {
-            let st = sys::fstat(fd.as_fd()).unwrap();
-            let there = sys::fstatat_nofollow(dir.as_fd(), name).unwrap();
+            let st = fs::fstat(fd.as_fd()).unwrap();
+            let there = fs::fstatat_nofollow(dir.as_fd(), name).unwrap();
             assert_eq!((st.ino, st.nlink), (there.ino, 1));
         }
         let mut file = std::fs::File::from(fd);
         let n = file.read(&mut buf).unwrap();
         assert_eq!(n, PAYLOAD.len());
-        sys::unlinkat(dir.as_fd(), name).unwrap();
+        fs::unlinkat(dir.as_fd(), name).unwrap();
         drop(file);
     }
 }

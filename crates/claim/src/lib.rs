@@ -14,15 +14,12 @@
 //! # Boundaries
 //!
 //! This crate knows files, locks and names; it knows nothing of job formats, journals or
-//! handlers. All raw system calls live in [`sys`]; [`Dir`] is the safe face of a held
-//! directory descriptor. The [`StepHook`] lets tests pause a claimer between any two
-//! system calls of the protocol and so force any interleaving of several claimers.
-// Unsafe code is allowed in `sys` alone, which opts in; everywhere else it is an error.
-#![deny(unsafe_code)]
-
-mod dir;
-mod error;
-pub mod sys;
+//! handlers, and makes no system call itself: every call goes through `spoolq-os`, whose
+//! [`Dir`] is the held directory descriptor a claimer works in (re-exported here with
+//! the other OS types of this crate's API). The [`StepHook`] lets tests pause a claimer
+//! between any two system calls of the protocol and so force any interleaving of
+//! several claimers.
+#![forbid(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -32,9 +29,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use dir::{Dir, Entries};
-pub use error::{Error, Op};
-pub use sys::{Errno, FileKind, FileStat, monotonic_ns};
+use spoolq_os::{c_name, fs};
+
+pub use spoolq_os::{Dir, Errno, Error, FileKind, FileStat, Op};
 
 /// How a claimer decides that a locked file is its job.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -362,9 +359,9 @@ impl Claimer {
     /// Tries to claim the file `name` in this claimer's folder. Never blocks: a held lock
     /// is [`Outcome::Busy`]; a FIFO opens without waiting for a writer.
     pub fn claim(&self, name: &OsStr) -> Result<Outcome, Error> {
-        let c = dir::c_name(name)?;
+        let c = c_name(name)?;
         self.step(Step::BeforeOpen, name, Ok(()));
-        let opened = sys::open_job_at(self.dir.fd(), &c, true);
+        let opened = fs::open_job_at(self.dir.as_fd(), &c, true);
         self.step(
             Step::AfterOpen,
             name,
@@ -382,7 +379,7 @@ impl Claimer {
                 }));
             }
             // O_EXLOCK | O_NONBLOCK on a locked file.
-            Err(Errno::EWOULDBLOCK) if sys::LOCK_IN_OPEN => {
+            Err(Errno::EWOULDBLOCK) if fs::LOCK_IN_OPEN => {
                 self.step(Step::AfterLock, name, Err(Errno::EWOULDBLOCK));
                 return Ok(Outcome::Busy);
             }
@@ -398,10 +395,10 @@ impl Claimer {
             hook: self.hook.clone(),
         };
 
-        let locked = if sys::LOCK_IN_OPEN {
+        let locked = if fs::LOCK_IN_OPEN {
             Ok(())
         } else {
-            sys::flock_exclusive_nonblocking(held.file().as_fd())
+            fs::flock_exclusive_nonblocking(held.file().as_fd())
         };
         held.step(Step::AfterLock, locked);
         match locked {
@@ -413,11 +410,11 @@ impl Claimer {
         let verdict = self.verify(&held);
         let code = match &verdict {
             Ok(Verdict::Claimed(_)) => Ok(()),
-            Ok(Verdict::Stale(StaleReason::Replaced)) => Err(Errno(libc::ESTALE)),
+            Ok(Verdict::Stale(StaleReason::Replaced)) => Err(Errno::ESTALE),
             Ok(Verdict::Stale(_)) => Err(Errno::ENOENT),
             Ok(Verdict::Rejected(RejectReason::HardLinked { .. })) => Err(Errno::EMLINK),
             Ok(Verdict::Rejected(_)) => Err(Errno::EINVAL),
-            Err(e) => Err(e.errno().unwrap_or(Errno(libc::EIO))),
+            Err(e) => Err(e.errno().unwrap_or(Errno::EIO)),
         };
         held.step(Step::AfterVerify, code);
         Ok(match verdict? {
@@ -433,7 +430,7 @@ impl Claimer {
     }
 
     fn reject_unopenable(&self, name: &OsStr, c: CString, errno: Errno) -> Result<Outcome, Error> {
-        let reason = match sys::fstatat_nofollow(self.dir.fd(), &c) {
+        let reason = match fs::fstatat_nofollow(self.dir.as_fd(), &c) {
             Err(Errno::ENOENT) => return Ok(Outcome::Gone),
             Ok(stat) if stat.kind != FileKind::Regular => RejectReason::NotRegular(stat.kind),
             Ok(_) if errno == Errno::EACCES || errno == Errno::EPERM => {
@@ -451,7 +448,7 @@ impl Claimer {
 
     fn verify(&self, held: &Held) -> Result<Verdict, Error> {
         let path = || self.dir.display_path(held.os_name());
-        let stat = sys::fstat(held.file().as_fd())
+        let stat = fs::fstat(held.file().as_fd())
             .map_err(|errno| Error::sys(Op::Fstat, &path(), errno))?;
         if stat.kind != FileKind::Regular {
             return Ok(Verdict::Rejected(RejectReason::NotRegular(stat.kind)));
@@ -468,7 +465,7 @@ impl Claimer {
         if stat.nlink == 0 {
             return Ok(Verdict::Stale(StaleReason::Unlinked));
         }
-        match sys::fstatat_nofollow(self.dir.fd(), &held.name) {
+        match fs::fstatat_nofollow(self.dir.as_fd(), &held.name) {
             Ok(there) if there.dev == stat.dev && there.ino == stat.ino => {
                 Ok(Verdict::Claimed(stat))
             }
@@ -555,7 +552,7 @@ impl Claim {
     pub fn complete(self) -> Result<(), Error> {
         let held = self.held;
         held.step(Step::BeforeComplete, Ok(()));
-        let result = sys::unlinkat(held.dir.fd(), &held.name);
+        let result = fs::unlinkat(held.dir.as_fd(), &held.name);
         held.step(Step::AfterComplete, result);
         let path = held.dir.display_path(held.os_name());
         drop(held);
@@ -573,7 +570,7 @@ impl Claim {
             Step::AfterComplete,
             result
                 .as_ref()
-                .map_err(|e| e.errno().unwrap_or(Errno(libc::EIO)))
+                .map_err(|e| e.errno().unwrap_or(Errno::EIO))
                 .copied(),
         );
         match result {
@@ -587,8 +584,8 @@ impl Claim {
 }
 
 fn move_held(held: &Held, to: &Dir, to_name: &OsStr) -> Result<(), Error> {
-    let dest = dir::c_name(to_name)?;
-    sys::renameat_noreplace(held.dir.fd(), &held.name, to.fd(), &dest)
+    let dest = c_name(to_name)?;
+    fs::renameat_noreplace(held.dir.as_fd(), &held.name, to.as_fd(), &dest)
         .map_err(|errno| Error::sys(Op::Rename, &to.display_path(to_name), errno))
 }
 
@@ -632,8 +629,8 @@ impl Rejected {
     pub fn move_to(self, to: &Dir, to_name: &OsStr) -> Result<(), Box<MoveFailed<Rejected>>> {
         let result = match &self.held {
             Some(held) => move_held(held, to, to_name),
-            None => dir::c_name(to_name).and_then(|dest| {
-                sys::renameat_noreplace(self.dir.fd(), &self.name, to.fd(), &dest)
+            None => c_name(to_name).and_then(|dest| {
+                fs::renameat_noreplace(self.dir.as_fd(), &self.name, to.as_fd(), &dest)
                     .map_err(|errno| Error::sys(Op::Rename, &to.display_path(to_name), errno))
             }),
         };

@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime};
 
 #[cfg(not(target_os = "linux"))]
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use spoolq_claim::sys::{DirStream, dir_stream};
 use spoolq_claim::{Claimer, Outcome, Strategy};
+use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::names::{is_hidden, printable};
 use spoolq_spool::{Event, RetryName};
 use tokio::sync::{mpsc, watch};

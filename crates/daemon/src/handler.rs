@@ -11,7 +11,7 @@
 //! its `Child` is dropped; on Linux it also gets SIGKILL when the daemon dies
 //! (PR_SET_PDEATHSIG, armed for the spawning thread, hence the spawn happens on an async
 //! runtime thread and never on a short-lived blocking-pool thread). On Linux it is
-//! started with `sys::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
+//! started with `spoolq_os::spawn::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
 //! posix_spawn does, plus the death signal) and waited on through its pidfd: forking the
 //! daemon for every job cost more than the handler `true` itself (docs/performance.md);
 //! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
@@ -28,7 +28,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use spoolq_claim::sys::{Signal, kill_child_with_parent, signal_process_group};
+use spoolq_os::process::{Signal, signal_process_group};
+use spoolq_os::spawn::kill_child_with_parent;
 use spoolq_spool::JobId;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -227,9 +228,9 @@ struct Started {
 enum Process {
     /// Through `tokio::process` (macOS, and Linux kernels without CLONE_PIDFD).
     Std { child: Child, pid: u32 },
-    /// Through `sys::spawn_linked` (Linux): no fork of the daemon, waited on by pidfd.
+    /// Through `spawn::spawn_linked` (Linux): no fork of the daemon, waited on by pidfd.
     #[cfg(target_os = "linux")]
-    Linked(spoolq_claim::sys::AsyncLinkedChild),
+    Linked(spoolq_os::spawn::AsyncLinkedChild),
 }
 
 impl Process {
@@ -339,15 +340,16 @@ impl From<std::io::Error> for LinkedError {
 }
 
 #[cfg(target_os = "linux")]
-impl From<spoolq_claim::sys::Errno> for LinkedError {
-    fn from(errno: spoolq_claim::sys::Errno) -> LinkedError {
+impl From<spoolq_os::Errno> for LinkedError {
+    fn from(errno: spoolq_os::Errno) -> LinkedError {
         LinkedError::Io(errno.to_io())
     }
 }
 
 #[cfg(target_os = "linux")]
 fn start_linked(command: &[OsString], job: &Job<'_>) -> Result<Started, LinkedError> {
-    use spoolq_claim::sys::{self, Errno, SpawnError};
+    use spoolq_os::Errno;
+    use spoolq_os::spawn::{self, SpawnError};
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use tokio::net::unix::pipe;
@@ -378,22 +380,22 @@ fn start_linked(command: &[OsString], job: &Job<'_>) -> Result<Started, LinkedEr
         .chain(&ours)
         .map(CString::as_c_str)
         .collect::<Vec<_>>();
-    let (stdin_child, stdin) = sys::pipe()?;
-    let (stdout, stdout_child) = sys::pipe()?;
-    let (stderr, stderr_child) = sys::pipe()?;
+    let (stdin_child, stdin) = spawn::pipe()?;
+    let (stdout, stdout_child) = spawn::pipe()?;
+    let (stderr, stderr_child) = spawn::pipe()?;
     let (stdin, stdout, stderr) = (
         pipe::Sender::from_owned_fd(stdin)?,
         pipe::Receiver::from_owned_fd(stdout)?,
         pipe::Receiver::from_owned_fd(stderr)?,
     );
     let child_ends = [stdin_child, stdout_child, stderr_child];
-    let child = match sys::spawn_linked(&path, &argv, &envp, child_ends) {
+    let child = match spawn::spawn_linked(&path, &argv, &envp, child_ends) {
         Ok(child) => child,
         Err(SpawnError::Unsupported) => return Err(LinkedError::Unsupported),
         Err(SpawnError::Failed(errno)) => return Err(errno.into()),
     };
     Ok(Started {
-        process: Process::Linked(sys::AsyncLinkedChild::new(child)?),
+        process: Process::Linked(spawn::AsyncLinkedChild::new(child)?),
         stdin: Box::new(stdin),
         stdout: Box::new(stdout),
         stderr: Box::new(stderr),

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use spoolq_claim::FileKind;
+use spoolq_os::FileKind;
 use spoolq_spool::names::printable;
 use tracing::{debug, error, warn};
 

@@ -31,7 +31,7 @@ async fn an_idle_daemon_claims_a_dropped_job_through_the_watcher_alone() {
     .await;
     let mut latencies = Vec::new();
     for _ in 0..5 {
-        let before = spoolq_claim::monotonic_ns();
+        let before = spoolq_os::monotonic_ns();
         let id = spool.drop_job("quick\n");
         wait_until("the watcher's event gets the job claimed", PATIENCE, || {
             spool

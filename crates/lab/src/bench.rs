@@ -23,8 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use spoolq_auditor::AuditInput;
-use spoolq_claim::Dir;
-use spoolq_claim::sys::{Signal, signal_process_group};
+use spoolq_os::Dir;
+use spoolq_os::process::{Signal, signal_process_group};
 use spoolq_spool::{CreateOptions, Spool};
 
 use crate::argv::{DaemonArgs, FloorArgs, ProduceArgs};

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use spoolq_claim::{Dir, sys};
+use spoolq_os::{Dir, Errno, fs};
 use spoolq_spool::{JobHeader, JobId, Spool};
 
 /// Why a floor loop stopped.
@@ -24,12 +24,12 @@ pub enum FloorError {
     #[error(transparent)]
     Spool(#[from] spoolq_spool::LayoutError),
     #[error(transparent)]
-    Claim(#[from] spoolq_claim::Error),
+    Dir(#[from] spoolq_os::Error),
     #[error("{op} {name}: {errno}")]
     Sys {
         op: &'static str,
         name: String,
-        errno: sys::Errno,
+        errno: Errno,
     },
     #[error("{op}: {source}")]
     Io {
@@ -38,7 +38,7 @@ pub enum FloorError {
     },
 }
 
-fn sys_err<'a>(op: &'static str, name: &'a CString) -> impl Fn(sys::Errno) -> FloorError + 'a {
+fn sys_err<'a>(op: &'static str, name: &'a CString) -> impl Fn(Errno) -> FloorError + 'a {
     move |errno| FloorError::Sys {
         op,
         name: name.to_string_lossy().into_owned(),
@@ -76,14 +76,14 @@ fn produce_loop(spool: &Spool, count: u64, size: usize, fsync: bool) -> Result<(
         let id = JobId::generate();
         let name = CString::new(id.to_string()).expect("a uuid has no NUL");
         let bytes = job_bytes(id, size);
-        let fd = sys::create_excl_at(tmp.as_fd(), &name, 0o640, false)
+        let fd = fs::create_excl_at(tmp.as_fd(), &name, 0o640, false)
             .map_err(sys_err("create", &name))?;
         let mut file = std::fs::File::from(fd);
         file.write_all(&bytes).map_err(io("write"))?;
         if fsync {
             file.sync_all().map_err(io("fsync"))?;
         }
-        sys::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
+        fs::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
             .map_err(sys_err("rename", &name))?;
         if fsync {
             new.sync()?;
@@ -143,21 +143,21 @@ pub fn consume_all(dir: &Dir, verify: bool) -> Result<u64, FloorError> {
 
 fn consume_one(dir: &Dir, name: &OsStr, verify: bool, buf: &mut [u8]) -> Result<bool, FloorError> {
     let name = CString::new(name.as_encoded_bytes()).expect("names have no NUL");
-    let fd = match sys::open_job_at(dir.as_fd(), &name, true) {
+    let fd = match fs::open_job_at(dir.as_fd(), &name, true) {
         Ok(fd) => fd,
-        Err(sys::Errno::ENOENT) => return Ok(false),
+        Err(Errno::ENOENT) => return Ok(false),
         Err(errno) => return Err(sys_err("open", &name)(errno)),
     };
-    if !sys::LOCK_IN_OPEN {
-        match sys::flock_exclusive_nonblocking(fd.as_fd()) {
+    if !fs::LOCK_IN_OPEN {
+        match fs::flock_exclusive_nonblocking(fd.as_fd()) {
             Ok(()) => {}
-            Err(sys::Errno::EWOULDBLOCK) => return Ok(false),
+            Err(Errno::EWOULDBLOCK) => return Ok(false),
             Err(errno) => return Err(sys_err("flock", &name)(errno)),
         }
     }
     if verify {
-        let st = sys::fstat(fd.as_fd()).map_err(sys_err("fstat", &name))?;
-        match sys::fstatat_nofollow(dir.as_fd(), &name) {
+        let st = fs::fstat(fd.as_fd()).map_err(sys_err("fstat", &name))?;
+        match fs::fstatat_nofollow(dir.as_fd(), &name) {
             Ok(there) if there.ino == st.ino && st.nlink == 1 => {}
             _ => return Ok(false),
         }
@@ -165,7 +165,7 @@ fn consume_one(dir: &Dir, name: &OsStr, verify: bool, buf: &mut [u8]) -> Result<
     let mut file = std::fs::File::from(fd);
     file.read(buf)
         .map_err(|source| FloorError::Io { op: "read", source })?;
-    sys::unlinkat(dir.as_fd(), &name).map_err(sys_err("unlink", &name))?;
+    fs::unlinkat(dir.as_fd(), &name).map_err(sys_err("unlink", &name))?;
     drop(file);
     Ok(true)
 }

@@ -195,6 +195,9 @@ pub enum JournalError {
     },
     #[error(transparent)]
     Open(#[from] spoolq_claim::Error),
+    /// The host has no name a journal file can be named after.
+    #[error("naming the journal: {0}")]
+    Host(#[from] spoolq_os::HostnameError),
 }
 
 impl JournalError {
@@ -206,6 +209,7 @@ impl JournalError {
                     || source.kind() == std::io::ErrorKind::QuotaExceeded
             }
             JournalError::Open(e) => e.is_out_of_space(),
+            JournalError::Host(_) => false,
         }
     }
 }
@@ -323,7 +327,7 @@ impl JournalWriter {
         role: &str,
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
-        let host = spoolq_claim::sys::hostname();
+        let host = spoolq_os::hostname()?;
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -462,7 +466,7 @@ impl JournalWriter {
             record.host.clone_from(&self.host);
             record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
-            record.mono_ns = spoolq_claim::monotonic_ns();
+            record.mono_ns = spoolq_os::monotonic_ns();
             record.wall = current.wall.format(SystemTime::now());
             serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
             current.buf.push(b'\n');

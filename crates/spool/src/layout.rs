@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use spoolq_claim::{Dir, Errno};
+use spoolq_os::{Dir, Errno};
 
 use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
 use crate::names::ReadyName;
@@ -38,7 +38,7 @@ pub enum LayoutError {
     )]
     NotADirectory { path: PathBuf },
     #[error(transparent)]
-    Io(#[from] spoolq_claim::Error),
+    Io(#[from] spoolq_os::Error),
 }
 
 /// Why `spoolq init` refused or failed.
@@ -66,8 +66,8 @@ pub enum InitError {
     Layout(#[from] LayoutError),
 }
 
-impl From<spoolq_claim::Error> for InitError {
-    fn from(e: spoolq_claim::Error) -> InitError {
+impl From<spoolq_os::Error> for InitError {
+    fn from(e: spoolq_os::Error) -> InitError {
         InitError::Layout(LayoutError::Io(e))
     }
 }
@@ -116,7 +116,7 @@ impl Default for CreateOptions {
     }
 }
 
-fn classify(path: &Path, e: spoolq_claim::Error) -> LayoutError {
+fn classify(path: &Path, e: spoolq_os::Error) -> LayoutError {
     match e.errno() {
         Some(Errno::ENOENT) => LayoutError::NotFound {
             path: path.to_owned(),
@@ -132,8 +132,8 @@ fn classify(path: &Path, e: spoolq_claim::Error) -> LayoutError {
 /// operator may have set up on the way once.
 fn make_root(path: &Path) -> Result<(PathBuf, Dir), LayoutError> {
     std::fs::create_dir_all(path).map_err(|e| {
-        LayoutError::Io(spoolq_claim::Error::Io {
-            op: spoolq_claim::Op::Mkdir,
+        LayoutError::Io(spoolq_os::Error::Io {
+            op: spoolq_os::Op::Mkdir,
             path: path.to_owned(),
             source: e,
         })
@@ -202,13 +202,11 @@ impl Spool {
             Ok(_) => true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(source) => {
-                return Err(InitError::Layout(LayoutError::Io(
-                    spoolq_claim::Error::Io {
-                        op: spoolq_claim::Op::Fstatat,
-                        path: path.to_owned(),
-                        source,
-                    },
-                )));
+                return Err(InitError::Layout(LayoutError::Io(spoolq_os::Error::Io {
+                    op: spoolq_os::Op::Fstatat,
+                    path: path.to_owned(),
+                    source,
+                })));
             }
         };
         if existed {
@@ -232,7 +230,7 @@ impl Spool {
                     Err(e) => return Err(e.into()),
                 };
                 let is_folder = FOLDERS.iter().any(|f| OsStr::new(f) == name);
-                if is_folder && kind == Some(spoolq_claim::FileKind::Directory) {
+                if is_folder && kind == Some(spoolq_os::FileKind::Directory) {
                     continue;
                 }
                 count += 1;
@@ -250,7 +248,7 @@ impl Spool {
             }
         }
         let (root_path, root) = make_root(path)?;
-        let apply = |dir: &Dir| -> Result<(), spoolq_claim::Error> {
+        let apply = |dir: &Dir| -> Result<(), spoolq_os::Error> {
             if let Some(gid) = options.gid {
                 dir.set_group(gid)?;
             }
@@ -455,5 +453,5 @@ pub enum DropError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Io(#[from] spoolq_claim::Error),
+    Io(#[from] spoolq_os::Error),
 }

@@ -6,7 +6,7 @@
 //! means "some process holds the claim lock on the file in new/". On Linux that is read
 //! from `/proc/locks`, matched by device and inode, without opening a single job file;
 //! elsewhere (macOS, the BSDs) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh
-//! descriptor ([`spoolq_claim::Dir::probe_locked`]), which can make a consumer skip that
+//! descriptor ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that
 //! job for an instant (it finds it again on its next scan) but never takes or loses it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use spoolq_claim::{Dir, FileKind};
+use spoolq_os::{Dir, FileKind};
 
 use crate::journal::JOURNAL_SUFFIX;
 use crate::layout::Spool;
@@ -121,7 +121,7 @@ pub struct RecentProcess {
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error(transparent)]
-    Io(#[from] spoolq_claim::Error),
+    Io(#[from] spoolq_os::Error),
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -252,6 +252,8 @@ fn locked_names(
     dir: &Dir,
     jobs: &[std::ffi::OsString],
 ) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+    use spoolq_os::fs::{device_major, device_minor};
+
     let Ok(text) = std::fs::read_to_string("/proc/locks") else {
         return Ok((HashSet::new(), InFlightMethod::Unavailable));
     };
@@ -275,7 +277,7 @@ fn locked_names(
         if stat.kind != FileKind::Regular {
             continue;
         }
-        let held = table.contains(&(dev_major(stat.dev), dev_minor(stat.dev), stat.ino))
+        let held = table.contains(&(device_major(stat.dev), device_minor(stat.dev), stat.ino))
             || mount_dev.is_some_and(|(ma, mi)| table.contains(&(ma, mi, stat.ino)));
         if held {
             locked.insert(name.clone());
@@ -307,23 +309,13 @@ fn locked_names(
             // Gone (completed meanwhile), or unreadable by us: not known to be in flight.
             Err(e)
                 if e.is_not_found()
-                    || matches!(e.errno(), Some(x) if x == spoolq_claim::Errno::EACCES
-                        || x == spoolq_claim::Errno::EPERM
-                        || x == spoolq_claim::Errno::ELOOP) => {}
+                    || matches!(e.errno(), Some(x) if x == spoolq_os::Errno::EACCES
+                        || x == spoolq_os::Errno::EPERM
+                        || x == spoolq_os::Errno::ELOOP) => {}
             Err(e) => return Err(e.into()),
         }
     }
     Ok((locked, InFlightMethod::FlockProbe))
-}
-
-/// The major number of a Linux `st_dev` (glibc's `gnu_dev_major`).
-pub fn dev_major(dev: u64) -> u32 {
-    (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
-}
-
-/// The minor number of a Linux `st_dev` (glibc's `gnu_dev_minor`).
-pub fn dev_minor(dev: u64) -> u32 {
-    ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
 }
 
 /// The held locks of a `/proc/locks` text as `(major, minor, inode)`. Waiters (`->`
@@ -493,16 +485,6 @@ fn recent_processes(dir: &Dir, now: SystemTime) -> Result<Vec<RecentProcess>, St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_numbers_decode_like_glibc() {
-        // makedev(253, 1) and makedev(259, 65536) in glibc's encoding.
-        let small = (253u64 << 8) | 1;
-        assert_eq!((dev_major(small), dev_minor(small)), (253, 1));
-        let (ma, mi) = (259u64, 0x12345u64);
-        let big = ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12);
-        assert_eq!((dev_major(big), dev_minor(big)), (259, 0x12345));
-    }
 
     #[test]
     fn proc_locks_lines_parse_and_waiters_and_leases_are_skipped() {

@@ -56,9 +56,9 @@ fn resolve_group(group: &str) -> Result<u32, String> {
             .parse()
             .map_err(|_| format!("group id {group} is out of range"));
     }
-    let c = spoolq_claim::sys::c_string(group.as_bytes())
+    let c = spoolq_os::fs::c_string(group.as_bytes())
         .ok_or_else(|| format!("group name {group:?} contains a NUL byte"))?;
-    match spoolq_claim::sys::group_id(&c) {
+    match spoolq_os::host::group_id(&c) {
         Ok(Some(gid)) => Ok(gid),
         Ok(None) => Err(format!(
             "no group named {group:?}; create it first (groupadd / dseditgroup) or give a numeric id"

@@ -1,4 +1,4 @@
-//! `sys::spawn_linked`: handlers started with clone(CLONE_VM | CLONE_VFORK), run as real
+//! `spawn::spawn_linked`: handlers started with clone(CLONE_VM | CLONE_VFORK), run as real
 //! processes and inspected through /proc.
 #![cfg(target_os = "linux")]
 #![forbid(unsafe_code)]
@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use spoolq_claim::sys::{self, Errno, LinkedChild, SpawnError};
+use spoolq_os::Errno;
+use spoolq_os::spawn::{self, LinkedChild, SpawnError};
 
 fn c(s: &str) -> CString {
     CString::new(s).unwrap()
@@ -39,9 +40,9 @@ struct Pipes {
 }
 
 fn pipes() -> Pipes {
-    let (stdin_child, stdin) = sys::pipe().unwrap();
-    let (stdout, stdout_child) = sys::pipe().unwrap();
-    let (stderr, stderr_child) = sys::pipe().unwrap();
+    let (stdin_child, stdin) = spawn::pipe().unwrap();
+    let (stdout, stdout_child) = spawn::pipe().unwrap();
+    let (stderr, stderr_child) = spawn::pipe().unwrap();
     Pipes {
         stdin: stdin.into(),
         stdout: stdout.into(),
@@ -51,7 +52,7 @@ fn pipes() -> Pipes {
 }
 
 fn spawn_sh(script: &str, pipes: [OwnedFd; 3]) -> LinkedChild {
-    sys::spawn_linked(
+    spawn::spawn_linked(
         &c("/bin/sh"),
         &[c("sh"), c("-c"), c(script)],
         &as_c_strs(&environment(&["SPOOLQ_TEST_VARIABLE=present"])),
@@ -117,7 +118,7 @@ fn libc_exited_with(status: i32, code: i32) -> bool {
 fn the_handler_leads_its_own_group_with_a_clean_signal_state() {
     let mut p = pipes();
     // `cat` blocks on its stdin until we close it: time to look at it from outside.
-    let mut child = sys::spawn_linked(
+    let mut child = spawn::spawn_linked(
         &c("/bin/cat"),
         &[c("cat")],
         &as_c_strs(&environment(&[])),
@@ -179,7 +180,7 @@ fn the_handler_dies_when_the_spawning_thread_does() {
 #[test]
 fn a_missing_program_is_an_error_and_leaves_no_child() {
     let p = pipes();
-    let err = sys::spawn_linked(
+    let err = spawn::spawn_linked(
         &c("/no/such/handler"),
         &[c("handler")],
         &as_c_strs(&environment(&[])),

@@ -1,11 +1,12 @@
-//! The claim crate's one error type: which operation failed, on which path, with which
-//! errno.
+//! The error of a file-system operation: which operation failed, on which path, with
+//! which errno.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::Errno;
+use crate::Errno;
 
 /// The operation that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl fmt::Display for Op {
     }
 }
 
-/// An I/O failure of the claim protocol or of a directory operation.
+/// An I/O failure of a directory operation, or of the claim protocol built on them.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call failed.
@@ -67,7 +68,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn sys(op: Op, path: &Path, errno: Errno) -> Error {
+    /// A failed system call on `path`.
+    pub fn sys(op: Op, path: &Path, errno: Errno) -> Error {
         Error::Sys {
             op,
             path: path.to_owned(),
@@ -75,7 +77,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(op: Op, path: &Path, source: std::io::Error) -> Error {
+    /// A failed std I/O call on `path`.
+    pub fn io(op: Op, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             op,
             path: path.to_owned(),
@@ -87,7 +90,7 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Sys { errno, .. } => Some(*errno),
-            Error::Io { source, .. } => source.raw_os_error().map(Errno),
+            Error::Io { source, .. } => Errno::from_io(source),
             Error::InvalidName { .. } => None,
         }
     }
@@ -104,7 +107,7 @@ impl Error {
 
     /// True for ENOSPC or EDQUOT: out of space.
     pub fn is_out_of_space(&self) -> bool {
-        matches!(self.errno(), Some(e) if e == Errno::ENOSPC || e.0 == libc::EDQUOT)
+        matches!(self.errno(), Some(e) if e == Errno::ENOSPC || e == Errno::EDQUOT)
     }
 }
 

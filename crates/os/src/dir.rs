@@ -4,6 +4,7 @@
 //! the held descriptor, never re-resolved from a path string, and never through a
 //! symlink. Swapping a spool folder for a symlink after the daemon opened it therefore
 //! cannot redirect the daemon; [`Dir::still_at`] detects the swap.
+#![forbid(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
@@ -11,8 +12,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::Errno;
 use crate::error::{Error, Op};
-use crate::sys::{self, Errno, FileStat};
+use crate::fs::{self, FileStat};
 
 /// A directory opened with `O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC`.
 #[derive(Debug)]
@@ -21,8 +23,9 @@ pub struct Dir {
     path: PathBuf,
 }
 
-pub(crate) fn c_name(name: &OsStr) -> Result<CString, Error> {
-    sys::c_string(name.as_bytes()).ok_or_else(|| Error::InvalidName {
+/// `name` as a C string for the kernel; [`Error::InvalidName`] if it holds a NUL byte.
+pub fn c_name(name: &OsStr) -> Result<CString, Error> {
+    fs::c_string(name.as_bytes()).ok_or_else(|| Error::InvalidName {
         name: name.to_owned(),
     })
 }
@@ -32,7 +35,7 @@ impl Dir {
     /// or ENOTDIR).
     pub fn open(path: &Path) -> Result<Dir, Error> {
         let c_path = c_name(path.as_os_str())?;
-        let fd = sys::open_dir(&c_path).map_err(|errno| Error::sys(Op::OpenDir, path, errno))?;
+        let fd = fs::open_dir(&c_path).map_err(|errno| Error::sys(Op::OpenDir, path, errno))?;
         Ok(Dir {
             fd,
             path: path.to_owned(),
@@ -43,7 +46,7 @@ impl Dir {
     pub fn open_subdir(&self, name: &OsStr) -> Result<Dir, Error> {
         let c = c_name(name)?;
         let path = self.path.join(name);
-        let fd = sys::open_dir_at(self.fd.as_fd(), &c)
+        let fd = fs::open_dir_at(self.fd.as_fd(), &c)
             .map_err(|errno| Error::sys(Op::OpenDir, &path, errno))?;
         Ok(Dir { fd, path })
     }
@@ -51,7 +54,7 @@ impl Dir {
     /// Creates a subdirectory with `mode` (before umask); Ok(false) if it already exists.
     pub fn create_subdir(&self, name: &OsStr, mode: u32) -> Result<bool, Error> {
         let c = c_name(name)?;
-        match sys::mkdirat(self.fd.as_fd(), &c, mode) {
+        match fs::mkdirat(self.fd.as_fd(), &c, mode) {
             Ok(()) => Ok(true),
             Err(Errno::EEXIST) => Ok(false),
             Err(errno) => Err(Error::sys(Op::Mkdir, &self.path.join(name), errno)),
@@ -70,13 +73,13 @@ impl Dir {
 
     /// `fstat` of the directory itself.
     pub fn stat(&self) -> Result<FileStat, Error> {
-        sys::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+        fs::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
     }
 
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat_at(&self, name: &OsStr) -> Result<FileStat, Error> {
         let c = c_name(name)?;
-        sys::fstatat_nofollow(self.fd.as_fd(), &c)
+        fs::fstatat_nofollow(self.fd.as_fd(), &c)
             .map_err(|errno| Error::sys(Op::Fstatat, &self.path.join(name), errno))
     }
 
@@ -94,7 +97,7 @@ impl Dir {
     /// `unlinkat(name)`.
     pub fn unlink(&self, name: &OsStr) -> Result<(), Error> {
         let c = c_name(name)?;
-        sys::unlinkat(self.fd.as_fd(), &c)
+        fs::unlinkat(self.fd.as_fd(), &c)
             .map_err(|errno| Error::sys(Op::Unlink, &self.path.join(name), errno))
     }
 
@@ -102,7 +105,7 @@ impl Dir {
     pub fn rename_noreplace(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> Result<(), Error> {
         let from = c_name(name)?;
         let dest = c_name(to_name)?;
-        sys::renameat_noreplace(self.fd.as_fd(), &from, to.fd.as_fd(), &dest)
+        fs::renameat_noreplace(self.fd.as_fd(), &from, to.fd.as_fd(), &dest)
             .map_err(|errno| Error::sys(Op::Rename, &to.path.join(to_name), errno))
     }
 
@@ -111,14 +114,14 @@ impl Dir {
     pub fn rename_replace(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> Result<(), Error> {
         let from = c_name(name)?;
         let dest = c_name(to_name)?;
-        sys::renameat(self.fd.as_fd(), &from, to.fd.as_fd(), &dest)
+        fs::renameat(self.fd.as_fd(), &from, to.fd.as_fd(), &dest)
             .map_err(|errno| Error::sys(Op::Rename, &to.path.join(to_name), errno))
     }
 
     /// Creates `name` exclusively (O_CREAT | O_EXCL | O_NOFOLLOW) for writing.
     pub fn create_new(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
-        sys::create_excl_at(self.fd.as_fd(), &c, mode, false)
+        fs::create_excl_at(self.fd.as_fd(), &c, mode, false)
             .map(File::from)
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }
@@ -127,7 +130,7 @@ impl Dir {
     /// whoever else appends).
     pub fn create_new_append(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
-        sys::create_excl_at(self.fd.as_fd(), &c, mode, true)
+        fs::create_excl_at(self.fd.as_fd(), &c, mode, true)
             .map(File::from)
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }
@@ -135,7 +138,7 @@ impl Dir {
     /// Opens `name` for appending, creating it if needed.
     pub fn open_append(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
-        sys::open_append_at(self.fd.as_fd(), &c, mode)
+        fs::open_append_at(self.fd.as_fd(), &c, mode)
             .map(File::from)
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }
@@ -143,7 +146,7 @@ impl Dir {
     /// Opens `name` read-only without locking it (never through a symlink).
     pub fn open_read(&self, name: &OsStr) -> Result<File, Error> {
         let c = c_name(name)?;
-        sys::open_read_at(self.fd.as_fd(), &c)
+        fs::open_read_at(self.fd.as_fd(), &c)
             .map(File::from)
             .map_err(|errno| Error::sys(Op::Open, &self.path.join(name), errno))
     }
@@ -164,9 +167,9 @@ impl Dir {
     pub fn probe_locked(&self, name: &OsStr) -> Result<bool, Error> {
         let c = c_name(name)?;
         let path = || self.path.join(name);
-        let fd = sys::open_read_at(self.fd.as_fd(), &c)
+        let fd = fs::open_read_at(self.fd.as_fd(), &c)
             .map_err(|errno| Error::sys(Op::Open, &path(), errno))?;
-        match sys::flock_shared_nonblocking(fd.as_fd()) {
+        match fs::flock_shared_nonblocking(fd.as_fd()) {
             Ok(()) => Ok(false),
             Err(Errno::EWOULDBLOCK) => Ok(true),
             Err(errno) => Err(Error::sys(Op::Lock, &path(), errno)),
@@ -176,37 +179,26 @@ impl Dir {
 
     /// Changes the permission bits of the directory itself.
     pub fn set_mode(&self, mode: u32) -> Result<(), Error> {
-        sys::fchmod(self.fd.as_fd(), mode).map_err(|errno| Error::sys(Op::Chmod, &self.path, errno))
+        fs::fchmod(self.fd.as_fd(), mode).map_err(|errno| Error::sys(Op::Chmod, &self.path, errno))
     }
 
     /// Changes the group of the directory itself.
     pub fn set_group(&self, gid: u32) -> Result<(), Error> {
-        sys::fchown(self.fd.as_fd(), None, Some(gid))
+        fs::fchown_group(self.fd.as_fd(), gid)
             .map_err(|errno| Error::sys(Op::Chown, &self.path, errno))
     }
 
     /// `fsync` of the directory, making renames into it durable.
     pub fn sync(&self) -> Result<(), Error> {
-        // Borrow the descriptor as a File without taking ownership.
-        let file = File::from(
-            self.fd
-                .try_clone()
-                .map_err(|e| Error::io(Op::Fsync, &self.path, e))?,
-        );
-        file.sync_all()
-            .map_err(|e| Error::io(Op::Fsync, &self.path, e))
+        fs::fsync(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fsync, &self.path, errno))
     }
 
     /// Lists the names in this directory (without `.` and `..`), streaming: memory does
     /// not grow with the directory.
     pub fn entries(&self) -> Result<Entries<'_>, Error> {
-        let stream = sys::dir_stream(self.fd.as_fd())
+        let stream = fs::dir_stream(self.fd.as_fd())
             .map_err(|errno| Error::sys(Op::ReadDir, &self.path, errno))?;
         Ok(Entries { dir: self, stream })
-    }
-
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }
 
@@ -220,7 +212,7 @@ impl AsFd for Dir {
 #[derive(Debug)]
 pub struct Entries<'a> {
     dir: &'a Dir,
-    stream: sys::DirStream,
+    stream: fs::DirStream,
 }
 
 impl Iterator for Entries<'_> {

@@ -1,0 +1,389 @@
+//! File-system calls on descriptors and names relative to them, on rustix.
+//!
+//! Each function is one system call (or, for [`renameat_noreplace`], the documented
+//! fallback of one), over borrowed descriptors and C strings, with its errno returned as
+//! a typed [`Errno`] and EINTR retried. No policy, no path handling: the path-aware face
+//! is [`Dir`](crate::Dir).
+#![forbid(unsafe_code)]
+
+use std::ffi::{CStr, CString, OsString};
+use std::fmt;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::time::{Duration, SystemTime};
+
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
+use rustix::io::retry_on_intr;
+
+use crate::Errno;
+
+/// Runs a rustix call, retrying on EINTR, with its errno typed.
+fn call<T>(f: impl FnMut() -> rustix::io::Result<T>) -> Result<T, Errno> {
+    retry_on_intr(f).map_err(Errno::from)
+}
+
+/// Opens a directory by path, refusing a symlink in the last component.
+pub fn open_dir(path: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    call(|| rustix::fs::open(path, flags, Mode::empty()))
+}
+
+/// Opens a directory relative to `dir`, refusing a symlink.
+pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    call(|| rustix::fs::openat(dir, name, flags, Mode::empty()))
+}
+
+/// Whether this platform takes the claim lock inside `open` (`O_EXLOCK`).
+pub const LOCK_IN_OPEN: bool = cfg!(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+));
+
+/// `O_EXLOCK` where `open` can take the lock (rustix names no such flag; its `OFlags`
+/// pass unnamed bits through to the C library).
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+))]
+const EXLOCK: OFlags = OFlags::from_bits_retain(libc::O_EXLOCK as u32);
+
+/// Opens a job file for claiming: read-only, non-blocking (a FIFO must not hang the
+/// open), never following a symlink, never inherited by a child.
+///
+/// With `exlock` on macOS and the BSDs the open also takes the exclusive flock
+/// (`O_EXLOCK`), failing with EWOULDBLOCK when another descriptor holds it; elsewhere
+/// `exlock` is ignored and the caller must call [`flock_exclusive_nonblocking`].
+pub fn open_job_at(dir: BorrowedFd<'_>, name: &CStr, exlock: bool) -> Result<OwnedFd, Errno> {
+    #[allow(unused_mut)]
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    ))]
+    if exlock {
+        flags |= EXLOCK;
+    }
+    let _ = exlock;
+    call(|| rustix::fs::openat(dir, name, flags, Mode::empty()))
+}
+
+/// Creates a new file relative to `dir` for writing (appending if `append`); fails with
+/// EEXIST if the name exists.
+pub fn create_excl_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    mode: u32,
+    append: bool,
+) -> Result<OwnedFd, Errno> {
+    let mut flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if append {
+        flags |= OFlags::APPEND;
+    }
+    call(|| rustix::fs::openat(dir, name, flags, file_mode(mode)))
+}
+
+/// Opens (creating if needed) a file for appending, relative to `dir`.
+pub fn open_append_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<OwnedFd, Errno> {
+    let flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    call(|| rustix::fs::openat(dir, name, flags, file_mode(mode)))
+}
+
+/// Opens a regular file read-only relative to `dir` (no lock), refusing symlinks.
+pub fn open_read_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    call(|| rustix::fs::openat(dir, name, flags, Mode::empty()))
+}
+
+/// Permission bits for a new file or directory (`mode_t` is 16 bits on macOS: higher
+/// bits are not permissions anyway).
+fn file_mode(mode: u32) -> Mode {
+    Mode::from_bits_truncate((mode & 0o7777) as rustix::fs::RawMode)
+}
+
+/// `flock(fd, LOCK_EX | LOCK_NB)`.
+pub fn flock_exclusive_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    call(|| rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive))
+}
+
+/// `flock(fd, LOCK_SH | LOCK_NB)`: used by read-only inspection that must not hold the
+/// exclusive lock a consumer wants.
+pub fn flock_shared_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    call(|| rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared))
+}
+
+/// The kind of a file, from `st_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl FileKind {
+    fn from_type(file_type: FileType) -> FileKind {
+        match file_type {
+            FileType::RegularFile => FileKind::Regular,
+            FileType::Directory => FileKind::Directory,
+            FileType::Symlink => FileKind::Symlink,
+            FileType::Fifo => FileKind::Fifo,
+            FileType::Socket => FileKind::Socket,
+            FileType::CharacterDevice => FileKind::CharDevice,
+            FileType::BlockDevice => FileKind::BlockDevice,
+            _ => FileKind::Unknown,
+        }
+    }
+
+    /// A short lowercase name ("regular file", "fifo", ...).
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::CharDevice => "character device",
+            FileKind::BlockDevice => "block device",
+            FileKind::Unknown => "unknown file type",
+        }
+    }
+}
+
+/// The fields of `struct stat` that spoolq uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub kind: FileKind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub perm: u32,
+    pub nlink: u64,
+    pub size: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: SystemTime,
+}
+
+impl FileStat {
+    // The widths and signedness of these fields differ per platform and architecture;
+    // every value fits in the field it is cast to.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    fn from_raw(st: &rustix::fs::Stat) -> FileStat {
+        let secs = st.st_mtime as i64;
+        let nanos = st.st_mtime_nsec as i64;
+        let mtime = if secs >= 0 {
+            SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos.clamp(0, 999_999_999) as u32)
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        let mode = st.st_mode as u32;
+        FileStat {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            kind: FileKind::from_type(FileType::from_raw_mode(mode as rustix::fs::RawMode)),
+            perm: mode & 0o7777,
+            nlink: st.st_nlink as u64,
+            size: (st.st_size as i64).max(0) as u64,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            mtime,
+        }
+    }
+}
+
+/// `fstat(fd)`.
+pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileStat, Errno> {
+    call(|| rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW))
+        .map(|st| FileStat::from_raw(&st))
+}
+
+/// The major number of a device id (`major(3)`).
+pub fn device_major(dev: u64) -> u32 {
+    rustix::fs::major(dev as rustix::fs::Dev)
+}
+
+/// The minor number of a device id (`minor(3)`).
+pub fn device_minor(dev: u64) -> u32 {
+    rustix::fs::minor(dev as rustix::fs::Dev)
+}
+
+/// `unlinkat(dir, name, 0)`.
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    call(|| rustix::fs::unlinkat(dir, name, AtFlags::empty()))
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    call(|| rustix::fs::mkdirat(dir, name, file_mode(mode)))
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    call(|| rustix::fs::fchmod(fd, file_mode(mode)))
+}
+
+/// `fchown(fd, -1, gid)`: changes the group only. `u32::MAX` is not a group id (to the
+/// kernel it means "unchanged"): EINVAL.
+pub fn fchown_group(fd: BorrowedFd<'_>, gid: u32) -> Result<(), Errno> {
+    if gid == u32::MAX {
+        return Err(Errno::EINVAL);
+    }
+    let gid = rustix::fs::Gid::from_raw(gid);
+    call(|| rustix::fs::fchown(fd, None, Some(gid)))
+}
+
+/// `fsync(fd)`.
+pub fn fsync(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    call(|| rustix::fs::fsync(fd))
+}
+
+/// `renameat`, replacing `to` if it exists. Only for names nobody else publishes.
+pub fn renameat(
+    from_dir: BorrowedFd<'_>,
+    from: &CStr,
+    to_dir: BorrowedFd<'_>,
+    to: &CStr,
+) -> Result<(), Errno> {
+    call(|| rustix::fs::renameat(from_dir, from, to_dir, to))
+}
+
+/// `linkat(from_dir, from, to_dir, to, 0)`.
+pub fn linkat(
+    from_dir: BorrowedFd<'_>,
+    from: &CStr,
+    to_dir: BorrowedFd<'_>,
+    to: &CStr,
+) -> Result<(), Errno> {
+    call(|| rustix::fs::linkat(from_dir, from, to_dir, to, AtFlags::empty()))
+}
+
+/// Renames without ever replacing an existing `to` (EEXIST instead).
+///
+/// Linux: `renameat2(RENAME_NOREPLACE)`. macOS: `renameatx_np(RENAME_EXCL)`, which
+/// rustix calls for `RenameFlags::NOREPLACE` there. Where the kernel or file system
+/// lacks the flag (EINVAL, ENOSYS; on macOS ENOTSUP, see rename(2)), falls back to
+/// `linkat` then `unlinkat`, which is equally exclusive (link fails with EEXIST) and
+/// only briefly shows the file under both names.
+pub fn renameat_noreplace(
+    from_dir: BorrowedFd<'_>,
+    from: &CStr,
+    to_dir: BorrowedFd<'_>,
+    to: &CStr,
+) -> Result<(), Errno> {
+    match renameat_noreplace_native(from_dir, from, to_dir, to) {
+        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
+            linkat(from_dir, from, to_dir, to)?;
+            unlinkat(from_dir, from)
+        }
+        other => other,
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn renameat_noreplace_native(
+    from_dir: BorrowedFd<'_>,
+    from: &CStr,
+    to_dir: BorrowedFd<'_>,
+    to: &CStr,
+) -> Result<(), Errno> {
+    call(|| rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn renameat_noreplace_native(
+    _from_dir: BorrowedFd<'_>,
+    _from: &CStr,
+    _to_dir: BorrowedFd<'_>,
+    _to: &CStr,
+) -> Result<(), Errno> {
+    Err(Errno::ENOSYS)
+}
+
+/// Whether `errno` is the file system refusing the no-replace flag: on macOS a volume
+/// without `VOL_CAP_INT_RENAME_EXCL` answers ENOTSUP.
+fn unsupported_flag(errno: Errno) -> bool {
+    #[cfg(target_vendor = "apple")]
+    return errno == Errno::ENOTSUP;
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let _ = errno;
+        false
+    }
+}
+
+/// A directory stream over a private open file description of a directory, so two
+/// listings of the same directory never share a read offset.
+pub struct DirStream {
+    stream: rustix::fs::Dir,
+}
+
+impl fmt::Debug for DirStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirStream").finish_non_exhaustive()
+    }
+}
+
+/// Opens a directory stream on `dir` (through a fresh `openat(dir, ".")`).
+pub fn dir_stream(dir: BorrowedFd<'_>) -> Result<DirStream, Errno> {
+    let fd = open_dir_at(dir, c".")?;
+    let stream = rustix::fs::Dir::new(fd).map_err(Errno::from)?;
+    Ok(DirStream { stream })
+}
+
+impl DirStream {
+    /// The next name, skipping `.` and `..`; `None` at the end.
+    pub fn next_name(&mut self) -> Option<Result<OsString, Errno>> {
+        loop {
+            let entry = match self.stream.read()? {
+                Ok(entry) => entry,
+                Err(errno) => return Some(Err(errno.into())),
+            };
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            return Some(Ok(OsString::from_vec(bytes.to_vec())));
+        }
+    }
+}
+
+/// Converts bytes to a C string, `None` if they contain a NUL.
+pub fn c_string(bytes: &[u8]) -> Option<CString> {
+    CString::new(bytes).ok()
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_decode_like_glibc() {
+        // makedev(253, 1) and makedev(259, 65536) in glibc's encoding.
+        let small = (253u64 << 8) | 1;
+        assert_eq!((device_major(small), device_minor(small)), (253, 1));
+        let (ma, mi) = (259u64, 0x12345u64);
+        let big = ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12);
+        assert_eq!((device_major(big), device_minor(big)), (259, 0x12345));
+    }
+}
