@@ -6,12 +6,14 @@
 //! decides policy (that is the daemon).
 #![forbid(unsafe_code)]
 
+pub mod codes;
 pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod names;
 pub mod status;
 
+pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
     BatchError, Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record,
