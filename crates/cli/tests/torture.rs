@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use spoolq_spool::names::printable;
-use spoolq_spool::{Event, JobHeader, JobId, RetryName};
+use spoolq_spool::{Event, EventKind, JobHeader, JobId, ReleaseCause, RetryName};
 
 fn full() -> bool {
     std::env::var("SPOOLQ_TORTURE").is_ok_and(|v| v == "full")
@@ -126,7 +126,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
 
     let mut daemon = spool.daemon(&["--workers", "2", "--rescan-interval", "200ms"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let mut valid = spool.drop_jobs(valid_count / 2);
 
@@ -235,7 +235,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         "every valid job done and every hostile file in failed/",
         deadline,
         || {
-            spool.count_per_job(Event::Done).len() >= valid.len()
+            spool.count_per_job(EventKind::Done).len() >= valid.len()
                 && reasons(&spool).len() >= hostile.len()
         },
     );
@@ -250,7 +250,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     let log = daemon.log_text();
 
     // Every valid job done exactly once.
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in &valid {
         assert_eq!(
             done.get(id),
@@ -293,7 +293,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         "left in new/: {:?}",
         spool.names("new")
     );
-    assert_eq!(spool.events(Event::Quarantined).len(), hostile.len());
+    assert_eq!(spool.events(EventKind::Quarantined).len(), hostile.len());
 
     // The symlink itself moved; the secret untouched, never read.
     let link = spool.folder("failed").join("link-to-secret");
@@ -400,7 +400,7 @@ fn a_file_without_read_permission_is_quarantined_as_unreadable() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    assert_eq!(spool.count_per_job(Event::Done).get(&valid), Some(&1));
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&valid), Some(&1));
     let reasons = reasons(&spool);
     let reason = &reasons[&locked.to_string()];
     assert_eq!(reason["reason"], "unreadable", "{reason}");
@@ -450,7 +450,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
     }
     let mut daemon = spool.daemon(&["--rescan-interval", "50ms", "--workers", "2"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let moved_away = scratch.join(format!("old-{folder}"));
     let elsewhere = scratch.join(format!("elsewhere-{folder}"));
@@ -475,7 +475,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
         later = spool.drop_jobs(3);
         std::fs::write(spool.folder("new").join("garbage"), b"garbage").unwrap();
         wait_until("the later jobs are done", PATIENCE, || {
-            let done = spool.count_per_job(Event::Done);
+            let done = spool.count_per_job(EventKind::Done);
             later.iter().all(|id| done.contains_key(id))
         });
         let failed_dir = if folder == "failed" {
@@ -500,7 +500,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
         vec![bait_name.clone()],
         "{log}"
     );
-    assert!(!spool.count_per_job(Event::Claimed).contains_key(&bait));
+    assert!(!spool.count_per_job(EventKind::Claimed).contains_key(&bait));
     // Nothing lost: what was in the folder is still in the moved-away folder.
     for name in &before {
         assert!(moved_away.join(name).exists(), "{name} lost:\n{log}");
@@ -593,7 +593,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     ];
     let mut daemons: Vec<Daemon> = (0..3).map(|_| spool.daemon(&args, &[])).collect();
     wait_until("three daemons started", PATIENCE, || {
-        spool.events(Event::Start).len() == 3
+        spool.events(EventKind::Start).len() == 3
     });
     let producer = {
         let spool = spoolq_spool::Spool::open(&spool.path()).unwrap();
@@ -631,7 +631,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     );
     // A daemon restarted a moment ago may not have installed its signal handlers yet.
     wait_until("every restarted daemon started", PATIENCE, || {
-        spool.events(Event::Start).len() == 3 + killed
+        spool.events(EventKind::Start).len() == 3 + killed
     });
     for daemon in &daemons {
         daemon.signal("TERM");
@@ -674,7 +674,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     );
     assert_eq!(d.concurrent, 0);
     assert_eq!(d.after_completion, 0);
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     // Every job was journaled done, or completed by a daemon killed before it could
     // journal that (unconfirmed: the file is gone and only its claimer could remove it).
     assert!(
@@ -695,7 +695,7 @@ fn a_burst_past_the_inotify_queue_is_all_completed_and_the_overflow_logged() {
     let spool = TempSpool::new();
     let mut daemon = spool.daemon(&["--workers", "2"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     // The daemon is stopped (SIGSTOP) for the burst, as a loaded machine would leave it
     // unscheduled: every event waits in the kernel queue, so more jobs than the queue
@@ -714,7 +714,7 @@ fn a_burst_past_the_inotify_queue_is_all_completed_and_the_overflow_logged() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
     let log = daemon.log_text();
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     let missing = ids.iter().filter(|id| !done.contains_key(id)).count();
     let twice = done.values().filter(|n| **n != 1).count();
     let overflow_lines = log.lines().filter(|l| l.contains("overflow")).count();
@@ -816,7 +816,7 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     );
     // Fill the file system once a tenth of the jobs are done, while jobs are in flight.
     wait_until("some jobs are done", PATIENCE, || {
-        spool.count_per_job(Event::Done).len() >= jobs / 10
+        spool.count_per_job(EventKind::Done).len() >= jobs / 10
     });
     let filler = journal_dir.join(".filler");
     fill(&filler);
@@ -833,9 +833,12 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
         "{log}"
     );
     let released_unprocessed = spool
-        .events(Event::Released)
+        .events(EventKind::Released)
         .iter()
-        .filter(|r| r.result.as_deref() == Some("journal_failed"))
+        .filter(|r| {
+            matches!(&r.event, Event::Released(released)
+                if released.result == ReleaseCause::JournalFailed)
+        })
         .count();
     let audit = audit(&spool);
     let d = &audit.duplicate_counts;
@@ -860,8 +863,8 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     assert_eq!(d.concurrent, 0);
     assert_eq!(d.after_completion, 0);
     // Every completion in the journal follows a journaled claim, and every job is done.
-    let done = spool.count_per_job(Event::Done);
-    let claimed = spool.count_per_job(Event::Claimed);
+    let done = spool.count_per_job(EventKind::Done);
+    let claimed = spool.count_per_job(EventKind::Claimed);
     for id in &ids {
         assert_eq!(done.get(id), Some(&1), "{id}");
         assert!(
@@ -888,7 +891,7 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     };
     let mut daemon = spool.daemon(&["--workers", "2", "--rescan-interval", "200ms"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let filler = journal_dir.join(".filler");
     fill(&filler);
@@ -919,17 +922,20 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     assert_eq!(audit.unfinished_claims, 0);
     // Each job done once, after a claimed record of the same attempt.
     let records = spool.records();
-    let mut claimed_attempts: HashMap<JobId, Vec<Option<u32>>> = HashMap::new();
+    let mut claimed_attempts: HashMap<JobId, Vec<u32>> = HashMap::new();
     let mut done: HashMap<JobId, usize> = HashMap::new();
     for r in &records {
-        let Some(id) = r.job else { continue };
-        match r.event {
-            Event::Claimed => claimed_attempts.entry(id).or_default().push(r.attempt),
-            Event::Done => {
+        let Some(id) = r.job() else { continue };
+        match &r.event {
+            Event::Claimed(claimed) => claimed_attempts
+                .entry(id)
+                .or_default()
+                .push(claimed.attempt),
+            Event::Done(d) => {
                 *done.entry(id).or_default() += 1;
                 let claims = claimed_attempts.get(&id).map(Vec::as_slice).unwrap_or(&[]);
                 assert!(
-                    claims.last().is_some_and(|a| *a == r.attempt),
+                    claims.last().is_some_and(|a| *a == d.attempt),
                     "{id} done without a claimed record before it"
                 );
             }
@@ -973,7 +979,7 @@ fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
     // A running daemon sweeps at each rescan: an old leftover appearing later goes too.
     let mut daemon = spool.daemon(&["--rescan-interval", "100ms", "--tmp-max-age", "1h"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        spool.events(Event::Start).len() == 2
+        spool.events(EventKind::Start).len() == 2
     });
     let later = tmp.join(format!("{}.4244.0", JobId::generate()));
     std::fs::write(&later, b"partial").unwrap();

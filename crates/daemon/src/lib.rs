@@ -307,14 +307,15 @@ pub async fn run(
         let shared = shared.clone();
         let strategy = config.strategy;
         blocking(move || {
-            shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::Event::Start)
-                    .strategy(strategy.as_str())
-                    .detail(format!(
+            shared
+                .journal
+                .write(spoolq_spool::Record::new(spoolq_spool::journal::Start {
+                    strategy,
+                    detail: format!(
                         "workers={} drain={}",
                         shared.config.workers, shared.config.drain
-                    )),
-            )
+                    ),
+                }))
         })
         .await?
         .ok();
@@ -392,9 +393,9 @@ pub async fn run(
         let shared = shared.clone();
         blocking(move || {
             shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::Event::Stop)
-                    .strategy(shared.config.strategy.as_str())
-                    .detail(format!(
+                spoolq_spool::Record::new(spoolq_spool::journal::Stop {
+                    strategy: shared.config.strategy,
+                    detail: format!(
                         "completed={} retried={} dead={} quarantined={} released={} requeued={} errors={}",
                         summary.completed,
                         summary.retried,
@@ -403,7 +404,8 @@ pub async fn run(
                         summary.released,
                         summary.requeued,
                         summary.errors
-                    )),
+                    ),
+                }),
             )
         })
         .await?

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use spoolq_spool::Event;
+use spoolq_spool::EventKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
@@ -17,7 +17,7 @@ async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
     config.rescan_interval = Duration::from_secs(60);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     })
     .await;
     let mut worst = Duration::ZERO;
@@ -26,15 +26,15 @@ async fn an_idle_daemon_claims_a_dropped_job_within_100ms() {
         let id = spool.drop_job("quick\n");
         wait_until("the job is claimed", PATIENCE, || {
             spool
-                .events(Event::Claimed)
+                .events(EventKind::Claimed)
                 .iter()
-                .any(|r| r.job == Some(id))
+                .any(|r| r.job() == Some(id))
         })
         .await;
         let claimed = spool
-            .events(Event::Claimed)
+            .events(EventKind::Claimed)
             .into_iter()
-            .find(|r| r.job == Some(id))
+            .find(|r| r.job() == Some(id))
             .unwrap();
         worst = worst.max(Duration::from_nanos(claimed.mono_ns.saturating_sub(before)));
     }
@@ -53,7 +53,7 @@ async fn without_the_watcher_the_periodic_rescan_finds_a_job() {
     config.rescan_interval = Duration::from_millis(200);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     })
     .await;
     // Once a first job is done, the initial scan is over: the second job can only be
@@ -61,10 +61,10 @@ async fn without_the_watcher_the_periodic_rescan_finds_a_job() {
     for n in 1..=2 {
         let id = spool.drop_job("found by a scan\n");
         wait_until("the job is done", PATIENCE, || {
-            spool.count_per_job(Event::Done).get(&id) == Some(&1)
+            spool.count_per_job(EventKind::Done).get(&id) == Some(&1)
         })
         .await;
-        assert_eq!(spool.events(Event::Done).len(), n);
+        assert_eq!(spool.events(EventKind::Done).len(), n);
     }
     let summary = daemon.stop().await;
     assert_eq!(summary.completed, 2);

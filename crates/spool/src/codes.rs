@@ -36,21 +36,23 @@ pub trait Word: Sized + Copy + 'static {
 macro_rules! words {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident {
+        $vis:vis enum $name:ident {
             $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
+        $vis enum $name {
             $( $(#[$vmeta])* $variant, )+
         }
 
         impl $name {
             /// Every value, in declaration order.
+            #[allow(dead_code, reason = "not every vocabulary needs every helper")]
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The word files carry.
+            #[allow(dead_code, reason = "not every vocabulary needs every helper")]
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
@@ -101,6 +103,8 @@ macro_rules! words {
         }
     };
 }
+
+pub(crate) use words;
 
 impl Word for spoolq_claim::Strategy {
     const WHAT: &'static str = "claim strategy";

@@ -16,8 +16,8 @@ pub mod status;
 pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
-    BatchError, Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record,
-    WriterOptions,
+    Aside, BatchError, Entry, Event, EventKind, JournalError, JournalWriter, Merged, Problem,
+    ProblemKind, Record, UnknownEntry, UnknownRecord, WriterOptions,
 };
 pub use layout::{
     CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,

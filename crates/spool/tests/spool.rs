@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use spoolq_spool::journal::{self, Merged};
+use spoolq_claim::Strategy;
+use spoolq_spool::journal::{self, Claimed, Done, Merged, Produced, WhyUnknown};
 use spoolq_spool::{
-    CreateOptions, DropError, Durability, Event, HeaderError, Job, JobHeader, JobId, JournalWriter,
-    LayoutError, ProblemKind, ReadyName, Record, RetryName, Spool, WriterOptions,
+    CreateOptions, DoneResult, DropError, Durability, EventKind, HeaderError, Job, JobHeader,
+    JobId, JournalWriter, LayoutError, ProblemKind, ReadyName, Record, RetryName, Spool,
+    WriterOptions,
 };
 
 fn header(length: u64) -> JobHeader {
@@ -244,6 +246,30 @@ fn a_failing_payload_leaves_nothing_behind() {
     );
 }
 
+fn claimed(job: JobId, worker: u32) -> Record {
+    Record::new(Claimed {
+        job,
+        worker,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: job.to_string(),
+    })
+}
+
+fn done(job: JobId, worker: u32) -> Record {
+    Record::new(Done {
+        job,
+        worker,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: job.to_string(),
+        result: DoneResult::Ok,
+        exit: Some(0),
+        signal: None,
+        detail: None,
+    })
+}
+
 fn journal_dir() -> (tempfile::TempDir, Spool) {
     let tmp = tempfile::tempdir().unwrap();
     let spool = Spool::create(tmp.path(), CreateOptions::default()).unwrap();
@@ -259,15 +285,14 @@ fn writer_and_reader_merge_files_by_monotonic_time() {
     let mut written = Vec::new();
     for i in 0..10u32 {
         let writer = if i % 3 == 0 { &a } else { &b };
-        written.push(
-            writer
-                .write(Record::new(Event::Claimed).job(id).worker(i))
-                .unwrap(),
-        );
+        written.push(writer.write(claimed(id, i)).unwrap());
     }
-    let (entries, problems) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
-    let workers: Vec<_> = entries.iter().map(|e| e.record.worker.unwrap()).collect();
+    let (entries, aside) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
+    assert_eq!(aside, Default::default());
+    let workers: Vec<_> = entries
+        .iter()
+        .map(|e| e.record.event.worker().unwrap())
+        .collect();
     assert_eq!(workers, (0..10).collect::<Vec<_>>());
     assert!(
         entries
@@ -285,51 +310,60 @@ fn rotated_files_read_as_one() {
         rotate_bytes: Some(300),
     };
     let writer = JournalWriter::create(spool.journal().clone(), "d", options).unwrap();
+    let id = JobId::generate();
     for i in 0..20 {
-        writer.write(Record::new(Event::Done).worker(i)).unwrap();
+        writer.write(done(id, i)).unwrap();
     }
     let files = journal::journal_files(&[tmp.path().join("journal")]).unwrap();
     assert!(files.len() > 2, "{files:?}");
     let merged: Vec<_> = Merged::open(&files)
-        .map(|e| e.record.worker.unwrap())
+        .map(|e| e.record.event.worker().unwrap())
         .collect();
     assert_eq!(merged, (0..20).collect::<Vec<_>>());
 }
 
 #[test]
-fn torn_last_line_is_skipped_and_counted_and_bad_lines_are_reported() {
+fn torn_last_line_is_skipped_and_counted_bad_lines_are_reported_and_newer_ones_kept() {
     let (tmp, spool) = journal_dir();
     let writer =
         JournalWriter::create(spool.journal().clone(), "p", WriterOptions::default()).unwrap();
-    writer.write(Record::new(Event::Produced)).unwrap();
+    let id = JobId::generate();
+    writer.write(Record::new(Produced { job: id })).unwrap();
     let path: PathBuf = writer.path();
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .unwrap();
-    let mut future = serde_json::to_value(Record::new(Event::Produced)).unwrap();
+    let mut future = serde_json::to_value(Record::new(Produced { job: id })).unwrap();
     future["v"] = 99.into();
+    let future = future.to_string();
     writeln!(file, "{future}").unwrap();
     writeln!(file, "not json").unwrap();
-    writer.write(Record::new(Event::Done)).unwrap();
+    writer.write(done(id, 1)).unwrap();
     file.write_all(br#"{"v":1,"event":"clai"#).unwrap();
     drop(file);
 
-    let (entries, problems) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
-    let events: Vec<_> = entries.iter().map(|e| e.record.event).collect();
-    assert_eq!(events, [Event::Produced, Event::Done]);
+    let (entries, aside) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
+    let events: Vec<_> = entries.iter().map(|e| e.record.kind()).collect();
+    assert_eq!(events, [EventKind::Produced, EventKind::Done]);
+    // The newer line is kept whole, with where it was: not a problem, not dropped.
+    assert_eq!(aside.unknown.len(), 1, "{:?}", aside.unknown);
+    let newer = &aside.unknown[0];
+    assert_eq!((newer.file.as_path(), newer.line), (path.as_path(), 2));
+    assert_eq!(newer.record.v, 99);
+    assert_eq!(newer.record.event, "produced");
+    assert_eq!(newer.record.why, WhyUnknown::Version { v: 99 });
+    assert_eq!(newer.record.raw, future);
+    assert!(newer.to_string().contains("newer"), "{newer}");
+    let problems = aside.problems;
     let kinds: Vec<_> = problems.iter().map(|p| (p.line, p.kind.clone())).collect();
     assert!(
-        matches!(kinds[0], (2, ProblemKind::UnknownVersion(99))),
+        matches!(kinds[0], (3, ProblemKind::Malformed(_))),
         "{kinds:?}"
     );
-    assert!(
-        matches!(kinds[1], (3, ProblemKind::Malformed(_))),
-        "{kinds:?}"
-    );
-    assert_eq!(kinds[2], (5, ProblemKind::Torn));
-    assert_eq!(problems.len(), 3);
-    assert!(problems[2].to_string().contains("torn"));
+    assert_eq!(kinds[1], (5, ProblemKind::Torn));
+    assert_eq!(problems.len(), 2);
+    assert!(problems[1].to_string().contains("torn"));
 }
 
 #[test]
