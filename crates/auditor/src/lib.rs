@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use spoolq_claim::{Step, Strategy};
-use spoolq_spool::journal::{Event, RetryResult, journal_files};
+use spoolq_spool::journal::{Event, JournalName, RetryResult, Role, journal_files};
 use spoolq_spool::{
     DeadCause, DoneResult, EventKind, JobId, LayoutError, Merged, Problem, QuarantineCause,
     ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
@@ -329,8 +329,8 @@ pub struct Latencies {
 pub struct ProcessCounts {
     /// `host:pid`.
     pub process: String,
-    /// From its journal file's name (`producer`, `daemon`, ...).
-    pub role: Option<String>,
+    /// From its journal file's name; `None` for a file not named as spoolq names them.
+    pub role: Option<Role>,
     pub events: u64,
     pub produced: u64,
     pub claimed: u64,
@@ -461,10 +461,8 @@ struct Analyzer {
     events: u64,
 }
 
-fn role_of(file: &Path) -> Option<String> {
-    let name = file.file_name()?.to_str()?;
-    let (role, _) = name.split_once('-')?;
-    Some(role.to_owned())
+fn role_of(file: &Path) -> Option<Role> {
+    JournalName::parse(file.file_name()?).map(|name| name.role)
 }
 
 impl Analyzer {

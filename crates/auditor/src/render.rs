@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use spoolq_spool::journal::Event;
+use spoolq_spool::journal::{Event, Role};
 
 use crate::{ClaimInterval, DuplicateClass, Latency, Report, Timeline, short_name};
 
@@ -177,7 +177,7 @@ pub fn render_report(report: &Report) -> String {
             out,
             "  {:<28} {:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>10}",
             p.process,
-            p.role.as_deref().unwrap_or("-"),
+            p.role.map_or("-", Role::as_str),
             p.events,
             p.produced,
             p.claimed,

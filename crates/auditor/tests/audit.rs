@@ -10,7 +10,7 @@ use spoolq_auditor::{
 };
 use spoolq_claim::{Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Requeued, Retry, Start, WhyUnknown,
+    ClaimStep, Claimed, Dead, Done, Produced, Requeued, Retry, Role, Start, WhyUnknown,
 };
 use spoolq_spool::{
     CreateOptions, DeadCause, DoneResult, Errno, Event, EventKind, JobId, ProblemKind, ReadyName,
@@ -204,7 +204,7 @@ fn clean_run_has_no_duplicates_and_exact_counts() {
     let l = report.latency.produced_to_claimed.unwrap();
     assert_eq!((l.samples, l.p50_ns, l.max_ns), (2, 20, 20));
     assert_eq!(report.processes.len(), 2);
-    assert_eq!(report.processes[1].role.as_deref(), Some("daemon"));
+    assert_eq!(report.processes[1].role, Some(Role::Daemon));
     assert_eq!(report.processes[1].completed, 2);
 
     let text = render_report(&report);

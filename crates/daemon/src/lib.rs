@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::Strategy;
+use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -513,7 +514,7 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
 fn create_journal(spool: &Spool, options: WriterOptions) -> Result<JournalWriter, DaemonError> {
     let mut tries = 0;
     loop {
-        match JournalWriter::create(spool.journal().clone(), "daemon", options) {
+        match JournalWriter::create(spool.journal().clone(), Role::Daemon, options) {
             Err(JournalError::Open(e)) if e.is_already_exists() && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(2));

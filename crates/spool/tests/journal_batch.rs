@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use spoolq_claim::Dir;
 use spoolq_claim::Strategy;
-use spoolq_spool::journal::{self, Done, MAX_WRITE_BYTES, Start, Stop};
+use spoolq_spool::journal::{self, Done, MAX_WRITE_BYTES, Role, Start, Stop};
 use spoolq_spool::{DoneResult, Event, JobId, JournalWriter, ProblemKind, Record, WriterOptions};
 use spoolq_testkit::TmpfsMount;
 
@@ -21,9 +21,13 @@ fn no_rotation() -> WriterOptions {
     }
 }
 
-fn writer_in(dir: &Path, role: &str, options: WriterOptions) -> JournalWriter {
-    let dir = Arc::new(Dir::open(dir).unwrap());
-    JournalWriter::create(dir, role, options).unwrap()
+/// A writer in a folder of its own, `dir/label` (writers of one process started in the
+/// same millisecond would otherwise pick the same file name).
+fn writer_in(dir: &Path, label: &str, options: WriterOptions) -> JournalWriter {
+    let dir = dir.join(label);
+    std::fs::create_dir(&dir).unwrap();
+    let dir = Arc::new(Dir::open(&dir).unwrap());
+    JournalWriter::create(dir, Role::Daemon, options).unwrap()
 }
 
 /// `write(2)` calls made by this thread so far (None where the kernel does not say).
@@ -171,7 +175,7 @@ fn a_batch_rotates_where_single_writes_would() {
     };
     let writer = writer_in(tmp.path(), "r", options);
     let written = writer.write_batch(batch(40, 100)).unwrap();
-    let files = journal::journal_files(&[tmp.path().to_owned()]).unwrap();
+    let files = journal::journal_files(&[tmp.path().join("r")]).unwrap();
     assert!(files.len() >= 4, "{files:?}");
     let mut read = Vec::new();
     for (n, file) in files.iter().enumerate() {

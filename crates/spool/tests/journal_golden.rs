@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use spoolq_claim::{Dir, Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Quarantined, Released, Requeued, Retry, Start, Stop,
-    parse_line,
+    ClaimStep, Claimed, Dead, Done, Produced, Quarantined, Released, Requeued, Retry, Role, Start,
+    Stop, parse_line,
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
@@ -373,7 +373,7 @@ fn with_golden_stamps(written: &str, golden: &Record, stamped: &Record) -> Strin
 fn the_writer_writes_the_golden_lines_byte_for_byte_apart_from_stamps() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = Arc::new(Dir::open(tmp.path()).unwrap());
-    let writer = JournalWriter::create(dir, "daemon", WriterOptions::default()).unwrap();
+    let writer = JournalWriter::create(dir, Role::Daemon, WriterOptions::default()).unwrap();
     let golden = golden_lines();
     let records = golden_records();
     let stamped = writer.write_batch(records.clone()).unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use spoolq_claim::Strategy;
-use spoolq_spool::journal::{self, Claimed, Done, Merged, Produced, WhyUnknown};
+use spoolq_spool::journal::{self, Claimed, Done, Merged, Produced, Role, WhyUnknown};
 use spoolq_spool::{
     CreateOptions, DoneResult, DropError, Durability, EventKind, HeaderError, Job, JobHeader,
     JobId, JournalWriter, LayoutError, ProblemKind, ReadyName, Record, RetryName, Spool,
@@ -279,8 +279,18 @@ fn journal_dir() -> (tempfile::TempDir, Spool) {
 #[test]
 fn writer_and_reader_merge_files_by_monotonic_time() {
     let (tmp, spool) = journal_dir();
-    let a = JournalWriter::create(spool.journal().clone(), "a", WriterOptions::default()).unwrap();
-    let b = JournalWriter::create(spool.journal().clone(), "b", WriterOptions::default()).unwrap();
+    let a = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Daemon,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let b = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Producer,
+        WriterOptions::default(),
+    )
+    .unwrap();
     let id = JobId::generate();
     let mut written = Vec::new();
     for i in 0..10u32 {
@@ -309,7 +319,7 @@ fn rotated_files_read_as_one() {
         fsync: false,
         rotate_bytes: Some(300),
     };
-    let writer = JournalWriter::create(spool.journal().clone(), "d", options).unwrap();
+    let writer = JournalWriter::create(spool.journal().clone(), Role::Daemon, options).unwrap();
     let id = JobId::generate();
     for i in 0..20 {
         writer.write(done(id, i)).unwrap();
@@ -325,8 +335,12 @@ fn rotated_files_read_as_one() {
 #[test]
 fn torn_last_line_is_skipped_and_counted_bad_lines_are_reported_and_newer_ones_kept() {
     let (tmp, spool) = journal_dir();
-    let writer =
-        JournalWriter::create(spool.journal().clone(), "p", WriterOptions::default()).unwrap();
+    let writer = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Producer,
+        WriterOptions::default(),
+    )
+    .unwrap();
     let id = JobId::generate();
     writer.write(Record::new(Produced { job: id })).unwrap();
     let path: PathBuf = writer.path();
@@ -384,4 +398,74 @@ fn drop_writes_the_right_length_for_small_boundary_and_streamed_payloads() {
         assert_eq!(job.header.id, id);
         assert_eq!(job.payload, payload.as_slice(), "payload of {size} bytes");
     }
+}
+
+/// `spoolq status` reports what a newer spoolq writes into the spool: records this build
+/// does not understand at the end of the recent journals (with file and line), and
+/// journal files it cannot name.
+#[test]
+fn status_counts_records_and_journal_files_from_a_newer_writer() {
+    use spoolq_spool::status::{RECENT_TAIL_BYTES, Status};
+
+    let (tmp, spool) = journal_dir();
+    let writer = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Daemon,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let id = JobId::generate();
+    let newer = r#"{"v":2,"event":"claimed","mono_ns":5,"wall":"x","host":"h","pid":1}"#;
+    let teleported = r#"{"v":1,"event":"teleported","mono_ns":6,"wall":"x","host":"h","pid":1}"#;
+    // One newer record early in the file, then more than the tail window of records this
+    // build reads, then two newer records at the end.
+    let path = writer.path();
+    let append = |line: &str| {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    };
+    append(newer);
+    let mut lines = 1;
+    let mut size = 0;
+    while size <= RECENT_TAIL_BYTES {
+        size += serde_json::to_vec(&writer.write(claimed(id, 1)).unwrap())
+            .unwrap()
+            .len() as u64
+            + 1;
+        lines += 1;
+    }
+    append(teleported);
+    append(newer);
+    std::fs::write(
+        tmp.path().join("journal/reaper-h-1-2-0000.jsonl"),
+        format!("{newer}\n"),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("journal/notes.txt"), "x").unwrap();
+
+    let status = Status::collect(&spool, SystemTime::now()).unwrap();
+    assert_eq!(status.recent_processes.len(), 1);
+    assert_eq!(status.recent_processes[0].role, Role::Daemon);
+    assert_eq!(status.unrecognized_journal_files, 2);
+    let unknown = &status.unknown_records;
+    assert_eq!(unknown.count, 2, "only the tail is read: {unknown:?}");
+    let found: Vec<(u64, &str, &str)> = unknown
+        .first
+        .iter()
+        .map(|u| (u.line, u.record.event.as_str(), u.record.raw.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (lines + 1, "teleported", teleported),
+            (lines + 2, "claimed", newer)
+        ]
+    );
+    assert!(unknown.first.iter().all(|u| u.file == path));
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["unknown_records"]["count"], 2);
+    assert_eq!(json["unknown_records"]["first"][1]["record"]["v"], 2);
 }

@@ -13,6 +13,7 @@
 //! Lines from a newer writer are kept aside whole ([`UnknownRecord`]), never dropped.
 
 mod event;
+mod name;
 mod wire;
 
 use std::cmp::Reverse;
@@ -30,6 +31,7 @@ pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
     Requeued, Retry, RetryResult, Start, Stop,
 };
+pub use name::{JournalName, Role};
 pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
 
 /// The journal format version this build writes.
@@ -103,7 +105,7 @@ struct Current {
     file: File,
     path: PathBuf,
     written: u64,
-    sequence: u32,
+    name: JournalName,
     /// The last write failed (a full file system, say) and may have left part of a line:
     /// the next record starts with a newline, so it is not glued to that fragment.
     torn: bool,
@@ -157,7 +159,6 @@ impl WallClock {
 /// An appending journal writer for one process; shareable between threads.
 pub struct JournalWriter {
     dir: Arc<Dir>,
-    stem: String,
     host: String,
     pid: u32,
     options: WriterOptions,
@@ -167,40 +168,28 @@ pub struct JournalWriter {
 impl std::fmt::Debug for JournalWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JournalWriter")
-            .field("stem", &self.stem)
+            .field("name", &self.lock().name)
             .finish_non_exhaustive()
     }
 }
 
 impl JournalWriter {
-    /// Creates a new journal file in `dir` for this process, named
+    /// Creates a new journal file in `dir` for this process, named by [`JournalName`]:
     /// `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`.
     pub fn create(
         dir: Arc<Dir>,
-        role: &str,
+        role: Role,
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
         let host = spoolq_claim::sys::hostname();
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let safe_host: String = host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let stem = format!("{role}-{safe_host}-{pid}-{start_ms}");
-        let current = open_file(&dir, &stem, 0)?;
+        let current = open_file(&dir, JournalName::new(role, &host, pid, start_ms))?;
         Ok(JournalWriter {
             dir,
-            stem,
             host,
             pid,
             options,
@@ -255,7 +244,7 @@ impl JournalWriter {
             if let Some(limit) = self.options.rotate_bytes
                 && current.written >= limit
             {
-                match open_file(&self.dir, &self.stem, current.sequence + 1) {
+                match open_file(&self.dir, current.name.next()) {
                     Ok(mut next) => {
                         next.buf = std::mem::take(&mut current.buf);
                         next.ends = std::mem::take(&mut current.ends);
@@ -367,14 +356,14 @@ fn split(mut records: Vec<Record>, done: usize, error: JournalError) -> BatchErr
     }
 }
 
-fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalError> {
-    let name = format!("{stem}-{sequence:04}{JOURNAL_SUFFIX}");
-    let file = dir.create_new_append(OsStr::new(&name), 0o640)?;
+fn open_file(dir: &Dir, name: JournalName) -> Result<Current, JournalError> {
+    let file_name = name.to_os_string();
+    let file = dir.create_new_append(&file_name, 0o640)?;
     Ok(Current {
         file,
-        path: dir.display_path(OsStr::new(&name)),
+        path: dir.display_path(&file_name),
         written: 0,
-        sequence,
+        name,
         torn: false,
         buf: Vec::new(),
         ends: Vec::new(),
@@ -504,6 +493,39 @@ impl FileRecords {
             line: 0,
             buf: Vec::with_capacity(512),
         })
+    }
+
+    /// Opens `path` to read only its last `window` bytes, from the first line that
+    /// starts in them; line numbers stay those of the whole file (the lines before are
+    /// skipped, not parsed).
+    pub fn open_tail(path: &Path, window: u64) -> Result<FileRecords, Problem> {
+        let mut records = FileRecords::open(path)?;
+        let unreadable = |e: std::io::Error, line| Problem {
+            file: path.to_owned(),
+            line,
+            kind: ProblemKind::Unreadable(e.to_string()),
+        };
+        let Some(reader) = records.reader.as_mut() else {
+            return Ok(records);
+        };
+        let len = reader
+            .get_ref()
+            .metadata()
+            .map_err(|e| unreadable(e, 0))?
+            .len();
+        let before = len.saturating_sub(window);
+        let mut skipped = 0;
+        while skipped < before {
+            match reader.skip_until(b'\n') {
+                Ok(0) => break,
+                Ok(n) => {
+                    skipped += n as u64;
+                    records.line += 1;
+                }
+                Err(e) => return Err(unreadable(e, records.line)),
+            }
+        }
+        Ok(records)
     }
 
     /// The next record, record from a newer writer, or problem with a line; `None` at
