@@ -28,8 +28,8 @@
 //! gap makes the pair look concurrent rather than after completion. Both are violations.
 //! Monotonic times of different hosts are not comparable: audit one host's journals.
 //!
-//! Boundaries: this crate only reads (journals, and names in new/ and retry/). It prints
-//! nothing and chooses no exit code; the `render_*` functions return text.
+//! Boundaries: this crate only reads (journals, and names in new/, retry/ and failed/).
+//! It prints nothing and chooses no exit code; the `render_*` functions return text.
 
 #![forbid(unsafe_code)]
 
@@ -44,8 +44,8 @@ use std::str::FromStr;
 use spoolq_claim::{Step, Strategy};
 use spoolq_spool::journal::{Event, JournalName, RetryResult, Role, journal_files};
 use spoolq_spool::{
-    DeadCause, DoneResult, EventKind, JobId, LayoutError, Merged, Problem, QuarantineCause,
-    ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
+    DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Merged, Problem,
+    QuarantineCause, ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
 };
 
 pub use render::{render_report, render_timeline};
@@ -710,7 +710,7 @@ fn list_pending(
 }
 
 /// Adds the ids of the jobs in failed/ (dead letters and quarantined files, whatever
-/// suffix burying gave them) to `present`.
+/// suffix burying gave them, or their reason files) to `present`.
 fn list_failed(
     spool: &Spool,
     present: &mut std::collections::HashSet<JobId>,
@@ -722,12 +722,7 @@ fn list_failed(
     };
     for name in dir.entries().map_err(err)? {
         let name = name.map_err(err)?;
-        let bytes = name.as_encoded_bytes();
-        if let Some(id) = bytes
-            .get(..36)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(id) = FailedEntry::parse(&name).job() {
             present.insert(id);
         }
     }

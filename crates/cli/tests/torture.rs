@@ -26,7 +26,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use spoolq_spool::names::printable;
-use spoolq_spool::{Event, EventKind, JobHeader, JobId, ReleaseCause, RetryName};
+use spoolq_spool::{
+    Event, EventKind, FailedEntry, FailedName, JobHeader, JobId, QuarantineCause, Reason,
+    ReasonCode, ReleaseCause, RetryName,
+};
 
 fn full() -> bool {
     std::env::var("SPOOLQ_TORTURE").is_ok_and(|v| v == "full")
@@ -58,22 +61,22 @@ fn place(spool: &TempSpool, name: &OsStr, bytes: &[u8]) {
 }
 
 /// Every reason file in failed/, parsed, keyed by its `original_name`.
-fn reasons(spool: &TempSpool) -> HashMap<String, serde_json::Value> {
+fn reasons(spool: &TempSpool) -> HashMap<String, Reason> {
     reasons_in(&spool.folder("failed"))
 }
 
-fn reasons_in(dir: &Path) -> HashMap<String, serde_json::Value> {
+fn reasons_in(dir: &Path) -> HashMap<String, Reason> {
     let mut out = HashMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
-        let name = entry.file_name();
-        if !name.as_bytes().ends_with(b".reason.json") || name.as_bytes().starts_with(b".") {
+        if !matches!(
+            FailedEntry::parse(&entry.file_name()),
+            FailedEntry::Reason(_)
+        ) {
             continue;
         }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let original = value["original_name"].as_str().unwrap().to_owned();
-        out.insert(original, value);
+        let reason = Reason::from_file_bytes(&std::fs::read(entry.path()).unwrap()).unwrap();
+        out.insert(reason.original_name.clone(), reason);
     }
     out
 }
@@ -92,7 +95,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// What each hostile file must become: the reason code in failed/.
 struct Hostile {
     name: OsString,
-    code: &'static str,
+    code: QuarantineCause,
     /// What the message must mention, so a person knows what to do.
     says: &'static str,
 }
@@ -137,32 +140,44 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
 
     // 1. A symlink to the secret.
     std::os::unix::fs::symlink(&secret, new.join("link-to-secret")).unwrap();
-    add("link-to-secret".into(), "symlink", "symbolic link");
+    add(
+        "link-to-secret".into(),
+        QuarantineCause::Symlink,
+        "symbolic link",
+    );
     // 2. A hard link to a (valid) job file outside the spool.
     let outside = scratch.join("outside-job");
     let linked_id = JobId::generate();
     std::fs::write(&outside, job_bytes(linked_id, b"linked\n")).unwrap();
     std::fs::hard_link(&outside, new.join(linked_id.to_string())).unwrap();
-    add(linked_id.to_string().into(), "hard_linked", "hard links");
+    add(
+        linked_id.to_string().into(),
+        QuarantineCause::HardLinked,
+        "hard links",
+    );
     // 3. A FIFO with no writer.
     let status = Command::new("mkfifo")
         .arg(new.join("a-fifo"))
         .status()
         .unwrap();
     assert!(status.success());
-    add("a-fifo".into(), "not_regular", "fifo");
+    add("a-fifo".into(), QuarantineCause::NotRegular, "fifo");
     // 4. A UNIX socket, still listening.
     let _listener = std::os::unix::net::UnixListener::bind(new.join("a-socket")).unwrap();
-    add("a-socket".into(), "not_regular", "socket");
+    add("a-socket".into(), QuarantineCause::NotRegular, "socket");
     // 5. A directory, with a file in it.
     std::fs::create_dir(scratch.join("a-directory")).unwrap();
     std::fs::write(scratch.join("a-directory").join("inside"), b"inside\n").unwrap();
     std::fs::rename(scratch.join("a-directory"), new.join("a-directory")).unwrap();
-    add("a-directory".into(), "not_regular", "directory");
+    add(
+        "a-directory".into(),
+        QuarantineCause::NotRegular,
+        "directory",
+    );
     // 6. A zero-byte file named like a job.
     let empty_id = JobId::generate();
     place(&spool, empty_id.to_string().as_ref(), b"");
-    add(empty_id.to_string().into(), "empty", "empty");
+    add(empty_id.to_string().into(), QuarantineCause::Empty, "empty");
     // 7. A 1 GiB file (sparse: zeros, costs no disk), named like a job.
     let big_id = JobId::generate();
     let big_path = scratch.join("big");
@@ -170,7 +185,11 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     big.set_len(1 << 30).unwrap();
     drop(big);
     std::fs::rename(&big_path, new.join(big_id.to_string())).unwrap();
-    add(big_id.to_string().into(), "not_a_job", "not a spoolq job");
+    add(
+        big_id.to_string().into(),
+        QuarantineCause::NotAJob,
+        "not a spoolq job",
+    );
     // 8. A header only: no blank line ends it.
     let header_only = JobId::generate();
     let mut text = JobHeader::new(header_only, 5).render();
@@ -178,7 +197,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     place(&spool, header_only.to_string().as_ref(), &text);
     add(
         header_only.to_string().into(),
-        "unterminated_header",
+        QuarantineCause::UnterminatedHeader,
         "no blank line",
     );
     // 9. A garbage header.
@@ -188,19 +207,23 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         garbage.to_string().as_ref(),
         b"spoolq-job 1\nid: not-a-uuid\ncreated: yesterday\nlength: -1\n\nx",
     );
-    add(garbage.to_string().into(), "bad_id", "not a UUID");
+    add(
+        garbage.to_string().into(),
+        QuarantineCause::BadId,
+        "not a UUID",
+    );
     // 10. A name that is not UTF-8 (a valid job inside).
     let non_utf8 = OsStr::from_bytes(b"job-\xff\xfe-\x80").to_owned();
     place(&spool, &non_utf8, &job_bytes(JobId::generate(), b"x"));
-    add(non_utf8, "not_a_job_name", "not a job name");
+    add(non_utf8, QuarantineCause::NotAJobName, "not a job name");
     // 11. A 255-byte name (NAME_MAX): its reason file's name would be too long.
     let long: OsString = "n".repeat(255).into();
     place(&spool, &long, &job_bytes(JobId::generate(), b"x"));
-    add(long.clone(), "not_a_job_name", "not a job name");
+    add(long.clone(), QuarantineCause::NotAJobName, "not a job name");
     // 12. A name with a newline.
     let newline: OsString = "bad\nname".into();
     place(&spool, &newline, &job_bytes(JobId::generate(), b"x"));
-    add(newline, "not_a_job_name", "not a job name");
+    add(newline, QuarantineCause::NotAJobName, "not a job name");
     // 13. A job still being written: the header declares 1000 bytes, 100 are there,
     // the writer keeps its descriptor open. The first 100 bytes are written before the
     // file is renamed in: the running daemon may look at a name the instant it appears,
@@ -216,7 +239,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     std::fs::rename(&staging, new.join(partial_id.to_string())).unwrap();
     add(
         partial_id.to_string().into(),
-        "length_mismatch",
+        QuarantineCause::LengthMismatch,
         "rename them in",
     );
     // 14. A header id that differs from the name.
@@ -226,7 +249,11 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         named.to_string().as_ref(),
         &job_bytes(JobId::generate(), b"x"),
     );
-    add(named.to_string().into(), "id_mismatch", "authority");
+    add(
+        named.to_string().into(),
+        QuarantineCause::IdMismatch,
+        "authority",
+    );
 
     valid.extend(spool.drop_jobs(valid_count - valid.len()));
     let started = Instant::now();
@@ -267,15 +294,19 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         let reason = reasons
             .get(&key)
             .unwrap_or_else(|| panic!("no reason for {key:?}; reasons: {reasons:?}\n{log}"));
-        assert_eq!(reason["reason"], h.code, "{key:?}: {reason}");
-        let message = reason["message"].as_str().unwrap();
+        assert_eq!(
+            reason.reason,
+            ReasonCode::Quarantined(h.code),
+            "{key:?}: {reason:?}"
+        );
+        let message = &reason.message;
         assert!(
             message.contains(h.says),
             "{key:?}: the message {message:?} should mention {:?}",
             h.says
         );
         // stored_as is printable (escaped); when it is the original name, use the bytes.
-        let stored_as = reason["stored_as"].as_str().unwrap();
+        let stored_as = reason.stored_as.as_str();
         let stored = if stored_as == key {
             spool.folder("failed").join(&h.name)
         } else {
@@ -348,10 +379,9 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     // The 255-byte name got a generated name; the real one is in the reason.
     let long_reason = &reasons[&printable(&long)];
     assert!(
-        long_reason["stored_as"]
-            .as_str()
-            .unwrap()
-            .starts_with("quarantined-")
+        FailedName::parse(long_reason.stored_as.as_ref())
+            .is_some_and(|stored| stored.is_generated()),
+        "{long_reason:?}"
     );
 
     report(&format!(
@@ -403,13 +433,14 @@ fn a_file_without_read_permission_is_quarantined_as_unreadable() {
     assert_eq!(spool.count_per_job(EventKind::Done).get(&valid), Some(&1));
     let reasons = reasons(&spool);
     let reason = &reasons[&locked.to_string()];
-    assert_eq!(reason["reason"], "unreadable", "{reason}");
+    assert_eq!(
+        reason.reason,
+        ReasonCode::Quarantined(QuarantineCause::Unreadable),
+        "{reason:?}"
+    );
     assert!(
-        reason["message"]
-            .as_str()
-            .unwrap()
-            .contains("readable by the daemon's user"),
-        "{reason}"
+        reason.message.contains("readable by the daemon's user"),
+        "{reason:?}"
     );
     assert!(spool.folder("failed").join(locked.to_string()).exists());
     assert!(spool.names("new").is_empty());

@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use spoolq_claim::sys::{DirStream, dir_stream};
 use spoolq_claim::{Claimer, Outcome, Strategy};
+use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
 use spoolq_spool::{QuarantineCause, Record, RetryName};
@@ -680,7 +681,7 @@ fn requeue(
                 shared,
                 rejected,
                 name,
-                "retry",
+                FoundIn::Retry,
                 0,
                 Some(retry.id),
                 QuarantineCause::from(reason),
@@ -740,7 +741,7 @@ fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::Os
             shared,
             claim,
             name,
-            "retry",
+            FoundIn::Retry,
             0,
             record::id_from_name(name),
             QuarantineCause::NotARetryName,
@@ -752,7 +753,7 @@ fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::Os
                 shared,
                 rejected,
                 name,
-                "retry",
+                FoundIn::Retry,
                 0,
                 None,
                 QuarantineCause::from(reason),

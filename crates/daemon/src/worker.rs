@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use spoolq_claim::{Claim, Claimer, Outcome, Strategy};
+use spoolq_spool::failed::{FailedName, FoundIn, Reason};
 use spoolq_spool::job::MAX_HEADER_LEN;
 use spoolq_spool::journal;
 use spoolq_spool::names::printable;
@@ -27,7 +28,7 @@ use spoolq_spool::{
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::failed::{Movable, Reason, bury, rfc3339};
+use crate::failed::{Movable, bury, rfc3339};
 use crate::handler::{self, Run, Settings};
 use crate::{EXIT_PERMANENT, Shared, Stats, backoff, blocking, record};
 
@@ -326,7 +327,7 @@ fn claim_valid(
                 shared,
                 rejected,
                 &name,
-                "new",
+                FoundIn::New,
                 worker,
                 record::id_from_name(&name),
                 QuarantineCause::from(reason),
@@ -349,7 +350,7 @@ fn claim_valid(
             shared,
             claim,
             &name,
-            "new",
+            FoundIn::New,
             worker,
             None,
             QuarantineCause::NotAJobName,
@@ -373,7 +374,7 @@ fn claim_valid(
                 shared,
                 claim,
                 &name,
-                "new",
+                FoundIn::New,
                 worker,
                 Some(ready.id),
                 cause,
@@ -388,7 +389,7 @@ fn claim_valid(
             shared,
             claim,
             &name,
-            "new",
+            FoundIn::New,
             worker,
             Some(header.id),
             QuarantineCause::IdMismatch,
@@ -710,7 +711,7 @@ fn round_ms(d: std::time::Duration) -> std::time::Duration {
 fn bury_dead(shared: &Shared, job: Claimed, run: &Run, cause: DeadCause, message: String) {
     let id = job.header.id;
     let attempt = job.attempt();
-    let mut reason = Reason::new(cause.as_str(), message.clone(), &job.name);
+    let mut reason = Reason::new(cause, message.clone(), &job.name);
     reason.job = Some(id);
     reason.attempts = Some(attempt);
     reason.exit_status = run.code;
@@ -724,7 +725,7 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, cause: DeadCause, message
     match bury(
         shared.spool.failed(),
         job.claim,
-        &job.name,
+        FailedName::original(&job.name),
         reason,
         &daemon_id(shared),
     ) {
@@ -783,19 +784,19 @@ pub(crate) fn quarantine<M: Movable>(
     shared: &Shared,
     item: M,
     name: &OsStr,
-    found_in: &'static str,
+    found_in: FoundIn,
     worker: u32,
     job: Option<JobId>,
     cause: QuarantineCause,
     message: String,
 ) {
-    let mut reason = Reason::new(cause.as_str(), message.clone(), name);
+    let mut reason = Reason::new(cause, message.clone(), name);
     reason.found_in = found_in;
     reason.job = job;
     match bury(
         shared.spool.failed(),
         item,
-        name,
+        FailedName::original(name),
         reason,
         &daemon_id(shared),
     ) {
@@ -813,7 +814,7 @@ pub(crate) fn quarantine<M: Movable>(
                 ),
             });
             let _ = shared.journal.write(record);
-            warn!(name = %printable(name), folder = found_in, reason = %cause,
+            warn!(name = %printable(name), folder = %found_in, reason = %cause,
                 stored_as = %printable(&buried.stored_as),
                 "not a valid job: moved to failed/ ({message})");
             if let Some(e) = buried.reason_error {
@@ -824,7 +825,7 @@ pub(crate) fn quarantine<M: Movable>(
             // Release the lock (if it was held); the file stays where it is.
             drop(failed.item);
             Stats::bump(&shared.stats.errors);
-            error!(name = %printable(name), folder = found_in, error = %failed.error,
+            error!(name = %printable(name), folder = %found_in, error = %failed.error,
                 "not a valid job, and moving it to failed/ failed; it stays where it is");
         }
     }

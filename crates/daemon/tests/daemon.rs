@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use spoolq_claim::{Step, Strategy};
 use spoolq_spool::{
-    DeadCause, Event, EventKind, JobHeader, JobId, Record, ReleaseCause, RetryName,
+    DeadCause, Event, EventKind, JobHeader, JobId, QuarantineCause, ReasonCode, Record,
+    ReleaseCause, RetryName,
 };
 
 /// The `retry` fields of a record known to be one.
@@ -139,21 +140,21 @@ async fn exit_100_goes_to_failed_with_a_reason() {
         vec![name.clone(), format!("{name}.reason.json")]
     );
     let reason = spool.reason(&name);
-    assert_eq!(reason["reason"], "permanent_failure");
-    assert_eq!(reason["attempts"], 1);
-    assert_eq!(reason["exit_status"], 100);
-    assert_eq!(reason["job"], name);
-    assert_eq!(
-        reason["stderr_tail"],
-        serde_json::json!(["first", "cannot parse this"])
-    );
-    for field in [
-        "created",
-        "last_attempt_started",
-        "last_attempt_ended",
-        "failed_at",
+    assert_eq!(reason.reason, ReasonCode::Dead(DeadCause::PermanentFailure));
+    assert_eq!(reason.attempts, Some(1));
+    assert_eq!(reason.exit_status, Some(100));
+    assert_eq!(reason.job, Some(id));
+    assert_eq!(reason.stderr_tail, ["first", "cannot parse this"]);
+    for (field, time) in [
+        ("created", &reason.created),
+        ("last_attempt_started", &reason.last_attempt_started),
+        ("last_attempt_ended", &reason.last_attempt_ended),
+        ("failed_at", &Some(reason.failed_at.clone())),
     ] {
-        assert!(reason[field].is_string(), "reason has {field}");
+        let time = time
+            .as_deref()
+            .unwrap_or_else(|| panic!("reason has {field}"));
+        assert!(humantime::parse_rfc3339(time).is_ok(), "{field} {time:?}");
     }
     let dead = spool.events(EventKind::Dead);
     assert_eq!(dead.len(), 1);
@@ -179,9 +180,12 @@ async fn exhausted_attempts_go_to_failed() {
     // After two failed attempts its name in new/ carried the count: <id>.2.
     let name = format!("{id}.2");
     let reason = spool.reason(&name);
-    assert_eq!(reason["reason"], "attempts_exhausted");
-    assert_eq!(reason["attempts"], 3);
-    assert_eq!(reason["exit_status"], 3);
+    assert_eq!(
+        reason.reason,
+        ReasonCode::Dead(DeadCause::AttemptsExhausted)
+    );
+    assert_eq!(reason.attempts, Some(3));
+    assert_eq!(reason.exit_status, Some(3));
 }
 
 #[cfg(target_os = "linux")]
@@ -214,7 +218,7 @@ async fn hanging_handler_is_killed_with_its_whole_process_group() {
     let dead = spool.events(EventKind::Dead);
     assert_eq!(self::dead(&dead[0]).signal, Some(9));
     let name = self::dead(&dead[0]).name.clone();
-    assert_eq!(spool.reason(&name)["timed_out"], true);
+    assert!(spool.reason(&name).timed_out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,19 +345,23 @@ async fn invalid_files_are_quarantined_and_valid_jobs_beside_them_complete() {
     assert_eq!(summary.quarantined, 7);
     assert_eq!(spool.names("new"), vec![".partial".to_owned()]);
     let expect = [
-        ("notes.txt", "not_a_job_name"),
-        (garbage.as_str(), "not_a_job"),
-        (empty.as_str(), "empty"),
-        (&truncated.to_string(), "length_mismatch"),
-        (&named.to_string(), "id_mismatch"),
-        ("link", "symlink"),
-        ("pipe", "not_regular"),
+        ("notes.txt", QuarantineCause::NotAJobName),
+        (garbage.as_str(), QuarantineCause::NotAJob),
+        (empty.as_str(), QuarantineCause::Empty),
+        (&truncated.to_string(), QuarantineCause::LengthMismatch),
+        (&named.to_string(), QuarantineCause::IdMismatch),
+        ("link", QuarantineCause::Symlink),
+        ("pipe", QuarantineCause::NotRegular),
     ];
-    for (name, code) in expect {
+    for (name, cause) in expect {
         let reason = spool.reason(name);
-        assert_eq!(reason["reason"], code, "reason code of {name}");
-        assert_eq!(reason["original_name"], name);
-        assert!(reason["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            reason.reason,
+            ReasonCode::Quarantined(cause),
+            "reason code of {name}"
+        );
+        assert_eq!(reason.original_name, name);
+        assert!(!reason.message.is_empty());
     }
     // The symlink itself moved, its target untouched.
     let moved = std::fs::symlink_metadata(spool.folder("failed").join("link")).unwrap();
@@ -382,8 +390,8 @@ async fn a_taken_name_in_failed_gets_a_suffix() {
         "older"
     );
     let reason = spool.reason("junk.1");
-    assert_eq!(reason["original_name"], "junk");
-    assert_eq!(reason["stored_as"], "junk.1");
+    assert_eq!(reason.original_name, "junk");
+    assert_eq!(reason.stored_as, "junk.1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,7 +405,7 @@ async fn a_long_name_is_stored_under_a_generated_one() {
     assert_eq!(names.len(), 2);
     let stored = names.iter().find(|n| !n.ends_with(".reason.json")).unwrap();
     assert!(stored.starts_with("quarantined-"));
-    assert_eq!(spool.reason(stored)["original_name"], long);
+    assert_eq!(spool.reason(stored).original_name, long);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codes;
+pub mod failed;
 pub mod job;
 pub mod journal;
 pub mod layout;
@@ -14,6 +15,7 @@ pub mod names;
 pub mod status;
 
 pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
+pub use failed::{FailedEntry, FailedName, FoundIn, Reason, ReasonCode};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
     Aside, BatchError, Entry, Event, EventKind, JournalError, JournalWriter, Merged, Problem,

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use spoolq_claim::{Dir, FileKind};
 
+use crate::failed::FailedEntry;
 use crate::journal::{FileItem, FileRecords, JournalName, Role, UnknownEntry};
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
@@ -221,7 +222,7 @@ impl Status {
 
         let failed = names(spool.failed())?
             .iter()
-            .filter(|n| !names::is_hidden(n) && !names::is_reason_file(n))
+            .filter(|n| matches!(FailedEntry::parse(n), FailedEntry::Moved(_)))
             .count() as u64;
         let tmp = names(spool.tmp())?
             .iter()

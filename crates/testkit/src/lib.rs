@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spoolq_spool::{CreateOptions, Durability, EventKind, JobId, Record, Spool};
+use spoolq_spool::{
+    CreateOptions, Durability, EventKind, FailedName, JobId, Reason, Record, Spool,
+};
 
 /// A generous bound for conditions that normally hold within milliseconds: tests poll
 /// observable conditions up to this long, they never sleep a fixed time instead.
@@ -110,11 +112,13 @@ impl TempSpool {
     }
 
     /// The reason file beside `failed/NAME`, parsed.
-    pub fn reason(&self, name: &str) -> serde_json::Value {
-        let path = self.folder("failed").join(format!("{name}.reason.json"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        serde_json::from_str(&text).expect("a reason file is JSON")
+    pub fn reason(&self, name: &str) -> Reason {
+        let reason_name = FailedName::original(name.as_ref()).reason_name();
+        let path = self.folder("failed").join(reason_name);
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Reason::from_file_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("{} is not a reason file: {e}", path.display()))
     }
 }
 
