@@ -125,7 +125,7 @@ macro_rules! plain_values {
         }
     )*};
 }
-plain_values!(u32, i32, JobId);
+plain_values!(u32, u64, i32, JobId);
 
 impl<'a> ToWire<'a, Text<'a>> for String {
     fn to_wire(&'a self) -> Option<Text<'a>> {
