@@ -28,8 +28,8 @@
 //! gap makes the pair look concurrent rather than after completion. Both are violations.
 //! Monotonic times of different hosts are not comparable: audit one host's journals.
 //!
-//! Boundaries: this crate only reads (journals, and names in new/ and retry/). It prints
-//! nothing and chooses no exit code; the `render_*` functions return text.
+//! Boundaries: this crate only reads (journals, and names in new/, retry/ and failed/).
+//! It prints nothing and chooses no exit code; the `render_*` functions return text.
 
 #![forbid(unsafe_code)]
 
@@ -41,8 +41,12 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use spoolq_spool::journal::{Event, journal_files};
-use spoolq_spool::{JobId, LayoutError, Merged, Problem, ReadyName, Record, RetryName, Spool};
+use spoolq_claim::{Step, Strategy};
+use spoolq_spool::journal::{Event, JournalName, RetryResult, Role, journal_files};
+use spoolq_spool::{
+    DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Merged, Problem,
+    QuarantineCause, ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
+};
 
 pub use render::{render_report, render_timeline};
 pub use svg::timeline_svg;
@@ -124,22 +128,112 @@ impl DuplicateClass {
 }
 
 /// One processing interval of a job.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimInterval {
     /// `host:pid`.
     pub process: String,
-    pub worker: Option<u32>,
-    pub strategy: Option<String>,
-    pub attempt: Option<u32>,
+    pub worker: u32,
+    pub strategy: Strategy,
+    pub attempt: u32,
     /// The `claimed` record's monotonic time.
     pub start_mono_ns: u64,
     /// The outcome record's monotonic time; `None` when there was none (died).
     pub end_mono_ns: Option<u64>,
     /// When the lock was released, if a `close` step was journaled (claim tracing).
     pub released_mono_ns: Option<u64>,
-    pub outcome: Option<Event>,
-    /// The outcome's result code (`ok`, `enoent`, ...).
-    pub result: Option<String>,
+    /// How the claim ended, as its outcome record says; `None` when there was none.
+    pub outcome: Option<ClaimEnd>,
+}
+
+/// How a claim ended: the outcome record that closed it, with its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimEnd {
+    Done(DoneResult),
+    Retry,
+    Dead(DeadCause),
+    Quarantined(QuarantineCause),
+    Released(ReleaseCause),
+}
+
+impl ClaimEnd {
+    /// The claim's outcome event, if `event` is one.
+    pub fn of(event: &Event) -> Option<ClaimEnd> {
+        match event {
+            Event::Done(e) => Some(ClaimEnd::Done(e.result)),
+            Event::Retry(_) => Some(ClaimEnd::Retry),
+            Event::Dead(e) => Some(ClaimEnd::Dead(e.result)),
+            Event::Quarantined(e) => Some(ClaimEnd::Quarantined(e.result)),
+            Event::Released(e) => Some(ClaimEnd::Released(e.result)),
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Claimed(_)
+            | Event::Requeued(_)
+            | Event::Step(_) => None,
+        }
+    }
+
+    /// The outcome record's event.
+    pub fn kind(self) -> EventKind {
+        match self {
+            ClaimEnd::Done(_) => EventKind::Done,
+            ClaimEnd::Retry => EventKind::Retry,
+            ClaimEnd::Dead(_) => EventKind::Dead,
+            ClaimEnd::Quarantined(_) => EventKind::Quarantined,
+            ClaimEnd::Released(_) => EventKind::Released,
+        }
+    }
+
+    /// The outcome record's result word (`ok`, `enoent`, a cause).
+    pub fn result_word(self) -> &'static str {
+        match self {
+            ClaimEnd::Done(r) => r.as_str(),
+            ClaimEnd::Retry => RetryResult::Retry.as_str(),
+            ClaimEnd::Dead(r) => r.as_str(),
+            ClaimEnd::Quarantined(r) => r.as_str(),
+            ClaimEnd::Released(r) => r.as_str(),
+        }
+    }
+
+    /// Whether the claim finished the job: completed it (a `done`, whatever its result:
+    /// the naive strategy journals `done` with `enoent` when its unlink lost the race),
+    /// or moved it to failed/.
+    fn finished_the_job(self) -> bool {
+        matches!(
+            self,
+            ClaimEnd::Done(_) | ClaimEnd::Dead(_) | ClaimEnd::Quarantined(_)
+        )
+    }
+}
+
+impl serde::Serialize for ClaimInterval {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The interval's JSON: the outcome as its event and its result word.
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            process: &'a str,
+            worker: u32,
+            strategy: &'static str,
+            attempt: u32,
+            start_mono_ns: u64,
+            end_mono_ns: Option<u64>,
+            released_mono_ns: Option<u64>,
+            outcome: Option<EventKind>,
+            result: Option<&'static str>,
+        }
+        View {
+            process: &self.process,
+            worker: self.worker,
+            strategy: self.strategy.as_str(),
+            attempt: self.attempt,
+            start_mono_ns: self.start_mono_ns,
+            end_mono_ns: self.end_mono_ns,
+            released_mono_ns: self.released_mono_ns,
+            outcome: self.outcome.map(ClaimEnd::kind),
+            result: self.outcome.map(ClaimEnd::result_word),
+        }
+        .serialize(s)
+    }
 }
 
 /// A job processed more than once, in one class. A job that shows several classes is
@@ -235,8 +329,8 @@ pub struct Latencies {
 pub struct ProcessCounts {
     /// `host:pid`.
     pub process: String,
-    /// From its journal file's name (`producer`, `daemon`, ...).
-    pub role: Option<String>,
+    /// From its journal file's name; `None` for a file not named as spoolq names them.
+    pub role: Option<Role>,
     pub events: u64,
     pub produced: u64,
     pub claimed: u64,
@@ -268,6 +362,9 @@ pub struct Report {
     /// Unconfirmed job ids (see `counts.unconfirmed`).
     pub unconfirmed_jobs: Vec<JobId>,
     pub problems: Vec<Problem>,
+    /// Records this build does not understand, from newer writers (or other tools): kept
+    /// whole with where they were, counted here and in no other figure.
+    pub unknown_records: Vec<UnknownEntry>,
 }
 
 /// A finding that makes `spoolq audit` exit 1.
@@ -322,18 +419,17 @@ impl Report {
 // ---------------------------------------------------------------------------------------
 // The streaming analysis.
 
-/// A claim, compactly: strings are interned.
+/// A claim, compactly: its process by index.
 #[derive(Clone, Copy, Debug)]
 struct ClaimRec {
     process: u32,
-    worker: Option<u32>,
-    strategy: Option<u16>,
-    attempt: Option<u32>,
+    worker: u32,
+    strategy: Strategy,
+    attempt: u32,
     start: u64,
     end: Option<u64>,
     released: Option<u64>,
-    outcome: Option<Event>,
-    result: Option<u16>,
+    outcome: Option<ClaimEnd>,
 }
 
 const DONE: u8 = 1;
@@ -355,49 +451,18 @@ struct ProcessState {
     last_ns: u64,
 }
 
-/// Interns short strings (strategies, result codes): a handful of distinct values.
-#[derive(Debug, Default)]
-struct Interner {
-    index: HashMap<String, u16>,
-    values: Vec<String>,
-}
-
-impl Interner {
-    fn intern(&mut self, s: &str) -> Option<u16> {
-        if let Some(&i) = self.index.get(s) {
-            return Some(i);
-        }
-        // Bounded: a journal full of distinct result strings must not grow this forever.
-        if self.values.len() >= u16::MAX as usize {
-            return None;
-        }
-        let i = self.values.len() as u16;
-        self.values.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        Some(i)
-    }
-
-    fn get(&self, i: Option<u16>) -> Option<String> {
-        i.and_then(|i| self.values.get(i as usize).cloned())
-    }
-}
-
 #[derive(Debug, Default)]
 struct Analyzer {
     only: Option<JobId>,
     jobs: HashMap<JobId, JobState>,
     processes: Vec<ProcessState>,
     by_pid: HashMap<u32, Vec<(String, u32)>>,
-    strategies: Interner,
-    results: Interner,
     counts: Counts,
     events: u64,
 }
 
-fn role_of(file: &Path) -> Option<String> {
-    let name = file.file_name()?.to_str()?;
-    let (role, _) = name.split_once('-')?;
-    Some(role.to_owned())
+fn role_of(file: &Path) -> Option<Role> {
+    JournalName::parse(file.file_name()?).map(|name| name.role)
 }
 
 impl Analyzer {
@@ -423,7 +488,7 @@ impl Analyzer {
         let p = self.process_index(record, file);
         let process = &mut self.processes[p as usize];
         process.last_ns = process.last_ns.max(record.mono_ns);
-        let Some(job) = record.job else {
+        let Some(job) = record.job() else {
             return;
         };
         if self.only.is_some_and(|only| only != job) {
@@ -435,82 +500,88 @@ impl Analyzer {
         let state = self.jobs.entry(job).or_default();
         let pc = &mut process.counts;
         let c = &mut self.counts;
-        match record.event {
-            Event::Produced => {
+        let worker = match &record.event {
+            Event::Produced(_) => {
                 c.produced += 1;
                 pc.produced += 1;
                 state.produced = Some(state.produced.map_or(t, |p| p.min(t)));
+                return;
             }
-            Event::Claimed => {
+            Event::Claimed(claimed) => {
                 c.claimed += 1;
                 pc.claimed += 1;
                 state.claims.push(ClaimRec {
                     process: p,
-                    worker: record.worker,
-                    strategy: record
-                        .strategy
-                        .as_deref()
-                        .and_then(|s| self.strategies.intern(s)),
-                    attempt: record.attempt,
+                    worker: claimed.worker,
+                    strategy: claimed.strategy,
+                    attempt: claimed.attempt,
                     start: t,
                     end: None,
                     released: None,
                     outcome: None,
-                    result: None,
                 });
+                return;
             }
-            Event::Done | Event::Retry | Event::Dead | Event::Released | Event::Quarantined => {
-                match record.event {
-                    Event::Done => {
-                        c.completed += 1;
-                        pc.completed += 1;
-                        state.terminal |= DONE;
-                    }
-                    Event::Retry => {
-                        c.retried += 1;
-                        pc.retried += 1;
-                    }
-                    Event::Dead => {
-                        c.dead += 1;
-                        pc.dead += 1;
-                        state.terminal |= DEAD;
-                    }
-                    Event::Quarantined => {
-                        c.quarantined += 1;
-                        pc.quarantined += 1;
-                        state.terminal |= QUARANTINED;
-                    }
-                    _ => {
-                        c.released += 1;
-                        pc.released += 1;
-                    }
-                }
-                // Same process and worker; failing that (a writer that leaves the worker
-                // out of outcomes), the same process.
-                let open = |cl: &&mut ClaimRec| cl.end.is_none() && cl.process == p;
-                let index = state
-                    .claims
-                    .iter_mut()
-                    .rposition(|cl| open(&cl) && cl.worker == record.worker)
-                    .or_else(|| state.claims.iter_mut().rposition(|cl| open(&cl)));
-                if let Some(claim) = index.map(|i| &mut state.claims[i]) {
-                    claim.end = Some(t);
-                    claim.outcome = Some(record.event);
-                    claim.result = record
-                        .result
-                        .as_deref()
-                        .and_then(|s| self.results.intern(s));
-                }
+            Event::Requeued(_) => {
+                state.requeues.push(t);
+                return;
             }
-            Event::Requeued => state.requeues.push(t),
-            Event::Step if record.step.as_deref() == Some("close") => {
-                if let Some(claim) = state.claims.iter_mut().rev().find(|cl| {
-                    cl.released.is_none() && cl.process == p && cl.worker == record.worker
-                }) {
+            Event::Step(step) => {
+                if step.step == Step::AfterClose
+                    && let Some(claim) = state.claims.iter_mut().rev().find(|cl| {
+                        cl.released.is_none() && cl.process == p && cl.worker == step.worker
+                    })
+                {
                     claim.released = Some(t);
                 }
+                return;
             }
-            _ => {}
+            Event::Done(e) => e.worker,
+            Event::Retry(e) => e.worker,
+            Event::Dead(e) => e.worker,
+            Event::Quarantined(e) => e.worker,
+            Event::Released(e) => e.worker,
+            Event::Start(_) | Event::Stop(_) => return,
+        };
+        let Some(end) = ClaimEnd::of(&record.event) else {
+            return;
+        };
+        match end {
+            ClaimEnd::Done(_) => {
+                c.completed += 1;
+                pc.completed += 1;
+                state.terminal |= DONE;
+            }
+            ClaimEnd::Retry => {
+                c.retried += 1;
+                pc.retried += 1;
+            }
+            ClaimEnd::Dead(_) => {
+                c.dead += 1;
+                pc.dead += 1;
+                state.terminal |= DEAD;
+            }
+            ClaimEnd::Quarantined(_) => {
+                c.quarantined += 1;
+                pc.quarantined += 1;
+                state.terminal |= QUARANTINED;
+            }
+            ClaimEnd::Released(_) => {
+                c.released += 1;
+                pc.released += 1;
+            }
+        }
+        // Same process and worker; failing that (an outcome recorded by another worker
+        // of the process), the same process.
+        let open = |cl: &&mut ClaimRec| cl.end.is_none() && cl.process == p;
+        let index = state
+            .claims
+            .iter_mut()
+            .rposition(|cl| open(&cl) && cl.worker == worker)
+            .or_else(|| state.claims.iter_mut().rposition(|cl| open(&cl)));
+        if let Some(claim) = index.map(|i| &mut state.claims[i]) {
+            claim.end = Some(t);
+            claim.outcome = Some(end);
         }
     }
 
@@ -521,13 +592,12 @@ impl Analyzer {
                 .process
                 .clone(),
             worker: claim.worker,
-            strategy: self.strategies.get(claim.strategy),
+            strategy: claim.strategy,
             attempt: claim.attempt,
             start_mono_ns: claim.start,
             end_mono_ns: claim.end,
             released_mono_ns: claim.released,
             outcome: claim.outcome,
-            result: self.results.get(claim.result),
         }
     }
 
@@ -554,8 +624,8 @@ impl Analyzer {
                     let requeued_between =
                         || state.requeues.iter().any(|&r| r >= end && r <= b.start);
                     match a.outcome {
-                        Some(Event::Done) => DuplicateClass::AfterCompletion,
-                        Some(Event::Dead | Event::Quarantined) if !requeued_between() => {
+                        Some(ClaimEnd::Done(_)) => DuplicateClass::AfterCompletion,
+                        Some(end) if end.finished_the_job() && !requeued_between() => {
                             DuplicateClass::AfterCompletion
                         }
                         _ => DuplicateClass::Redelivery,
@@ -640,7 +710,7 @@ fn list_pending(
 }
 
 /// Adds the ids of the jobs in failed/ (dead letters and quarantined files, whatever
-/// suffix burying gave them) to `present`.
+/// suffix burying gave them, or their reason files) to `present`.
 fn list_failed(
     spool: &Spool,
     present: &mut std::collections::HashSet<JobId>,
@@ -652,12 +722,7 @@ fn list_failed(
     };
     for name in dir.entries().map_err(err)? {
         let name = name.map_err(err)?;
-        let bytes = name.as_encoded_bytes();
-        if let Some(id) = bytes
-            .get(..36)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(id) = FailedEntry::parse(&name).job() {
             present.insert(id);
         }
     }
@@ -700,7 +765,7 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     for entry in merged.by_ref() {
         analyzer.observe(&entry.record, &entry.file);
     }
-    let problems = merged.into_problems();
+    let aside = merged.into_aside();
 
     let pending = match &spool {
         Some(spool) => Some(list_pending(spool, &mut present)?),
@@ -715,7 +780,8 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
         journal_files: files,
         events: analyzer.events,
         jobs: analyzer.jobs.len() as u64,
-        problems,
+        problems: aside.problems,
+        unknown_records: aside.unknown,
         ..Report::default()
     };
     let mut first_claim = Vec::new();
@@ -806,6 +872,8 @@ pub struct Timeline {
     /// The processes that journaled something for the job, in order of first event.
     pub processes: Vec<String>,
     pub problems: Vec<Problem>,
+    /// Records in the journals read that this build does not understand (any job's).
+    pub unknown_records: Vec<UnknownEntry>,
 }
 
 impl Timeline {
@@ -841,7 +909,7 @@ pub fn timeline(paths: &[PathBuf], job: JobId) -> Result<Timeline, AuditError> {
     for entry in merged.by_ref() {
         // Every record counts for its process's last sign of life (a died claim's end).
         analyzer.observe(&entry.record, &entry.file);
-        if entry.record.job == Some(job) {
+        if entry.record.job() == Some(job) {
             events.push(TimelineEvent {
                 record: entry.record,
                 file: entry.file.to_path_buf(),
@@ -865,13 +933,15 @@ pub fn timeline(paths: &[PathBuf], job: JobId) -> Result<Timeline, AuditError> {
         ),
         None => (Vec::new(), Vec::new()),
     };
+    let aside = merged.into_aside();
     Ok(Timeline {
         job,
         events,
         claims,
         duplicates,
         processes,
-        problems: merged.into_problems(),
+        problems: aside.problems,
+        unknown_records: aside.unknown,
     })
 }
 

@@ -3,9 +3,12 @@
 
 use std::fmt::Write;
 
-use spoolq_spool::journal::Event;
+use spoolq_spool::journal::{Event, Role};
 
 use crate::{ClaimInterval, DuplicateClass, Latency, Report, Timeline, short_name};
+
+/// How many records from newer writers the human report lists in full.
+const UNKNOWN_LIST_LIMIT: usize = 5;
 
 /// How many duplicates of each class, and lost ids, the human report lists in full.
 const LIST_LIMIT: usize = 20;
@@ -39,28 +42,20 @@ fn latency_row(out: &mut String, name: &str, latency: Option<Latency>) {
 
 fn claim_line(out: &mut String, claim: &ClaimInterval, origin: u64, mark: Option<&str>) {
     let end = match (claim.end_mono_ns, claim.outcome) {
-        (Some(end), Some(outcome)) => {
-            let result = claim
-                .result
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            format!(
-                "+{} {}{result}",
-                ms(end.saturating_sub(origin)),
-                outcome.as_str()
-            )
-        }
+        (Some(end), Some(outcome)) => format!(
+            "+{} {} ({})",
+            ms(end.saturating_sub(origin)),
+            outcome.kind(),
+            outcome.result_word()
+        ),
         _ => "no outcome (process died or still running)".to_owned(),
     };
     let _ = writeln!(
         out,
         "      {:<24} {:<4} {:<9} +{} .. {end}{}",
         claim.process,
-        claim
-            .worker
-            .map_or_else(|| "-".to_owned(), |w| format!("w{w}")),
-        claim.strategy.as_deref().unwrap_or("-"),
+        format!("w{}", claim.worker),
+        claim.strategy.as_str(),
         ms(claim.start_mono_ns.saturating_sub(origin)),
         mark.map(|m| format!("   <- {m}")).unwrap_or_default(),
     );
@@ -182,7 +177,7 @@ pub fn render_report(report: &Report) -> String {
             out,
             "  {:<28} {:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>10}",
             p.process,
-            p.role.as_deref().unwrap_or("-"),
+            p.role.map_or("-", Role::as_str),
             p.events,
             p.produced,
             p.claimed,
@@ -220,7 +215,40 @@ pub fn render_report(report: &Report) -> String {
             let _ = writeln!(out, "  {problem}");
         }
     }
+    unknown_records(&mut out, &report.unknown_records);
     out
+}
+
+/// Records from newer writers: how many of each event, and the first few in full.
+fn unknown_records(out: &mut String, unknown: &[spoolq_spool::UnknownEntry]) {
+    if unknown.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nrecords from a newer writer, kept unread ({}): this spoolq does not understand them; \
+         audit with the spoolq that wrote them",
+        unknown.len()
+    );
+    let mut by_event: std::collections::BTreeMap<(u32, &str), u64> = Default::default();
+    for entry in unknown {
+        *by_event
+            .entry((entry.record.v, entry.record.event.as_str()))
+            .or_default() += 1;
+    }
+    for ((v, event), n) in by_event {
+        let _ = writeln!(out, "  {n:>10}  v{v} {event:?}");
+    }
+    for entry in unknown.iter().take(UNKNOWN_LIST_LIMIT) {
+        let _ = writeln!(out, "  {entry}");
+    }
+    if unknown.len() > UNKNOWN_LIST_LIMIT {
+        let _ = writeln!(
+            out,
+            "  ... and {} more (see --json)",
+            unknown.len() - UNKNOWN_LIST_LIMIT
+        );
+    }
 }
 
 /// The timeline as text: one line per event, in monotonic order, with the time relative
@@ -247,25 +275,26 @@ pub fn render_timeline(timeline: &Timeline) -> String {
     let origin = timeline.events.first().map_or(0, |e| e.record.mono_ns);
     for e in &timeline.events {
         let r = &e.record;
-        let event = match (r.event, r.step.as_deref()) {
-            (Event::Step, Some(step)) => format!("step {step}"),
-            (event, _) => event.as_str().to_owned(),
+        let event = match &r.event {
+            Event::Step(step) => format!("step {}", step.step),
+            other => other.kind().to_string(),
         };
         let mut detail = Vec::new();
-        if let Some(s) = &r.strategy {
+        if let Some(s) = r.event.strategy() {
             detail.push(format!("strategy={s}"));
         }
-        if let Some(a) = r.attempt {
+        if let Some(a) = r.event.attempt() {
             detail.push(format!("attempt={a}"));
         }
-        if let Some(x) = r.exit {
+        let (exit, signal) = r.event.exit_and_signal();
+        if let Some(x) = exit {
             detail.push(format!("exit={x}"));
         }
-        if let Some(x) = r.signal {
+        if let Some(x) = signal {
             detail.push(format!("signal={x}"));
         }
-        if let Some(d) = &r.detail {
-            detail.push(d.clone());
+        if let Some(d) = r.event.detail() {
+            detail.push(d.to_owned());
         }
         let _ = writeln!(
             out,
@@ -273,10 +302,12 @@ pub fn render_timeline(timeline: &Timeline) -> String {
             format!("+{:.3}", r.mono_ns.saturating_sub(origin) as f64 / 1e6),
             r.wall,
             r.process(),
-            r.worker.map_or_else(|| "-".to_owned(), |w| format!("w{w}")),
+            r.event
+                .worker()
+                .map_or_else(|| "-".to_owned(), |w| format!("w{w}")),
             event,
-            r.result.as_deref().unwrap_or("-"),
-            r.errno.as_deref().unwrap_or("-"),
+            r.event.result_word().unwrap_or("-"),
+            r.event.errno().map_or("-", |errno| errno.as_str()),
             detail.join(" ")
         );
     }
@@ -285,12 +316,10 @@ pub fn render_timeline(timeline: &Timeline) -> String {
             let claim = &timeline.claims[j];
             let _ = writeln!(
                 out,
-                "{}: the claim by {} {} at +{:.3} ms{}",
+                "{}: the claim by {} w{} at +{:.3} ms{}",
                 dup.class.label().to_uppercase(),
                 claim.process,
-                claim
-                    .worker
-                    .map_or_else(|| "-".to_owned(), |w| format!("w{w}")),
+                claim.worker,
                 claim.start_mono_ns.saturating_sub(origin) as f64 / 1e6,
                 match dup.class {
                     DuplicateClass::Concurrent =>
@@ -311,5 +340,6 @@ pub fn render_timeline(timeline: &Timeline) -> String {
             problem.line
         );
     }
+    unknown_records(&mut out, &timeline.unknown_records);
     out
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use spoolq_claim::Step;
+use spoolq_spool::EventKind;
 use spoolq_spool::journal::Event;
 
 use crate::{DuplicateClass, Timeline};
@@ -52,7 +54,7 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
     let t0 = timeline
         .events
         .iter()
-        .find(|e| e.record.event != Event::Produced)
+        .find(|e| e.record.kind() != EventKind::Produced)
         .map_or(first, |e| e.record.mono_ns);
     let t1 = timeline
         .events
@@ -116,12 +118,11 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
         } else {
             ""
         };
-        let outcome = match (claim.outcome, claim.result.as_deref()) {
-            (Some(o), Some(r)) => format!("{} ({r})", o.as_str()),
-            (Some(o), None) => o.as_str().to_owned(),
-            (None, _) => "no outcome".to_owned(),
+        let outcome = match claim.outcome {
+            Some(o) => format!("{} ({})", o.kind(), o.result_word()),
+            None => "no outcome".to_owned(),
         };
-        let worker = claim.worker.map_or_else(String::new, |w| format!("w{w} "));
+        let worker = format!("w{} ", claim.worker);
         let _ = writeln!(
             out,
             r#"<rect class="claim" x="{start:.1}" y="{y}" width="{width:.1}" height="24" fill="{}" fill-opacity="0.85" stroke="black"{dashed}><title>{}</title></rect>"#,
@@ -154,16 +155,16 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
     // Every other record as a tick on its lane, so the steps of the race are visible.
     for e in &timeline.events {
         let r = &e.record;
-        if matches!(r.event, Event::Claimed) {
+        if r.kind() == EventKind::Claimed {
             continue;
         }
         let lane = lane_of(&r.process());
         let tx = x(r.mono_ns);
         let y = lane_y(lane);
         let earlier = t0.saturating_sub(r.mono_ns);
-        let name = match (r.event, r.step.as_deref()) {
-            (Event::Step, Some(step)) => step.to_owned(),
-            (event, _) => event.as_str().to_owned(),
+        let name = match &r.event {
+            Event::Step(step) => step.step.to_string(),
+            other => other.kind().to_string(),
         };
         let _ = writeln!(
             out,
@@ -173,20 +174,22 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
             esc(&format!(
                 "+{:.3} ms {name} {}",
                 r.mono_ns.saturating_sub(t0) as f64 / 1e6,
-                r.result.as_deref().unwrap_or("")
+                r.event.result_word().unwrap_or("")
             ))
         );
         // The open is where the race starts: a descriptor taken before another
         // consumer's unlink. Name it on the lane.
-        if r.event == Event::Step && r.step.as_deref() == Some("open") && earlier == 0 {
+        let is_open = matches!(&r.event, Event::Step(step) if step.step == Step::AfterOpen);
+        if is_open && earlier == 0 {
             let _ = writeln!(
                 out,
-                r#"<text x="{:.1}" y="{}" font-size="9" text-anchor="middle">open</text>"#,
+                r#"<text x="{:.1}" y="{}" font-size="9" text-anchor="middle">{}</text>"#,
                 tx,
-                y + 52.0
+                y + 52.0,
+                Step::AfterOpen
             );
         }
-        if matches!(r.event, Event::Produced | Event::Requeued) {
+        if matches!(r.kind(), EventKind::Produced | EventKind::Requeued) {
             let label = if earlier > 0 {
                 format!("{name} {:.3} ms before", earlier as f64 / 1e6)
             } else {

@@ -5,11 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use spoolq_auditor::{
-    AuditInput, DuplicateClass, Finding, audit, render_report, render_timeline, timeline,
+    AuditInput, ClaimEnd, DuplicateClass, Finding, audit, render_report, render_timeline, timeline,
     timeline_svg,
 };
-use spoolq_spool::journal::Event;
-use spoolq_spool::{CreateOptions, JobId, ProblemKind, ReadyName, Record, RetryName, Spool};
+use spoolq_claim::{Step, Strategy};
+use spoolq_spool::journal::{
+    ClaimStep, Claimed, Dead, Done, Produced, Requeued, Retry, Role, Start, WhyUnknown,
+};
+use spoolq_spool::{
+    CreateOptions, DeadCause, DoneResult, Errno, Event, EventKind, JobId, ProblemKind, ReadyName,
+    Record, RetryName, Spool,
+};
 
 /// A journal file being written by hand.
 struct Journal {
@@ -38,21 +44,30 @@ impl Journal {
         self
     }
 
-    fn ev(&mut self, mono_ns: u64, event: Event, job: JobId, worker: u32) -> &mut Journal {
-        self.record(
-            mono_ns,
-            Record::new(event).job(job).worker(worker).strategy("naive"),
-        )
+    fn ev(&mut self, mono_ns: u64, kind: EventKind, job: JobId, worker: u32) -> &mut Journal {
+        self.record(mono_ns, Record::new(event(kind, job, worker)))
     }
 
     fn produced(&mut self, mono_ns: u64, job: JobId) -> &mut Journal {
-        self.record(mono_ns, Record::new(Event::Produced).job(job))
+        self.record(mono_ns, Record::new(Produced { job }))
     }
 
-    fn step(&mut self, mono_ns: u64, job: JobId, step: &str, result: &str) -> &mut Journal {
-        let mut record = Record::new(Event::Step).job(job).worker(0).result(result);
-        record.step = Some(step.to_owned());
-        self.record(mono_ns, record)
+    fn step(
+        &mut self,
+        mono_ns: u64,
+        job: JobId,
+        step: Step,
+        result: Result<(), Errno>,
+    ) -> &mut Journal {
+        let step = ClaimStep {
+            job: Some(job),
+            worker: 0,
+            strategy: Strategy::Naive,
+            name: job.to_string(),
+            step,
+            result,
+        };
+        self.record(mono_ns, Record::new(step))
     }
 
     fn raw(&mut self, line: &str) -> &mut Journal {
@@ -65,6 +80,62 @@ impl Journal {
         text.push('\n');
         std::fs::write(&self.path, text).unwrap();
     }
+}
+
+/// A naive daemon's record of `kind` for `job`: the first attempt, under the job's name,
+/// with the plain result of its kind.
+fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
+    let (strategy, attempt, name) = (Strategy::Naive, 1, job.to_string());
+    match kind {
+        EventKind::Claimed => Claimed {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+        }
+        .into(),
+        EventKind::Done => done(job, worker, DoneResult::Ok),
+        EventKind::Retry => Retry {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: format!("{name}.1.1796161361587"),
+            exit: Some(75),
+            signal: None,
+            detail: "exit 75".into(),
+        }
+        .into(),
+        EventKind::Dead => Dead {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+            result: DeadCause::PermanentFailure,
+            exit: Some(100),
+            signal: None,
+            detail: "permanent failure".into(),
+        }
+        .into(),
+        other => panic!("no plain {other} record"),
+    }
+}
+
+fn done(job: JobId, worker: u32, result: DoneResult) -> Event {
+    Done {
+        job,
+        worker,
+        strategy: Strategy::Naive,
+        attempt: 1,
+        name: job.to_string(),
+        result,
+        exit: Some(0),
+        signal: None,
+        detail: None,
+    }
+    .into()
 }
 
 fn id(n: u128) -> JobId {
@@ -91,32 +162,18 @@ fn seed_interleaving(dir: &Path, job: JobId) {
     let mut producer = Journal::new(dir, "producer", 100);
     producer.produced(50, job).write();
     let mut a = Journal::new(dir, "daemon", 101);
-    a.step(90, job, "open", "ok")
-        .step(95, job, "lock", "ok")
-        .ev(100, Event::Claimed, job, 0)
-        .step(190, job, "complete", "ok")
-        .step(195, job, "close", "ok")
-        .record(
-            200,
-            Record::new(Event::Done)
-                .job(job)
-                .worker(0)
-                .strategy("naive")
-                .result("ok"),
-        )
+    a.step(90, job, Step::AfterOpen, Ok(()))
+        .step(95, job, Step::AfterLock, Ok(()))
+        .ev(100, EventKind::Claimed, job, 0)
+        .step(190, job, Step::AfterComplete, Ok(()))
+        .step(195, job, Step::AfterClose, Ok(()))
+        .record(200, Record::new(done(job, 0, DoneResult::Ok)))
         .write();
     let mut b = Journal::new(dir, "daemon", 102);
-    b.step(150, job, "open", "ok")
-        .step(198, job, "lock", "ok")
-        .ev(199, Event::Claimed, job, 0)
-        .record(
-            400,
-            Record::new(Event::Done)
-                .job(job)
-                .worker(0)
-                .strategy("naive")
-                .result("enoent"),
-        )
+    b.step(150, job, Step::AfterOpen, Ok(()))
+        .step(198, job, Step::AfterLock, Ok(()))
+        .ev(199, EventKind::Claimed, job, 0)
+        .record(400, Record::new(done(job, 0, DoneResult::Enoent)))
         .write();
 }
 
@@ -127,10 +184,10 @@ fn clean_run_has_no_duplicates_and_exact_counts() {
     let mut p = Journal::new(dir.path(), "producer", 10);
     p.produced(10, j1).produced(20, j2).write();
     let mut d = Journal::new(dir.path(), "daemon", 11);
-    d.ev(30, Event::Claimed, j1, 0)
-        .ev(40, Event::Claimed, j2, 1)
-        .ev(1_000_030, Event::Done, j1, 0)
-        .ev(2_000_040, Event::Done, j2, 1)
+    d.ev(30, EventKind::Claimed, j1, 0)
+        .ev(40, EventKind::Claimed, j2, 1)
+        .ev(1_000_030, EventKind::Done, j1, 0)
+        .ev(2_000_040, EventKind::Done, j2, 1)
         .write();
     let report = audit(&journals_only(dir.path())).unwrap();
     assert_eq!(report.counts.produced, 2);
@@ -147,7 +204,7 @@ fn clean_run_has_no_duplicates_and_exact_counts() {
     let l = report.latency.produced_to_claimed.unwrap();
     assert_eq!((l.samples, l.p50_ns, l.max_ns), (2, 20, 20));
     assert_eq!(report.processes.len(), 2);
-    assert_eq!(report.processes[1].role.as_deref(), Some("daemon"));
+    assert_eq!(report.processes[1].role, Some(Role::Daemon));
     assert_eq!(report.processes[1].completed, 2);
 
     let text = render_report(&report);
@@ -179,7 +236,10 @@ fn seed_interleaving_is_one_after_completion_duplicate() {
     assert_eq!(dup.claims[0].process, "testhost:101");
     assert_eq!(dup.claims[0].released_mono_ns, Some(195));
     assert_eq!(dup.claims[1].process, "testhost:102");
-    assert_eq!(dup.claims[1].result.as_deref(), Some("enoent"));
+    assert_eq!(
+        dup.claims[1].outcome,
+        Some(ClaimEnd::Done(DoneResult::Enoent))
+    );
     assert_eq!(
         report.findings(&Finding::DEFAULT),
         vec![Finding::AfterCompletion]
@@ -243,21 +303,18 @@ fn overlapping_claims_are_concurrent() {
     let dir = tempfile::tempdir().unwrap();
     let job = id(3);
     Journal::new(dir.path(), "daemon", 1)
-        .ev(100, Event::Claimed, job, 0)
-        .ev(300, Event::Done, job, 0)
+        .ev(100, EventKind::Claimed, job, 0)
+        .ev(300, EventKind::Done, job, 0)
         .write();
     Journal::new(dir.path(), "daemon", 2)
-        .ev(200, Event::Claimed, job, 4)
-        .ev(400, Event::Done, job, 4)
+        .ev(200, EventKind::Claimed, job, 4)
+        .ev(400, EventKind::Done, job, 4)
         .write();
     let report = audit(&journals_only(dir.path())).unwrap();
     assert_eq!(report.duplicate_counts.concurrent, 1);
     assert_eq!(report.duplicate_counts.after_completion, 0);
-    assert_eq!(report.duplicates[0].claims[1].worker, Some(4));
-    assert_eq!(
-        report.duplicates[0].claims[1].strategy.as_deref(),
-        Some("naive")
-    );
+    assert_eq!(report.duplicates[0].claims[1].worker, 4);
+    assert_eq!(report.duplicates[0].claims[1].strategy, Strategy::Naive);
     assert_eq!(report.duplicates[0].claims[0].end_mono_ns, Some(300));
     assert_eq!(
         report.findings(&Finding::DEFAULT),
@@ -272,17 +329,32 @@ fn retry_and_died_claims_are_redelivery_not_violations() {
     let dir = tempfile::tempdir().unwrap();
     let (retried, died) = (id(4), id(5));
     Journal::new(dir.path(), "daemon", 1)
-        .record(5, Record::new(Event::Start))
-        .ev(100, Event::Claimed, retried, 0)
-        .ev(200, Event::Retry, retried, 0)
-        .ev(210, Event::Claimed, died, 1)
+        .record(
+            5,
+            Record::new(Start {
+                strategy: Strategy::Naive,
+                detail: "workers=2 drain=false".into(),
+            }),
+        )
+        .ev(100, EventKind::Claimed, retried, 0)
+        .ev(200, EventKind::Retry, retried, 0)
+        .ev(210, EventKind::Claimed, died, 1)
         .write(); // then the process died: no outcome for `died`
     Journal::new(dir.path(), "daemon", 2)
-        .record(250, Record::new(Event::Requeued).job(retried))
-        .ev(300, Event::Claimed, retried, 0)
-        .ev(400, Event::Done, retried, 0)
-        .ev(500, Event::Claimed, died, 0)
-        .ev(600, Event::Done, died, 0)
+        .record(
+            250,
+            Record::new(Requeued {
+                job: retried,
+                worker: 0,
+                strategy: Strategy::Naive,
+                attempt: 2,
+                name: format!("{retried}.1"),
+            }),
+        )
+        .ev(300, EventKind::Claimed, retried, 0)
+        .ev(400, EventKind::Done, retried, 0)
+        .ev(500, EventKind::Claimed, died, 0)
+        .ev(600, EventKind::Done, died, 0)
         .write();
     let report = audit(&journals_only(dir.path())).unwrap();
     assert_eq!(report.duplicate_counts.redelivery, 2);
@@ -309,14 +381,14 @@ fn three_claims_after_completion_are_one_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let job = id(6);
     Journal::new(dir.path(), "daemon", 1)
-        .ev(100, Event::Claimed, job, 0)
-        .ev(200, Event::Done, job, 0)
-        .ev(300, Event::Claimed, job, 0)
-        .ev(400, Event::Done, job, 0)
+        .ev(100, EventKind::Claimed, job, 0)
+        .ev(200, EventKind::Done, job, 0)
+        .ev(300, EventKind::Claimed, job, 0)
+        .ev(400, EventKind::Done, job, 0)
         .write();
     Journal::new(dir.path(), "daemon", 2)
-        .ev(500, Event::Claimed, job, 0)
-        .ev(600, Event::Done, job, 0)
+        .ev(500, EventKind::Claimed, job, 0)
+        .ev(600, EventKind::Done, job, 0)
         .write();
     let report = audit(&journals_only(dir.path())).unwrap();
     assert_eq!(report.duplicate_counts.after_completion, 1);
@@ -353,12 +425,12 @@ fn lost_pending_and_dead_with_a_spool() {
     }
     p.write();
     Journal::new(&journal, "daemon", 2)
-        .ev(10, Event::Claimed, retrying, 0)
-        .ev(11, Event::Retry, retrying, 0)
-        .ev(20, Event::Claimed, dead, 0)
-        .ev(21, Event::Dead, dead, 0)
-        .ev(30, Event::Claimed, done, 0)
-        .ev(31, Event::Done, done, 0)
+        .ev(10, EventKind::Claimed, retrying, 0)
+        .ev(11, EventKind::Retry, retrying, 0)
+        .ev(20, EventKind::Claimed, dead, 0)
+        .ev(21, EventKind::Dead, dead, 0)
+        .ev(30, EventKind::Claimed, done, 0)
+        .ev(31, EventKind::Done, done, 0)
         .write();
     let input = AuditInput {
         spool: Some(spool.path().to_owned()),
@@ -415,10 +487,10 @@ fn died_after_completing_is_unconfirmed_not_lost() {
     }
     p.write();
     Journal::new(&journal, "daemon", 2)
-        .ev(10, Event::Claimed, died_after_unlink, 0)
-        .ev(11, Event::Claimed, buried_unjournaled, 1)
-        .ev(12, Event::Claimed, vanished, 0)
-        .ev(13, Event::Retry, vanished, 0)
+        .ev(10, EventKind::Claimed, died_after_unlink, 0)
+        .ev(11, EventKind::Claimed, buried_unjournaled, 1)
+        .ev(12, EventKind::Claimed, vanished, 0)
+        .ev(13, EventKind::Retry, vanished, 0)
         .write();
     let report = audit(&AuditInput {
         spool: Some(spool.path().to_owned()),
@@ -435,14 +507,21 @@ fn died_after_completing_is_unconfirmed_not_lost() {
 }
 
 #[test]
-fn torn_malformed_and_newer_lines_are_reported_not_fatal() {
+fn torn_and_malformed_lines_are_reported_and_newer_ones_kept_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let job = id(20);
+    let newer = r#"{"v":99,"event":"done","mono_ns":15,"wall":"x","host":"h","pid":1}"#;
+    let new_event = r#"{"v":1,"event":"teleported","mono_ns":16,"wall":"x","host":"h","pid":1}"#;
+    let new_step = format!(
+        r#"{{"v":1,"event":"step","mono_ns":17,"wall":"x","host":"h","pid":1,"job":"{job}","worker":0,"strategy":"naive","name":"{job}","step":"fence","result":"ok"}}"#
+    );
     let mut j = Journal::new(dir.path(), "daemon", 1);
-    j.ev(10, Event::Claimed, job, 0)
+    j.ev(10, EventKind::Claimed, job, 0)
         .raw("{this is not json}")
-        .raw(r#"{"v":99,"event":"done","mono_ns":15,"wall":"x","host":"h","pid":1}"#)
-        .ev(20, Event::Done, job, 0);
+        .raw(newer)
+        .raw(new_event)
+        .raw(&new_step)
+        .ev(20, EventKind::Done, job, 0);
     j.write();
     // A torn last line: a crash mid-write leaves no newline.
     let mut f = std::fs::OpenOptions::new()
@@ -455,19 +534,67 @@ fn torn_malformed_and_newer_lines_are_reported_not_fatal() {
     let report = audit(&journals_only(dir.path())).unwrap();
     assert_eq!(report.counts.claimed, 1);
     assert_eq!(report.counts.completed, 1);
-    assert_eq!(report.problems.len(), 3);
+    assert_eq!(report.problems.len(), 2);
     let kinds: Vec<(u64, &ProblemKind)> =
         report.problems.iter().map(|p| (p.line, &p.kind)).collect();
     assert!(matches!(kinds[0], (2, ProblemKind::Malformed(_))));
-    assert_eq!(kinds[1], (3, &ProblemKind::UnknownVersion(99)));
-    assert_eq!(kinds[2], (5, &ProblemKind::Torn));
+    assert_eq!(kinds[1], (7, &ProblemKind::Torn));
     assert!(report.problems.iter().all(|p| p.file == j.path));
+    // Records from newer writers: kept whole, with file and line, counted apart.
+    let kept: Vec<(u64, u32, &str, &WhyUnknown, &str)> = report
+        .unknown_records
+        .iter()
+        .map(|u| {
+            (
+                u.line,
+                u.record.v,
+                u.record.event.as_str(),
+                &u.record.why,
+                u.record.raw.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (3, 99, "done", &WhyUnknown::Version { v: 99 }, newer),
+            (
+                4,
+                1,
+                "teleported",
+                &WhyUnknown::Event {
+                    event: "teleported".into()
+                },
+                new_event
+            ),
+            (
+                5,
+                1,
+                "step",
+                &WhyUnknown::Word {
+                    key: "step",
+                    word: "fence".into()
+                },
+                new_step.as_str()
+            ),
+        ]
+    );
+    assert!(report.unknown_records.iter().all(|u| u.file == j.path));
     let text = render_report(&report);
-    assert!(text.contains("journal problems (3)"), "{text}");
-    assert!(text.contains(":5: torn last line"), "{text}");
+    assert!(text.contains("journal problems (2)"), "{text}");
+    assert!(text.contains(":7: torn last line"), "{text}");
+    assert!(
+        text.contains("records from a newer writer, kept unread (3)"),
+        "{text}"
+    );
+    assert!(text.contains(r#"v99 "done""#), "{text}");
+    assert!(text.contains(":5: a record from a newer writer"), "{text}");
     let v = json(&report);
-    assert_eq!(v["problems"][2]["kind"]["kind"], "torn");
-    assert_eq!(v["problems"][1]["line"], 3);
+    assert_eq!(v["problems"][1]["kind"]["kind"], "torn");
+    assert_eq!(v["problems"][1]["line"], 7);
+    assert_eq!(v["unknown_records"][0]["line"], 3);
+    assert_eq!(v["unknown_records"][0]["record"]["raw"], newer);
+    assert_eq!(v["unknown_records"][2]["record"]["why"]["word"], "fence");
 }
 
 #[test]

@@ -128,6 +128,23 @@ impl fmt::Display for Step {
     }
 }
 
+/// The error of parsing a [`Step`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown claim protocol step {0:?}")]
+pub struct ParseStepError(pub String);
+
+impl FromStr for Step {
+    type Err = ParseStepError;
+
+    /// The inverse of [`Step::as_str`].
+    fn from_str(s: &str) -> Result<Step, ParseStepError> {
+        Step::ALL
+            .into_iter()
+            .find(|step| step.as_str() == s)
+            .ok_or_else(|| ParseStepError(s.to_owned()))
+    }
+}
+
 /// What the hook is told at each step.
 #[derive(Debug)]
 pub struct StepEvent<'a> {
@@ -643,3 +660,19 @@ impl Rejected {
 
 /// Names in a spool folder, as `OsString`, for callers that list with [`Dir::entries`].
 pub type Name = OsString;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_strategies_parse_back_from_their_names() {
+        for step in Step::ALL {
+            assert_eq!(step.as_str().parse(), Ok(step));
+        }
+        assert!("opened".parse::<Step>().is_err());
+        for strategy in [Strategy::Naive, Strategy::Verified] {
+            assert_eq!(strategy.as_str().parse(), Ok(strategy));
+        }
+    }
+}

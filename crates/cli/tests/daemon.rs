@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use spoolq_spool::Event;
+use spoolq_spool::{DoneResult, Event, EventKind};
 
 #[test]
 fn three_daemons_and_a_producer_complete_every_job_exactly_once() {
@@ -17,7 +17,7 @@ fn three_daemons_and_a_producer_complete_every_job_exactly_once() {
         .map(|_| spool.daemon(&["--workers", "2", "--claim", "verified"], &[]))
         .collect();
     wait_until("three daemons started", PATIENCE, || {
-        spool.events(Event::Start).len() == 3
+        spool.events(EventKind::Start).len() == 3
     });
 
     // The producer drops jobs while the daemons run.
@@ -52,8 +52,8 @@ fn three_daemons_and_a_producer_complete_every_job_exactly_once() {
         assert_eq!(status.code(), Some(0), "log:\n{}", daemon.log_text());
     }
 
-    let done = spool.count_per_job(Event::Done);
-    let claimed = spool.count_per_job(Event::Claimed);
+    let done = spool.count_per_job(EventKind::Done);
+    let claimed = spool.count_per_job(EventKind::Claimed);
     let missing: Vec<_> = ids.iter().filter(|id| !done.contains_key(id)).collect();
     assert!(missing.is_empty(), "{} jobs never done", missing.len());
     let twice: Vec<_> = done.iter().filter(|(_, n)| **n != 1).collect();
@@ -65,14 +65,18 @@ fn three_daemons_and_a_producer_complete_every_job_exactly_once() {
     );
     assert_eq!(done.len(), JOBS);
     // Every daemon took part, and each journaled a clean stop.
-    let processes: HashSet<u32> = spool.events(Event::Done).iter().map(|r| r.pid).collect();
+    let processes: HashSet<u32> = spool
+        .events(EventKind::Done)
+        .iter()
+        .map(|r| r.pid)
+        .collect();
     assert!(processes.len() >= 2, "work was shared: {processes:?}");
-    assert_eq!(spool.events(Event::Stop).len(), 3);
+    assert_eq!(spool.events(EventKind::Stop).len(), 3);
     assert!(
         spool
-            .events(Event::Done)
+            .events(EventKind::Done)
             .iter()
-            .all(|r| r.result.as_deref() == Some("ok"))
+            .all(|r| matches!(&r.event, Event::Done(done) if done.result == DoneResult::Ok))
     );
 }
 
@@ -91,15 +95,15 @@ fn sigterm_during_a_long_handler_releases_the_job_for_the_next_daemon() {
     let status = first.wait(PATIENCE);
     assert_eq!(status.code(), Some(0), "log:\n{}", first.log_text());
     assert_eq!(spool.names("new"), vec![id.to_string()]);
-    let released = spool.events(Event::Released);
+    let released = spool.events(EventKind::Released);
     assert_eq!(released.len(), 1);
-    assert_eq!(released[0].job, Some(id));
+    assert_eq!(released[0].job(), Some(id));
 
     let mut second = spool.daemon(&["--drain"], &["sh", "-c", "cat > /dev/null"]);
     let status = second.wait(PATIENCE);
     assert_eq!(status.code(), Some(0), "log:\n{}", second.log_text());
     assert!(spool.names("new").is_empty());
-    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
 }
 
 #[test]
@@ -123,8 +127,8 @@ fn a_handler_finishing_within_the_shutdown_grace_completes_its_job() {
     std::fs::write(&release, "").unwrap();
     let status = daemon.wait(PATIENCE);
     assert_eq!(status.code(), Some(0));
-    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
-    assert!(spool.events(Event::Released).is_empty());
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
+    assert!(spool.events(EventKind::Released).is_empty());
 }
 
 #[cfg(target_os = "linux")]
@@ -150,8 +154,8 @@ fn kill_9_of_the_daemon_takes_the_handler_down_and_the_next_daemon_redelivers() 
 
     let mut second = spool.daemon(&["--drain"], &["sh", "-c", "cat > /dev/null"]);
     assert_eq!(second.wait(PATIENCE).code(), Some(0));
-    assert_eq!(spool.count_per_job(Event::Claimed).get(&id), Some(&2));
-    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+    assert_eq!(spool.count_per_job(EventKind::Claimed).get(&id), Some(&2));
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
     assert!(spool.names("new").is_empty());
 }
 
@@ -276,7 +280,7 @@ fn a_folder_replaced_by_a_symlink_is_reported_and_not_followed() {
     let spool = TempSpool::new();
     let mut daemon = spool.daemon(&["--rescan-interval", "50ms", "--no-watch"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let elsewhere = spool.scratch().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
@@ -294,7 +298,7 @@ fn a_folder_replaced_by_a_symlink_is_reported_and_not_followed() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
     assert!(elsewhere.join(id.to_string()).exists());
-    assert!(!spool.count_per_job(Event::Claimed).contains_key(&id));
+    assert!(!spool.count_per_job(EventKind::Claimed).contains_key(&id));
 }
 
 #[test]
@@ -353,18 +357,20 @@ fn a_built_in_handler_drain_audits_clean_with_each_claim_journaled_before_its_do
         })
         .collect();
     assert_eq!(daemon_files.len(), 1, "{files:?}");
-    let mut lines: std::collections::HashMap<_, Vec<(usize, Event)>> = Default::default();
+    let mut lines: std::collections::HashMap<_, Vec<(usize, EventKind)>> = Default::default();
     for (n, entry) in spoolq_spool::journal::FileRecords::open(daemon_files[0])
         .unwrap()
         .enumerate()
     {
-        let record = entry.unwrap().record;
-        if let Some(id) = record.job {
-            lines.entry(id).or_default().push((n, record.event));
+        let spoolq_spool::journal::FileItem::Record(entry) = entry else {
+            panic!("not a record spoolq wrote: {entry:?}");
+        };
+        if let Some(id) = entry.record.job() {
+            lines.entry(id).or_default().push((n, entry.record.kind()));
         }
     }
     for id in &ids {
-        let events: Vec<Event> = lines[id].iter().map(|(_, e)| *e).collect();
-        assert_eq!(events, [Event::Claimed, Event::Done], "job {id}");
+        let events: Vec<EventKind> = lines[id].iter().map(|(_, e)| *e).collect();
+        assert_eq!(events, [EventKind::Claimed, EventKind::Done], "job {id}");
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{PATIENCE, SpawnDaemon, TempSpool};
-use spoolq_spool::{Event, JobId, RetryName};
+use spoolq_spool::{EventKind, JobId, RetryName};
 
 #[test]
 fn drain_leaves_new_empty_and_loses_nothing() {
@@ -74,7 +74,7 @@ fn drain_leaves_new_empty_and_loses_nothing() {
     );
 
     // Every valid job done exactly once.
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in &valid {
         assert_eq!(done.get(id), Some(&1), "job {id}: {done:?}");
     }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use spoolq_spool::journal::Event;
-use spoolq_spool::{CreateOptions, Job, JobId, Record, Spool};
+use spoolq_claim::Strategy;
+use spoolq_spool::journal::{Claimed, Done};
+use spoolq_spool::{CreateOptions, DoneResult, Event, Job, JobId, Record, Spool};
 
 fn spoolq() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spoolq"))
@@ -222,13 +223,38 @@ fn producer_killed_mid_write_leaves_nothing_in_new() {
     );
 }
 
+fn claimed(job: JobId) -> Event {
+    Claimed {
+        job,
+        worker: 0,
+        strategy: Strategy::Naive,
+        attempt: 1,
+        name: job.to_string(),
+    }
+    .into()
+}
+
+fn done(job: JobId, result: DoneResult) -> Event {
+    Done {
+        job,
+        worker: 0,
+        strategy: Strategy::Naive,
+        attempt: 1,
+        name: job.to_string(),
+        result,
+        exit: Some(0),
+        signal: None,
+        detail: None,
+    }
+    .into()
+}
+
 /// Writes a journal file into the spool as a daemon process would have.
-fn journal(spool: &Path, pid: u32, records: &[(u64, Event, JobId, Option<&str>)]) {
+fn journal(spool: &Path, pid: u32, records: &[(u64, Event)]) {
     let mut text = String::new();
-    for &(t, event, job, result) in records {
-        let mut r = Record::new(event).job(job).worker(0).strategy("naive");
-        r.result = result.map(str::to_owned);
-        r.mono_ns = t;
+    for (t, event) in records {
+        let mut r = Record::new(event.clone());
+        r.mono_ns = *t;
         r.host = "h".to_owned();
         r.pid = pid;
         r.wall = "2026-11-26T22:00:00Z".to_owned();
@@ -250,10 +276,10 @@ fn audit_exit_codes_and_timeline() {
         &spool,
         1,
         &[
-            (100, Event::Claimed, job, None),
-            (200, Event::Done, job, Some("ok")),
-            (500, Event::Claimed, clean, None),
-            (600, Event::Done, clean, Some("ok")),
+            (100, claimed(job)),
+            (200, done(job, DoneResult::Ok)),
+            (500, claimed(clean)),
+            (600, done(clean, DoneResult::Ok)),
         ],
     );
     let out = run(spoolq().arg("audit").arg("--spool").arg(&spool));
@@ -264,10 +290,7 @@ fn audit_exit_codes_and_timeline() {
     journal(
         &spool,
         2,
-        &[
-            (300, Event::Claimed, job, None),
-            (400, Event::Done, job, Some("enoent")),
-        ],
+        &[(300, claimed(job)), (400, done(job, DoneResult::Enoent))],
     );
     let out = run(spoolq().arg("audit").arg("--spool").arg(&spool));
     assert_eq!(out.status.code(), Some(1), "{out:?}");

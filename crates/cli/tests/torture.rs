@@ -26,7 +26,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use spoolq_spool::names::printable;
-use spoolq_spool::{Event, JobHeader, JobId, RetryName};
+use spoolq_spool::{
+    Event, EventKind, FailedEntry, FailedName, JobHeader, JobId, QuarantineCause, Reason,
+    ReasonCode, ReleaseCause, RetryName,
+};
 
 fn full() -> bool {
     std::env::var("SPOOLQ_TORTURE").is_ok_and(|v| v == "full")
@@ -58,22 +61,22 @@ fn place(spool: &TempSpool, name: &OsStr, bytes: &[u8]) {
 }
 
 /// Every reason file in failed/, parsed, keyed by its `original_name`.
-fn reasons(spool: &TempSpool) -> HashMap<String, serde_json::Value> {
+fn reasons(spool: &TempSpool) -> HashMap<String, Reason> {
     reasons_in(&spool.folder("failed"))
 }
 
-fn reasons_in(dir: &Path) -> HashMap<String, serde_json::Value> {
+fn reasons_in(dir: &Path) -> HashMap<String, Reason> {
     let mut out = HashMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
-        let name = entry.file_name();
-        if !name.as_bytes().ends_with(b".reason.json") || name.as_bytes().starts_with(b".") {
+        if !matches!(
+            FailedEntry::parse(&entry.file_name()),
+            FailedEntry::Reason(_)
+        ) {
             continue;
         }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let original = value["original_name"].as_str().unwrap().to_owned();
-        out.insert(original, value);
+        let reason = Reason::from_file_bytes(&std::fs::read(entry.path()).unwrap()).unwrap();
+        out.insert(reason.original_name.clone(), reason);
     }
     out
 }
@@ -92,7 +95,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// What each hostile file must become: the reason code in failed/.
 struct Hostile {
     name: OsString,
-    code: &'static str,
+    code: QuarantineCause,
     /// What the message must mention, so a person knows what to do.
     says: &'static str,
 }
@@ -126,7 +129,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
 
     let mut daemon = spool.daemon(&["--workers", "2", "--rescan-interval", "200ms"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let mut valid = spool.drop_jobs(valid_count / 2);
 
@@ -137,32 +140,44 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
 
     // 1. A symlink to the secret.
     std::os::unix::fs::symlink(&secret, new.join("link-to-secret")).unwrap();
-    add("link-to-secret".into(), "symlink", "symbolic link");
+    add(
+        "link-to-secret".into(),
+        QuarantineCause::Symlink,
+        "symbolic link",
+    );
     // 2. A hard link to a (valid) job file outside the spool.
     let outside = scratch.join("outside-job");
     let linked_id = JobId::generate();
     std::fs::write(&outside, job_bytes(linked_id, b"linked\n")).unwrap();
     std::fs::hard_link(&outside, new.join(linked_id.to_string())).unwrap();
-    add(linked_id.to_string().into(), "hard_linked", "hard links");
+    add(
+        linked_id.to_string().into(),
+        QuarantineCause::HardLinked,
+        "hard links",
+    );
     // 3. A FIFO with no writer.
     let status = Command::new("mkfifo")
         .arg(new.join("a-fifo"))
         .status()
         .unwrap();
     assert!(status.success());
-    add("a-fifo".into(), "not_regular", "fifo");
+    add("a-fifo".into(), QuarantineCause::NotRegular, "fifo");
     // 4. A UNIX socket, still listening.
     let _listener = std::os::unix::net::UnixListener::bind(new.join("a-socket")).unwrap();
-    add("a-socket".into(), "not_regular", "socket");
+    add("a-socket".into(), QuarantineCause::NotRegular, "socket");
     // 5. A directory, with a file in it.
     std::fs::create_dir(scratch.join("a-directory")).unwrap();
     std::fs::write(scratch.join("a-directory").join("inside"), b"inside\n").unwrap();
     std::fs::rename(scratch.join("a-directory"), new.join("a-directory")).unwrap();
-    add("a-directory".into(), "not_regular", "directory");
+    add(
+        "a-directory".into(),
+        QuarantineCause::NotRegular,
+        "directory",
+    );
     // 6. A zero-byte file named like a job.
     let empty_id = JobId::generate();
     place(&spool, empty_id.to_string().as_ref(), b"");
-    add(empty_id.to_string().into(), "empty", "empty");
+    add(empty_id.to_string().into(), QuarantineCause::Empty, "empty");
     // 7. A 1 GiB file (sparse: zeros, costs no disk), named like a job.
     let big_id = JobId::generate();
     let big_path = scratch.join("big");
@@ -170,7 +185,11 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     big.set_len(1 << 30).unwrap();
     drop(big);
     std::fs::rename(&big_path, new.join(big_id.to_string())).unwrap();
-    add(big_id.to_string().into(), "not_a_job", "not a spoolq job");
+    add(
+        big_id.to_string().into(),
+        QuarantineCause::NotAJob,
+        "not a spoolq job",
+    );
     // 8. A header only: no blank line ends it.
     let header_only = JobId::generate();
     let mut text = JobHeader::new(header_only, 5).render();
@@ -178,7 +197,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     place(&spool, header_only.to_string().as_ref(), &text);
     add(
         header_only.to_string().into(),
-        "unterminated_header",
+        QuarantineCause::UnterminatedHeader,
         "no blank line",
     );
     // 9. A garbage header.
@@ -188,19 +207,23 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         garbage.to_string().as_ref(),
         b"spoolq-job 1\nid: not-a-uuid\ncreated: yesterday\nlength: -1\n\nx",
     );
-    add(garbage.to_string().into(), "bad_id", "not a UUID");
+    add(
+        garbage.to_string().into(),
+        QuarantineCause::BadId,
+        "not a UUID",
+    );
     // 10. A name that is not UTF-8 (a valid job inside).
     let non_utf8 = OsStr::from_bytes(b"job-\xff\xfe-\x80").to_owned();
     place(&spool, &non_utf8, &job_bytes(JobId::generate(), b"x"));
-    add(non_utf8, "not_a_job_name", "not a job name");
+    add(non_utf8, QuarantineCause::NotAJobName, "not a job name");
     // 11. A 255-byte name (NAME_MAX): its reason file's name would be too long.
     let long: OsString = "n".repeat(255).into();
     place(&spool, &long, &job_bytes(JobId::generate(), b"x"));
-    add(long.clone(), "not_a_job_name", "not a job name");
+    add(long.clone(), QuarantineCause::NotAJobName, "not a job name");
     // 12. A name with a newline.
     let newline: OsString = "bad\nname".into();
     place(&spool, &newline, &job_bytes(JobId::generate(), b"x"));
-    add(newline, "not_a_job_name", "not a job name");
+    add(newline, QuarantineCause::NotAJobName, "not a job name");
     // 13. A job still being written: the header declares 1000 bytes, 100 are there,
     // the writer keeps its descriptor open. The first 100 bytes are written before the
     // file is renamed in: the running daemon may look at a name the instant it appears,
@@ -216,7 +239,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     std::fs::rename(&staging, new.join(partial_id.to_string())).unwrap();
     add(
         partial_id.to_string().into(),
-        "length_mismatch",
+        QuarantineCause::LengthMismatch,
         "rename them in",
     );
     // 14. A header id that differs from the name.
@@ -226,7 +249,11 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         named.to_string().as_ref(),
         &job_bytes(JobId::generate(), b"x"),
     );
-    add(named.to_string().into(), "id_mismatch", "authority");
+    add(
+        named.to_string().into(),
+        QuarantineCause::IdMismatch,
+        "authority",
+    );
 
     valid.extend(spool.drop_jobs(valid_count - valid.len()));
     let started = Instant::now();
@@ -235,7 +262,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         "every valid job done and every hostile file in failed/",
         deadline,
         || {
-            spool.count_per_job(Event::Done).len() >= valid.len()
+            spool.count_per_job(EventKind::Done).len() >= valid.len()
                 && reasons(&spool).len() >= hostile.len()
         },
     );
@@ -250,7 +277,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     let log = daemon.log_text();
 
     // Every valid job done exactly once.
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in &valid {
         assert_eq!(
             done.get(id),
@@ -267,15 +294,19 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         let reason = reasons
             .get(&key)
             .unwrap_or_else(|| panic!("no reason for {key:?}; reasons: {reasons:?}\n{log}"));
-        assert_eq!(reason["reason"], h.code, "{key:?}: {reason}");
-        let message = reason["message"].as_str().unwrap();
+        assert_eq!(
+            reason.reason,
+            ReasonCode::Quarantined(h.code),
+            "{key:?}: {reason:?}"
+        );
+        let message = &reason.message;
         assert!(
             message.contains(h.says),
             "{key:?}: the message {message:?} should mention {:?}",
             h.says
         );
         // stored_as is printable (escaped); when it is the original name, use the bytes.
-        let stored_as = reason["stored_as"].as_str().unwrap();
+        let stored_as = reason.stored_as.as_str();
         let stored = if stored_as == key {
             spool.folder("failed").join(&h.name)
         } else {
@@ -293,7 +324,7 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
         "left in new/: {:?}",
         spool.names("new")
     );
-    assert_eq!(spool.events(Event::Quarantined).len(), hostile.len());
+    assert_eq!(spool.events(EventKind::Quarantined).len(), hostile.len());
 
     // The symlink itself moved; the secret untouched, never read.
     let link = spool.folder("failed").join("link-to-secret");
@@ -348,10 +379,9 @@ fn hostile_files_are_quarantined_and_the_valid_jobs_beside_them_complete() {
     // The 255-byte name got a generated name; the real one is in the reason.
     let long_reason = &reasons[&printable(&long)];
     assert!(
-        long_reason["stored_as"]
-            .as_str()
-            .unwrap()
-            .starts_with("quarantined-")
+        FailedName::parse(long_reason.stored_as.as_ref())
+            .is_some_and(|stored| stored.is_generated()),
+        "{long_reason:?}"
     );
 
     report(&format!(
@@ -400,16 +430,17 @@ fn a_file_without_read_permission_is_quarantined_as_unreadable() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    assert_eq!(spool.count_per_job(Event::Done).get(&valid), Some(&1));
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&valid), Some(&1));
     let reasons = reasons(&spool);
     let reason = &reasons[&locked.to_string()];
-    assert_eq!(reason["reason"], "unreadable", "{reason}");
+    assert_eq!(
+        reason.reason,
+        ReasonCode::Quarantined(QuarantineCause::Unreadable),
+        "{reason:?}"
+    );
     assert!(
-        reason["message"]
-            .as_str()
-            .unwrap()
-            .contains("readable by the daemon's user"),
-        "{reason}"
+        reason.message.contains("readable by the daemon's user"),
+        "{reason:?}"
     );
     assert!(spool.folder("failed").join(locked.to_string()).exists());
     assert!(spool.names("new").is_empty());
@@ -450,7 +481,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
     }
     let mut daemon = spool.daemon(&["--rescan-interval", "50ms", "--workers", "2"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let moved_away = scratch.join(format!("old-{folder}"));
     let elsewhere = scratch.join(format!("elsewhere-{folder}"));
@@ -475,7 +506,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
         later = spool.drop_jobs(3);
         std::fs::write(spool.folder("new").join("garbage"), b"garbage").unwrap();
         wait_until("the later jobs are done", PATIENCE, || {
-            let done = spool.count_per_job(Event::Done);
+            let done = spool.count_per_job(EventKind::Done);
             later.iter().all(|id| done.contains_key(id))
         });
         let failed_dir = if folder == "failed" {
@@ -500,7 +531,7 @@ fn folder_replaced_by_a_symlink(folder: &str) {
         vec![bait_name.clone()],
         "{log}"
     );
-    assert!(!spool.count_per_job(Event::Claimed).contains_key(&bait));
+    assert!(!spool.count_per_job(EventKind::Claimed).contains_key(&bait));
     // Nothing lost: what was in the folder is still in the moved-away folder.
     for name in &before {
         assert!(moved_away.join(name).exists(), "{name} lost:\n{log}");
@@ -593,7 +624,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     ];
     let mut daemons: Vec<Daemon> = (0..3).map(|_| spool.daemon(&args, &[])).collect();
     wait_until("three daemons started", PATIENCE, || {
-        spool.events(Event::Start).len() == 3
+        spool.events(EventKind::Start).len() == 3
     });
     let producer = {
         let spool = spoolq_spool::Spool::open(&spool.path()).unwrap();
@@ -631,7 +662,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     );
     // A daemon restarted a moment ago may not have installed its signal handlers yet.
     wait_until("every restarted daemon started", PATIENCE, || {
-        spool.events(Event::Start).len() == 3 + killed
+        spool.events(EventKind::Start).len() == 3 + killed
     });
     for daemon in &daemons {
         daemon.signal("TERM");
@@ -674,7 +705,7 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     );
     assert_eq!(d.concurrent, 0);
     assert_eq!(d.after_completion, 0);
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     // Every job was journaled done, or completed by a daemon killed before it could
     // journal that (unconfirmed: the file is gone and only its claimer could remove it).
     assert!(
@@ -695,7 +726,7 @@ fn a_burst_past_the_inotify_queue_is_all_completed_and_the_overflow_logged() {
     let spool = TempSpool::new();
     let mut daemon = spool.daemon(&["--workers", "2"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     // The daemon is stopped (SIGSTOP) for the burst, as a loaded machine would leave it
     // unscheduled: every event waits in the kernel queue, so more jobs than the queue
@@ -714,7 +745,7 @@ fn a_burst_past_the_inotify_queue_is_all_completed_and_the_overflow_logged() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
     let log = daemon.log_text();
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     let missing = ids.iter().filter(|id| !done.contains_key(id)).count();
     let twice = done.values().filter(|n| **n != 1).count();
     let overflow_lines = log.lines().filter(|l| l.contains("overflow")).count();
@@ -816,7 +847,7 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     );
     // Fill the file system once a tenth of the jobs are done, while jobs are in flight.
     wait_until("some jobs are done", PATIENCE, || {
-        spool.count_per_job(Event::Done).len() >= jobs / 10
+        spool.count_per_job(EventKind::Done).len() >= jobs / 10
     });
     let filler = journal_dir.join(".filler");
     fill(&filler);
@@ -833,9 +864,12 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
         "{log}"
     );
     let released_unprocessed = spool
-        .events(Event::Released)
+        .events(EventKind::Released)
         .iter()
-        .filter(|r| r.result.as_deref() == Some("journal_failed"))
+        .filter(|r| {
+            matches!(&r.event, Event::Released(released)
+                if released.result == ReleaseCause::JournalFailed)
+        })
         .count();
     let audit = audit(&spool);
     let d = &audit.duplicate_counts;
@@ -860,8 +894,8 @@ fn a_full_file_system_runs_nothing_unjournaled_and_resumes_when_space_returns() 
     assert_eq!(d.concurrent, 0);
     assert_eq!(d.after_completion, 0);
     // Every completion in the journal follows a journaled claim, and every job is done.
-    let done = spool.count_per_job(Event::Done);
-    let claimed = spool.count_per_job(Event::Claimed);
+    let done = spool.count_per_job(EventKind::Done);
+    let claimed = spool.count_per_job(EventKind::Claimed);
     for id in &ids {
         assert_eq!(done.get(id), Some(&1), "{id}");
         assert!(
@@ -886,7 +920,7 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     };
     let mut daemon = spool.daemon(&["--workers", "2", "--rescan-interval", "200ms"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     });
     let filler = journal_dir.join(".filler");
     fill(&filler);
@@ -917,17 +951,20 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     assert_eq!(audit.unfinished_claims, 0);
     // Each job done once, after a claimed record of the same attempt.
     let records = spool.records();
-    let mut claimed_attempts: HashMap<JobId, Vec<Option<u32>>> = HashMap::new();
+    let mut claimed_attempts: HashMap<JobId, Vec<u32>> = HashMap::new();
     let mut done: HashMap<JobId, usize> = HashMap::new();
     for r in &records {
-        let Some(id) = r.job else { continue };
-        match r.event {
-            Event::Claimed => claimed_attempts.entry(id).or_default().push(r.attempt),
-            Event::Done => {
+        let Some(id) = r.job() else { continue };
+        match &r.event {
+            Event::Claimed(claimed) => claimed_attempts
+                .entry(id)
+                .or_default()
+                .push(claimed.attempt),
+            Event::Done(d) => {
                 *done.entry(id).or_default() += 1;
                 let claims = claimed_attempts.get(&id).map(Vec::as_slice).unwrap_or(&[]);
                 assert!(
-                    claims.last().is_some_and(|a| *a == r.attempt),
+                    claims.last().is_some_and(|a| *a == d.attempt),
                     "{id} done without a claimed record before it"
                 );
             }
@@ -971,7 +1008,7 @@ fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
     // A running daemon sweeps at each rescan: an old leftover appearing later goes too.
     let mut daemon = spool.daemon(&["--rescan-interval", "100ms", "--tmp-max-age", "1h"], &[]);
     wait_until("the daemon started", PATIENCE, || {
-        spool.events(Event::Start).len() == 2
+        spool.events(EventKind::Start).len() == 2
     });
     let later = tmp.join(format!("{}.4244.0", JobId::generate()));
     std::fs::write(&later, b"partial").unwrap();

@@ -30,8 +30,10 @@ use std::time::{Duration, SystemTime};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_os::fs::{DirStream, dir_stream};
+use spoolq_spool::failed::FoundIn;
+use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
-use spoolq_spool::{Event, RetryName};
+use spoolq_spool::{QuarantineCause, Record, RetryName};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
@@ -679,10 +681,10 @@ fn requeue(
                 shared,
                 rejected,
                 name,
-                "retry",
+                FoundIn::Retry,
                 0,
                 Some(retry.id),
-                reason.code(),
+                QuarantineCause::from(reason),
                 format!("{} {reason}", printable(name)),
             );
             return;
@@ -699,10 +701,13 @@ fn requeue(
     match claim.move_to(shared.spool.new_dir(), &ready) {
         Ok(()) => {
             Stats::bump(&shared.stats.requeued);
-            let record = shared
-                .journal
-                .job_record(Event::Requeued, Some(retry.id), 0, Some(retry.attempts + 1))
-                .name(printable(&ready));
+            let record = Record::new(Requeued {
+                job: retry.id,
+                worker: 0,
+                strategy: shared.journal.strategy(),
+                attempt: retry.attempts + 1,
+                name: printable(&ready),
+            });
             let _ = shared.journal.write(record);
             debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
             if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&ready) == Offer::Full
@@ -736,10 +741,10 @@ fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::Os
             shared,
             claim,
             name,
-            "retry",
+            FoundIn::Retry,
             0,
             record::id_from_name(name),
-            "not_a_retry_name",
+            QuarantineCause::NotARetryName,
             message,
         ),
         Ok(Outcome::Rejected(rejected)) => {
@@ -748,10 +753,10 @@ fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::Os
                 shared,
                 rejected,
                 name,
-                "retry",
+                FoundIn::Retry,
                 0,
                 None,
-                reason.code(),
+                QuarantineCause::from(reason),
                 format!("{} {reason}", printable(name)),
             );
         }

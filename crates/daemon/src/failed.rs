@@ -1,5 +1,6 @@
-//! failed/: dead letters (exit 100, attempts exhausted) and quarantined files (not a
-//! valid job, or rejected by the claim crate), each with `<name>.reason.json` beside it.
+//! Moving into failed/: dead letters (exit 100, attempts exhausted) and quarantined
+//! files (not a valid job, or rejected by the claim crate), each with its reason file
+//! beside it. The names and the reason file's schema are `spoolq_spool::failed`'s.
 //!
 //! The file is moved under its claim's lock (or, for a file that could not even be
 //! opened, by name), never replacing anything in failed/: if the name is taken, `.1`,
@@ -13,11 +14,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use spoolq_claim::{Claim, Dir, Errno, Error, MoveFailed, Rejected};
-use spoolq_spool::JobId;
-use spoolq_spool::names::{printable, reason_name};
-
-/// The longest file name most file systems accept (NAME_MAX).
-const NAME_MAX: usize = 255;
+use spoolq_spool::failed::{FailedName, Reason, reason_temp_name};
 
 /// Something that can be moved into failed/ under its lock.
 pub(crate) trait Movable: Sized {
@@ -33,73 +30,6 @@ impl Movable for Claim {
 impl Movable for Rejected {
     fn move_into(self, to: &Dir, name: &OsStr) -> Result<(), Box<MoveFailed<Self>>> {
         self.move_to(to, name)
-    }
-}
-
-/// The reason file's contents.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Reason {
-    /// Format version of this file.
-    pub v: u32,
-    /// A short machine-readable code: `permanent_failure`, `attempts_exhausted`, or a
-    /// quarantine code (`not_a_job_name`, `id_mismatch`, a header error's code, a reject
-    /// reason's code).
-    pub reason: String,
-    /// What happened, for a person.
-    pub message: String,
-    /// The name the file had where it was found (printable).
-    pub original_name: String,
-    /// The folder it was found in: "new" or "retry".
-    pub found_in: &'static str,
-    /// The name it has in failed/ (filled in by [`bury`]).
-    pub stored_as: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub job: Option<JobId>,
-    /// Attempts made, including the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_status: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub timed_out: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stderr_tail: Vec<String>,
-    /// When the job was created (from its header).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    /// When the last attempt started and ended.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_attempt_started: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_attempt_ended: Option<String>,
-    pub failed_at: String,
-    /// The daemon that moved it: `host:pid`.
-    pub daemon: String,
-}
-
-impl Reason {
-    pub fn new(reason: impl Into<String>, message: impl Into<String>, original: &OsStr) -> Reason {
-        Reason {
-            v: 1,
-            reason: reason.into(),
-            message: message.into(),
-            original_name: printable(original),
-            found_in: "new",
-            stored_as: String::new(),
-            job: None,
-            attempts: None,
-            exit_status: None,
-            signal: None,
-            timed_out: false,
-            stderr_tail: Vec::new(),
-            created: None,
-            last_attempt_started: None,
-            last_attempt_ended: None,
-            failed_at: String::new(),
-            daemon: String::new(),
-        }
     }
 }
 
@@ -122,78 +52,61 @@ pub(crate) struct Buried {
     pub reason_error: Option<Error>,
 }
 
-fn generated_name() -> OsString {
-    OsString::from(format!("quarantined-{}", JobId::generate()))
-}
-
-fn fits(name: &OsStr) -> bool {
-    reason_name(name).len() <= NAME_MAX
-}
-
-/// Moves `item` (named `original` in its folder) into `failed`, then writes `reason`
-/// beside it.
+/// Moves `item` into `failed` under the name `wanted` (or, if taken or too long, the
+/// next free form of it), then writes `reason` beside it.
 pub(crate) fn bury<M: Movable>(
     failed: &Dir,
     mut item: M,
-    original: &OsStr,
+    wanted: FailedName,
     mut reason: Reason,
     daemon: &str,
 ) -> Result<Buried, Box<BuryFailed<M>>> {
-    let mut base = if fits(original) {
-        original.to_owned()
+    let mut candidate = if wanted.fits() {
+        wanted
     } else {
-        generated_name()
+        FailedName::generated()
     };
-    let mut suffix = 0u32;
     let stored = loop {
-        let mut candidate = base.clone();
-        if suffix > 0 {
-            candidate.push(format!(".{suffix}"));
-        }
-        if !fits(&candidate) {
-            base = generated_name();
-            suffix = 0;
+        if !candidate.fits() {
+            candidate = FailedName::generated();
             continue;
         }
         // An orphaned reason file (a crash between move and reason) also takes the name.
-        if failed.stat_at(&reason_name(&candidate)).is_ok() {
-            suffix += 1;
+        if failed.stat_at(&candidate.reason_name()).is_ok() {
+            candidate = candidate.next_collision();
             continue;
         }
-        match item.move_into(failed, &candidate) {
+        match item.move_into(failed, &candidate.to_os_string()) {
             Ok(()) => break candidate,
             Err(failed_move) => {
                 let MoveFailed { error, claim } = *failed_move;
                 item = claim;
                 match error.errno() {
-                    Some(Errno::EEXIST) if suffix < 10_000 => suffix += 1,
-                    Some(Errno::ENAMETOOLONG)
-                        if !base.to_string_lossy().starts_with("quarantined-") =>
-                    {
-                        base = generated_name();
-                        suffix = 0;
+                    Some(Errno::EEXIST) if candidate.collision < 10_000 => {
+                        candidate = candidate.next_collision();
+                    }
+                    Some(Errno::ENAMETOOLONG) if !candidate.is_generated() => {
+                        candidate = FailedName::generated();
                     }
                     _ => return Err(Box::new(BuryFailed { error, item })),
                 }
             }
         }
     };
-    reason.stored_as = printable(&stored);
+    reason.stored_as = stored.to_string();
     reason.failed_at = rfc3339(SystemTime::now());
     reason.daemon = daemon.to_owned();
     let reason_error = write_reason(failed, &stored, &reason).err();
     Ok(Buried {
-        stored_as: stored,
+        stored_as: stored.to_os_string(),
         reason_error,
     })
 }
 
-fn write_reason(failed: &Dir, stored: &OsStr, reason: &Reason) -> Result<(), Error> {
-    let tmp = OsString::from(format!(".reason-{}.tmp", JobId::generate()));
+fn write_reason(failed: &Dir, stored: &FailedName, reason: &Reason) -> Result<(), Error> {
+    let tmp = reason_temp_name();
     let mut file = failed.create_new(&tmp, 0o640)?;
-    let mut json = serde_json::to_vec_pretty(reason).unwrap_or_else(|_| b"{}".to_vec());
-    json.push(b'\n');
-    if let Err(source) = file.write_all(&json) {
+    if let Err(source) = file.write_all(&reason.to_file_bytes()) {
         let _ = failed.unlink(&tmp);
         return Err(Error::Io {
             op: spoolq_claim::Op::Create,
@@ -203,7 +116,7 @@ fn write_reason(failed: &Dir, stored: &OsStr, reason: &Reason) -> Result<(), Err
     }
     drop(file);
     failed
-        .rename_replace(&tmp, failed, &reason_name(stored))
+        .rename_replace(&tmp, failed, &stored.reason_name())
         .inspect_err(|_| {
             let _ = failed.unlink(&tmp);
         })

@@ -3,22 +3,22 @@
 //! Names starting with `.` are never jobs and the daemon never claims them. But launchd's
 //! QueueDirectories and systemd's `DirectoryNotEmpty=` count them, so a `.DS_Store` left in
 //! new/ would relaunch an on-demand daemon forever. So a drain, once it found no
-//! claimable job, moves hidden names older than [`HIDDEN_MIN_AGE`] to failed/ as
-//! `<name without leading dots>.hidden.<unix ms>` (visible, so `ls` and `spoolq status`
-//! count it) with a reason beside it. Younger ones may be a transfer in progress (rsync's
+//! claimable job, moves hidden names older than [`HIDDEN_MIN_AGE`] to failed/ under a
+//! visible name (`FailedName::hidden`: `<name without leading dots>.hidden.<unix ms>`,
+//! so `ls` and `spoolq status` count it) with a reason beside it. Younger ones may be a transfer in progress (rsync's
 //! `.name.XXXXXX`) and are left alone. Nothing is deleted; the long-running daemon never
 //! sweeps.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, SystemTime};
 
 use spoolq_claim::{Dir, MoveFailed};
+use spoolq_spool::failed::{FailedName, Reason, ReasonCode};
 use spoolq_spool::names::{is_hidden, printable};
 use tracing::{error, warn};
 
 use crate::Shared;
-use crate::failed::{Movable, Reason, bury};
+use crate::failed::{Movable, bury};
 
 /// How old a hidden name must be before a drain moves it away.
 pub(crate) const HIDDEN_MIN_AGE: Duration = Duration::from_secs(60);
@@ -36,22 +36,6 @@ impl Movable for ByName<'_> {
             Err(error) => Err(Box::new(MoveFailed { error, claim: self })),
         }
     }
-}
-
-fn visible_name(name: &OsStr, now: SystemTime) -> OsString {
-    let stripped: Vec<u8> = name
-        .as_bytes()
-        .iter()
-        .copied()
-        .skip_while(|&b| b == b'.')
-        .collect();
-    let ms = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let mut out = OsString::from_vec(stripped);
-    out.push(format!(".hidden.{ms}"));
-    out
 }
 
 /// Moves stale hidden names out of new/. Blocking. Returns how many were moved.
@@ -74,7 +58,7 @@ pub(crate) fn sweep(shared: &Shared, daemon: &str) -> usize {
             continue;
         }
         let reason = Reason::new(
-            "hidden_in_new",
+            ReasonCode::HiddenInNew,
             "hidden file in new/: names starting with '.' are never jobs; it was moved \
              here so that an on-demand daemon (launchd QueueDirectories, systemd \
              DirectoryNotEmpty=) is not relaunched for it forever",
@@ -87,7 +71,7 @@ pub(crate) fn sweep(shared: &Shared, daemon: &str) -> usize {
         match bury(
             shared.spool.failed(),
             item,
-            &visible_name(&name, now),
+            FailedName::hidden(&name, now),
             reason,
             daemon,
         ) {
@@ -103,20 +87,4 @@ pub(crate) fn sweep(shared: &Shared, daemon: &str) -> usize {
         }
     }
     moved
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn visible_name_strips_leading_dots() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1234);
-        assert_eq!(
-            visible_name(OsStr::new(".DS_Store"), t),
-            "DS_Store.hidden.1234"
-        );
-        assert_eq!(visible_name(OsStr::new("..x.y"), t), "x.y.hidden.1234");
-        assert_eq!(visible_name(OsStr::new("."), t), ".hidden.1234");
-    }
 }

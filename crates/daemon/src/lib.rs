@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::Strategy;
+use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -322,14 +323,15 @@ pub async fn run(
         let shared = shared.clone();
         let strategy = config.strategy;
         blocking(move || {
-            shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::Event::Start)
-                    .strategy(strategy.as_str())
-                    .detail(format!(
+            shared
+                .journal
+                .write(spoolq_spool::Record::new(spoolq_spool::journal::Start {
+                    strategy,
+                    detail: format!(
                         "workers={} drain={}",
                         shared.config.workers, shared.config.drain
-                    )),
-            )
+                    ),
+                }))
         })
         .await?
         .ok();
@@ -407,9 +409,9 @@ pub async fn run(
         let shared = shared.clone();
         blocking(move || {
             shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::Event::Stop)
-                    .strategy(shared.config.strategy.as_str())
-                    .detail(format!(
+                spoolq_spool::Record::new(spoolq_spool::journal::Stop {
+                    strategy: shared.config.strategy,
+                    detail: format!(
                         "completed={} retried={} dead={} quarantined={} released={} requeued={} errors={}",
                         summary.completed,
                         summary.retried,
@@ -418,7 +420,8 @@ pub async fn run(
                         summary.released,
                         summary.requeued,
                         summary.errors
-                    )),
+                    ),
+                }),
             )
         })
         .await?
@@ -526,7 +529,7 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
 fn create_journal(spool: &Spool, options: WriterOptions) -> Result<JournalWriter, DaemonError> {
     let mut tries = 0;
     loop {
-        match JournalWriter::create(spool.journal().clone(), "daemon", options) {
+        match JournalWriter::create(spool.journal().clone(), Role::Daemon, options) {
             Err(JournalError::Open(e)) if e.is_already_exists() && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(2));

@@ -11,15 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::{Step, StepEvent, StepHook, Strategy};
+use spoolq_spool::journal::ClaimStep;
 use spoolq_spool::{
-    BatchError, Event, JobId, JournalError, JournalWriter, ReadyName, Record, RetryName,
+    BatchError, Errno, Event, EventKind, JobId, JournalError, JournalWriter, ReadyName, Record,
+    RetryName,
 };
 use tracing::{error, info, warn};
 
 /// The longest pause between two tries of an outcome record on a full file system.
 const SPACE_POLL_MAX: Duration = Duration::from_secs(1);
 
-/// The process's journal writer with the daemon's strategy stamped on every record.
+/// The process's journal writer, and the daemon's strategy, which its records carry.
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
     writer: Arc<JournalWriter>,
@@ -45,20 +47,9 @@ impl Journal {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// A record for one job event, with worker, strategy and attempt filled in.
-    pub fn job_record(
-        &self,
-        event: Event,
-        id: Option<JobId>,
-        worker: u32,
-        attempt: Option<u32>,
-    ) -> Record {
-        let mut record = Record::new(event)
-            .worker(worker)
-            .strategy(self.strategy.as_str());
-        record.job = id;
-        record.attempt = attempt;
-        record
+    /// The claim strategy the daemon's records carry.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
     }
 
     /// Writes a record; a failure is logged (with the event) and returned.
@@ -83,7 +74,7 @@ impl Journal {
     pub fn write_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
         let mut pause = Duration::from_millis(10);
         // The outcome first found waiting for space (for the log line when space is back).
-        let mut waited: Option<(Event, Option<JobId>)> = None;
+        let mut waited: Option<(EventKind, Option<JobId>)> = None;
         let mut pending = records;
         let mut written_before: Vec<Record> = Vec::new();
         loop {
@@ -112,24 +103,24 @@ impl Journal {
                 // Nothing left unwritten: whatever failed, every record is in.
                 return Ok(written_before);
             };
-            let waits = pending.iter().all(|r| is_outcome(r.event));
+            let waits = pending.iter().all(|r| is_outcome(&r.event));
             if waits && error.error.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) {
                 if waited.is_none() {
                     warn!(
-                        event = first.event.as_str(),
-                        job = ?first.job.map(|id| id.to_string()),
+                        event = first.kind().as_str(),
+                        job = ?first.job().map(|id| id.to_string()),
                         error = %error.error,
                         "journal: the file system is full; waiting for space to record \
                          this outcome (new claims are released unprocessed meanwhile): \
                          free space under the spool's journal/"
                     );
-                    waited = Some((first.event, first.job));
+                    waited = Some((first.kind(), first.job()));
                 }
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(SPACE_POLL_MAX);
                 continue;
             }
-            error!(event = first.event.as_str(), error = %error.error, "journal write failed");
+            error!(event = first.kind().as_str(), error = %error.error, "journal write failed");
             return Err(BatchError {
                 written: written_before,
                 unwritten: pending,
@@ -154,7 +145,7 @@ impl Journal {
     /// file system cuts a write between lines): their jobs may run; the caller releases
     /// the others unprocessed.
     pub fn write_claimed_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
-        let job = records.first().and_then(|r| r.job);
+        let job = records.first().and_then(Record::job);
         match self.writer.write_batch(records) {
             Ok(written) => {
                 if self.claims_failing.swap(false, Ordering::SeqCst) {
@@ -192,16 +183,20 @@ impl Journal {
 }
 
 /// Whether `event` records something already done to a job (and so waits for space).
-fn is_outcome(event: Event) -> bool {
-    matches!(
-        event,
-        Event::Done
-            | Event::Retry
-            | Event::Dead
-            | Event::Quarantined
-            | Event::Released
-            | Event::Requeued
-    )
+fn is_outcome(event: &Event) -> bool {
+    match event {
+        Event::Done(_)
+        | Event::Retry(_)
+        | Event::Dead(_)
+        | Event::Quarantined(_)
+        | Event::Released(_)
+        | Event::Requeued(_) => true,
+        Event::Start(_)
+        | Event::Stop(_)
+        | Event::Produced(_)
+        | Event::Claimed(_)
+        | Event::Step(_) => false,
+    }
 }
 
 /// The job id a spool name carries, if it is a ready or retry name.
@@ -224,21 +219,14 @@ pub(crate) fn step_hook(
     let journal = journal.clone();
     Some(Arc::new(move |ev: &StepEvent<'_>| {
         if trace {
-            let mut record = journal.job_record(
-                Event::Step,
-                id_from_name(ev.name),
-                u32::try_from(ev.claimer).unwrap_or(u32::MAX),
-                None,
-            );
-            record.step = Some(ev.step.as_str().to_owned());
-            record.name = Some(spoolq_spool::names::printable(ev.name));
-            match ev.result {
-                Ok(()) => record.result = Some("ok".to_owned()),
-                Err(errno) => {
-                    record.result = Some("err".to_owned());
-                    record.errno = Some(errno.name().to_owned());
-                }
-            }
+            let record = Record::new(ClaimStep {
+                job: id_from_name(ev.name),
+                worker: u32::try_from(ev.claimer).unwrap_or(u32::MAX),
+                strategy: journal.strategy,
+                name: spoolq_spool::names::printable(ev.name),
+                step: ev.step,
+                result: ev.result.map_err(Errno::from),
+            });
             // Tracing is diagnostic: a failed write is logged by `write` and ignored.
             let _ = journal.write(record);
         }

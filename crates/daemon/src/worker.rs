@@ -16,14 +16,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use spoolq_claim::{Claim, Claimer, Outcome};
+use spoolq_claim::{Claim, Claimer, Outcome, Strategy};
+use spoolq_spool::failed::{FailedName, FoundIn, Reason};
 use spoolq_spool::job::MAX_HEADER_LEN;
+use spoolq_spool::journal;
 use spoolq_spool::names::printable;
-use spoolq_spool::{Event, JobHeader, JobId, JournalError, ReadyName, Record, RetryName};
+use spoolq_spool::{
+    DeadCause, DoneResult, JobHeader, JobId, JournalError, QuarantineCause, ReadyName, Record,
+    ReleaseCause, RetryName,
+};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::failed::{Movable, Reason, bury, rfc3339};
+use crate::failed::{Movable, bury, rfc3339};
 use crate::handler::{self, Run, Settings};
 use crate::{EXIT_PERMANENT, Shared, Stats, backoff, blocking, record};
 
@@ -268,15 +273,13 @@ fn prepare(
 
 /// The `claimed` record of a job.
 fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
-    shared
-        .journal
-        .job_record(
-            Event::Claimed,
-            Some(job.ready.id),
-            job.worker,
-            Some(job.attempt()),
-        )
-        .name(printable(&job.name))
+    Record::new(journal::Claimed {
+        job: job.ready.id,
+        worker: job.worker,
+        strategy: shared.journal.strategy(),
+        attempt: job.attempt(),
+        name: printable(&job.name),
+    })
 }
 
 /// A job's `claimed` record is written: count it.
@@ -291,13 +294,17 @@ fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
     let (id, attempt, worker) = (job.ready.id, job.attempt(), job.worker);
     drop(job);
     Stats::bump(&shared.stats.released);
-    let _ = shared.journal.write_quiet(
-        shared
-            .journal
-            .job_record(Event::Released, Some(id), worker, Some(attempt))
-            .result("journal_failed")
-            .detail(error.to_string()),
-    );
+    let _ = shared.journal.write_quiet(Record::new(journal::Released {
+        job: id,
+        worker,
+        strategy: shared.journal.strategy(),
+        attempt,
+        name: None,
+        result: ReleaseCause::JournalFailed,
+        exit: None,
+        signal: None,
+        detail: error.to_string(),
+    }));
 }
 
 /// Claims `name` and validates it (name, header, id), and dups the payload descriptor if
@@ -320,10 +327,10 @@ fn claim_valid(
                 shared,
                 rejected,
                 &name,
-                "new",
+                FoundIn::New,
                 worker,
                 record::id_from_name(&name),
-                reason.code(),
+                QuarantineCause::from(reason),
                 format!("{} {reason}", printable(&name)),
             );
             return None;
@@ -343,10 +350,10 @@ fn claim_valid(
             shared,
             claim,
             &name,
-            "new",
+            FoundIn::New,
             worker,
             None,
-            "not_a_job_name",
+            QuarantineCause::NotAJobName,
             format!(
                 "{} is not a job name (<id> or <id>.<attempts>): write jobs with spoolq, \
                  or name them after the id in their header",
@@ -362,15 +369,15 @@ fn claim_valid(
             Stats::bump(&shared.stats.errors);
             return None;
         }
-        Err(HeaderProblem::Invalid { code, message }) => {
+        Err(HeaderProblem::Invalid { cause, message }) => {
             quarantine(
                 shared,
                 claim,
                 &name,
-                "new",
+                FoundIn::New,
                 worker,
                 Some(ready.id),
-                code,
+                cause,
                 message,
             );
             return None;
@@ -382,10 +389,10 @@ fn claim_valid(
             shared,
             claim,
             &name,
-            "new",
+            FoundIn::New,
             worker,
             Some(header.id),
-            "id_mismatch",
+            QuarantineCause::IdMismatch,
             format!(
                 "the file is named for job {} but its header says {}: the id inside is the \
                  authority, so a mismatched name is never run",
@@ -422,7 +429,10 @@ fn claim_valid(
 
 enum HeaderProblem {
     Io(std::io::Error),
-    Invalid { code: &'static str, message: String },
+    Invalid {
+        cause: QuarantineCause,
+        message: String,
+    },
 }
 
 /// Reads and checks the header through the locked descriptor.
@@ -442,7 +452,7 @@ fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
         }
     }
     let invalid = |e: spoolq_spool::HeaderError| HeaderProblem::Invalid {
-        code: e.code(),
+        cause: QuarantineCause::from(&e),
         message: e.to_string(),
     };
     let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
@@ -455,12 +465,12 @@ fn finish(shared: &Shared, job: Claimed, run: Run) {
     let attempt = job.attempt();
     let id = job.header.id;
     if run.interrupted {
-        let record = outcome_record(shared, Event::Released, &job, &run);
+        let outcome = OutcomeFields::of(shared, &job, &run);
         drop(job.claim);
         Stats::bump(&shared.stats.released);
         let _ = shared
             .journal
-            .write(record.result("shutdown").detail(run.describe()));
+            .write(outcome.released(ReleaseCause::Shutdown, run.describe()));
         warn!(job = %id, attempt, "handler terminated at shutdown: job released, it stays in new/");
         return;
     }
@@ -471,7 +481,7 @@ fn finish(shared: &Shared, job: Claimed, run: Run) {
             shared,
             job,
             &run,
-            "permanent_failure",
+            DeadCause::PermanentFailure,
             format!("the handler exited with {EXIT_PERMANENT}: permanent failure, not retried"),
         );
     } else if attempt >= shared.config.max_attempts {
@@ -480,7 +490,7 @@ fn finish(shared: &Shared, job: Claimed, run: Run) {
             shared.config.max_attempts,
             run.describe()
         );
-        bury_dead(shared, job, &run, "attempts_exhausted", message);
+        bury_dead(shared, job, &run, DeadCause::AttemptsExhausted, message);
     } else {
         retry(shared, job, &run);
     }
@@ -491,14 +501,124 @@ fn succeeded(run: &Run) -> bool {
     run.code == Some(0) && !run.timed_out && run.spawn_error.is_none()
 }
 
-fn outcome_record(shared: &Shared, event: Event, job: &Claimed, run: &Run) -> Record {
-    let mut record = shared
-        .journal
-        .job_record(event, Some(job.header.id), job.worker, Some(job.attempt()))
-        .name(printable(&job.name));
-    record.exit = run.code;
-    record.signal = run.signal;
-    record
+/// What every outcome record of an attempt carries: the job, the attempt, and how its
+/// handler ended.
+struct OutcomeFields {
+    job: JobId,
+    worker: u32,
+    strategy: Strategy,
+    attempt: u32,
+    /// The job's name in new/ (printable).
+    name: String,
+    exit: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl OutcomeFields {
+    fn of(shared: &Shared, job: &Claimed, run: &Run) -> OutcomeFields {
+        OutcomeFields {
+            job: job.header.id,
+            worker: job.worker,
+            strategy: shared.journal.strategy(),
+            attempt: job.attempt(),
+            name: printable(&job.name),
+            exit: run.code,
+            signal: run.signal,
+        }
+    }
+
+    fn done(self, result: DoneResult, detail: Option<String>) -> Record {
+        let OutcomeFields {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+            exit,
+            signal,
+        } = self;
+        Record::new(journal::Done {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+            result,
+            exit,
+            signal,
+            detail,
+        })
+    }
+
+    /// `retry_name`: the job's name in retry/.
+    fn retry(self, retry_name: String, detail: String) -> Record {
+        let OutcomeFields {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: _,
+            exit,
+            signal,
+        } = self;
+        Record::new(journal::Retry {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: retry_name,
+            exit,
+            signal,
+            detail,
+        })
+    }
+
+    /// `stored_as`: the job's name in failed/.
+    fn dead(self, stored_as: String, result: DeadCause, detail: String) -> Record {
+        let OutcomeFields {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: _,
+            exit,
+            signal,
+        } = self;
+        Record::new(journal::Dead {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: stored_as,
+            result,
+            exit,
+            signal,
+            detail,
+        })
+    }
+
+    fn released(self, result: ReleaseCause, detail: String) -> Record {
+        let OutcomeFields {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+            exit,
+            signal,
+        } = self;
+        Record::new(journal::Released {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name: Some(name),
+            result,
+            exit,
+            signal,
+            detail,
+        })
+    }
 }
 
 fn complete(shared: &Shared, job: Claimed, run: &Run) {
@@ -511,12 +631,12 @@ fn complete(shared: &Shared, job: Claimed, run: &Run) {
 fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> Record {
     let id = job.header.id;
     let attempt = job.attempt();
-    let record = outcome_record(shared, Event::Done, &job, run);
+    let outcome = OutcomeFields::of(shared, &job, run);
     match job.claim.complete() {
         Ok(()) => {
             Stats::bump(&shared.stats.completed);
             info!(job = %id, attempt, "job done");
-            record.result("ok")
+            outcome.done(DoneResult::Ok, None)
         }
         Err(e) if e.is_not_found() => {
             // The naive strategy's race: another consumer completed this job while we
@@ -525,7 +645,7 @@ fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> Record {
             warn!(job = %id, attempt,
                 "completing: the job's name was already gone (completed by another consumer \
                  while this one waited for the lock: the race of the naive strategy)");
-            record.result("enoent").detail(e.to_string())
+            outcome.done(DoneResult::Enoent, Some(e.to_string()))
         }
         Err(e) => {
             Stats::bump(&shared.stats.errors);
@@ -533,10 +653,7 @@ fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> Record {
             error!(job = %id, error = %e,
                 "the handler succeeded but the job could not be removed; it stays in new/ \
                  and will run again");
-            Record {
-                event: Event::Released,
-                ..record.result("complete_failed").detail(e.to_string())
-            }
+            outcome.released(ReleaseCause::CompleteFailed, e.to_string())
         }
     }
 }
@@ -547,25 +664,17 @@ fn retry(shared: &Shared, job: Claimed, run: &Run) {
     let config = &shared.config;
     let delay = backoff::delay(config.retry_base, config.retry_max, attempt);
     let mut target = RetryName::new(id, attempt, SystemTime::now() + delay);
-    let record = outcome_record(shared, Event::Retry, &job, run);
+    let outcome = OutcomeFields::of(shared, &job, run);
     let mut claim = job.claim;
     for _ in 0..16 {
         let name = target.to_os_string();
         match claim.move_to(shared.spool.retry(), &name) {
             Ok(()) => {
                 Stats::bump(&shared.stats.retried);
+                let detail = format!("{}; retry due at {}", run.describe(), rfc3339(target.due()));
                 let _ = shared
                     .journal
-                    .write(
-                        record
-                            .name(printable(&name))
-                            .result("retry")
-                            .detail(format!(
-                                "{}; retry due at {}",
-                                run.describe(),
-                                rfc3339(target.due())
-                            )),
-                    );
+                    .write(outcome.retry(printable(&name), detail));
                 warn!(job = %id, attempt, outcome = %run.describe(),
                     retry_in = %humantime::format_duration(round_ms(delay)),
                     "handler failed: job moved to retry/");
@@ -582,9 +691,9 @@ fn retry(shared: &Shared, job: Claimed, run: &Run) {
             Err(failed) => {
                 released_after_failed_move(
                     shared,
-                    record,
+                    outcome,
                     "retry/",
-                    "retry_move_failed",
+                    ReleaseCause::RetryMoveFailed,
                     &failed.error,
                 );
                 return;
@@ -599,10 +708,10 @@ fn round_ms(d: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: String) {
+fn bury_dead(shared: &Shared, job: Claimed, run: &Run, cause: DeadCause, message: String) {
     let id = job.header.id;
     let attempt = job.attempt();
-    let mut reason = Reason::new(code, message.clone(), &job.name);
+    let mut reason = Reason::new(cause, message.clone(), &job.name);
     reason.job = Some(id);
     reason.attempts = Some(attempt);
     reason.exit_status = run.code;
@@ -612,23 +721,21 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: Stri
     reason.created = Some(rfc3339(job.header.created));
     reason.last_attempt_started = Some(rfc3339(run.started));
     reason.last_attempt_ended = Some(rfc3339(run.ended));
-    let record = outcome_record(shared, Event::Dead, &job, run);
+    let outcome = OutcomeFields::of(shared, &job, run);
     match bury(
         shared.spool.failed(),
         job.claim,
-        &job.name,
+        FailedName::original(&job.name),
         reason,
         &daemon_id(shared),
     ) {
         Ok(buried) => {
             Stats::bump(&shared.stats.dead);
-            let _ = shared.journal.write(
-                record
-                    .name(printable(&buried.stored_as))
-                    .result(code)
-                    .detail(message.clone()),
-            );
-            warn!(job = %id, attempt, reason = code, "{message}: job moved to failed/");
+            let stored_as = printable(&buried.stored_as);
+            let _ = shared
+                .journal
+                .write(outcome.dead(stored_as, cause, message.clone()));
+            warn!(job = %id, attempt, reason = %cause, "{message}: job moved to failed/");
             if let Some(e) = buried.reason_error {
                 error!(job = %id, error = %e, "writing the reason file beside it failed");
             }
@@ -636,7 +743,13 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: Stri
         Err(failed) => {
             // Release the lock; the file stays in new/.
             drop(failed.item);
-            released_after_failed_move(shared, record, "failed/", "bury_failed", &failed.error);
+            released_after_failed_move(
+                shared,
+                outcome,
+                "failed/",
+                ReleaseCause::BuryFailed,
+                &failed.error,
+            );
         }
     }
 }
@@ -645,19 +758,18 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, code: &str, message: Stri
 /// the job stays in new/ to run again; count, log and journal that.
 fn released_after_failed_move(
     shared: &Shared,
-    record: Record,
+    outcome: OutcomeFields,
     folder: &str,
-    result: &str,
+    cause: ReleaseCause,
     error: &spoolq_claim::Error,
 ) {
     Stats::bump(&shared.stats.errors);
     Stats::bump(&shared.stats.released);
-    error!(job = ?record.job, error = %error,
+    error!(job = %outcome.job, error = %error,
         "moving the job to {folder} failed; it stays in new/ and runs again");
-    let _ = shared.journal.write(Record {
-        event: Event::Released,
-        ..record.result(result).detail(error.to_string())
-    });
+    let _ = shared
+        .journal
+        .write(outcome.released(cause, error.to_string()));
 }
 
 pub(crate) fn daemon_id(shared: &Shared) -> String {
@@ -672,35 +784,37 @@ pub(crate) fn quarantine<M: Movable>(
     shared: &Shared,
     item: M,
     name: &OsStr,
-    found_in: &'static str,
+    found_in: FoundIn,
     worker: u32,
     job: Option<JobId>,
-    code: &str,
+    cause: QuarantineCause,
     message: String,
 ) {
-    let mut reason = Reason::new(code, message.clone(), name);
+    let mut reason = Reason::new(cause, message.clone(), name);
     reason.found_in = found_in;
     reason.job = job;
     match bury(
         shared.spool.failed(),
         item,
-        name,
+        FailedName::original(name),
         reason,
         &daemon_id(shared),
     ) {
         Ok(buried) => {
             Stats::bump(&shared.stats.quarantined);
-            let record = shared
-                .journal
-                .job_record(Event::Quarantined, job, worker, None)
-                .name(printable(name))
-                .result(code)
-                .detail(format!(
+            let record = Record::new(journal::Quarantined {
+                job,
+                worker,
+                strategy: shared.journal.strategy(),
+                name: printable(name),
+                result: cause,
+                detail: format!(
                     "{message} (stored as failed/{})",
                     printable(&buried.stored_as)
-                ));
+                ),
+            });
             let _ = shared.journal.write(record);
-            warn!(name = %printable(name), folder = found_in, reason = code,
+            warn!(name = %printable(name), folder = %found_in, reason = %cause,
                 stored_as = %printable(&buried.stored_as),
                 "not a valid job: moved to failed/ ({message})");
             if let Some(e) = buried.reason_error {
@@ -711,7 +825,7 @@ pub(crate) fn quarantine<M: Movable>(
             // Release the lock (if it was held); the file stays where it is.
             drop(failed.item);
             Stats::bump(&shared.stats.errors);
-            error!(name = %printable(name), folder = found_in, error = %failed.error,
+            error!(name = %printable(name), folder = %found_in, error = %failed.error,
                 "not a valid job, and moving it to failed/ failed; it stays where it is");
         }
     }

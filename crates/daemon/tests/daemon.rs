@@ -8,8 +8,27 @@ use std::os::unix::fs::symlink;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use spoolq_claim::Strategy;
-use spoolq_spool::{Event, JobHeader, JobId, RetryName};
+use spoolq_claim::{Step, Strategy};
+use spoolq_spool::{
+    DeadCause, Event, EventKind, JobHeader, JobId, QuarantineCause, ReasonCode, Record,
+    ReleaseCause, RetryName,
+};
+
+/// The `retry` fields of a record known to be one.
+fn retry(r: &Record) -> &spoolq_spool::journal::Retry {
+    match &r.event {
+        Event::Retry(retry) => retry,
+        other => panic!("not a retry: {other:?}"),
+    }
+}
+
+/// The `dead` fields of a record known to be one.
+fn dead(r: &Record) -> &spoolq_spool::journal::Dead {
+    match &r.event {
+        Event::Dead(dead) => dead,
+        other => panic!("not a dead record: {other:?}"),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn built_in_handler_completes_every_job_and_drains() {
@@ -19,13 +38,13 @@ async fn built_in_handler_completes_every_job_and_drains() {
     assert_eq!(summary.completed, 20);
     assert_eq!(summary.claimed, 20);
     assert!(spool.names("new").is_empty());
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in &ids {
         assert_eq!(done.get(id), Some(&1), "job {id} done once");
     }
-    let events: Vec<Event> = spool.records().iter().map(|r| r.event).collect();
-    assert_eq!(events.first(), Some(&Event::Start));
-    assert_eq!(events.last(), Some(&Event::Stop));
+    let events: Vec<EventKind> = spool.records().iter().map(Record::kind).collect();
+    assert_eq!(events.first(), Some(&EventKind::Start));
+    assert_eq!(events.last(), Some(&EventKind::Stop));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +77,7 @@ async fn exit_75_twice_then_success_retries_with_backoff_and_completes() {
     config.command = sh("[ \"$SPOOLQ_JOB_ATTEMPT\" -ge 3 ] && exit 0; echo not yet >&2; exit 75");
     let daemon = Running::start(config);
     wait_until("the job is done", PATIENCE, || {
-        !spool.events(Event::Done).is_empty()
+        !spool.events(EventKind::Done).is_empty()
     })
     .await;
     let summary = daemon.stop().await;
@@ -69,18 +88,25 @@ async fn exit_75_twice_then_success_retries_with_backoff_and_completes() {
     let records = spool.records();
     let claimed: Vec<_> = records
         .iter()
-        .filter(|r| r.event == Event::Claimed)
+        .filter(|r| r.kind() == EventKind::Claimed)
         .collect();
-    let retries: Vec<_> = records.iter().filter(|r| r.event == Event::Retry).collect();
+    let retries: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind() == EventKind::Retry)
+        .collect();
     assert_eq!(
-        claimed.iter().map(|r| r.attempt).collect::<Vec<_>>(),
+        claimed
+            .iter()
+            .map(|r| r.event.attempt())
+            .collect::<Vec<_>>(),
         vec![Some(1), Some(2), Some(3)]
     );
     assert_eq!(retries.len(), 2);
-    for (n, retry) in retries.iter().enumerate() {
-        assert_eq!(retry.job, Some(id));
+    for (n, &record) in retries.iter().enumerate() {
+        let retry = self::retry(record);
+        assert_eq!(retry.job, id);
         assert_eq!(retry.exit, Some(75));
-        let name = RetryName::parse(retry.name.as_deref().unwrap().as_ref()).unwrap();
+        let name = RetryName::parse(retry.name.as_ref()).unwrap();
         assert_eq!(name.attempts, n as u32 + 1);
         // Backoff honoured: the next attempt was claimed no earlier than the due time.
         let next = wall(claimed[n + 1]);
@@ -92,9 +118,9 @@ async fn exit_75_twice_then_success_retries_with_backoff_and_completes() {
         );
         // Full jitter stays under the doubled ceiling (50 ms, then 100 ms).
         let ceiling = Duration::from_millis(50 << n);
-        assert!(name.due() <= wall(retry) + ceiling + Duration::from_millis(5));
+        assert!(name.due() <= wall(record) + ceiling + Duration::from_millis(5));
     }
-    assert_eq!(spool.count_per_job(Event::Done).get(&id), Some(&1));
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
     assert!(spool.names("new").is_empty());
     assert!(spool.names("retry").is_empty());
 }
@@ -114,26 +140,26 @@ async fn exit_100_goes_to_failed_with_a_reason() {
         vec![name.clone(), format!("{name}.reason.json")]
     );
     let reason = spool.reason(&name);
-    assert_eq!(reason["reason"], "permanent_failure");
-    assert_eq!(reason["attempts"], 1);
-    assert_eq!(reason["exit_status"], 100);
-    assert_eq!(reason["job"], name);
-    assert_eq!(
-        reason["stderr_tail"],
-        serde_json::json!(["first", "cannot parse this"])
-    );
-    for field in [
-        "created",
-        "last_attempt_started",
-        "last_attempt_ended",
-        "failed_at",
+    assert_eq!(reason.reason, ReasonCode::Dead(DeadCause::PermanentFailure));
+    assert_eq!(reason.attempts, Some(1));
+    assert_eq!(reason.exit_status, Some(100));
+    assert_eq!(reason.job, Some(id));
+    assert_eq!(reason.stderr_tail, ["first", "cannot parse this"]);
+    for (field, time) in [
+        ("created", &reason.created),
+        ("last_attempt_started", &reason.last_attempt_started),
+        ("last_attempt_ended", &reason.last_attempt_ended),
+        ("failed_at", &Some(reason.failed_at.clone())),
     ] {
-        assert!(reason[field].is_string(), "reason has {field}");
+        let time = time
+            .as_deref()
+            .unwrap_or_else(|| panic!("reason has {field}"));
+        assert!(humantime::parse_rfc3339(time).is_ok(), "{field} {time:?}");
     }
-    let dead = spool.events(Event::Dead);
+    let dead = spool.events(EventKind::Dead);
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].exit, Some(100));
-    assert_eq!(dead[0].result.as_deref(), Some("permanent_failure"));
+    assert_eq!(self::dead(&dead[0]).exit, Some(100));
+    assert_eq!(self::dead(&dead[0]).result, DeadCause::PermanentFailure);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +172,7 @@ async fn exhausted_attempts_go_to_failed() {
     config.retry_base = Duration::from_millis(10);
     let daemon = Running::start(config);
     wait_until("the job is dead", PATIENCE, || {
-        !spool.events(Event::Dead).is_empty()
+        !spool.events(EventKind::Dead).is_empty()
     })
     .await;
     let summary = daemon.stop().await;
@@ -154,9 +180,12 @@ async fn exhausted_attempts_go_to_failed() {
     // After two failed attempts its name in new/ carried the count: <id>.2.
     let name = format!("{id}.2");
     let reason = spool.reason(&name);
-    assert_eq!(reason["reason"], "attempts_exhausted");
-    assert_eq!(reason["attempts"], 3);
-    assert_eq!(reason["exit_status"], 3);
+    assert_eq!(
+        reason.reason,
+        ReasonCode::Dead(DeadCause::AttemptsExhausted)
+    );
+    assert_eq!(reason.attempts, Some(3));
+    assert_eq!(reason.exit_status, Some(3));
 }
 
 #[cfg(target_os = "linux")]
@@ -186,10 +215,10 @@ async fn hanging_handler_is_killed_with_its_whole_process_group() {
         || process_gone(child) && process_gone(grandchild),
     )
     .await;
-    let dead = spool.events(Event::Dead);
-    assert_eq!(dead[0].signal, Some(9));
-    let name = dead[0].name.clone().unwrap();
-    assert_eq!(spool.reason(&name)["timed_out"], true);
+    let dead = spool.events(EventKind::Dead);
+    assert_eq!(self::dead(&dead[0]).signal, Some(9));
+    let name = self::dead(&dead[0]).name.clone();
+    assert!(spool.reason(&name).timed_out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +234,7 @@ async fn restart_with_jobs_in_retry_loses_none_and_runs_none_early() {
     first.retry_max = Duration::from_millis(2500);
     let daemon = Running::start(first);
     wait_until("every job failed once", PATIENCE, || {
-        spool.events(Event::Retry).len() == 5
+        spool.events(EventKind::Retry).len() == 5
     })
     .await;
     let summary = daemon.stop().await;
@@ -227,26 +256,26 @@ async fn restart_with_jobs_in_retry_loses_none_and_runs_none_early() {
     second.command = handler;
     let daemon = Running::start(second);
     wait_until("every job is done", PATIENCE, || {
-        spool.events(Event::Done).len() == 6
+        spool.events(EventKind::Done).len() == 6
     })
     .await;
     daemon.stop().await;
 
     let records = spool.records();
     let mut dues = std::collections::HashMap::new();
-    for r in records.iter().filter(|r| r.event == Event::Retry) {
-        let name = RetryName::parse(r.name.as_deref().unwrap().as_ref()).unwrap();
-        dues.insert(r.job.unwrap(), name.due());
+    for r in records.iter().filter(|r| r.kind() == EventKind::Retry) {
+        let name = RetryName::parse(retry(r).name.as_ref()).unwrap();
+        dues.insert(retry(r).job, name.due());
     }
     dues.insert(late, RetryName::new(late, 1, due).due());
     for r in records
         .iter()
-        .filter(|r| r.event == Event::Claimed && r.attempt == Some(2))
+        .filter(|r| r.kind() == EventKind::Claimed && r.event.attempt() == Some(2))
     {
-        let id = r.job.unwrap();
+        let id = r.job().unwrap();
         assert!(wall(r) >= dues[&id], "job {id} ran before its due time");
     }
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in ids.iter().chain([&late]) {
         assert_eq!(done.get(id), Some(&1), "job {id} completed once");
     }
@@ -316,29 +345,33 @@ async fn invalid_files_are_quarantined_and_valid_jobs_beside_them_complete() {
     assert_eq!(summary.quarantined, 7);
     assert_eq!(spool.names("new"), vec![".partial".to_owned()]);
     let expect = [
-        ("notes.txt", "not_a_job_name"),
-        (garbage.as_str(), "not_a_job"),
-        (empty.as_str(), "empty"),
-        (&truncated.to_string(), "length_mismatch"),
-        (&named.to_string(), "id_mismatch"),
-        ("link", "symlink"),
-        ("pipe", "not_regular"),
+        ("notes.txt", QuarantineCause::NotAJobName),
+        (garbage.as_str(), QuarantineCause::NotAJob),
+        (empty.as_str(), QuarantineCause::Empty),
+        (&truncated.to_string(), QuarantineCause::LengthMismatch),
+        (&named.to_string(), QuarantineCause::IdMismatch),
+        ("link", QuarantineCause::Symlink),
+        ("pipe", QuarantineCause::NotRegular),
     ];
-    for (name, code) in expect {
+    for (name, cause) in expect {
         let reason = spool.reason(name);
-        assert_eq!(reason["reason"], code, "reason code of {name}");
-        assert_eq!(reason["original_name"], name);
-        assert!(reason["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            reason.reason,
+            ReasonCode::Quarantined(cause),
+            "reason code of {name}"
+        );
+        assert_eq!(reason.original_name, name);
+        assert!(!reason.message.is_empty());
     }
     // The symlink itself moved, its target untouched.
     let moved = std::fs::symlink_metadata(spool.folder("failed").join("link")).unwrap();
     assert!(moved.file_type().is_symlink());
     assert!(outside.exists());
-    let done = spool.count_per_job(Event::Done);
+    let done = spool.count_per_job(EventKind::Done);
     for id in &valid {
         assert_eq!(done.get(id), Some(&1));
     }
-    assert_eq!(spool.events(Event::Quarantined).len(), 7);
+    assert_eq!(spool.events(EventKind::Quarantined).len(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,8 +390,8 @@ async fn a_taken_name_in_failed_gets_a_suffix() {
         "older"
     );
     let reason = spool.reason("junk.1");
-    assert_eq!(reason["original_name"], "junk");
-    assert_eq!(reason["stored_as"], "junk.1");
+    assert_eq!(reason.original_name, "junk");
+    assert_eq!(reason.stored_as, "junk.1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,7 +405,7 @@ async fn a_long_name_is_stored_under_a_generated_one() {
     assert_eq!(names.len(), 2);
     let stored = names.iter().find(|n| !n.ends_with(".reason.json")).unwrap();
     assert!(stored.starts_with("quarantined-"));
-    assert_eq!(spool.reason(stored)["original_name"], long);
+    assert_eq!(spool.reason(stored).original_name, long);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,9 +422,12 @@ async fn shutdown_terminates_a_long_handler_after_the_grace_and_releases_its_job
     assert_eq!(summary.released, 1);
     assert_eq!(summary.completed, 0);
     assert_eq!(spool.names("new"), vec![id.to_string()]);
-    let released = spool.events(Event::Released);
+    let released = spool.events(EventKind::Released);
     assert_eq!(released.len(), 1);
-    assert_eq!(released[0].result.as_deref(), Some("shutdown"));
+    assert!(
+        matches!(&released[0].event, Event::Released(r) if r.result == ReleaseCause::Shutdown),
+        "{released:?}"
+    );
 
     // The job is intact: a second daemon completes it.
     let summary = drain(spool.config()).await;
@@ -423,12 +459,12 @@ async fn names_the_watcher_could_not_queue_are_listed_once_there_is_room() {
     config.rescan_interval = Duration::from_secs(3600);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     })
     .await;
     spool.drop_jobs(40);
     wait_until("every job is done", PATIENCE, || {
-        spool.events(Event::Done).len() == 40
+        spool.events(EventKind::Done).len() == 40
     })
     .await;
     let summary = daemon.stop().await;
@@ -444,21 +480,24 @@ async fn trace_claims_journals_protocol_steps() {
     config.trace_claims = true;
     config.workers = 1;
     drain(config).await;
-    let steps: Vec<String> = spool
-        .events(Event::Step)
+    let steps: Vec<_> = spool
+        .events(EventKind::Step)
         .into_iter()
-        .filter(|r| r.job == Some(id))
-        .map(|r| format!("{}:{}", r.step.unwrap(), r.result.unwrap()))
+        .filter(|r| r.job() == Some(id))
+        .map(|r| match r.event {
+            Event::Step(step) => (step.step, step.result),
+            other => panic!("not a step: {other:?}"),
+        })
         .collect();
     for step in [
-        "open_enter:ok",
-        "open:ok",
-        "lock:ok",
-        "verify:ok",
-        "complete:ok",
-        "close:ok",
+        Step::BeforeOpen,
+        Step::AfterOpen,
+        Step::AfterLock,
+        Step::AfterVerify,
+        Step::AfterComplete,
+        Step::AfterClose,
     ] {
-        assert!(steps.iter().any(|s| s == step), "{step} in {steps:?}");
+        assert!(steps.contains(&(step, Ok(()))), "{step} ok in {steps:?}");
     }
 }
 
@@ -473,9 +512,9 @@ async fn naive_strategy_runs_and_is_journaled_as_such() {
     assert_eq!(summary.completed, 5);
     assert!(
         spool
-            .events(Event::Claimed)
+            .events(EventKind::Claimed)
             .iter()
-            .all(|r| r.strategy.as_deref() == Some("naive"))
+            .all(|r| r.event.strategy() == Some(Strategy::Naive))
     );
 }
 

@@ -7,8 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use spoolq_spool::journal::{self, parse_line};
-use spoolq_spool::{Event, JobId, Record};
+use spoolq_spool::journal::{self, Claimed, Done, parse_line};
+use spoolq_spool::{DoneResult, Event, JobId, Record};
 
 /// Every record of the spool's one journal file, in file order.
 fn journal_in_file_order(spool: &TempSpool) -> Vec<Record> {
@@ -22,6 +22,8 @@ fn journal_in_file_order(spool: &TempSpool) -> Vec<Record> {
             parse_line(line, true)
                 .unwrap_or_else(|e| panic!("{e:?}: {}", String::from_utf8_lossy(line)))
                 .expect("no blank lines")
+                .into_record()
+                .expect("a record spoolq wrote")
         })
         .collect()
 }
@@ -43,36 +45,36 @@ async fn each_job_is_claimed_before_it_is_done_once_in_journal_file_order() {
         "a journal file is in monotonic order"
     );
     // Line numbers of each job's claimed and done records.
-    let mut claimed: HashMap<JobId, Vec<(usize, &Record)>> = HashMap::new();
-    let mut done: HashMap<JobId, Vec<(usize, &Record)>> = HashMap::new();
+    let mut claimed: HashMap<JobId, Vec<(usize, u64, &Claimed)>> = HashMap::new();
+    let mut done: HashMap<JobId, Vec<(usize, u64, &Done)>> = HashMap::new();
     for (line, r) in records.iter().enumerate() {
-        let Some(id) = r.job else { continue };
-        match r.event {
-            Event::Claimed => claimed.entry(id).or_default().push((line, r)),
-            Event::Done => done.entry(id).or_default().push((line, r)),
+        let Some(id) = r.job() else { continue };
+        match &r.event {
+            Event::Claimed(c) => claimed.entry(id).or_default().push((line, r.mono_ns, c)),
+            Event::Done(d) => done.entry(id).or_default().push((line, r.mono_ns, d)),
             other => panic!("unexpected {other:?} record for job {id}"),
         }
     }
     assert_eq!(claimed.len(), JOBS);
     assert_eq!(done.len(), JOBS);
     for id in &ids {
-        let [(c_line, c)] = claimed[id][..] else {
+        let [(c_line, c_mono, c)] = claimed[id][..] else {
             panic!("job {id}: claimed {:?}", claimed[id]);
         };
-        let [(d_line, d)] = done[id][..] else {
+        let [(d_line, d_mono, d)] = done[id][..] else {
             panic!("job {id}: done {:?}", done[id]);
         };
         assert!(
             c_line < d_line,
             "job {id}: claimed on line {c_line}, done on {d_line}"
         );
-        assert!(c.mono_ns < d.mono_ns);
+        assert!(c_mono < d_mono);
         // The same attempt, by the same worker, and the done record as before.
-        assert_eq!((c.attempt, c.worker), (Some(1), d.worker));
-        assert_eq!(d.attempt, Some(1));
-        assert_eq!(d.result.as_deref(), Some("ok"));
+        assert_eq!((c.attempt, c.worker), (1, d.worker));
+        assert_eq!(d.attempt, 1);
+        assert_eq!(d.result, DoneResult::Ok);
         assert_eq!(d.exit, Some(0));
-        assert_eq!(c.name, Some(id.to_string()));
+        assert_eq!(c.name, id.to_string());
         assert_eq!(d.name, c.name);
     }
 }

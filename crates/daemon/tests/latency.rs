@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use spoolq_spool::Event;
+use spoolq_spool::EventKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_daemon_claims_a_dropped_job_through_the_watcher_alone() {
@@ -20,13 +20,13 @@ async fn an_idle_daemon_claims_a_dropped_job_through_the_watcher_alone() {
     config.rescan_interval = Duration::from_secs(3600);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     })
     .await;
     // Once a first job is done, the initial listing is over.
     let first = spool.drop_job("first\n");
     wait_until("the first job is done", PATIENCE, || {
-        spool.count_per_job(Event::Done).get(&first) == Some(&1)
+        spool.count_per_job(EventKind::Done).get(&first) == Some(&1)
     })
     .await;
     let mut latencies = Vec::new();
@@ -35,15 +35,15 @@ async fn an_idle_daemon_claims_a_dropped_job_through_the_watcher_alone() {
         let id = spool.drop_job("quick\n");
         wait_until("the watcher's event gets the job claimed", PATIENCE, || {
             spool
-                .events(Event::Claimed)
+                .events(EventKind::Claimed)
                 .iter()
-                .any(|r| r.job == Some(id))
+                .any(|r| r.job() == Some(id))
         })
         .await;
         let claimed = spool
-            .events(Event::Claimed)
+            .events(EventKind::Claimed)
             .into_iter()
-            .find(|r| r.job == Some(id))
+            .find(|r| r.job() == Some(id))
             .unwrap();
         latencies.push(Duration::from_nanos(claimed.mono_ns.saturating_sub(before)));
     }
@@ -60,7 +60,7 @@ async fn without_the_watcher_the_periodic_rescan_finds_a_job() {
     config.rescan_interval = Duration::from_millis(200);
     let daemon = Running::start(config);
     wait_until("the daemon started", PATIENCE, || {
-        !spool.events(Event::Start).is_empty()
+        !spool.events(EventKind::Start).is_empty()
     })
     .await;
     // Once a first job is done, the initial scan is over: the second job can only be
@@ -68,10 +68,10 @@ async fn without_the_watcher_the_periodic_rescan_finds_a_job() {
     for n in 1..=2 {
         let id = spool.drop_job("found by a scan\n");
         wait_until("the job is done", PATIENCE, || {
-            spool.count_per_job(Event::Done).get(&id) == Some(&1)
+            spool.count_per_job(EventKind::Done).get(&id) == Some(&1)
         })
         .await;
-        assert_eq!(spool.events(Event::Done).len(), n);
+        assert_eq!(spool.events(EventKind::Done).len(), n);
     }
     let summary = daemon.stop().await;
     assert_eq!(summary.completed, 2);

@@ -286,7 +286,7 @@ fn run_once(
     // over the same names from their first scan.
     let journal = JournalWriter::create(
         spool.journal().clone(),
-        "producer",
+        spoolq_spool::journal::Role::Producer,
         WriterOptions::default(),
     )?;
     let generate = Generate {

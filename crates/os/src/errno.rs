@@ -222,6 +222,17 @@ impl Errno {
             .map_or("E?", |(_, name)| name)
     }
 
+    /// The errno this system calls `name` (the inverse of [`name`](Self::name)); None for
+    /// a name it does not define.
+    pub fn from_name(name: &str) -> Option<Errno> {
+        COMMON
+            .iter()
+            .chain(LINUX)
+            .chain(APPLE)
+            .find(|(_, known)| *known == name)
+            .map(|&(value, _)| Errno(value))
+    }
+
     /// The errno of a std I/O error, if it carries one.
     pub fn from_io(error: &std::io::Error) -> Option<Errno> {
         error.raw_os_error().map(Errno)

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use spoolq_spool::journal::Event;
+use spoolq_spool::journal::{Produced, Role};
 use spoolq_spool::{
     DropError, Durability, JobId, JournalError, JournalWriter, LayoutError, ReadyName, Record,
     RetryName, Spool, WriterOptions,
@@ -144,7 +144,7 @@ pub fn open_spool(path: &Path) -> Result<Spool, ProduceError> {
 pub fn open_journal(spool: &Spool) -> Result<JournalWriter, ProduceError> {
     JournalWriter::create(
         spool.journal().clone(),
-        "producer",
+        Role::Producer,
         WriterOptions::default(),
     )
     .map_err(ProduceError::JournalOpen)
@@ -250,7 +250,7 @@ fn produce_inner(
         .map_err(|e| drop_error(spool, e, input))?;
     if let Some(journal) = journal {
         journal
-            .write(Record::new(Event::Produced).job(id))
+            .write(Record::new(Produced { job: id }))
             .map_err(|source| ProduceError::Journal { id, source })?;
     }
     Ok(id)

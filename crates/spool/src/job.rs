@@ -119,27 +119,6 @@ pub enum HeaderError {
     LengthMismatch { declared: u64, actual: u64 },
 }
 
-impl HeaderError {
-    /// A short machine-readable code, for reason files and journals.
-    pub fn code(&self) -> &'static str {
-        match self {
-            HeaderError::Empty => "empty",
-            HeaderError::NotAJob => "not_a_job",
-            HeaderError::UnsupportedVersion(_) => "unsupported_version",
-            HeaderError::Unterminated => "unterminated_header",
-            HeaderError::NotUtf8 => "header_not_utf8",
-            HeaderError::MalformedLine { .. } => "malformed_header_line",
-            HeaderError::UnknownField(_) => "unknown_field",
-            HeaderError::DuplicateField(_) => "duplicate_field",
-            HeaderError::MissingField(_) => "missing_field",
-            HeaderError::BadId(_) => "bad_id",
-            HeaderError::BadTime(_) => "bad_time",
-            HeaderError::BadLength(_) => "bad_length",
-            HeaderError::LengthMismatch { .. } => "length_mismatch",
-        }
-    }
-}
-
 impl JobHeader {
     /// A header for a new job created now.
     pub fn new(id: JobId, length: u64) -> JobHeader {

@@ -6,16 +6,20 @@
 //! decides policy (that is the daemon).
 #![forbid(unsafe_code)]
 
+pub mod codes;
+pub mod failed;
 pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod names;
 pub mod status;
 
+pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
+pub use failed::{FailedEntry, FailedName, FoundIn, Reason, ReasonCode};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
-    BatchError, Entry, Event, JournalError, JournalWriter, Merged, Problem, ProblemKind, Record,
-    WriterOptions,
+    Aside, BatchError, Entry, Event, EventKind, JournalError, JournalWriter, Merged, Problem,
+    ProblemKind, Record, UnknownEntry, UnknownRecord, WriterOptions,
 };
 pub use layout::{
     CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,

@@ -3,20 +3,17 @@
 //! - new/: `<id>` for a first attempt, `<id>.<attempts>` after `attempts` failed ones.
 //! - retry/: `<id>.<attempts>.<due>` where `due` is the Unix time in milliseconds after
 //!   which the job may be moved back to new/.
-//! - failed/: the name the file had, plus `<name>.reason.json` beside it.
+//! - failed/: the name the file had, and a reason file beside it (see [`crate::failed`]).
 //!
 //! The id inside the file is the authority: a name that does not match its header is
 //! quarantined. Names starting with `.` are never jobs (editors, Finder's `.DS_Store`).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
 use crate::job::JobId;
-
-/// The suffix of a reason file in failed/.
-pub const REASON_SUFFIX: &str = ".reason.json";
 
 /// True for names no consumer should look at.
 pub fn is_hidden(name: &OsStr) -> bool {
@@ -125,18 +122,6 @@ fn parse_count(s: &str) -> Option<u32> {
         return None;
     }
     s.parse().ok()
-}
-
-/// The reason file's name for `name` in failed/.
-pub fn reason_name(name: &OsStr) -> OsString {
-    let mut bytes = name.as_bytes().to_vec();
-    bytes.extend_from_slice(REASON_SUFFIX.as_bytes());
-    OsString::from_vec(bytes)
-}
-
-/// True for a reason file in failed/.
-pub fn is_reason_file(name: &OsStr) -> bool {
-    name.as_bytes().ends_with(REASON_SUFFIX.as_bytes())
 }
 
 /// A printable form of any name (non-UTF-8 bytes and control characters escaped), for

@@ -1,6 +1,7 @@
 //! What a spool holds right now, for `spoolq status`: jobs ready, in flight, waiting
-//! in retry/, dead in failed/, the age of the oldest ready job, and the processes that
-//! journaled recently.
+//! in retry/, dead in failed/, the age of the oldest ready job, the processes that
+//! journaled recently, and records in their journals that this spoolq does not
+//! understand (a newer spoolq writing into the spool).
 //!
 //! Everything here is read-only and lock-free where the platform allows it. "In flight"
 //! means "some process holds the claim lock on the file in new/". On Linux that is read
@@ -10,19 +11,27 @@
 //! job for an instant (it finds it again on its next scan) but never takes or loses it.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use spoolq_os::{Dir, FileKind};
 
-use crate::journal::JOURNAL_SUFFIX;
+use crate::failed::FailedEntry;
+use crate::journal::{FileItem, FileRecords, JournalName, Role, UnknownEntry};
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
 
 /// How long ago a journal must have been written for its process to count as recent.
 pub const RECENT: Duration = Duration::from_secs(60);
+
+/// How much of each recent process's latest journal file is read for records this
+/// spoolq does not understand: its end, so that the cost stays small whatever the size.
+pub const RECENT_TAIL_BYTES: u64 = 1024 * 1024;
+
+/// How many records not understood a status lists in full.
+const UNKNOWN_LISTED: usize = 5;
 
 /// A snapshot of a spool. Counts are taken folder by folder, not atomically: on a busy
 /// spool a job moving between folders may be counted twice or not at all.
@@ -52,6 +61,20 @@ pub struct Status {
     pub tmp: u64,
     /// Processes whose journal was written in the last minute, most recent first.
     pub recent_processes: Vec<RecentProcess>,
+    /// Files in journal/ whose names this spoolq does not read (a newer spoolq's, or
+    /// put there by hand); they are in no other figure.
+    pub unrecognized_journal_files: u64,
+    /// Records this spoolq does not understand in the last [`RECENT_TAIL_BYTES`] of each
+    /// recent process's latest journal file.
+    pub unknown_records: UnknownRecords,
+}
+
+/// Records from a newer writer in the recent journals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UnknownRecords {
+    pub count: u64,
+    /// The first few, with file and line.
+    pub first: Vec<UnknownEntry>,
 }
 
 /// How in-flight jobs were detected.
@@ -105,8 +128,7 @@ pub struct RetryStatus {
 /// A process that journaled recently, from its journal file's name and mtime.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentProcess {
-    /// `daemon`, `producer`, `lab`, ...
-    pub role: String,
+    pub role: Role,
     pub host: String,
     pub pid: u32,
     /// When the process started its journal (RFC 3339).
@@ -200,12 +222,19 @@ impl Status {
 
         let failed = names(spool.failed())?
             .iter()
-            .filter(|n| !names::is_hidden(n) && !names::is_reason_file(n))
+            .filter(|n| matches!(FailedEntry::parse(n), FailedEntry::Moved(_)))
             .count() as u64;
         let tmp = names(spool.tmp())?
             .iter()
             .filter(|n| !names::is_hidden(n))
             .count() as u64;
+        let journals = recent_journals(spool.journal(), now)?;
+        let unknown_records = unknown_records(spool.journal(), &journals.latest_files);
+        let RecentJournals {
+            processes: recent_processes,
+            unrecognized: unrecognized_journal_files,
+            ..
+        } = journals;
 
         Ok(Status {
             spool: spool.path().to_owned(),
@@ -222,7 +251,9 @@ impl Status {
             retry,
             failed,
             tmp,
-            recent_processes: recent_processes(spool.journal(), now)?,
+            recent_processes,
+            unrecognized_journal_files,
+            unknown_records,
         })
     }
 }
@@ -405,44 +436,25 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The parts of a journal file name `<role>-<host>-<pid>-<start ms>-<seq>.jsonl`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalName {
-    pub role: String,
-    pub host: String,
-    pub pid: u32,
-    pub start_ms: u64,
-    pub sequence: u32,
+/// What the names and times of journal/ tell.
+struct RecentJournals {
+    processes: Vec<RecentProcess>,
+    /// The latest file of each recent process.
+    latest_files: Vec<OsString>,
+    /// Names that are not journal names this build reads.
+    unrecognized: u64,
 }
 
-impl JournalName {
-    /// Parses a journal file name; `None` for anything else. The host may contain `-`;
-    /// the role may not.
-    pub fn parse(name: &OsStr) -> Option<JournalName> {
-        let stem = name.to_str()?.strip_suffix(JOURNAL_SUFFIX)?;
-        let mut right = stem.rsplitn(4, '-');
-        let sequence = right.next()?.parse().ok()?;
-        let start_ms = right.next()?.parse().ok()?;
-        let pid = right.next()?.parse().ok()?;
-        let (role, host) = right.next()?.split_once('-')?;
-        if role.is_empty() || host.is_empty() {
-            return None;
-        }
-        Some(JournalName {
-            role: role.to_owned(),
-            host: host.to_owned(),
-            pid,
-            start_ms,
-            sequence,
-        })
-    }
-}
-
-fn recent_processes(dir: &Dir, now: SystemTime) -> Result<Vec<RecentProcess>, StatusError> {
+fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
     // One entry per process (a process rotates through several files): its latest write.
-    let mut latest: BTreeMap<(String, String, u32, u64), (SystemTime, String)> = BTreeMap::new();
+    type Process = (Role, String, u32, u64);
+    let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
+    let mut unrecognized = 0;
     for name in names(dir)? {
         let Some(parsed) = JournalName::parse(&name) else {
+            if !names::is_hidden(&name) {
+                unrecognized += 1;
+            }
             continue;
         };
         let mtime = match dir.stat_at(&name) {
@@ -454,18 +466,18 @@ fn recent_processes(dir: &Dir, now: SystemTime) -> Result<Vec<RecentProcess>, St
             continue;
         }
         let key = (parsed.role, parsed.host, parsed.pid, parsed.start_ms);
-        let file = names::printable(&name);
         latest
             .entry(key)
             .and_modify(|(t, f)| {
                 if mtime > *t {
                     *t = mtime;
-                    f.clone_from(&file);
+                    f.clone_from(&name);
                 }
             })
-            .or_insert((mtime, file));
+            .or_insert((mtime, name));
     }
-    let mut out: Vec<RecentProcess> = latest
+    let latest_files = latest.values().map(|(_, file)| file.clone()).collect();
+    let mut processes: Vec<RecentProcess> = latest
         .into_iter()
         .map(
             |((role, host, pid, start_ms), (mtime, journal))| RecentProcess {
@@ -474,12 +486,36 @@ fn recent_processes(dir: &Dir, now: SystemTime) -> Result<Vec<RecentProcess>, St
                 pid,
                 started: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms)),
                 last_write_secs_ago: secs_between(mtime, now),
-                journal,
+                journal: names::printable(&journal),
             },
         )
         .collect();
-    out.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
-    Ok(out)
+    processes.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
+    Ok(RecentJournals {
+        processes,
+        latest_files,
+        unrecognized,
+    })
+}
+
+/// The records not understood at the end of each of `files` in `dir`. A file that
+/// cannot be read is left out: status reports, it does not audit.
+fn unknown_records(dir: &Dir, files: &[OsString]) -> UnknownRecords {
+    let mut unknown = UnknownRecords::default();
+    for file in files {
+        let Ok(records) = FileRecords::open_tail(&dir.path().join(file), RECENT_TAIL_BYTES) else {
+            continue;
+        };
+        for item in records {
+            if let FileItem::Unknown(entry) = item {
+                unknown.count += 1;
+                if unknown.first.len() < UNKNOWN_LISTED {
+                    unknown.first.push(entry);
+                }
+            }
+        }
+    }
+    unknown
 }
 
 #[cfg(test)]
@@ -512,28 +548,5 @@ mod tests {
         assert_eq!(dev("/var/spoolx/new"), Some((0, 46)));
         assert_eq!(dev("/etc"), Some((8, 2)));
         assert_eq!(dev("/var/spool/with space/new"), Some((0, 47)));
-    }
-
-    #[test]
-    fn journal_names_parse_with_dashes_in_the_host() {
-        let n = JournalName::parse(OsStr::new("daemon-web-01-4242-1790000000123-0003.jsonl"));
-        assert_eq!(
-            n,
-            Some(JournalName {
-                role: "daemon".into(),
-                host: "web-01".into(),
-                pid: 4242,
-                start_ms: 1_790_000_000_123,
-                sequence: 3,
-            })
-        );
-        for bad in [
-            "x.jsonl",
-            "daemon-4242-1-2.jsonl",
-            "daemon-h-p-1-2.jsonl",
-            "a-b-1-2-3.txt",
-        ] {
-            assert_eq!(JournalName::parse(OsStr::new(bad)), None, "{bad}");
-        }
     }
 }

@@ -1,12 +1,13 @@
 //! Replays the committed fuzz seed corpus (fuzz/corpus/<target>/) through the same
 //! checks as the cargo-fuzz targets in fuzz/fuzz_targets/, so `cargo test` covers them
-//! without nightly or libFuzzer. Files named `valid-*` must be accepted and `bad-*`
-//! rejected; every file must be judged without a panic. Inputs that fuzzing finds
-//! worth keeping (crashes once fixed, new coverage) go into the same folders.
+//! without nightly or libFuzzer. Files named `valid-*` must be accepted, `unknown-*`
+//! (journal lines from a newer writer) kept unread, and `bad-*` rejected; every file
+//! must be judged without a panic. Inputs that fuzzing finds worth keeping (crashes once
+//! fixed, new coverage) go into the same folders.
 
 use std::path::PathBuf;
 
-use spoolq_spool::journal::parse_line;
+use spoolq_spool::journal::{Line, parse_line};
 use spoolq_spool::{Job, JobHeader};
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -28,8 +29,16 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// The job_header fuzz target's checks. Returns whether the whole job parsed.
-fn job_header(data: &[u8]) -> bool {
+/// How a target judged an input.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Accepted,
+    KeptUnknown,
+    Rejected,
+}
+
+/// The job_header fuzz target's checks.
+fn job_header(data: &[u8]) -> Verdict {
     if let Ok((header, len)) = JobHeader::parse_prefix(data) {
         assert!(len <= data.len());
         let rendered = header.render();
@@ -40,40 +49,50 @@ fn job_header(data: &[u8]) -> bool {
     match Job::parse(data) {
         Ok(job) => {
             assert_eq!(job.payload.len() as u64, job.header.length);
-            true
+            Verdict::Accepted
         }
-        Err(_) => false,
+        Err(_) => Verdict::Rejected,
     }
 }
 
-/// The journal_line fuzz target's checks. Returns whether the line was accepted.
-fn journal_line(data: &[u8]) -> bool {
+/// The journal_line fuzz target's checks: a record read is written back as a line that
+/// reads as the same record; a line not understood is kept exactly as it was.
+fn journal_line(data: &[u8]) -> Verdict {
     let (text, complete) = match data.split_last() {
         Some((b'\n', rest)) => (rest, true),
         _ => (data, false),
     };
     match parse_line(text, complete) {
-        Ok(Some(record)) => {
+        Ok(Some(Line::Record(record))) => {
             let line = serde_json::to_vec(&record).expect("a record serializes");
             let again = parse_line(&line, true)
                 .expect("a serialized record parses")
                 .expect("and is not blank");
-            assert_eq!(again, record);
-            true
+            assert_eq!(again, Line::Record(record));
+            Verdict::Accepted
         }
-        Ok(None) => true,
-        Err(_) => false,
+        Ok(Some(Line::Unknown(unknown))) => {
+            assert_eq!(unknown.raw, String::from_utf8_lossy(text));
+            Verdict::KeptUnknown
+        }
+        Ok(None) => Verdict::Accepted,
+        Err(_) => Verdict::Rejected,
     }
 }
 
-fn replay(target: &str, check: fn(&[u8]) -> bool) {
+fn replay(target: &str, check: fn(&[u8]) -> Verdict) {
     for (name, data) in corpus(target) {
-        let accepted = check(&data);
-        if name.starts_with("valid-") {
-            assert!(accepted, "{target}/{name} should be accepted");
+        let verdict = check(&data);
+        let expected = if name.starts_with("valid-") {
+            Verdict::Accepted
+        } else if name.starts_with("unknown-") {
+            Verdict::KeptUnknown
         } else if name.starts_with("bad-") {
-            assert!(!accepted, "{target}/{name} should be rejected");
-        }
+            Verdict::Rejected
+        } else {
+            continue;
+        };
+        assert_eq!(verdict, expected, "{target}/{name}");
     }
 }
 

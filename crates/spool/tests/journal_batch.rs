@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use spoolq_claim::Dir;
-use spoolq_spool::journal::{self, MAX_WRITE_BYTES};
-use spoolq_spool::{Event, JobId, JournalWriter, ProblemKind, Record, WriterOptions};
+use spoolq_claim::Strategy;
+use spoolq_spool::journal::{self, Done, MAX_WRITE_BYTES, Role, Start, Stop};
+use spoolq_spool::{DoneResult, Event, JobId, JournalWriter, ProblemKind, Record, WriterOptions};
 use spoolq_testkit::{TmpfsMount, skip};
 
 fn no_rotation() -> WriterOptions {
@@ -20,9 +21,13 @@ fn no_rotation() -> WriterOptions {
     }
 }
 
-fn writer_in(dir: &Path, role: &str, options: WriterOptions) -> JournalWriter {
-    let dir = Arc::new(Dir::open(dir).unwrap());
-    JournalWriter::create(dir, role, options).unwrap()
+/// A writer in a folder of its own, `dir/label` (writers of one process started in the
+/// same millisecond would otherwise pick the same file name).
+fn writer_in(dir: &Path, label: &str, options: WriterOptions) -> JournalWriter {
+    let dir = dir.join(label);
+    std::fs::create_dir(&dir).unwrap();
+    let dir = Arc::new(Dir::open(&dir).unwrap());
+    JournalWriter::create(dir, Role::Daemon, options).unwrap()
 }
 
 /// `write(2)` calls made by this thread so far (None where the kernel does not say).
@@ -47,6 +52,8 @@ fn parse(line: &[u8]) -> Record {
     journal::parse_line(text, true)
         .expect("a valid line")
         .expect("not blank")
+        .into_record()
+        .expect("a record this build understands")
 }
 
 /// `n` records, told apart by their worker number, with `detail` bytes of detail.
@@ -54,24 +61,45 @@ fn batch(n: u32, detail: usize) -> Vec<Record> {
     let id = JobId::generate();
     (0..n)
         .map(|i| {
-            Record::new(Event::Done)
-                .job(id)
-                .worker(i)
-                .result("ok")
-                .detail("d".repeat(detail))
+            Record::new(Done {
+                job: id,
+                worker: i,
+                strategy: Strategy::Verified,
+                attempt: 1,
+                name: id.to_string(),
+                result: DoneResult::Ok,
+                exit: Some(0),
+                signal: None,
+                detail: Some("d".repeat(detail)),
+            })
         })
         .collect()
 }
 
+/// Replaces the detail of a record made by [`batch`].
+fn set_detail(record: &mut Record, detail: String) {
+    let Event::Done(done) = &mut record.event else {
+        panic!("not a batch record: {record:?}");
+    };
+    done.detail = Some(detail);
+}
+
+fn start() -> Record {
+    Record::new(Start {
+        strategy: Strategy::Verified,
+        detail: "workers=1 drain=false".into(),
+    })
+}
+
 fn workers(records: &[Record]) -> Vec<u32> {
-    records.iter().map(|r| r.worker.unwrap()).collect()
+    records.iter().map(|r| r.event.worker().unwrap()).collect()
 }
 
 #[test]
 fn a_batch_is_one_write_of_complete_lines_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let writer = writer_in(tmp.path(), "b", no_rotation());
-    writer.write(Record::new(Event::Start)).unwrap();
+    writer.write(start()).unwrap();
 
     let before = writes_by_this_thread();
     let written = writer.write_batch(batch(100, 20)).unwrap();
@@ -108,7 +136,7 @@ fn an_oversized_batch_is_split_between_records_into_writes_within_the_cap() {
     // About 1 KiB per line, 300 lines: five writes or so; one record longer than the cap
     // on its own in the middle.
     let mut records = batch(300, 1000);
-    records[150].detail = Some("x".repeat(MAX_WRITE_BYTES + 10));
+    set_detail(&mut records[150], "x".repeat(MAX_WRITE_BYTES + 10));
 
     let before = writes_by_this_thread();
     let written = writer.write_batch(records).unwrap();
@@ -147,7 +175,7 @@ fn a_batch_rotates_where_single_writes_would() {
     };
     let writer = writer_in(tmp.path(), "r", options);
     let written = writer.write_batch(batch(40, 100)).unwrap();
-    let files = journal::journal_files(&[tmp.path().to_owned()]).unwrap();
+    let files = journal::journal_files(&[tmp.path().join("r")]).unwrap();
     assert!(files.len() >= 4, "{files:?}");
     let mut read = Vec::new();
     for (n, file) in files.iter().enumerate() {
@@ -215,7 +243,9 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     std::fs::remove_file(&filler).unwrap();
     let rest = writer.write_batch(err.unwritten).unwrap();
     assert_eq!(workers(&rest), (whole as u32..40).collect::<Vec<_>>());
-    let (entries, problems) = journal::read_all(&[writer.path()]).unwrap();
+    let (entries, aside) = journal::read_all(&[writer.path()]).unwrap();
+    let problems = aside.problems;
+    assert!(aside.unknown.is_empty(), "{:?}", aside.unknown);
     let all: Vec<Record> = entries.into_iter().map(|e| e.record).collect();
     assert_eq!(workers(&all), (0..40).collect::<Vec<_>>());
     assert!(problems.len() <= 1, "{problems:?}");
@@ -234,7 +264,7 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     let mut sized = batch(3, 0);
     let stamped = probe.write(sized[0].clone()).unwrap();
     let json_len = serde_json::to_vec(&stamped).unwrap().len();
-    sized[0].detail = Some("p".repeat(4096 - json_len));
+    set_detail(&mut sized[0], "p".repeat(4096 - json_len));
     let sized_first = sized[0].clone();
     let filler = fill_leaving(&at.join(".filler"), 4096);
     let err = writer.write_batch(sized).unwrap_err();
@@ -244,8 +274,8 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     drop(filler);
     std::fs::remove_file(at.join(".filler")).unwrap();
     writer.write_batch(err.unwritten).unwrap();
-    let (entries, problems) = journal::read_all(&[writer.path()]).unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    let (entries, aside) = journal::read_all(&[writer.path()]).unwrap();
+    assert_eq!(aside, Default::default());
     let all: Vec<Record> = entries.into_iter().map(|e| e.record).collect();
     assert_eq!(workers(&all), [0, 1, 2]);
     assert_eq!(all[0], err.written[0]);
@@ -258,9 +288,14 @@ fn a_full_file_system_cuts_a_batch_after_its_last_whole_record() {
     assert_eq!(std::fs::metadata(writer.path()).unwrap().len(), 4096);
     drop(filler);
     std::fs::remove_file(at.join(".filler")).unwrap();
-    let two = writer.write(Record::new(Event::Stop)).unwrap();
-    let (entries, problems) = journal::read_all(&[writer.path()]).unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    let two = writer
+        .write(Record::new(Stop {
+            strategy: Strategy::Verified,
+            detail: String::new(),
+        }))
+        .unwrap();
+    let (entries, aside) = journal::read_all(&[writer.path()]).unwrap();
+    assert_eq!(aside, Default::default());
     let all: Vec<Record> = entries.into_iter().map(|e| e.record).collect();
     assert_eq!(all, [one, two]);
 }

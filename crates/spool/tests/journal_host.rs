@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use spoolq_claim::Dir;
+use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, WriterOptions};
 
 /// Set in the re-run inside the namespace.
@@ -22,7 +23,7 @@ fn a_host_name_that_is_not_utf8_is_a_typed_error() {
             fsync: false,
             rotate_bytes: None,
         };
-        match JournalWriter::create(dir, "test", options) {
+        match JournalWriter::create(dir, Role::Daemon, options) {
             Err(JournalError::Host(e)) => {
                 assert!(e.to_string().contains(r"\xe9"), "{e}");
             }

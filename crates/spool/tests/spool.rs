@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use spoolq_spool::journal::{self, Merged};
+use spoolq_claim::Strategy;
+use spoolq_spool::journal::{self, Claimed, Done, Merged, Produced, Role, WhyUnknown};
 use spoolq_spool::{
-    CreateOptions, DropError, Durability, Event, HeaderError, Job, JobHeader, JobId, JournalWriter,
-    LayoutError, ProblemKind, ReadyName, Record, RetryName, Spool, WriterOptions,
+    CreateOptions, DoneResult, DropError, Durability, EventKind, HeaderError, Job, JobHeader,
+    JobId, JournalWriter, LayoutError, ProblemKind, ReadyName, Record, RetryName, Spool,
+    WriterOptions,
 };
 
 fn header(length: u64) -> JobHeader {
@@ -244,6 +246,30 @@ fn a_failing_payload_leaves_nothing_behind() {
     );
 }
 
+fn claimed(job: JobId, worker: u32) -> Record {
+    Record::new(Claimed {
+        job,
+        worker,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: job.to_string(),
+    })
+}
+
+fn done(job: JobId, worker: u32) -> Record {
+    Record::new(Done {
+        job,
+        worker,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: job.to_string(),
+        result: DoneResult::Ok,
+        exit: Some(0),
+        signal: None,
+        detail: None,
+    })
+}
+
 fn journal_dir() -> (tempfile::TempDir, Spool) {
     let tmp = tempfile::tempdir().unwrap();
     let spool = Spool::create(tmp.path(), CreateOptions::default()).unwrap();
@@ -253,21 +279,30 @@ fn journal_dir() -> (tempfile::TempDir, Spool) {
 #[test]
 fn writer_and_reader_merge_files_by_monotonic_time() {
     let (tmp, spool) = journal_dir();
-    let a = JournalWriter::create(spool.journal().clone(), "a", WriterOptions::default()).unwrap();
-    let b = JournalWriter::create(spool.journal().clone(), "b", WriterOptions::default()).unwrap();
+    let a = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Daemon,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let b = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Producer,
+        WriterOptions::default(),
+    )
+    .unwrap();
     let id = JobId::generate();
     let mut written = Vec::new();
     for i in 0..10u32 {
         let writer = if i % 3 == 0 { &a } else { &b };
-        written.push(
-            writer
-                .write(Record::new(Event::Claimed).job(id).worker(i))
-                .unwrap(),
-        );
+        written.push(writer.write(claimed(id, i)).unwrap());
     }
-    let (entries, problems) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
-    let workers: Vec<_> = entries.iter().map(|e| e.record.worker.unwrap()).collect();
+    let (entries, aside) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
+    assert_eq!(aside, Default::default());
+    let workers: Vec<_> = entries
+        .iter()
+        .map(|e| e.record.event.worker().unwrap())
+        .collect();
     assert_eq!(workers, (0..10).collect::<Vec<_>>());
     assert!(
         entries
@@ -284,52 +319,65 @@ fn rotated_files_read_as_one() {
         fsync: false,
         rotate_bytes: Some(300),
     };
-    let writer = JournalWriter::create(spool.journal().clone(), "d", options).unwrap();
+    let writer = JournalWriter::create(spool.journal().clone(), Role::Daemon, options).unwrap();
+    let id = JobId::generate();
     for i in 0..20 {
-        writer.write(Record::new(Event::Done).worker(i)).unwrap();
+        writer.write(done(id, i)).unwrap();
     }
     let files = journal::journal_files(&[tmp.path().join("journal")]).unwrap();
     assert!(files.len() > 2, "{files:?}");
     let merged: Vec<_> = Merged::open(&files)
-        .map(|e| e.record.worker.unwrap())
+        .map(|e| e.record.event.worker().unwrap())
         .collect();
     assert_eq!(merged, (0..20).collect::<Vec<_>>());
 }
 
 #[test]
-fn torn_last_line_is_skipped_and_counted_and_bad_lines_are_reported() {
+fn torn_last_line_is_skipped_and_counted_bad_lines_are_reported_and_newer_ones_kept() {
     let (tmp, spool) = journal_dir();
-    let writer =
-        JournalWriter::create(spool.journal().clone(), "p", WriterOptions::default()).unwrap();
-    writer.write(Record::new(Event::Produced)).unwrap();
+    let writer = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Producer,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let id = JobId::generate();
+    writer.write(Record::new(Produced { job: id })).unwrap();
     let path: PathBuf = writer.path();
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .unwrap();
-    let mut future = serde_json::to_value(Record::new(Event::Produced)).unwrap();
+    let mut future = serde_json::to_value(Record::new(Produced { job: id })).unwrap();
     future["v"] = 99.into();
+    let future = future.to_string();
     writeln!(file, "{future}").unwrap();
     writeln!(file, "not json").unwrap();
-    writer.write(Record::new(Event::Done)).unwrap();
+    writer.write(done(id, 1)).unwrap();
     file.write_all(br#"{"v":1,"event":"clai"#).unwrap();
     drop(file);
 
-    let (entries, problems) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
-    let events: Vec<_> = entries.iter().map(|e| e.record.event).collect();
-    assert_eq!(events, [Event::Produced, Event::Done]);
+    let (entries, aside) = journal::read_all(&[tmp.path().join("journal")]).unwrap();
+    let events: Vec<_> = entries.iter().map(|e| e.record.kind()).collect();
+    assert_eq!(events, [EventKind::Produced, EventKind::Done]);
+    // The newer line is kept whole, with where it was: not a problem, not dropped.
+    assert_eq!(aside.unknown.len(), 1, "{:?}", aside.unknown);
+    let newer = &aside.unknown[0];
+    assert_eq!((newer.file.as_path(), newer.line), (path.as_path(), 2));
+    assert_eq!(newer.record.v, 99);
+    assert_eq!(newer.record.event, "produced");
+    assert_eq!(newer.record.why, WhyUnknown::Version { v: 99 });
+    assert_eq!(newer.record.raw, future);
+    assert!(newer.to_string().contains("newer"), "{newer}");
+    let problems = aside.problems;
     let kinds: Vec<_> = problems.iter().map(|p| (p.line, p.kind.clone())).collect();
     assert!(
-        matches!(kinds[0], (2, ProblemKind::UnknownVersion(99))),
+        matches!(kinds[0], (3, ProblemKind::Malformed(_))),
         "{kinds:?}"
     );
-    assert!(
-        matches!(kinds[1], (3, ProblemKind::Malformed(_))),
-        "{kinds:?}"
-    );
-    assert_eq!(kinds[2], (5, ProblemKind::Torn));
-    assert_eq!(problems.len(), 3);
-    assert!(problems[2].to_string().contains("torn"));
+    assert_eq!(kinds[1], (5, ProblemKind::Torn));
+    assert_eq!(problems.len(), 2);
+    assert!(problems[1].to_string().contains("torn"));
 }
 
 #[test]
@@ -350,4 +398,74 @@ fn drop_writes_the_right_length_for_small_boundary_and_streamed_payloads() {
         assert_eq!(job.header.id, id);
         assert_eq!(job.payload, payload.as_slice(), "payload of {size} bytes");
     }
+}
+
+/// `spoolq status` reports what a newer spoolq writes into the spool: records this build
+/// does not understand at the end of the recent journals (with file and line), and
+/// journal files it cannot name.
+#[test]
+fn status_counts_records_and_journal_files_from_a_newer_writer() {
+    use spoolq_spool::status::{RECENT_TAIL_BYTES, Status};
+
+    let (tmp, spool) = journal_dir();
+    let writer = JournalWriter::create(
+        spool.journal().clone(),
+        Role::Daemon,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let id = JobId::generate();
+    let newer = r#"{"v":2,"event":"claimed","mono_ns":5,"wall":"x","host":"h","pid":1}"#;
+    let teleported = r#"{"v":1,"event":"teleported","mono_ns":6,"wall":"x","host":"h","pid":1}"#;
+    // One newer record early in the file, then more than the tail window of records this
+    // build reads, then two newer records at the end.
+    let path = writer.path();
+    let append = |line: &str| {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    };
+    append(newer);
+    let mut lines = 1;
+    let mut size = 0;
+    while size <= RECENT_TAIL_BYTES {
+        size += serde_json::to_vec(&writer.write(claimed(id, 1)).unwrap())
+            .unwrap()
+            .len() as u64
+            + 1;
+        lines += 1;
+    }
+    append(teleported);
+    append(newer);
+    std::fs::write(
+        tmp.path().join("journal/reaper-h-1-2-0000.jsonl"),
+        format!("{newer}\n"),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("journal/notes.txt"), "x").unwrap();
+
+    let status = Status::collect(&spool, SystemTime::now()).unwrap();
+    assert_eq!(status.recent_processes.len(), 1);
+    assert_eq!(status.recent_processes[0].role, Role::Daemon);
+    assert_eq!(status.unrecognized_journal_files, 2);
+    let unknown = &status.unknown_records;
+    assert_eq!(unknown.count, 2, "only the tail is read: {unknown:?}");
+    let found: Vec<(u64, &str, &str)> = unknown
+        .first
+        .iter()
+        .map(|u| (u.line, u.record.event.as_str(), u.record.raw.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (lines + 1, "teleported", teleported),
+            (lines + 2, "claimed", newer)
+        ]
+    );
+    assert!(unknown.first.iter().all(|u| u.file == path));
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["unknown_records"]["count"], 2);
+    assert_eq!(json["unknown_records"]["first"][1]["record"]["v"], 2);
 }

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spoolq_spool::{CreateOptions, Durability, Event, JobId, Record, Spool};
+use spoolq_spool::{
+    CreateOptions, Durability, EventKind, FailedName, JobId, Reason, Record, Spool,
+};
 
 /// A generous bound for conditions that normally hold within milliseconds: tests poll
 /// observable conditions up to this long, they never sleep a fixed time instead.
@@ -82,25 +84,27 @@ impl TempSpool {
         names
     }
 
-    /// Every journal record, ordered by the monotonic clock.
+    /// Every journal record, ordered by the monotonic clock. Lines these tests cannot
+    /// read are a failure: spoolq itself wrote every journal here.
     pub fn records(&self) -> Vec<Record> {
-        let (entries, _problems) =
+        let (entries, aside) =
             spoolq_spool::journal::read_all(&[self.folder("journal")]).expect("read the journals");
+        assert!(aside.unknown.is_empty(), "{:?}", aside.unknown);
         entries.into_iter().map(|e| e.record).collect()
     }
 
-    pub fn events(&self, event: Event) -> Vec<Record> {
+    pub fn events(&self, kind: EventKind) -> Vec<Record> {
         self.records()
             .into_iter()
-            .filter(|r| r.event == event)
+            .filter(|r| r.kind() == kind)
             .collect()
     }
 
-    /// How many records of `event` each job has.
-    pub fn count_per_job(&self, event: Event) -> HashMap<JobId, usize> {
+    /// How many records of `kind` each job has.
+    pub fn count_per_job(&self, kind: EventKind) -> HashMap<JobId, usize> {
         let mut counts = HashMap::new();
-        for r in self.events(event) {
-            if let Some(id) = r.job {
+        for r in self.events(kind) {
+            if let Some(id) = r.job() {
                 *counts.entry(id).or_default() += 1;
             }
         }
@@ -108,11 +112,13 @@ impl TempSpool {
     }
 
     /// The reason file beside `failed/NAME`, parsed.
-    pub fn reason(&self, name: &str) -> serde_json::Value {
-        let path = self.folder("failed").join(format!("{name}.reason.json"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        serde_json::from_str(&text).expect("a reason file is JSON")
+    pub fn reason(&self, name: &str) -> Reason {
+        let reason_name = FailedName::original(name.as_ref()).reason_name();
+        let path = self.folder("failed").join(reason_name);
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Reason::from_file_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("{} is not a reason file: {e}", path.display()))
     }
 }
 

@@ -112,5 +112,22 @@ fn human(s: &Status) -> String {
             );
         }
     }
+    if s.unrecognized_journal_files > 0 {
+        out += &format!(
+            "journal    {} file(s) in journal/ not named as this spoolq names them\n",
+            s.unrecognized_journal_files
+        );
+    }
+    let unknown = &s.unknown_records;
+    if unknown.count > 0 {
+        out += &format!(
+            "unknown    {} recent journal record(s) this spoolq does not understand (a newer \
+             spoolq writes here?); audit with the spoolq that wrote them\n",
+            unknown.count
+        );
+        for entry in &unknown.first {
+            out += &format!("  {entry}\n");
+        }
+    }
     out
 }

@@ -1,14 +1,20 @@
 //! The journal: one JSON-lines event log per process, and a reader that merges many.
 //!
-//! Each record carries the process (host, pid), the worker, the strategy, a wall-clock
-//! time and a CLOCK_MONOTONIC time. On one host the monotonic clock is shared by every
-//! process, so sorting by it orders events across processes the way a kernel tracer
-//! would. A writer assigns both times under its lock, so each file is in monotonic order
-//! and the reader can merge files without sorting them whole.
+//! Each record carries the process (host, pid), a wall-clock time and a CLOCK_MONOTONIC
+//! time, and one [`Event`] with exactly its fields ([`event`]); [`wire`] is the line
+//! format. On one host the monotonic clock is shared by every process, so sorting by it
+//! orders events across processes the way a kernel tracer would. A writer assigns both
+//! times under its lock, so each file is in monotonic order and the reader can merge
+//! files without sorting them whole.
 //!
 //! Writing is one `write(2)` per record, or per batch of records up to
 //! [`MAX_WRITE_BYTES`], on an O_APPEND file: every line lands whole or, after a crash or
 //! a full file system, as at most one torn line, which the reader skips and reports.
+//! Lines from a newer writer are kept aside whole ([`UnknownRecord`]), never dropped.
+
+mod event;
+mod name;
+mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,7 +27,12 @@ use std::time::SystemTime;
 
 use spoolq_claim::Dir;
 
-use crate::job::JobId;
+pub use event::{
+    ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
+    Requeued, Retry, RetryResult, Start, Stop,
+};
+pub use name::{JournalName, Role};
+pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
 
 /// The journal format version this build writes.
 pub const JOURNAL_VERSION: u32 = 1;
@@ -32,158 +43,6 @@ pub const JOURNAL_SUFFIX: &str = ".jsonl";
 /// Well under what local file systems write in one go, so a batch is never cut short by
 /// anything but a full file system or a crash.
 pub const MAX_WRITE_BYTES: usize = 64 * 1024;
-
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Event {
-    /// A process started writing this journal.
-    Start,
-    /// A process stopped cleanly.
-    Stop,
-    /// A producer published a job into new/.
-    Produced,
-    /// A consumer claimed a job; the handler starts after this is written.
-    Claimed,
-    /// The handler succeeded and the job was unlinked.
-    Done,
-    /// The handler failed; the job was moved to retry/.
-    Retry,
-    /// The job was moved to failed/ (attempts exhausted or permanent failure).
-    Dead,
-    /// A file that is not a valid job was moved to failed/.
-    Quarantined,
-    /// A claimed job was released unprocessed (shutdown, or its journal write failed).
-    Released,
-    /// A job's retry came due and it was moved back to new/.
-    Requeued,
-    /// A claim protocol step (with `--trace-claims`).
-    Step,
-    /// An event this build does not know (written by a newer spoolq).
-    #[serde(other)]
-    Unknown,
-}
-
-impl Event {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::Start => "start",
-            Event::Stop => "stop",
-            Event::Produced => "produced",
-            Event::Claimed => "claimed",
-            Event::Done => "done",
-            Event::Retry => "retry",
-            Event::Dead => "dead",
-            Event::Quarantined => "quarantined",
-            Event::Released => "released",
-            Event::Requeued => "requeued",
-            Event::Step => "step",
-            Event::Unknown => "unknown",
-        }
-    }
-}
-
-/// One journal line.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
-    /// Format version.
-    pub v: u32,
-    pub event: Event,
-    /// CLOCK_MONOTONIC, nanoseconds: orders events across processes on one host.
-    pub mono_ns: u64,
-    /// Wall-clock time, RFC 3339 UTC.
-    pub wall: String,
-    pub host: String,
-    pub pid: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<JobId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strategy: Option<String>,
-    /// The attempt number this event belongs to (1 for the first run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<u32>,
-    /// The file name involved, printable (for quarantined files without a valid id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// For `step`: which protocol step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// For `step` and outcomes: a short result code ("ok", "busy", "stale", ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno: Option<String>,
-    /// Handler exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit: Option<i32>,
-    /// Signal that killed the handler.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    /// Human-readable detail: a reason, an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl Record {
-    /// A record of `event` with every optional field empty; times are set when written.
-    pub fn new(event: Event) -> Record {
-        Record {
-            v: JOURNAL_VERSION,
-            event,
-            mono_ns: 0,
-            wall: String::new(),
-            host: String::new(),
-            pid: 0,
-            job: None,
-            worker: None,
-            strategy: None,
-            attempt: None,
-            name: None,
-            step: None,
-            result: None,
-            errno: None,
-            exit: None,
-            signal: None,
-            detail: None,
-        }
-    }
-
-    pub fn job(mut self, id: JobId) -> Record {
-        self.job = Some(id);
-        self
-    }
-    pub fn worker(mut self, worker: u32) -> Record {
-        self.worker = Some(worker);
-        self
-    }
-    pub fn strategy(mut self, strategy: impl Into<String>) -> Record {
-        self.strategy = Some(strategy.into());
-        self
-    }
-    pub fn attempt(mut self, attempt: u32) -> Record {
-        self.attempt = Some(attempt);
-        self
-    }
-    pub fn name(mut self, name: impl Into<String>) -> Record {
-        self.name = Some(name.into());
-        self
-    }
-    pub fn result(mut self, result: impl Into<String>) -> Record {
-        self.result = Some(result.into());
-        self
-    }
-    pub fn detail(mut self, detail: impl Into<String>) -> Record {
-        self.detail = Some(detail.into());
-        self
-    }
-
-    /// The process this record came from, as `host:pid`.
-    pub fn process(&self) -> String {
-        format!("{}:{}", self.host, self.pid)
-    }
-}
 
 /// Why a journal write failed.
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +109,7 @@ struct Current {
     file: File,
     path: PathBuf,
     written: u64,
-    sequence: u32,
+    name: JournalName,
     /// The last write failed (a full file system, say) and may have left part of a line:
     /// the next record starts with a newline, so it is not glued to that fragment.
     torn: bool,
@@ -304,7 +163,6 @@ impl WallClock {
 /// An appending journal writer for one process; shareable between threads.
 pub struct JournalWriter {
     dir: Arc<Dir>,
-    stem: String,
     host: String,
     pid: u32,
     options: WriterOptions,
@@ -314,40 +172,28 @@ pub struct JournalWriter {
 impl std::fmt::Debug for JournalWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JournalWriter")
-            .field("stem", &self.stem)
+            .field("name", &self.lock().name)
             .finish_non_exhaustive()
     }
 }
 
 impl JournalWriter {
-    /// Creates a new journal file in `dir` for this process, named
+    /// Creates a new journal file in `dir` for this process, named by [`JournalName`]:
     /// `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`.
     pub fn create(
         dir: Arc<Dir>,
-        role: &str,
+        role: Role,
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
         let host = spoolq_os::hostname()?;
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let safe_host: String = host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let stem = format!("{role}-{safe_host}-{pid}-{start_ms}");
-        let current = open_file(&dir, &stem, 0)?;
+        let current = open_file(&dir, JournalName::new(role, &host, pid, start_ms))?;
         Ok(JournalWriter {
             dir,
-            stem,
             host,
             pid,
             options,
@@ -402,7 +248,7 @@ impl JournalWriter {
             if let Some(limit) = self.options.rotate_bytes
                 && current.written >= limit
             {
-                match open_file(&self.dir, &self.stem, current.sequence + 1) {
+                match open_file(&self.dir, current.name.next()) {
                     Ok(mut next) => {
                         next.buf = std::mem::take(&mut current.buf);
                         next.ends = std::mem::take(&mut current.ends);
@@ -514,14 +360,14 @@ fn split(mut records: Vec<Record>, done: usize, error: JournalError) -> BatchErr
     }
 }
 
-fn open_file(dir: &Dir, stem: &str, sequence: u32) -> Result<Current, JournalError> {
-    let name = format!("{stem}-{sequence:04}{JOURNAL_SUFFIX}");
-    let file = dir.create_new_append(OsStr::new(&name), 0o640)?;
+fn open_file(dir: &Dir, name: JournalName) -> Result<Current, JournalError> {
+    let file_name = name.to_os_string();
+    let file = dir.create_new_append(&file_name, 0o640)?;
     Ok(Current {
         file,
-        path: dir.display_path(OsStr::new(&name)),
+        path: dir.display_path(&file_name),
         written: 0,
-        sequence,
+        name,
         torn: false,
         buf: Vec::new(),
         ends: Vec::new(),
@@ -546,8 +392,6 @@ pub enum ProblemKind {
     Torn,
     /// A line that is not a valid record.
     Malformed(String),
-    /// A record of a journal format version this build does not read.
-    UnknownVersion(u32),
     /// A file that could not be read at all.
     Unreadable(String),
 }
@@ -557,9 +401,6 @@ impl std::fmt::Display for Problem {
         let what = match &self.kind {
             ProblemKind::Torn => "torn last line (a crash mid-write), skipped".to_owned(),
             ProblemKind::Malformed(e) => format!("malformed line, skipped: {e}"),
-            ProblemKind::UnknownVersion(v) => {
-                format!("journal version {v} is newer than this spoolq, skipped")
-            }
             ProblemKind::Unreadable(e) => format!("cannot read the file: {e}"),
         };
         write!(f, "{}:{}: {what}", self.file.display(), self.line)
@@ -572,6 +413,44 @@ pub struct Entry {
     pub record: Record,
     pub file: Arc<Path>,
     pub line: u64,
+}
+
+/// A record this build does not understand, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnknownEntry {
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: u64,
+    pub record: UnknownRecord,
+}
+
+impl std::fmt::Display for UnknownEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: a record from a newer writer, kept unread ({}): {}",
+            self.file.display(),
+            self.line,
+            self.record.why,
+            self.record.raw
+        )
+    }
+}
+
+/// What reading journals set aside besides the records it understood: problems (damaged
+/// lines, unreadable files) and records from newer writers. Nothing read is dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Aside {
+    pub problems: Vec<Problem>,
+    pub unknown: Vec<UnknownEntry>,
+}
+
+/// One item of a journal file.
+#[derive(Clone, Debug)]
+pub enum FileItem {
+    Record(Entry),
+    Unknown(UnknownEntry),
+    Problem(Problem),
 }
 
 /// Lists the journal files under `paths`: files as given, folders by their
@@ -596,7 +475,7 @@ pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The records of one journal file, in file order, with problems collected aside.
+/// The items of one journal file, in file order.
 #[derive(Debug)]
 pub struct FileRecords {
     path: Arc<Path>,
@@ -620,80 +499,106 @@ impl FileRecords {
         })
     }
 
-    /// The next record, or a problem with a line; `None` at the end of the file.
-    pub fn next_entry(&mut self) -> Option<Result<Entry, Problem>> {
-        let reader = self.reader.as_mut()?;
-        self.buf.clear();
-        match reader.read_until(b'\n', &mut self.buf) {
-            Ok(0) => {
-                self.reader = None;
-                None
+    /// Opens `path` to read only its last `window` bytes, from the first line that
+    /// starts in them; line numbers stay those of the whole file (the lines before are
+    /// skipped, not parsed).
+    pub fn open_tail(path: &Path, window: u64) -> Result<FileRecords, Problem> {
+        let mut records = FileRecords::open(path)?;
+        let unreadable = |e: std::io::Error, line| Problem {
+            file: path.to_owned(),
+            line,
+            kind: ProblemKind::Unreadable(e.to_string()),
+        };
+        let Some(reader) = records.reader.as_mut() else {
+            return Ok(records);
+        };
+        let len = reader
+            .get_ref()
+            .metadata()
+            .map_err(|e| unreadable(e, 0))?
+            .len();
+        let before = len.saturating_sub(window);
+        let mut skipped = 0;
+        while skipped < before {
+            match reader.skip_until(b'\n') {
+                Ok(0) => break,
+                Ok(n) => {
+                    skipped += n as u64;
+                    records.line += 1;
+                }
+                Err(e) => return Err(unreadable(e, records.line)),
             }
-            Ok(_) => {
-                self.line += 1;
-                let complete = self.buf.last() == Some(&b'\n');
-                let text = if complete {
-                    &self.buf[..self.buf.len() - 1]
-                } else {
-                    &self.buf[..]
-                };
-                Some(match parse_line(text, complete) {
-                    Ok(None) => return self.next_entry(),
-                    Ok(Some(record)) => Ok(Entry {
-                        record,
-                        file: self.path.clone(),
-                        line: self.line,
-                    }),
-                    Err(kind) => Err(Problem {
+        }
+        Ok(records)
+    }
+
+    /// The next record, record from a newer writer, or problem with a line; `None` at
+    /// the end of the file.
+    pub fn next_item(&mut self) -> Option<FileItem> {
+        loop {
+            let reader = self.reader.as_mut()?;
+            self.buf.clear();
+            match reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.reader = None;
+                    return None;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    let complete = self.buf.last() == Some(&b'\n');
+                    let text = if complete {
+                        &self.buf[..self.buf.len() - 1]
+                    } else {
+                        &self.buf[..]
+                    };
+                    return Some(match parse_line(text, complete) {
+                        Ok(None) => continue,
+                        Ok(Some(Line::Record(record))) => FileItem::Record(Entry {
+                            record,
+                            file: self.path.clone(),
+                            line: self.line,
+                        }),
+                        Ok(Some(Line::Unknown(record))) => FileItem::Unknown(UnknownEntry {
+                            file: self.path.to_path_buf(),
+                            line: self.line,
+                            record,
+                        }),
+                        Err(kind) => FileItem::Problem(Problem {
+                            file: self.path.to_path_buf(),
+                            line: self.line,
+                            kind,
+                        }),
+                    });
+                }
+                Err(e) => {
+                    self.reader = None;
+                    return Some(FileItem::Problem(Problem {
                         file: self.path.to_path_buf(),
                         line: self.line,
-                        kind,
-                    }),
-                })
-            }
-            Err(e) => {
-                self.reader = None;
-                Some(Err(Problem {
-                    file: self.path.to_path_buf(),
-                    line: self.line,
-                    kind: ProblemKind::Unreadable(e.to_string()),
-                }))
+                        kind: ProblemKind::Unreadable(e.to_string()),
+                    }));
+                }
             }
         }
     }
 }
 
-/// Parses one journal line, `text` without its newline; `complete` says whether the
-/// newline was there (a line without one that does not parse is torn: a crash
-/// mid-write). `Ok(None)` for a blank line, which readers skip. Pure: the journal
-/// reader's whole judgement of a line, and the fuzz target's entry point.
-pub fn parse_line(text: &[u8], complete: bool) -> Result<Option<Record>, ProblemKind> {
-    if text.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(None);
-    }
-    match serde_json::from_slice::<Record>(text) {
-        Ok(record) if record.v > JOURNAL_VERSION => Err(ProblemKind::UnknownVersion(record.v)),
-        Ok(record) => Ok(Some(record)),
-        Err(_) if !complete => Err(ProblemKind::Torn),
-        Err(e) => Err(ProblemKind::Malformed(e.to_string())),
-    }
-}
-
 impl Iterator for FileRecords {
-    type Item = Result<Entry, Problem>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_entry()
+    type Item = FileItem;
+    fn next(&mut self) -> Option<FileItem> {
+        self.next_item()
     }
 }
 
 /// Merges many journal files by monotonic time, streaming: memory holds one pending
 /// record per file. Each file is expected in monotonic order (as the writer makes it).
+/// Problems and records from newer writers are set aside as they are met.
 #[derive(Debug)]
 pub struct Merged {
     sources: Vec<FileRecords>,
     heap: BinaryHeap<Reverse<(u64, usize, u64)>>,
     pending: Vec<Option<Entry>>,
-    problems: Vec<Problem>,
+    aside: Aside,
 }
 
 impl Merged {
@@ -703,7 +608,7 @@ impl Merged {
             sources: Vec::new(),
             heap: BinaryHeap::new(),
             pending: Vec::new(),
-            problems: Vec::new(),
+            aside: Aside::default(),
         };
         for path in files {
             match FileRecords::open(path) {
@@ -713,33 +618,34 @@ impl Merged {
                     let index = merged.sources.len() - 1;
                     merged.refill(index);
                 }
-                Err(problem) => merged.problems.push(problem),
+                Err(problem) => merged.aside.problems.push(problem),
             }
         }
         merged
     }
 
     fn refill(&mut self, index: usize) {
-        while let Some(item) = self.sources[index].next_entry() {
+        while let Some(item) = self.sources[index].next_item() {
             match item {
-                Ok(entry) => {
+                FileItem::Record(entry) => {
                     self.heap
                         .push(Reverse((entry.record.mono_ns, index, entry.line)));
                     self.pending[index] = Some(entry);
                     return;
                 }
-                Err(problem) => self.problems.push(problem),
+                FileItem::Unknown(unknown) => self.aside.unknown.push(unknown),
+                FileItem::Problem(problem) => self.aside.problems.push(problem),
             }
         }
     }
 
-    /// Problems met so far (complete once the iterator is exhausted).
-    pub fn problems(&self) -> &[Problem] {
-        &self.problems
+    /// What was set aside so far (complete once the iterator is exhausted).
+    pub fn aside(&self) -> &Aside {
+        &self.aside
     }
 
-    pub fn into_problems(self) -> Vec<Problem> {
-        self.problems
+    pub fn into_aside(self) -> Aside {
+        self.aside
     }
 }
 
@@ -754,14 +660,14 @@ impl Iterator for Merged {
 }
 
 /// Reads every record under `paths` (files or folders), ordered by monotonic time
-/// (stable for equal times), with the problems met.
-pub fn read_all(paths: &[PathBuf]) -> std::io::Result<(Vec<Entry>, Vec<Problem>)> {
+/// (stable for equal times), with what was set aside.
+pub fn read_all(paths: &[PathBuf]) -> std::io::Result<(Vec<Entry>, Aside)> {
     let files = journal_files(paths)?;
     let mut merged = Merged::open(&files);
     let mut entries: Vec<Entry> = merged.by_ref().collect();
     // Files written by hand or by other tools may be out of order within themselves.
     entries.sort_by_key(|e| e.record.mono_ns);
-    Ok((entries, merged.into_problems()))
+    Ok((entries, merged.into_aside()))
 }
 
 #[cfg(test)]

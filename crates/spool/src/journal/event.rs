@@ -1,0 +1,551 @@
+//! The journal's records: the stamps every record carries (who wrote it, and when) and
+//! one type per event, carrying exactly the fields that event records.
+//!
+//! How a field sits on a line is [`super::wire`]'s business. Each event lists its fields
+//! for it once, in the `on_wire!` line below its definition, and the compiler refuses a
+//! list that misses a field. Adding a field to an event is the field in its struct and
+//! its name in that list; a key no event had before is also added to `wire::Wire`. A
+//! field that journals already written lack is an `Option`, so that they still read.
+
+use spoolq_claim::{Step, Strategy};
+
+use super::wire::{Decode, OnWire, Text, Wire, on_wire, put, take};
+use crate::codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, Word, words};
+use crate::job::JobId;
+
+/// One journal line: what happened, stamped by the writer with who wrote it and when.
+/// A stamp every record carries is a field here, a key in `wire::Wire`, and a line each
+/// in `Record::to_wire` and `wire::decode`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// CLOCK_MONOTONIC, nanoseconds: orders events across processes on one host.
+    pub mono_ns: u64,
+    /// Wall-clock time, RFC 3339 UTC.
+    pub wall: String,
+    pub host: String,
+    pub pid: u32,
+    pub event: Event,
+}
+
+impl Record {
+    /// A record of `event`; the writer stamps it with the process and the times.
+    pub fn new(event: impl Into<Event>) -> Record {
+        Record {
+            mono_ns: 0,
+            wall: String::new(),
+            host: String::new(),
+            pid: 0,
+            event: event.into(),
+        }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
+
+    /// The job the record is about, if any.
+    pub fn job(&self) -> Option<JobId> {
+        self.event.job()
+    }
+
+    /// The process this record came from, as `host:pid`.
+    pub fn process(&self) -> String {
+        format!("{}:{}", self.host, self.pid)
+    }
+}
+
+/// Defines [`EventKind`] and [`Event`] from one table of the events, with the dispatch
+/// between an event and its fields' type.
+macro_rules! events {
+    ($( $(#[$doc:meta])* $variant:ident($fields:ident) = $word:literal, )+) => {
+        words! {
+            /// What kind of thing happened: the `event` word of a journal line.
+            pub enum EventKind {
+                $( $(#[$doc])* $variant = $word, )+
+            }
+        }
+
+        /// What happened, with exactly the fields that kind of event records.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $( $(#[$doc])* $variant($fields), )+
+        }
+
+        impl Event {
+            pub fn kind(&self) -> EventKind {
+                match self {
+                    $( Event::$variant(_) => EventKind::$variant, )+
+                }
+            }
+
+            pub(super) fn put<'a>(&'a self, line: &mut Wire<'a>) {
+                match self {
+                    $( Event::$variant(fields) => fields.put(line), )+
+                }
+            }
+
+            pub(super) fn take(kind: EventKind, line: &mut Wire<'_>) -> Result<Event, Decode> {
+                Ok(match kind {
+                    $( EventKind::$variant => Event::$variant(<$fields as OnWire>::take(line)?), )+
+                })
+            }
+        }
+
+        $(
+            impl From<$fields> for Event {
+                fn from(fields: $fields) -> Event {
+                    Event::$variant(fields)
+                }
+            }
+        )+
+    };
+}
+
+events! {
+    /// A process started writing this journal.
+    Start(Start) = "start",
+    /// A process stopped cleanly.
+    Stop(Stop) = "stop",
+    /// A producer published a job into new/.
+    Produced(Produced) = "produced",
+    /// A consumer claimed a job; the handler starts after this is written.
+    Claimed(Claimed) = "claimed",
+    /// The handler succeeded and the job was unlinked.
+    Done(Done) = "done",
+    /// The handler failed; the job was moved to retry/.
+    Retry(Retry) = "retry",
+    /// The job was moved to failed/ (attempts exhausted or permanent failure).
+    Dead(Dead) = "dead",
+    /// A file that is not a valid job was moved to failed/.
+    Quarantined(Quarantined) = "quarantined",
+    /// A claimed job was released unprocessed (shutdown, or a journal write or a move
+    /// failed); its file stays where it was.
+    Released(Released) = "released",
+    /// A job's retry came due and it was moved back to new/.
+    Requeued(Requeued) = "requeued",
+    /// A claim protocol step (with `--trace-claims`).
+    Step(ClaimStep) = "step",
+}
+
+/// A daemon started (its strategy, and its settings in `detail`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Start {
+    pub strategy: Strategy,
+    /// The effective settings, `workers=N drain=BOOL`.
+    pub detail: String,
+}
+on_wire!(Start { strategy, detail });
+
+/// A daemon stopped cleanly (its counts in `detail`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub strategy: Strategy,
+    /// What it did, `completed=N retried=N ...`.
+    pub detail: String,
+}
+on_wire!(Stop { strategy, detail });
+
+/// A producer published a job into new/.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Produced {
+    pub job: JobId,
+}
+on_wire!(Produced { job });
+
+/// A consumer claimed a job (under its lock, verified by its strategy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub job: JobId,
+    pub worker: u32,
+    pub strategy: Strategy,
+    /// This attempt's number, 1 for the first run.
+    pub attempt: u32,
+    /// The job's name in new/ (printable).
+    pub name: String,
+}
+on_wire!(Claimed {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name
+});
+
+/// The handler succeeded; the job was unlinked under its lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Done {
+    pub job: JobId,
+    pub worker: u32,
+    pub strategy: Strategy,
+    pub attempt: u32,
+    /// The job's name in new/ (printable).
+    pub name: String,
+    pub result: DoneResult,
+    /// The handler's exit status.
+    pub exit: Option<i32>,
+    /// The signal that ended the handler.
+    pub signal: Option<i32>,
+    /// The unlink's error, for [`DoneResult::Enoent`].
+    pub detail: Option<String>,
+}
+on_wire!(Done {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    exit,
+    signal,
+    detail
+});
+
+/// The handler failed; the job was moved to retry/ under its lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub job: JobId,
+    pub worker: u32,
+    pub strategy: Strategy,
+    pub attempt: u32,
+    /// Its name in retry/ (`<id>.<attempts>.<due ms>`, printable).
+    pub name: String,
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    /// How the attempt failed, and when the retry is due.
+    pub detail: String,
+}
+
+impl OnWire for Retry {
+    fn put<'a>(&'a self, line: &mut Wire<'a>) {
+        let Retry {
+            job,
+            worker,
+            strategy,
+            attempt,
+            name,
+            exit,
+            signal,
+            detail,
+        } = self;
+        put!(line: job, worker, strategy, attempt, name, exit, signal, detail);
+        // Every retry's result is the one word: it says nothing the event does not.
+        line.result = Some(Text::word(RetryResult::Retry.word()));
+    }
+
+    fn take(line: &mut Wire<'_>) -> Result<Retry, Decode> {
+        let _: Option<RetryResult> = take!(line.result);
+        Ok(take!(line => Retry { job, worker, strategy, attempt, name, exit, signal, detail }))
+    }
+}
+
+words! {
+    /// The result word of every `retry` record (it says nothing the event does not; the
+    /// typed [`Retry`] leaves it out).
+    pub enum RetryResult {
+        Retry = "retry",
+    }
+}
+
+/// The job was moved to failed/ under its lock, with a reason file beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dead {
+    pub job: JobId,
+    pub worker: u32,
+    pub strategy: Strategy,
+    pub attempt: u32,
+    /// Its name in failed/ (printable).
+    pub name: String,
+    pub result: DeadCause,
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    /// What happened, for a person (the reason file's message).
+    pub detail: String,
+}
+on_wire!(Dead {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    exit,
+    signal,
+    detail
+});
+
+/// A file that is not a valid job was moved to failed/, unprocessed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The job its name or header names, if any.
+    pub job: Option<JobId>,
+    pub worker: u32,
+    pub strategy: Strategy,
+    /// The name it had where it was found (printable).
+    pub name: String,
+    pub result: QuarantineCause,
+    /// What was wrong, and where it is stored in failed/.
+    pub detail: String,
+}
+on_wire!(Quarantined {
+    job,
+    worker,
+    strategy,
+    name,
+    result,
+    detail
+});
+
+/// A claimed job was released unprocessed: its lock dropped, its file where it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Released {
+    pub job: JobId,
+    pub worker: u32,
+    pub strategy: Strategy,
+    pub attempt: u32,
+    /// The job's name in new/, when the handler had run.
+    pub name: Option<String>,
+    pub result: ReleaseCause,
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    /// The error, or how the handler was stopped.
+    pub detail: String,
+}
+on_wire!(Released {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    exit,
+    signal,
+    detail
+});
+
+/// A job's retry came due: it was moved from retry/ back to new/ under its lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requeued {
+    pub job: JobId,
+    /// The retry mover is worker 0.
+    pub worker: u32,
+    pub strategy: Strategy,
+    /// The attempt it comes back for.
+    pub attempt: u32,
+    /// Its name in new/ (printable).
+    pub name: String,
+}
+on_wire!(Requeued {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name
+});
+
+/// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimStep {
+    /// The job its name names, if it is a job name.
+    pub job: Option<JobId>,
+    /// The claimer (a worker, or 0 for the retry mover).
+    pub worker: u32,
+    pub strategy: Strategy,
+    /// The name being claimed (printable).
+    pub name: String,
+    pub step: Step,
+    /// What the system call just made returned.
+    pub result: Result<(), Errno>,
+}
+
+impl OnWire for ClaimStep {
+    fn put<'a>(&'a self, line: &mut Wire<'a>) {
+        let ClaimStep {
+            job,
+            worker,
+            strategy,
+            name,
+            step,
+            result,
+        } = self;
+        put!(line: job, worker, strategy, name, step);
+        let status = match result {
+            Ok(()) => StepStatus::Ok,
+            Err(_) => StepStatus::Err,
+        };
+        line.result = Some(Text::word(status.word()));
+        line.errno = result.err().map(|errno| Text::word(errno.word()));
+    }
+
+    fn take(line: &mut Wire<'_>) -> Result<ClaimStep, Decode> {
+        let status: StepStatus = take!(line.result);
+        let errno: Option<Errno> = take!(line.errno);
+        let result = match (status, errno) {
+            (StepStatus::Ok, None) => Ok(()),
+            (StepStatus::Err, Some(errno)) => Err(errno),
+            (StepStatus::Ok, Some(_)) => {
+                return Err(Decode::Invalid("a step that succeeded carries an errno"));
+            }
+            (StepStatus::Err, None) => {
+                return Err(Decode::Invalid("a step that failed carries no errno"));
+            }
+        };
+        Ok(ClaimStep {
+            job: take!(line.job),
+            worker: take!(line.worker),
+            strategy: take!(line.strategy),
+            name: take!(line.name),
+            step: take!(line.step),
+            result,
+        })
+    }
+}
+
+words! {
+    /// A step record's result word; the errno says how it failed.
+    enum StepStatus {
+        Ok = "ok",
+        Err = "err",
+    }
+}
+
+impl Event {
+    /// The job the event is about, if any.
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Event::Start(_) | Event::Stop(_) => None,
+            Event::Produced(e) => Some(e.job),
+            Event::Claimed(e) => Some(e.job),
+            Event::Done(e) => Some(e.job),
+            Event::Retry(e) => Some(e.job),
+            Event::Dead(e) => Some(e.job),
+            Event::Quarantined(e) => e.job,
+            Event::Released(e) => Some(e.job),
+            Event::Requeued(e) => Some(e.job),
+            Event::Step(e) => e.job,
+        }
+    }
+
+    /// The worker (claimer) that recorded it, for a consumer's job events.
+    pub fn worker(&self) -> Option<u32> {
+        match self {
+            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Claimed(e) => Some(e.worker),
+            Event::Done(e) => Some(e.worker),
+            Event::Retry(e) => Some(e.worker),
+            Event::Dead(e) => Some(e.worker),
+            Event::Quarantined(e) => Some(e.worker),
+            Event::Released(e) => Some(e.worker),
+            Event::Requeued(e) => Some(e.worker),
+            Event::Step(e) => Some(e.worker),
+        }
+    }
+
+    /// The claim strategy of the consumer that recorded it.
+    pub fn strategy(&self) -> Option<Strategy> {
+        match self {
+            Event::Produced(_) => None,
+            Event::Start(e) => Some(e.strategy),
+            Event::Stop(e) => Some(e.strategy),
+            Event::Claimed(e) => Some(e.strategy),
+            Event::Done(e) => Some(e.strategy),
+            Event::Retry(e) => Some(e.strategy),
+            Event::Dead(e) => Some(e.strategy),
+            Event::Quarantined(e) => Some(e.strategy),
+            Event::Released(e) => Some(e.strategy),
+            Event::Requeued(e) => Some(e.strategy),
+            Event::Step(e) => Some(e.strategy),
+        }
+    }
+
+    /// The attempt the event belongs to (1 for the first run).
+    pub fn attempt(&self) -> Option<u32> {
+        match self {
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Quarantined(_)
+            | Event::Step(_) => None,
+            Event::Claimed(e) => Some(e.attempt),
+            Event::Done(e) => Some(e.attempt),
+            Event::Retry(e) => Some(e.attempt),
+            Event::Dead(e) => Some(e.attempt),
+            Event::Released(e) => Some(e.attempt),
+            Event::Requeued(e) => Some(e.attempt),
+        }
+    }
+
+    /// The file name involved (printable).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Claimed(e) => Some(&e.name),
+            Event::Done(e) => Some(&e.name),
+            Event::Retry(e) => Some(&e.name),
+            Event::Dead(e) => Some(&e.name),
+            Event::Quarantined(e) => Some(&e.name),
+            Event::Released(e) => e.name.as_deref(),
+            Event::Requeued(e) => Some(&e.name),
+            Event::Step(e) => Some(&e.name),
+        }
+    }
+
+    /// The handler's exit status and the signal that ended it, for outcomes.
+    pub fn exit_and_signal(&self) -> (Option<i32>, Option<i32>) {
+        match self {
+            Event::Done(e) => (e.exit, e.signal),
+            Event::Retry(e) => (e.exit, e.signal),
+            Event::Dead(e) => (e.exit, e.signal),
+            Event::Released(e) => (e.exit, e.signal),
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Claimed(_)
+            | Event::Quarantined(_)
+            | Event::Requeued(_)
+            | Event::Step(_) => (None, None),
+        }
+    }
+
+    /// Human-readable detail: settings, counts, a reason, an error.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Event::Start(e) => Some(&e.detail),
+            Event::Stop(e) => Some(&e.detail),
+            Event::Done(e) => e.detail.as_deref(),
+            Event::Retry(e) => Some(&e.detail),
+            Event::Dead(e) => Some(&e.detail),
+            Event::Quarantined(e) => Some(&e.detail),
+            Event::Released(e) => Some(&e.detail),
+            Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
+        }
+    }
+
+    /// The result as its word, for display: `ok`, `enoent`, a cause, `err` for a failed
+    /// step (whose errno is [`Event::errno`]).
+    pub fn result_word(&self) -> Option<&'static str> {
+        match self {
+            Event::Done(e) => Some(e.result.word()),
+            Event::Retry(_) => Some(RetryResult::Retry.word()),
+            Event::Dead(e) => Some(e.result.word()),
+            Event::Quarantined(e) => Some(e.result.word()),
+            Event::Released(e) => Some(e.result.word()),
+            Event::Step(e) => Some(match e.result {
+                Ok(()) => StepStatus::Ok.word(),
+                Err(_) => StepStatus::Err.word(),
+            }),
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Claimed(_)
+            | Event::Requeued(_) => None,
+        }
+    }
+
+    /// The errno of a failed claim protocol step.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Event::Step(e) => e.result.err(),
+            _ => None,
+        }
+    }
+}

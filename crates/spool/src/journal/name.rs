@@ -1,0 +1,173 @@
+//! Journal file names, `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`: made by the
+//! writer for each file it starts, read back by `spoolq status` (which processes
+//! journaled lately) and by the auditor (which role a file's process had).
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+
+use super::JOURNAL_SUFFIX;
+use crate::codes::{Word, words};
+
+words! {
+    /// What kind of process writes a journal.
+    pub enum Role {
+        /// `spoolq daemon`: claims and outcomes.
+        Daemon = "daemon",
+        /// `spoolq produce` and the lab's producer: `produced` records.
+        Producer = "producer",
+    }
+}
+
+/// The name of one journal file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JournalName {
+    pub role: Role,
+    /// The host as the name carries it: ASCII letters, digits and `-`, anything else
+    /// replaced by `_` (see [`JournalName::new`]).
+    pub host: String,
+    pub pid: u32,
+    /// When the process started its journal, Unix time in milliseconds.
+    pub start_ms: u64,
+    /// The file's place in its process's journal: 0, then 1, 2... as it rotates.
+    pub sequence: u32,
+}
+
+impl JournalName {
+    /// The first file of a process's journal. `host` is made safe for a file name (an
+    /// empty one becomes `_`, so that every name made here parses back).
+    pub fn new(role: Role, host: &str, pid: u32, start_ms: u64) -> JournalName {
+        let mut safe: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if safe.is_empty() {
+            safe.push('_');
+        }
+        JournalName {
+            role,
+            host: safe,
+            pid,
+            start_ms,
+            sequence: 0,
+        }
+    }
+
+    /// The file that follows this one when the journal rotates.
+    pub fn next(&self) -> JournalName {
+        JournalName {
+            sequence: self.sequence + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Reads a journal file name; `None` for anything else (including a role this
+    /// build does not know). The host may contain `-`; the role may not.
+    pub fn parse(name: &OsStr) -> Option<JournalName> {
+        let stem = name.to_str()?.strip_suffix(JOURNAL_SUFFIX)?;
+        let mut right = stem.rsplitn(4, '-');
+        let sequence = number(right.next()?)?;
+        let start_ms = number(right.next()?)?;
+        let pid = number(right.next()?)?;
+        let (role, host) = right.next()?.split_once('-')?;
+        if host.is_empty() {
+            return None;
+        }
+        Some(JournalName {
+            role: Role::from_word(role).ok()?,
+            host: host.to_owned(),
+            pid,
+            start_ms,
+            sequence,
+        })
+    }
+
+    pub fn to_os_string(&self) -> OsString {
+        OsString::from(self.to_string())
+    }
+}
+
+/// Decimal digits only (no sign, no spaces), as the writer makes them.
+fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+impl fmt::Display for JournalName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}-{}-{}-{:04}{JOURNAL_SUFFIX}",
+            self.role, self.host, self.pid, self.start_ms, self.sequence
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_parse_with_dashes_in_the_host() {
+        let n = JournalName::parse(OsStr::new("daemon-web-01-4242-1790000000123-0003.jsonl"));
+        assert_eq!(
+            n,
+            Some(JournalName {
+                role: Role::Daemon,
+                host: "web-01".into(),
+                pid: 4242,
+                start_ms: 1_790_000_000_123,
+                sequence: 3,
+            })
+        );
+        for bad in [
+            "x.jsonl",
+            "daemon-4242-1-2.jsonl",
+            "daemon-h-p-1-2.jsonl",
+            "a-b-1-2-3.txt",
+            "reaper-h-1-2-3.jsonl",
+            "daemon--1-2-3.jsonl",
+            "daemon-h-+1-2-3.jsonl",
+        ] {
+            assert_eq!(JournalName::parse(OsStr::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn made_names_read_as_the_writer_wrote_them() {
+        let first = JournalName::new(Role::Producer, "web.example.com", 7, 1_790_000_000_123);
+        assert_eq!(
+            first.to_string(),
+            "producer-web_example_com-7-1790000000123-0000.jsonl"
+        );
+        assert_eq!(
+            first.next().next().to_string(),
+            "producer-web_example_com-7-1790000000123-0002.jsonl"
+        );
+        assert_eq!(JournalName::new(Role::Daemon, "", 1, 2).host, "_");
+    }
+
+    proptest! {
+        #[test]
+        fn every_made_name_parses_back(
+            host in ".{0,40}",
+            pid: u32,
+            start_ms: u64,
+            rotations in 0u32..20_000,
+            daemon: bool,
+        ) {
+            let role = if daemon { Role::Daemon } else { Role::Producer };
+            let mut name = JournalName::new(role, &host, pid, start_ms);
+            name.sequence = rotations;
+            prop_assert_eq!(JournalName::parse(&name.to_os_string()), Some(name));
+        }
+    }
+}

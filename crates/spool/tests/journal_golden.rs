@@ -1,0 +1,389 @@
+//! The journal's wire format, pinned: `fixtures/journal-v1.jsonl` holds one line of each
+//! event kind (and the variants of results, errnos and optional fields) exactly as the
+//! daemon and producer wrote them before records were typed. Every line must read into
+//! the typed record spelled out here, and be written again byte for byte, apart from the
+//! stamps a writer puts on (times, host, pid): the format cannot drift, nor the meaning
+//! of a word change, without this test failing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use spoolq_claim::{Dir, Step, Strategy};
+use spoolq_spool::journal::{
+    ClaimStep, Claimed, Dead, Done, Produced, Quarantined, Released, Requeued, Retry, Role, Start,
+    Stop, parse_line,
+};
+use spoolq_spool::{
+    DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
+    ReleaseCause, WriterOptions,
+};
+
+fn golden_lines() -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/journal-v1.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+fn read(line: &str) -> Record {
+    parse_line(line.as_bytes(), true)
+        .unwrap_or_else(|e| panic!("{e:?}: {line}"))
+        .expect("not blank")
+        .into_record()
+        .unwrap_or_else(|| panic!("not understood: {line}"))
+}
+
+fn job(id: &str) -> JobId {
+    id.parse().unwrap()
+}
+
+fn record(mono_ns: u64, wall: &str, pid: u32, event: impl Into<Event>) -> Record {
+    Record {
+        mono_ns,
+        wall: wall.to_owned(),
+        host: "vm".to_owned(),
+        pid,
+        event: event.into(),
+    }
+}
+
+/// The fixture's lines as typed records, in file order.
+fn golden_records() -> Vec<Record> {
+    use Strategy::{Naive, Verified};
+    let (a, b, c, d, e) = (
+        "01a2338f-5694-7230-a4df-4cbd601e1280",
+        "01a2338f-5697-77d7-9bba-c589bb549db7",
+        "01a2338f-569a-701f-a8f1-1427733c89a3",
+        "01a2338f-65b2-75c8-bf36-24fe625b3a46",
+        "01a2338f-7a00-7c2e-8e55-1d2c3b4a5f60",
+    );
+    vec![
+        record(
+            921222041247,
+            "2026-12-01T21:42:41.556371Z",
+            17534,
+            Produced { job: job(a) },
+        ),
+        record(
+            921236027436,
+            "2026-12-01T21:42:41.570357Z",
+            17548,
+            Start {
+                strategy: Verified,
+                detail: "workers=1 drain=true".into(),
+            },
+        ),
+        record(
+            921241226209,
+            "2026-12-01T21:42:41.575556Z",
+            17548,
+            Claimed {
+                job: job(b),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: b.into(),
+            },
+        ),
+        record(
+            921249384291,
+            "2026-12-01T21:42:41.583714Z",
+            17548,
+            Done {
+                job: job(a),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: a.into(),
+                result: DoneResult::Ok,
+                exit: Some(0),
+                signal: None,
+                detail: None,
+            },
+        ),
+        record(
+            967497759273,
+            "2026-12-01T21:43:27.832089Z",
+            18075,
+            Done {
+                job: job(e),
+                worker: 2,
+                strategy: Naive,
+                attempt: 1,
+                name: e.into(),
+                result: DoneResult::Enoent,
+                exit: Some(0),
+                signal: None,
+                detail: Some(format!(
+                    "unlink new/{e}: No such file or directory (ENOENT)"
+                )),
+            },
+        ),
+        record(
+            921251913857,
+            "2026-12-01T21:42:41.586243Z",
+            17548,
+            Retry {
+                job: job(c),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: format!("{c}.1.1796161361587"),
+                exit: Some(75),
+                signal: None,
+                detail: "exit 75; retry due at 2026-12-01T21:42:41.587Z".into(),
+            },
+        ),
+        record(
+            921243854978,
+            "2026-12-01T21:42:41.578185Z",
+            17548,
+            Dead {
+                job: job(b),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: b.into(),
+                result: DeadCause::PermanentFailure,
+                exit: Some(100),
+                signal: None,
+                detail: "the handler exited with 100: permanent failure, not retried".into(),
+            },
+        ),
+        record(
+            921269962261,
+            "2026-12-01T21:42:41.604292Z",
+            17548,
+            Dead {
+                job: job(c),
+                worker: 1,
+                strategy: Verified,
+                attempt: 2,
+                name: format!("{c}.1"),
+                result: DeadCause::AttemptsExhausted,
+                exit: Some(75),
+                signal: None,
+                detail: "attempt 2 of 2 failed (exit 75): attempts exhausted".into(),
+            },
+        ),
+        record(
+            921240883018,
+            "2026-12-01T21:42:41.575213Z",
+            17548,
+            Quarantined {
+                job: None,
+                worker: 1,
+                strategy: Verified,
+                name: "junk".into(),
+                result: QuarantineCause::NotAJobName,
+                detail: "junk is not a job name (<id> or <id>.<attempts>): write jobs with \
+                         spoolq, or name them after the id in their header (stored as \
+                         failed/junk)"
+                    .into(),
+            },
+        ),
+        record(
+            967497831696,
+            "2026-12-01T21:43:27.832161Z",
+            18075,
+            Quarantined {
+                job: Some(job(e)),
+                worker: 1,
+                strategy: Verified,
+                name: e.into(),
+                result: QuarantineCause::IdMismatch,
+                detail: "the file is named for job x but its header says y (stored as failed/z)"
+                    .into(),
+            },
+        ),
+        record(
+            925308353508,
+            "2026-12-01T21:42:45.642683Z",
+            17863,
+            Released {
+                job: job(d),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: Some(d.into()),
+                result: ReleaseCause::Shutdown,
+                exit: None,
+                signal: Some(15),
+                detail: "interrupted by shutdown (killed by signal 15)".into(),
+            },
+        ),
+        record(
+            967497817256,
+            "2026-12-01T21:43:27.832147Z",
+            18075,
+            Released {
+                job: job(e),
+                worker: 3,
+                strategy: Verified,
+                attempt: 2,
+                name: None,
+                result: ReleaseCause::JournalFailed,
+                exit: None,
+                signal: None,
+                detail: "writing journal /spool/journal/daemon-vm-1-2-0000.jsonl: No space \
+                         left on device (os error 28)"
+                    .into(),
+            },
+        ),
+        record(
+            921254491792,
+            "2026-12-01T21:42:41.588821Z",
+            17548,
+            Requeued {
+                job: job(c),
+                worker: 0,
+                strategy: Verified,
+                attempt: 2,
+                name: format!("{c}.1"),
+            },
+        ),
+        record(
+            921240493209,
+            "2026-12-01T21:42:41.574823Z",
+            17548,
+            ClaimStep {
+                job: None,
+                worker: 1,
+                strategy: Verified,
+                name: "junk".into(),
+                step: Step::BeforeOpen,
+                result: Ok(()),
+            },
+        ),
+        record(
+            921240698127,
+            "2026-12-01T21:42:41.575028Z",
+            17548,
+            ClaimStep {
+                job: None,
+                worker: 1,
+                strategy: Verified,
+                name: "junk".into(),
+                step: Step::AfterClose,
+                result: Ok(()),
+            },
+        ),
+        record(
+            921249614369,
+            "2026-12-01T21:42:41.583944Z",
+            17548,
+            ClaimStep {
+                job: None,
+                worker: 1,
+                strategy: Verified,
+                name: "fifo".into(),
+                step: Step::AfterVerify,
+                result: Err(Errno::Known(spoolq_os::Errno::EINVAL)),
+            },
+        ),
+        record(
+            921254417367,
+            "2026-12-01T21:42:41.588747Z",
+            17548,
+            ClaimStep {
+                job: Some(job(c)),
+                worker: 1,
+                strategy: Verified,
+                name: format!("{c}.1"),
+                step: Step::AfterLock,
+                result: Err(Errno::Known(spoolq_os::Errno::EWOULDBLOCK)),
+            },
+        ),
+        record(
+            967497802026,
+            "2026-12-01T21:43:27.832132Z",
+            18075,
+            ClaimStep {
+                job: Some(job(e)),
+                worker: 2,
+                strategy: Naive,
+                name: e.into(),
+                step: Step::AfterComplete,
+                result: Err(Errno::Known(spoolq_os::Errno::ENOENT)),
+            },
+        ),
+        record(
+            921288220923,
+            "2026-12-01T21:42:41.622551Z",
+            17548,
+            Stop {
+                strategy: Verified,
+                detail: "completed=1 retried=1 dead=2 quarantined=3 released=0 requeued=1 \
+                         errors=0"
+                    .into(),
+            },
+        ),
+    ]
+}
+
+#[test]
+fn golden_lines_read_as_the_typed_records() {
+    let golden = golden_lines();
+    let want = golden_records();
+    assert_eq!(golden.len(), want.len());
+    for (line, want) in golden.iter().zip(&want) {
+        assert_eq!(&read(line), want, "{line}");
+    }
+    // One of each event kind, at least.
+    let kinds: std::collections::HashSet<_> = want.iter().map(Record::kind).collect();
+    assert_eq!(kinds.len(), spoolq_spool::EventKind::ALL.len());
+}
+
+#[test]
+fn typed_records_serialize_to_the_golden_lines_byte_for_byte() {
+    for (record, line) in golden_records().iter().zip(golden_lines()) {
+        assert_eq!(serde_json::to_string(record).unwrap(), line);
+    }
+}
+
+/// `written` (a line the writer stamped as `stamped`) with the golden record's stamps
+/// put back in place of the writer's.
+fn with_golden_stamps(written: &str, golden: &Record, stamped: &Record) -> String {
+    let (from, to) = (golden, stamped);
+    let mut line = written.to_owned();
+    for (a, b) in [
+        (
+            format!("\"mono_ns\":{},", to.mono_ns),
+            format!("\"mono_ns\":{},", from.mono_ns),
+        ),
+        (
+            format!("\"wall\":\"{}\",", to.wall),
+            format!("\"wall\":\"{}\",", from.wall),
+        ),
+        (
+            format!("\"host\":{},", serde_json::to_string(&to.host).unwrap()),
+            format!("\"host\":{},", serde_json::to_string(&from.host).unwrap()),
+        ),
+        (
+            format!("\"pid\":{},", to.pid),
+            format!("\"pid\":{},", from.pid),
+        ),
+    ] {
+        assert_eq!(line.matches(&a).count(), 1, "{a} in {line}");
+        line = line.replacen(&a, &b, 1);
+    }
+    line
+}
+
+#[test]
+fn the_writer_writes_the_golden_lines_byte_for_byte_apart_from_stamps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Arc::new(Dir::open(tmp.path()).unwrap());
+    let writer = JournalWriter::create(dir, Role::Daemon, WriterOptions::default()).unwrap();
+    let golden = golden_lines();
+    let records = golden_records();
+    let stamped = writer.write_batch(records.clone()).unwrap();
+    let text = std::fs::read_to_string(writer.path()).unwrap();
+    let written: Vec<&str> = text.lines().collect();
+    assert_eq!(written.len(), golden.len());
+    for (((line, original), stamped), want) in
+        written.iter().zip(&records).zip(&stamped).zip(&golden)
+    {
+        assert_eq!(&with_golden_stamps(line, original, stamped), want);
+        assert_eq!(stamped.event, original.event);
+    }
+}
