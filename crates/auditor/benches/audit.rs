@@ -1,5 +1,6 @@
 //! Audits ~1,000,000 journal events: 1 producer and 4 daemon journals in a temp folder,
-//! 332,000 jobs of produced + claimed + done plus a 1 % redelivery tail.
+//! 332,000 jobs of produced + claimed + done, every hundredth job retried once and
+//! redelivered to another daemon.
 //!
 //! The lines are version 1 lines as the producer and daemon write them (see
 //! crates/spool/tests/fixtures/journal-v1.jsonl), spelled out here rather than built

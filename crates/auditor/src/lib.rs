@@ -7,7 +7,7 @@
 //! with jobs and claims, not with events. [`timeline`] gathers every record of one job
 //! and [`render_timeline`] / [`timeline_svg`] draw it.
 //!
-//! # Classification (DESIGN.md section 7)
+//! # Classification
 //!
 //! A claim is a `claimed` record; its interval ends at the next outcome record (done,
 //! retry, dead, released, quarantined) for that job from the same process and worker.
@@ -89,8 +89,8 @@ pub enum AuditError {
 pub enum DuplicateClass {
     /// Two claims of one job overlapped: mutual exclusion was broken.
     Concurrent,
-    /// A claim began after another claim had completed the job: the race of DESIGN.md
-    /// section 1.
+    /// A claim began after another claim had completed the job: the race that
+    /// `docs/protocol.md` describes.
     AfterCompletion,
     /// A claim after an earlier attempt failed, was released, or died: expected.
     Redelivery,

@@ -155,9 +155,9 @@ fn json(report: &spoolq_auditor::Report) -> serde_json::Value {
     serde_json::to_value(report).unwrap()
 }
 
-/// The seed's interleaving (DESIGN.md section 1), as two daemons journaled it with claim
-/// tracing: B opens the job while A holds it, A completes and closes, B's lock succeeds
-/// and B processes the job again; B's unlink fails with ENOENT.
+/// The seed's interleaving (the race of docs/protocol.md), as two daemons journaled it
+/// with claim tracing: B opens the job while A holds it, A completes and closes, B's
+/// lock succeeds and B processes the job again; B's unlink fails with ENOENT.
 fn seed_interleaving(dir: &Path, job: JobId) {
     let mut producer = Journal::new(dir, "producer", 100);
     producer.produced(50, job).write();

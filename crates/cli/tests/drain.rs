@@ -1,4 +1,4 @@
-//! Drain mode for on-demand starts (issue 6): launchd's QueueDirectories and systemd's
+//! Drain mode for on-demand starts: launchd's QueueDirectories and systemd's
 //! DirectoryNotEmpty= start the daemon again for as long as new/ is not empty, so a drain
 //! must leave it empty and lose nothing: valid jobs done, malformed files in failed/ with
 //! a reason, jobs whose retry is not due left waiting in retry/ (outside the watched

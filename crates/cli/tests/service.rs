@@ -1,4 +1,4 @@
-//! Running spoolq as a service (issue 6): the launchd plists and systemd units in deploy/
+//! Running spoolq as a service: the launchd plists and systemd units in deploy/
 //! and those rendered by `spoolq service install`, `spoolq init` and `spoolq status`,
 //! all through the real binary.
 

@@ -1,8 +1,8 @@
-//! The torture suite (issue 7): hostile files, path attacks and faults against the real
+//! The torture suite: hostile files, path attacks and faults against the real
 //! `spoolq daemon` binary, each checked by counts, and the figures written to stderr.
 //!
-//! Sizes: small by default (the whole file runs in CI within about a minute on two
-//! cores); `SPOOLQ_TORTURE=full` runs the full sizes of docs/reliability.md:
+//! Sizes: small by default, so that CI runs the whole file (its run time is in
+//! docs/reliability.md); `SPOOLQ_TORTURE=full` runs the full sizes of that page:
 //!
 //! ```sh
 //! cargo test -p spoolq --test torture -- --nocapture                         # CI size

@@ -396,9 +396,9 @@ fn produce(
             let (mut runs, mut floors) = (Vec::new(), Vec::new());
             for r in 1..=config.repeat {
                 progress(&format!("produce {place} {sync} run {r}/{}", config.repeat));
-                // One spool for both: on the ext4 here, two folders made one after the
-                // other did not take creates at the same cost (up to 4x apart, either
-                // order, measured with criterion), which a ratio must not measure.
+                // One spool for both: two folders made one after the other need not take
+                // creates at the same cost (docs/performance.md, "Produce"), and a ratio
+                // must not measure that difference.
                 let (_a, spool) = fresh_spool(base)?;
                 let floor_spool = &spool;
                 let (mut floor_t, mut spoolq_t) = (Duration::ZERO, Duration::ZERO);

@@ -1,9 +1,9 @@
 //! The journal's wire format, pinned: `fixtures/journal-v1.jsonl` holds one line of each
 //! event kind (and the variants of results, errnos and optional fields) exactly as the
-//! daemon and producer wrote them before records were typed. Every line must read into
-//! the typed record spelled out here, and be written again byte for byte, apart from the
-//! stamps a writer puts on (times, host, pid): the format cannot drift, nor the meaning
-//! of a word change, without this test failing.
+//! daemon and producer write them. Every line must read into the typed record spelled
+//! out here, and be written again byte for byte, apart from the stamps a writer puts on
+//! (times, host, pid): the format cannot drift, nor the meaning of a word change,
+//! without this test failing.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The reason file's format, pinned: `fixtures/reason-*.json` are reason files exactly as
-//! the daemon wrote them before their schema moved to `spoolq_spool::failed`. Each must
-//! read into the typed reason spelled out here and be written again byte for byte.
+//! the daemon writes them. Each must read into the typed reason spelled out here and be
+//! written again byte for byte, so that the format cannot drift unnoticed.
 
 use std::path::PathBuf;
 

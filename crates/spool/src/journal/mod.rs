@@ -267,8 +267,8 @@ impl JournalWriter {
             current.written += landed as u64;
             if let Some(source) = failed {
                 current.torn = true;
-                // When everything landed, the fsync failed: as before batches, the records
-                // count as unwritten.
+                // When everything landed, the fsync failed: the records count as unwritten,
+                // since they may not survive a power loss.
                 if landed < current.buf.len() {
                     // Records whose whole JSON text landed are in the journal (the reader
                     // takes a last line without its newline, and with `torn` set the next
