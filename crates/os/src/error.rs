@@ -11,19 +11,33 @@ use crate::Errno;
 /// The operation that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// Opening a directory (`open`/`openat` with `O_DIRECTORY`).
     OpenDir,
+    /// Opening a file (`openat`).
     Open,
+    /// Taking a lock (`flock`).
     Lock,
+    /// `fstat` of a descriptor.
     Fstat,
+    /// `fstatat` of a name.
     Fstatat,
+    /// `unlinkat`.
     Unlink,
+    /// A rename, with or without replacing; the path is the target.
     Rename,
+    /// Creating a file (`openat` with `O_CREAT`).
     Create,
+    /// `mkdirat`.
     Mkdir,
+    /// `fchmod`.
     Chmod,
+    /// `fchown`.
     Chown,
+    /// `fsync`.
     Fsync,
+    /// Listing a directory.
     ReadDir,
+    /// Reading a file's bytes.
     Read,
 }
 
@@ -53,18 +67,31 @@ impl fmt::Display for Op {
 pub enum Error {
     /// A system call failed.
     #[error("{op} {}: {errno}", path.display())]
-    Sys { op: Op, path: PathBuf, errno: Errno },
+    Sys {
+        /// The operation.
+        op: Op,
+        /// The path it was made on, for the message.
+        path: PathBuf,
+        /// What the kernel answered.
+        errno: Errno,
+    },
     /// A std I/O call failed (reads, fsync).
     #[error("{op} {}: {source}", path.display())]
     Io {
+        /// The operation.
         op: Op,
+        /// The path it was made on, for the message.
         path: PathBuf,
+        /// The std error, which may carry an errno.
         #[source]
         source: std::io::Error,
     },
     /// A name that cannot be passed to the kernel (it contains a NUL byte).
     #[error("invalid file name {name:?}: it contains a NUL byte")]
-    InvalidName { name: OsString },
+    InvalidName {
+        /// The name as given.
+        name: OsString,
+    },
 }
 
 impl Error {

@@ -126,13 +126,21 @@ pub fn flock_shared_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 /// The kind of a file, from `st_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
+    /// A regular file: the only kind a job can be.
     Regular,
+    /// A directory.
     Directory,
+    /// A symbolic link (seen only by calls that do not follow it).
     Symlink,
+    /// A named pipe.
     Fifo,
+    /// A UNIX domain socket.
     Socket,
+    /// A character device.
     CharDevice,
+    /// A block device.
     BlockDevice,
+    /// A type this build does not name.
     Unknown,
 }
 
@@ -168,15 +176,23 @@ impl FileKind {
 /// The fields of `struct stat` that spoolq uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStat {
+    /// The device (`st_dev`): with `ino`, the file's identity.
     pub dev: u64,
+    /// The inode number (`st_ino`).
     pub ino: u64,
+    /// The file's type, from `st_mode`.
     pub kind: FileKind,
     /// Permission bits (`st_mode & 0o7777`).
     pub perm: u32,
+    /// Hard links to the inode (`st_nlink`); 0 once the last name was unlinked.
     pub nlink: u64,
+    /// Size in bytes (`st_size`).
     pub size: u64,
+    /// Owner (`st_uid`).
     pub uid: u32,
+    /// Group (`st_gid`).
     pub gid: u32,
+    /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
 }
 

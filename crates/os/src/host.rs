@@ -8,8 +8,10 @@ use crate::Errno;
 /// Why the host has no usable name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostnameError {
+    /// `uname` reports an empty node name.
     #[error("the host name is empty; give the host a name (hostname(1))")]
     Empty,
+    /// The node name is not UTF-8 (its bytes).
     #[error(
         "the host name \"{}\" is not UTF-8; give the host an ASCII name (hostname(1))",
         .0.escape_ascii()

@@ -25,6 +25,7 @@
 //! All unsafe code of spoolq is in [`spawn`], where no maintained crate offers the
 //! calls safely; every other module, and every other crate, forbids it.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod dir;
 mod errno;

@@ -8,7 +8,9 @@ use crate::Errno;
 /// A signal spoolq sends to a handler's process group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGTERM: asks the handler to stop.
     Term,
+    /// SIGKILL: ends it.
     Kill,
 }
 
