@@ -20,6 +20,7 @@
 //! between any two system calls of the protocol and so force any interleaving of
 //! several claimers.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -150,6 +151,7 @@ impl FromStr for Step {
 pub struct StepEvent<'a> {
     /// The claimer's id, as given to [`Claimer::with_id`].
     pub claimer: u64,
+    /// Where in the protocol the claimer is.
     pub step: Step,
     /// The job's name in its folder.
     pub name: &'a OsStr,
@@ -194,7 +196,10 @@ pub enum RejectReason {
     /// Not a regular file.
     NotRegular(FileKind),
     /// A regular file with more than one link: someone hard-linked it into the spool.
-    HardLinked { nlink: u64 },
+    HardLinked {
+        /// Its link count.
+        nlink: u64,
+    },
     /// A regular file this process may not open (EACCES, EPERM).
     Unreadable(Errno),
 }
@@ -269,6 +274,35 @@ impl Outcome {
 ///
 /// Cheap to clone. Each [`Claimer::claim`] opens its own file description, so claimers
 /// in the same process exclude each other exactly as claimers in different processes do.
+///
+/// # Example
+///
+/// Claim a job in a folder, read it and complete it; a second claimer is refused while
+/// the claim holds the lock, and finds the name gone afterwards.
+///
+/// ```
+/// use std::ffi::OsStr;
+/// use std::sync::Arc;
+///
+/// use spoolq_claim::{Claimer, Dir, Outcome, Strategy};
+///
+/// let folder = tempfile::tempdir()?;
+/// std::fs::write(folder.path().join("job-1"), b"hello")?;
+/// let dir = Arc::new(Dir::open(folder.path())?);
+/// let claimer = Claimer::new(dir.clone(), Strategy::Verified);
+/// let other = Claimer::new(dir, Strategy::Verified);
+///
+/// let Outcome::Claimed(claim) = claimer.claim(OsStr::new("job-1"))? else {
+///     panic!("a job nobody holds is claimed");
+/// };
+/// assert!(matches!(other.claim(OsStr::new("job-1"))?, Outcome::Busy));
+/// assert_eq!(claim.read_all()?, b"hello");
+///
+/// claim.complete()?;
+/// assert!(!folder.path().join("job-1").exists());
+/// assert!(matches!(other.claim(OsStr::new("job-1"))?, Outcome::Gone));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Claimer {
     dir: Arc<Dir>,
@@ -350,14 +384,17 @@ impl Claimer {
         self
     }
 
+    /// The strategy its claims use.
     pub fn strategy(&self) -> Strategy {
         self.strategy
     }
 
+    /// The folder it claims in.
     pub fn dir(&self) -> &Arc<Dir> {
         &self.dir
     }
 
+    /// The id reported to the hook.
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -521,7 +558,9 @@ impl fmt::Debug for Claim {
 /// name or release it.
 #[derive(Debug)]
 pub struct MoveFailed<T> {
+    /// Why the move failed (EEXIST when the target name is taken).
     pub error: Error,
+    /// The claim, still holding its lock.
     pub claim: T,
 }
 
@@ -626,6 +665,7 @@ impl fmt::Debug for Rejected {
 }
 
 impl Rejected {
+    /// Why the file can never be a job.
     pub fn reason(&self) -> RejectReason {
         self.reason
     }
