@@ -17,6 +17,7 @@ use crate::job::HeaderError;
 pub struct UnknownWord {
     /// What the word was meant to be (`DeadCause`, `Errno`, ...).
     pub what: &'static str,
+    /// The word as read.
     pub word: String,
 }
 
@@ -164,24 +165,39 @@ words! {
         NotARetryName = "not_a_retry_name",
         /// The header's id differs from the name's.
         IdMismatch = "id_mismatch",
-        /// Header errors: see [`HeaderError`].
+        /// [`HeaderError::Empty`].
         Empty = "empty",
+        /// [`HeaderError::NotAJob`].
         NotAJob = "not_a_job",
+        /// [`HeaderError::UnsupportedVersion`].
         UnsupportedVersion = "unsupported_version",
+        /// [`HeaderError::Unterminated`].
         UnterminatedHeader = "unterminated_header",
+        /// [`HeaderError::NotUtf8`].
         HeaderNotUtf8 = "header_not_utf8",
+        /// [`HeaderError::MalformedLine`].
         MalformedHeaderLine = "malformed_header_line",
+        /// [`HeaderError::UnknownField`].
         UnknownField = "unknown_field",
+        /// [`HeaderError::DuplicateField`].
         DuplicateField = "duplicate_field",
+        /// [`HeaderError::MissingField`].
         MissingField = "missing_field",
+        /// [`HeaderError::BadId`].
         BadId = "bad_id",
+        /// [`HeaderError::BadTime`].
         BadTime = "bad_time",
+        /// [`HeaderError::BadLength`].
         BadLength = "bad_length",
+        /// [`HeaderError::LengthMismatch`].
         LengthMismatch = "length_mismatch",
-        /// Rejections by the claim protocol: see [`RejectReason`].
+        /// [`RejectReason::Symlink`], a rejection by the claim protocol.
         Symlink = "symlink",
+        /// [`RejectReason::NotRegular`].
         NotRegular = "not_regular",
+        /// [`RejectReason::HardLinked`].
         HardLinked = "hard_linked",
+        /// [`RejectReason::Unreadable`].
         Unreadable = "unreadable",
     }
 }

@@ -35,6 +35,7 @@ const HIDDEN_MARK: &str = ".hidden.";
 /// The name of a file moved into failed/.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedName {
+    /// What the name is made from.
     pub base: FailedBase,
     /// The `.N` appended because the name was taken; 0 for none.
     pub collision: u32,
@@ -50,7 +51,12 @@ pub enum FailedBase {
     Generated(Uuid),
     /// `<stripped>.hidden.<swept_ms>`: a hidden name a drain moved out of new/,
     /// without its leading dots, and when (Unix time in milliseconds).
-    Hidden { stripped: OsString, swept_ms: u64 },
+    Hidden {
+        /// The name without its leading dots.
+        stripped: OsString,
+        /// When it was swept, Unix time in milliseconds.
+        swept_ms: u64,
+    },
 }
 
 impl FailedName {
@@ -94,6 +100,7 @@ impl FailedName {
         }
     }
 
+    /// Whether it is a generated `quarantined-<uuid>` name.
     pub fn is_generated(&self) -> bool {
         matches!(self.base, FailedBase::Generated(_))
     }
@@ -222,6 +229,7 @@ pub enum FailedEntry {
 }
 
 impl FailedEntry {
+    /// What a name listed in failed/ is.
     pub fn parse(name: &OsStr) -> FailedEntry {
         if is_hidden(name) {
             return FailedEntry::Hidden;
@@ -250,7 +258,9 @@ pub fn reason_temp_name() -> OsString {
 words! {
     /// The folder a file was found in before it was moved to failed/.
     pub enum FoundIn {
+        /// new/: a job that ran, or a file a claim rejected there.
         New = "new",
+        /// retry/: a name there that is not a retry name.
         Retry = "retry",
     }
 }
@@ -270,6 +280,7 @@ pub enum ReasonCode {
 const HIDDEN_IN_NEW: &str = "hidden_in_new";
 
 impl ReasonCode {
+    /// The word reason files carry.
     pub fn as_str(self) -> &'static str {
         match self {
             ReasonCode::Dead(cause) => cause.as_str(),
@@ -332,23 +343,29 @@ impl<'de> Deserialize<'de> for ReasonCode {
 pub struct Reason {
     /// Format version of this file.
     pub v: u32,
+    /// Why the file is there.
     pub reason: ReasonCode,
     /// What happened, for a person.
     pub message: String,
     /// The name the file had where it was found (printable).
     pub original_name: String,
+    /// The folder it was found in.
     pub found_in: FoundIn,
     /// The name it has in failed/ (printable).
     pub stored_as: String,
+    /// The job its name or header names, when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobId>,
     /// Attempts made, including the last one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// The last attempt's exit status, if the handler exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<i32>,
+    /// The signal that ended the last attempt, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Whether the last attempt ran past the job timeout.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
     /// The last lines the handler wrote to stderr.
@@ -357,9 +374,10 @@ pub struct Reason {
     /// When the job was created (from its header), RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    /// When the last attempt started and ended, RFC 3339.
+    /// When the last attempt started, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt_started: Option<String>,
+    /// When the last attempt ended, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt_ended: Option<String>,
     /// When it was moved, RFC 3339.

@@ -75,7 +75,9 @@ impl FromStr for JobId {
 /// The parsed header of a job file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobHeader {
+    /// The job's id: the authority, whatever the file is named.
     pub id: JobId,
+    /// When the producer created the job.
     pub created: SystemTime,
     /// The payload's length in bytes.
     pub length: u64,
@@ -84,39 +86,60 @@ pub struct JobHeader {
 /// Every way a job file can be malformed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    /// Zero bytes.
     #[error("the file is empty (zero bytes): not a job")]
     Empty,
+    /// No `spoolq-job` magic at the start.
     #[error("the file does not start with \"{MAGIC} <version>\": not a spoolq job")]
     NotAJob,
+    /// A format version this build does not read (as written).
     #[error(
         "job format version {0:?} is not supported by this spoolq (it reads version {FORMAT_VERSION})"
     )]
     UnsupportedVersion(String),
+    /// No blank line within [`MAX_HEADER_LEN`] bytes.
     #[error(
         "the header has no blank line ending it within {MAX_HEADER_LEN} bytes (header only, or not a job)"
     )]
     Unterminated,
+    /// The header's bytes are not UTF-8.
     #[error("the header is not UTF-8 text")]
     NotUtf8,
+    /// A line that is not `key: value`.
     #[error("header line {line} is not \"key: value\"")]
-    MalformedLine { line: usize },
+    MalformedLine {
+        /// Its 1-based line number.
+        line: usize,
+    },
+    /// A key this format version does not have.
     #[error("header field {0:?} is not known to job format version {FORMAT_VERSION}")]
     UnknownField(String),
+    /// A key given twice.
     #[error("header field {0:?} appears twice")]
     DuplicateField(String),
+    /// A required key that is absent.
     #[error("header field {0:?} is missing")]
     MissingField(&'static str),
+    /// An `id` that is not a canonical UUID.
     #[error("header id {0:?} is not a UUID")]
     BadId(String),
+    /// A `created` that is not an RFC 3339 time.
     #[error("header created time {0:?} is not an RFC 3339 UTC time")]
     BadTime(String),
+    /// A `length` that is not 1 to 20 digits.
     #[error("header length {0:?} is not a number of bytes")]
     BadLength(String),
+    /// The file holds another payload length than the header declares.
     #[error(
         "the header declares a {declared}-byte payload but the file holds {actual} bytes: \
          truncated, or still being written in place (write jobs elsewhere and rename them in)"
     )]
-    LengthMismatch { declared: u64, actual: u64 },
+    LengthMismatch {
+        /// The header's `length`.
+        declared: u64,
+        /// The bytes after the header.
+        actual: u64,
+    },
 }
 
 impl JobHeader {
@@ -230,7 +253,9 @@ fn parse_length(value: &str) -> Result<u64, HeaderError> {
 /// A whole job in memory: its header and a borrowed payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Job<'a> {
+    /// The parsed header.
     pub header: JobHeader,
+    /// The bytes after the header, exactly `header.length` of them.
     pub payload: &'a [u8],
 }
 

@@ -30,13 +30,22 @@ pub const DEFAULT_MODE: u32 = 0o750;
 /// Why a spool could not be opened or created.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
+    /// The spool, or one of its folders, does not exist.
     #[error("spool {}: no such directory; create it with `spoolq init {}`", path.display(), path.display())]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The missing directory.
+        path: PathBuf,
+    },
+    /// A folder is a symlink or not a directory: refused, never followed.
     #[error(
         "spool folder {} is a symbolic link or not a directory; spoolq never follows links \
          inside a spool: replace it with a real directory", path.display()
     )]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Any other failure of a directory operation.
     #[error(transparent)]
     Io(#[from] spoolq_os::Error),
 }
@@ -44,6 +53,7 @@ pub enum LayoutError {
 /// Why `spoolq init` refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
+    /// The directory holds entries besides the five folders.
     #[error(
         "{}: refusing to make a spool here: it holds {count} entr{} besides spoolq's folders \
          (tmp new retry failed journal): {}{}; choose a new or empty directory, or move those \
@@ -54,14 +64,20 @@ pub enum InitError {
         if *count > found.len() { format!(" and {} more", count - found.len()) } else { String::new() }
     )]
     ForeignContent {
+        /// The directory.
         path: PathBuf,
         /// The first few foreign entries, each as `name (kind)`.
         found: Vec<String>,
         /// How many foreign entries there are in all.
         count: usize,
     },
+    /// The path exists and is not a directory.
     #[error("{}: exists and is not a directory; choose another path for the spool", path.display())]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Creating or opening the spool failed.
     #[error(transparent)]
     Layout(#[from] LayoutError),
 }
@@ -275,24 +291,31 @@ impl Spool {
         Ok((spool, report))
     }
 
+    /// The spool's canonical path (for messages; every operation goes by descriptor).
     pub fn path(&self) -> &Path {
         self.root.path()
     }
+    /// The spool directory itself.
     pub fn root(&self) -> &Arc<Dir> {
         &self.root
     }
+    /// tmp/: where drops are written before they are published.
     pub fn tmp(&self) -> &Arc<Dir> {
         &self.tmp
     }
+    /// new/: ready jobs, where consumers claim.
     pub fn new_dir(&self) -> &Arc<Dir> {
         &self.new
     }
+    /// retry/: jobs waiting out a backoff.
     pub fn retry(&self) -> &Arc<Dir> {
         &self.retry
     }
+    /// failed/: dead letters and quarantined files, with their reason files.
     pub fn failed(&self) -> &Arc<Dir> {
         &self.failed
     }
+    /// journal/: one event log per process.
     pub fn journal(&self) -> &Arc<Dir> {
         &self.journal
     }
@@ -321,6 +344,30 @@ impl Spool {
     /// Drops a new job atomically: write it into tmp/, optionally fsync it, rename it into
     /// new/ without replacing anything, optionally fsync new/. On any error nothing is
     /// left in new/ and the temp file is removed.
+    ///
+    /// # Example
+    ///
+    /// Create a spool in a temporary folder, drop a job, and find it whole in new/ under
+    /// its id; a second drop with the same id is refused.
+    ///
+    /// ```
+    /// use spoolq_spool::{CreateOptions, DropError, Durability, Job, JobId, Spool};
+    ///
+    /// let folder = tempfile::tempdir()?;
+    /// let spool = Spool::create(&folder.path().join("spool"), CreateOptions::default())?;
+    /// let id = JobId::generate();
+    /// let dropped = spool.drop_job(id, &mut &b"hello"[..], Durability::NEVER)?;
+    /// assert_eq!(dropped.payload_len, 5);
+    ///
+    /// let bytes = std::fs::read(spool.path().join("new").join(id.to_string()))?;
+    /// let job = Job::parse(&bytes)?;
+    /// assert_eq!((job.header.id, job.payload), (id, &b"hello"[..]));
+    /// assert_eq!(std::fs::read_dir(spool.path().join("tmp"))?.count(), 0);
+    ///
+    /// let again = spool.drop_job(id, &mut &b"other"[..], Durability::NEVER);
+    /// assert!(matches!(again, Err(DropError::IdTaken { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn drop_job(
         &self,
         id: JobId,
@@ -435,23 +482,38 @@ impl Durability {
 /// A job that was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dropped {
+    /// The job's id, which is also its name in new/.
     pub id: JobId,
+    /// The payload's length in bytes.
     pub payload_len: u64,
+    /// The header's length in bytes: the payload starts there.
     pub header_len: u64,
 }
 
 /// Why a drop failed. Nothing was published.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
+    /// new/ already holds a job of this id; it was left alone.
     #[error("job id {id} is already in new/: refusing to replace it")]
-    IdTaken { id: JobId },
+    IdTaken {
+        /// The id.
+        id: JobId,
+    },
+    /// The payload's reader failed.
     #[error("reading the payload: {source}")]
-    Payload { source: std::io::Error },
-    #[error("writing {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
+    Payload {
+        /// The reader's error.
         source: std::io::Error,
     },
+    /// Writing or fsyncing the temporary file failed.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The temporary file in tmp/.
+        path: PathBuf,
+        /// The write's error.
+        source: std::io::Error,
+    },
+    /// Creating, renaming or fsyncing in the spool's folders failed.
     #[error(transparent)]
     Io(#[from] spoolq_os::Error),
 }

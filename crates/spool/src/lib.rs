@@ -5,6 +5,7 @@
 //! operations. It never claims jobs (that is `spoolq-claim`) and never runs handlers or
 //! decides policy (that is the daemon).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod codes;
 pub mod failed;

@@ -23,16 +23,19 @@ pub fn is_hidden(name: &OsStr) -> bool {
 /// A name in new/: which job, after how many failed attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReadyName {
+    /// The job.
     pub id: JobId,
     /// Attempts already made (0 for a fresh job).
     pub attempts: u32,
 }
 
 impl ReadyName {
+    /// The name of job `id` after `attempts` failed attempts.
     pub fn new(id: JobId, attempts: u32) -> ReadyName {
         ReadyName { id, attempts }
     }
 
+    /// Reads `<id>` or `<id>.<attempts>`; `None` for any other name.
     pub fn parse(name: &OsStr) -> Option<ReadyName> {
         let s = name.to_str()?;
         let (id, attempts) = match s.split_once('.') {
@@ -45,6 +48,7 @@ impl ReadyName {
         })
     }
 
+    /// The file name.
     pub fn to_os_string(&self) -> OsString {
         OsString::from(self.to_string())
     }
@@ -63,13 +67,16 @@ impl fmt::Display for ReadyName {
 /// A name in retry/: which job, after how many attempts, due when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RetryName {
+    /// The job.
     pub id: JobId,
+    /// Attempts already made.
     pub attempts: u32,
     /// Unix time in milliseconds.
     pub due_ms: u64,
 }
 
 impl RetryName {
+    /// The name of job `id` after `attempts` attempts, due at `due` (to the millisecond).
     pub fn new(id: JobId, attempts: u32, due: SystemTime) -> RetryName {
         let due_ms = due
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -82,6 +89,7 @@ impl RetryName {
         }
     }
 
+    /// Reads `<id>.<attempts>.<due ms>`; `None` for any other name.
     pub fn parse(name: &OsStr) -> Option<RetryName> {
         let mut parts = name.to_str()?.split('.');
         let id = parts.next()?.parse().ok()?;
@@ -97,6 +105,7 @@ impl RetryName {
         })
     }
 
+    /// When the job may go back to new/.
     pub fn due(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.due_ms)
     }
@@ -106,6 +115,7 @@ impl RetryName {
         ReadyName::new(self.id, self.attempts)
     }
 
+    /// The file name.
     pub fn to_os_string(&self) -> OsString {
         OsString::from(self.to_string())
     }

@@ -72,6 +72,7 @@ pub struct Status {
 /// Records from a newer writer in the recent journals.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct UnknownRecords {
+    /// How many there are.
     pub count: u64,
     /// The first few, with file and line.
     pub first: Vec<UnknownEntry>,
@@ -128,8 +129,11 @@ pub struct RetryStatus {
 /// A process that journaled recently, from its journal file's name and mtime.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentProcess {
+    /// What kind of process it is.
     pub role: Role,
+    /// Its host, as its journal file's name carries it.
     pub host: String,
+    /// Its process id.
     pub pid: u32,
     /// When the process started its journal (RFC 3339).
     pub started: String,
@@ -142,6 +146,7 @@ pub struct RecentProcess {
 /// Why a status could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
+    /// Listing or inspecting a folder failed.
     #[error(transparent)]
     Io(#[from] spoolq_os::Error),
 }

@@ -22,8 +22,11 @@ pub struct Record {
     pub mono_ns: u64,
     /// Wall-clock time, RFC 3339 UTC.
     pub wall: String,
+    /// The writer's host name.
     pub host: String,
+    /// The writer's process id.
     pub pid: u32,
+    /// What happened.
     pub event: Event,
 }
 
@@ -39,6 +42,7 @@ impl Record {
         }
     }
 
+    /// Its event's kind.
     pub fn kind(&self) -> EventKind {
         self.event.kind()
     }
@@ -72,6 +76,7 @@ macro_rules! events {
         }
 
         impl Event {
+            /// Which kind of event this is.
             pub fn kind(&self) -> EventKind {
                 match self {
                     $( Event::$variant(_) => EventKind::$variant, )+
@@ -130,6 +135,7 @@ events! {
 /// A daemon started (its strategy, and its settings in `detail`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Start {
+    /// The claim strategy it runs with.
     pub strategy: Strategy,
     /// The effective settings, `workers=N drain=BOOL`.
     pub detail: String,
@@ -139,6 +145,7 @@ on_wire!(Start { strategy, detail });
 /// A daemon stopped cleanly (its counts in `detail`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stop {
+    /// The claim strategy it ran with.
     pub strategy: Strategy,
     /// What it did, `completed=N retried=N ...`.
     pub detail: String,
@@ -148,6 +155,7 @@ on_wire!(Stop { strategy, detail });
 /// A producer published a job into new/.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Produced {
+    /// The job published.
     pub job: JobId,
 }
 on_wire!(Produced { job });
@@ -155,8 +163,11 @@ on_wire!(Produced { job });
 /// A consumer claimed a job (under its lock, verified by its strategy).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
+    /// The job claimed.
     pub job: JobId,
+    /// The worker that claimed it (from 1).
     pub worker: u32,
+    /// The strategy that verified the claim.
     pub strategy: Strategy,
     /// This attempt's number, 1 for the first run.
     pub attempt: u32,
@@ -174,12 +185,17 @@ on_wire!(Claimed {
 /// The handler succeeded; the job was unlinked under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Done {
+    /// The job completed.
     pub job: JobId,
+    /// The worker that held its claim.
     pub worker: u32,
+    /// The claim's strategy.
     pub strategy: Strategy,
+    /// The attempt that succeeded.
     pub attempt: u32,
     /// The job's name in new/ (printable).
     pub name: String,
+    /// How the unlink went.
     pub result: DoneResult,
     /// The handler's exit status.
     pub exit: Option<i32>,
@@ -203,13 +219,19 @@ on_wire!(Done {
 /// The handler failed; the job was moved to retry/ under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Retry {
+    /// The job retried.
     pub job: JobId,
+    /// The worker that held its claim.
     pub worker: u32,
+    /// The claim's strategy.
     pub strategy: Strategy,
+    /// The attempt that failed.
     pub attempt: u32,
     /// Its name in retry/ (`<id>.<attempts>.<due ms>`, printable).
     pub name: String,
+    /// The handler's exit status, if it exited.
     pub exit: Option<i32>,
+    /// The signal that ended the handler, if one did.
     pub signal: Option<i32>,
     /// How the attempt failed, and when the retry is due.
     pub detail: String,
@@ -242,6 +264,7 @@ words! {
     /// The result word of every `retry` record (it says nothing the event does not; the
     /// typed [`Retry`] leaves it out).
     pub enum RetryResult {
+        /// The only value.
         Retry = "retry",
     }
 }
@@ -249,14 +272,21 @@ words! {
 /// The job was moved to failed/ under its lock, with a reason file beside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dead {
+    /// The job moved to failed/.
     pub job: JobId,
+    /// The worker that held its claim.
     pub worker: u32,
+    /// The claim's strategy.
     pub strategy: Strategy,
+    /// The last attempt.
     pub attempt: u32,
     /// Its name in failed/ (printable).
     pub name: String,
+    /// Why it will not run again.
     pub result: DeadCause,
+    /// The handler's exit status, if it exited.
     pub exit: Option<i32>,
+    /// The signal that ended the handler, if one did.
     pub signal: Option<i32>,
     /// What happened, for a person (the reason file's message).
     pub detail: String,
@@ -278,10 +308,13 @@ on_wire!(Dead {
 pub struct Quarantined {
     /// The job its name or header names, if any.
     pub job: Option<JobId>,
+    /// The worker that found it (0 for the retry mover).
     pub worker: u32,
+    /// The strategy of the claim that found it.
     pub strategy: Strategy,
     /// The name it had where it was found (printable).
     pub name: String,
+    /// What is wrong with it.
     pub result: QuarantineCause,
     /// What was wrong, and where it is stored in failed/.
     pub detail: String,
@@ -298,14 +331,21 @@ on_wire!(Quarantined {
 /// A claimed job was released unprocessed: its lock dropped, its file where it was.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Released {
+    /// The job released.
     pub job: JobId,
+    /// The worker that held its claim.
     pub worker: u32,
+    /// The claim's strategy.
     pub strategy: Strategy,
+    /// The attempt that did not finish.
     pub attempt: u32,
     /// The job's name in new/, when the handler had run.
     pub name: Option<String>,
+    /// Why it was released.
     pub result: ReleaseCause,
+    /// The handler's exit status, if it ran and exited.
     pub exit: Option<i32>,
+    /// The signal that ended the handler, if one did.
     pub signal: Option<i32>,
     /// The error, or how the handler was stopped.
     pub detail: String,
@@ -325,9 +365,11 @@ on_wire!(Released {
 /// A job's retry came due: it was moved from retry/ back to new/ under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requeued {
+    /// The job moved back.
     pub job: JobId,
     /// The retry mover is worker 0.
     pub worker: u32,
+    /// The strategy of the mover's claim.
     pub strategy: Strategy,
     /// The attempt it comes back for.
     pub attempt: u32,
@@ -349,9 +391,11 @@ pub struct ClaimStep {
     pub job: Option<JobId>,
     /// The claimer (a worker, or 0 for the retry mover).
     pub worker: u32,
+    /// The claimer's strategy.
     pub strategy: Strategy,
     /// The name being claimed (printable).
     pub name: String,
+    /// Where in the protocol the claimer was.
     pub step: Step,
     /// What the system call just made returned.
     pub result: Result<(), Errno>,

@@ -47,11 +47,15 @@ pub const MAX_WRITE_BYTES: usize = 64 * 1024;
 /// Why a journal write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    /// Writing (or fsyncing) a journal file failed.
     #[error("writing journal {}: {source}", path.display())]
     Write {
+        /// The journal file.
         path: PathBuf,
+        /// The write's error.
         source: std::io::Error,
     },
+    /// Creating a journal file failed.
     #[error(transparent)]
     Open(#[from] spoolq_claim::Error),
     /// The host has no name a journal file can be named after.
@@ -83,6 +87,7 @@ pub struct BatchError {
     /// The records not written, in order, to be written again or given up. The first may
     /// have left a fragment of its line, which the next write cuts off with a newline.
     pub unwritten: Vec<Record>,
+    /// The error that stopped the batch.
     #[source]
     pub error: JournalError,
 }
@@ -206,10 +211,12 @@ impl JournalWriter {
         self.lock().path.clone()
     }
 
+    /// The host name every record is stamped with.
     pub fn host(&self) -> &str {
         &self.host
     }
 
+    /// The process id every record is stamped with.
     pub fn pid(&self) -> u32 {
         self.pid
     }
@@ -378,9 +385,11 @@ fn open_file(dir: &Dir, name: JournalName) -> Result<Current, JournalError> {
 /// A problem found while reading journals. Never fatal.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
+    /// The journal file.
     pub file: PathBuf,
     /// 1-based line number.
     pub line: u64,
+    /// What was wrong.
     pub kind: ProblemKind,
 }
 
@@ -410,17 +419,22 @@ impl std::fmt::Display for Problem {
 /// A record with where it came from.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The record.
     pub record: Record,
+    /// The journal file it was read from.
     pub file: Arc<Path>,
+    /// Its 1-based line number there.
     pub line: u64,
 }
 
 /// A record this build does not understand, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UnknownEntry {
+    /// The journal file.
     pub file: PathBuf,
     /// 1-based line number.
     pub line: u64,
+    /// The line, kept whole.
     pub record: UnknownRecord,
 }
 
@@ -441,15 +455,20 @@ impl std::fmt::Display for UnknownEntry {
 /// lines, unreadable files) and records from newer writers. Nothing read is dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Aside {
+    /// Damaged lines and unreadable files.
     pub problems: Vec<Problem>,
+    /// Records from newer writers.
     pub unknown: Vec<UnknownEntry>,
 }
 
 /// One item of a journal file.
 #[derive(Clone, Debug)]
 pub enum FileItem {
+    /// A record this build understands.
     Record(Entry),
+    /// A record from a newer writer, kept whole.
     Unknown(UnknownEntry),
+    /// A damaged line, or a file that could not be read on.
     Problem(Problem),
 }
 
@@ -485,6 +504,7 @@ pub struct FileRecords {
 }
 
 impl FileRecords {
+    /// Opens `path` to read it from the start; a file that cannot be opened is a problem.
     pub fn open(path: &Path) -> Result<FileRecords, Problem> {
         let file = File::open(path).map_err(|e| Problem {
             file: path.to_owned(),
@@ -644,6 +664,7 @@ impl Merged {
         &self.aside
     }
 
+    /// What was set aside, once the merge is done with.
     pub fn into_aside(self) -> Aside {
         self.aside
     }

@@ -21,10 +21,12 @@ words! {
 /// The name of one journal file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct JournalName {
+    /// What kind of process writes the file.
     pub role: Role,
     /// The host as the name carries it: ASCII letters, digits and `-`, anything else
     /// replaced by `_` (see [`JournalName::new`]).
     pub host: String,
+    /// The writer's process id.
     pub pid: u32,
     /// When the process started its journal, Unix time in milliseconds.
     pub start_ms: u64,
@@ -87,6 +89,7 @@ impl JournalName {
         })
     }
 
+    /// The file name.
     pub fn to_os_string(&self) -> OsString {
         OsString::from(self.to_string())
     }

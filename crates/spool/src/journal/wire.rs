@@ -282,12 +282,23 @@ pub struct UnknownRecord {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum WhyUnknown {
     /// Its format version is newer than this build reads.
-    Version { v: u32 },
+    Version {
+        /// The line's version.
+        v: u32,
+    },
     /// Its event is not one this build knows.
-    Event { event: String },
+    Event {
+        /// The line's event word.
+        event: String,
+    },
     /// A known event, with a word this build does not know under `key` (a new step, a
     /// new strategy, a new result).
-    Word { key: &'static str, word: String },
+    Word {
+        /// The key the word is under.
+        key: &'static str,
+        /// The word.
+        word: String,
+    },
 }
 
 impl std::fmt::Display for WhyUnknown {
