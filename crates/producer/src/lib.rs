@@ -10,6 +10,7 @@
 //! or deletes jobs, prints nothing and chooses no exit code (that is the binary's job).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -39,13 +40,17 @@ use spoolq_spool::{
 ///   loss. For benchmarks and bulk loads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SyncMode {
+    /// fsync every job file and new/ after every job.
     #[default]
     Always,
+    /// fsync every job file, and new/ once per batch.
     Batch,
+    /// No fsync.
     Never,
 }
 
 impl SyncMode {
+    /// The word `--sync` takes: `always`, `batch` or `never`.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncMode::Always => "always",
@@ -93,31 +98,61 @@ impl FromStr for SyncMode {
 /// Why a job could not be produced. Whatever the error, nothing partial is in new/.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
+    /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// The payload's file or reader could not be read.
     #[error("cannot read {}: {source}; check the path and its permissions (nothing was published)", path.display())]
     Unreadable {
+        /// The input file, or "standard input".
         path: PathBuf,
+        /// The read's error.
         source: std::io::Error,
     },
+    /// A job with the id given is already in new/ or retry/.
     #[error("job id {id} is already in the spool as {}: choose another id, or wait until that job is done", location.display())]
-    IdTaken { id: JobId, location: PathBuf },
+    IdTaken {
+        /// The id.
+        id: JobId,
+        /// Where the job with that id is.
+        location: PathBuf,
+    },
+    /// The file system is full (or the quota reached).
     #[error("spool {}: the file system is full ({source}); free some space, then produce again (nothing was published)", spool.display())]
     DiskFull {
+        /// The spool.
         spool: PathBuf,
+        /// The write's error.
         source: std::io::Error,
     },
+    /// Any other failure of the drop.
     #[error("spool {}: {source} (nothing was published)", spool.display())]
-    Drop { spool: PathBuf, source: DropError },
+    Drop {
+        /// The spool.
+        spool: PathBuf,
+        /// The drop's error.
+        source: DropError,
+    },
+    /// The batch's fsync of new/ failed after its jobs were published.
     #[error("fsync of {}: {source}; the jobs were published but may not survive power loss", spool.display())]
     Sync {
+        /// The spool.
         spool: PathBuf,
+        /// The fsync's error.
         source: spoolq_claim::Error,
     },
+    /// The job is published but its `produced` record is not in the journal.
     #[error("job {id} was published, but its `produced` record could not be journaled: {source}")]
-    Journal { id: JobId, source: JournalError },
+    Journal {
+        /// The published job.
+        id: JobId,
+        /// The journal's error.
+        source: JournalError,
+    },
+    /// The producer's journal file could not be created.
     #[error("opening the producer journal: {0}")]
     JournalOpen(JournalError),
+    /// A rate that is not a positive, finite number.
     #[error("rate {0} is not a positive number of jobs per second")]
     InvalidRate(f64),
 }
@@ -312,6 +347,7 @@ pub struct Generate {
     pub size: usize,
     /// Jobs per second; `None` as fast as possible.
     pub rate: Option<f64>,
+    /// The fsyncs of every drop.
     pub sync: SyncMode,
 }
 

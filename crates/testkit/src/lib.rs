@@ -5,6 +5,7 @@
 //! Boundaries: no daemon, no binary, no async runtime here (each test crate adds its own
 //! way of running the daemon on top), so every test crate can depend on this one.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// A spool in a temporary folder, removed when dropped.
 #[derive(Debug)]
 pub struct TempSpool {
+    /// The temporary folder; the spool is its `spool/`.
     pub dir: tempfile::TempDir,
+    /// The spool, open.
     pub spool: Spool,
 }
 
@@ -32,6 +35,7 @@ impl Default for TempSpool {
 }
 
 impl TempSpool {
+    /// A fresh spool with the default modes; panics if the temporary folder cannot be made.
     pub fn new() -> TempSpool {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let spool = Spool::create(&dir.path().join("spool"), CreateOptions::default())
@@ -39,10 +43,12 @@ impl TempSpool {
         TempSpool { dir, spool }
     }
 
+    /// The spool's path.
     pub fn path(&self) -> PathBuf {
         self.spool.path().to_owned()
     }
 
+    /// The path of one of the spool's folders (`new`, `failed`, ...).
     pub fn folder(&self, name: &str) -> PathBuf {
         self.path().join(name)
     }
@@ -63,6 +69,7 @@ impl TempSpool {
         id
     }
 
+    /// Drops `n` jobs, each with its own small payload, and returns their ids in order.
     pub fn drop_jobs(&self, n: usize) -> Vec<JobId> {
         (0..n)
             .map(|i| self.drop_job(&format!("job {i}\n")))
@@ -93,6 +100,7 @@ impl TempSpool {
         entries.into_iter().map(|e| e.record).collect()
     }
 
+    /// The records of one kind, ordered by the monotonic clock.
     pub fn events(&self, kind: EventKind) -> Vec<Record> {
         self.records()
             .into_iter()
