@@ -32,6 +32,7 @@
 //! It prints nothing and chooses no exit code; the `render_*` functions return text.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod render;
 mod svg;
@@ -65,20 +66,32 @@ pub struct AuditInput {
 /// [`Report::problems`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// Neither a spool nor a journal was given.
     #[error("nothing to audit: give a spool (--spool DIR) or journals (--journal PATH)")]
     NoInput,
+    /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// A journal path given does not exist.
     #[error("journal {}: no such file or directory; pass a journal file or a folder of *.jsonl files", path.display())]
-    JournalNotFound { path: PathBuf },
+    JournalNotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A folder of journals could not be listed.
     #[error("listing journals under {}: {source}", path.display())]
     ListJournals {
+        /// The folder.
         path: PathBuf,
+        /// The listing's error.
         source: std::io::Error,
     },
+    /// new/, retry/ or failed/ could not be listed, so pending and lost jobs are unknown.
     #[error("listing {}: {source}; check its permissions", path.display())]
     ListSpool {
+        /// The folder.
         path: PathBuf,
+        /// The listing's error.
         source: spoolq_claim::Error,
     },
 }
@@ -97,6 +110,7 @@ pub enum DuplicateClass {
 }
 
 impl DuplicateClass {
+    /// Every class, most severe first.
     pub const ALL: [DuplicateClass; 3] = [
         DuplicateClass::Concurrent,
         DuplicateClass::AfterCompletion,
@@ -132,8 +146,11 @@ impl DuplicateClass {
 pub struct ClaimInterval {
     /// `host:pid`.
     pub process: String,
+    /// The worker that claimed.
     pub worker: u32,
+    /// The strategy of the claim.
     pub strategy: Strategy,
+    /// The attempt it ran.
     pub attempt: u32,
     /// The `claimed` record's monotonic time.
     pub start_mono_ns: u64,
@@ -148,10 +165,15 @@ pub struct ClaimInterval {
 /// How a claim ended: the outcome record that closed it, with its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimEnd {
+    /// A `done` record: the job was completed.
     Done(DoneResult),
+    /// A `retry` record: the job went to retry/.
     Retry,
+    /// A `dead` record: the job went to failed/ for good.
     Dead(DeadCause),
+    /// A `quarantined` record: the file was not a valid job.
     Quarantined(QuarantineCause),
+    /// A `released` record: the job was left where it was.
     Released(ReleaseCause),
 }
 
@@ -240,7 +262,9 @@ impl serde::Serialize for ClaimInterval {
 /// listed once per class.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Duplicate {
+    /// The job.
     pub job: JobId,
+    /// The class its flagged claims show.
     pub class: DuplicateClass,
     /// Every claim of the job, in start order.
     pub claims: Vec<ClaimInterval>,
@@ -251,12 +275,19 @@ pub struct Duplicate {
 /// Event counts. `pending` and `lost` are `None` when no spool was given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
+    /// `produced` records.
     pub produced: u64,
+    /// `claimed` records.
     pub claimed: u64,
+    /// `done` records.
     pub completed: u64,
+    /// `retry` records.
     pub retried: u64,
+    /// `dead` records.
     pub dead: u64,
+    /// `quarantined` records that name a job.
     pub quarantined: u64,
+    /// `released` records.
     pub released: u64,
     /// Jobs now in new/ or retry/.
     pub pending: Option<u64>,
@@ -272,12 +303,16 @@ pub struct Counts {
 /// How many jobs show each duplicate class.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DuplicateCounts {
+    /// Jobs with claims that overlapped.
     pub concurrent: u64,
+    /// Jobs claimed again after they were completed.
     pub after_completion: u64,
+    /// Jobs claimed again after a failed, released or interrupted attempt.
     pub redelivery: u64,
 }
 
 impl DuplicateCounts {
+    /// The count of one class.
     pub fn get(&self, class: DuplicateClass) -> u64 {
         match class {
             DuplicateClass::Concurrent => self.concurrent,
@@ -290,10 +325,15 @@ impl DuplicateCounts {
 /// Latency percentiles (nearest rank), in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Latency {
+    /// How many intervals were measured.
     pub samples: u64,
+    /// The median.
     pub p50_ns: u64,
+    /// The 90th percentile.
     pub p90_ns: u64,
+    /// The 99th percentile.
     pub p99_ns: u64,
+    /// The longest.
     pub max_ns: u64,
 }
 
@@ -331,13 +371,21 @@ pub struct ProcessCounts {
     pub process: String,
     /// From its journal file's name; `None` for a file not named as spoolq names them.
     pub role: Option<Role>,
+    /// Its records about jobs.
     pub events: u64,
+    /// Its `produced` records.
     pub produced: u64,
+    /// Its `claimed` records.
     pub claimed: u64,
+    /// Its `done` records.
     pub completed: u64,
+    /// Its `retry` records.
     pub retried: u64,
+    /// Its `dead` records.
     pub dead: u64,
+    /// Its `quarantined` records that name a job.
     pub quarantined: u64,
+    /// Its `released` records.
     pub released: u64,
     /// Claims it journaled with no outcome.
     pub unfinished: u64,
@@ -346,14 +394,21 @@ pub struct ProcessCounts {
 /// The result of an audit; `Serialize` for `--json`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
+    /// The journal files read, in the order given.
     pub journal_files: Vec<PathBuf>,
+    /// Records about jobs read.
     pub events: u64,
     /// Distinct job ids seen.
     pub jobs: u64,
+    /// Event counts, pending and lost jobs.
     pub counts: Counts,
+    /// How many jobs show each class of duplicate.
     pub duplicate_counts: DuplicateCounts,
+    /// Every duplicate, most severe class first.
     pub duplicates: Vec<Duplicate>,
+    /// Produced-to-claimed and claimed-to-outcome latencies.
     pub latency: Latencies,
+    /// What each process journaled.
     pub processes: Vec<ProcessCounts>,
     /// Claims with no outcome: their process died (or is still running).
     pub unfinished_claims: u64,
@@ -361,6 +416,7 @@ pub struct Report {
     pub lost_jobs: Vec<JobId>,
     /// Unconfirmed job ids (see `counts.unconfirmed`).
     pub unconfirmed_jobs: Vec<JobId>,
+    /// Damaged journal lines and unreadable files: reported, never fatal.
     pub problems: Vec<Problem>,
     /// Records this build does not understand, from newer writers (or other tools): kept
     /// whole with where they were, counted here and in no other figure.
@@ -370,9 +426,13 @@ pub struct Report {
 /// A finding that makes `spoolq audit` exit 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Finding {
+    /// A concurrent duplicate.
     Concurrent,
+    /// An after-completion duplicate.
     AfterCompletion,
+    /// A redelivery (not a violation; a finding only when asked for).
     Redelivery,
+    /// A lost job.
     Lost,
 }
 
@@ -748,6 +808,54 @@ fn input_files(input: &AuditInput, spool: Option<&Spool>) -> Result<Vec<PathBuf>
 /// The spool's new/ and retry/ are listed before and after reading the journals, and a
 /// job found in either listing is pending: a job that moves between folders while the
 /// audit runs is not mistaken for lost. For exact figures, audit a quiet spool.
+///
+/// # Example
+///
+/// Produce a job and consume it through the libraries, journaling what the producer and
+/// the daemon journal, then audit the spool: one job, completed once, none lost.
+///
+/// ```
+/// use std::ffi::OsStr;
+///
+/// use spoolq_auditor::{AuditInput, audit};
+/// use spoolq_claim::{Claimer, Outcome, Strategy};
+/// use spoolq_spool::journal::{Claimed, Done, Produced, Role};
+/// use spoolq_spool::{
+///     CreateOptions, DoneResult, Durability, JobId, JournalWriter, Record, Spool,
+///     WriterOptions,
+/// };
+///
+/// let folder = tempfile::tempdir()?;
+/// let spool = Spool::create(&folder.path().join("spool"), CreateOptions::default())?;
+/// let journal = |role| {
+///     JournalWriter::create(spool.journal().clone(), role, WriterOptions::default())
+/// };
+/// let (producer, daemon) = (journal(Role::Producer)?, journal(Role::Daemon)?);
+///
+/// let job = JobId::generate();
+/// spool.drop_job(job, &mut &b"hello"[..], Durability::NEVER)?;
+/// producer.write(Record::new(Produced { job }))?;
+///
+/// let name = job.to_string();
+/// let claimer = Claimer::new(spool.new_dir().clone(), Strategy::Verified);
+/// let Outcome::Claimed(claim) = claimer.claim(OsStr::new(&name))? else {
+///     panic!("a job nobody holds is claimed");
+/// };
+/// let (worker, strategy, attempt) = (1, Strategy::Verified, 1);
+/// daemon.write(Record::new(Claimed { job, worker, strategy, attempt, name: name.clone() }))?;
+/// claim.complete()?;
+/// daemon.write(Record::new(Done {
+///     job, worker, strategy, attempt, name,
+///     result: DoneResult::Ok, exit: Some(0), signal: None, detail: None,
+/// }))?;
+///
+/// let input = AuditInput { spool: Some(spool.path().to_owned()), journals: vec![] };
+/// let report = audit(&input)?;
+/// assert_eq!((report.counts.produced, report.counts.completed), (1, 1));
+/// assert!(report.duplicates.is_empty());
+/// assert_eq!((report.counts.pending, report.counts.lost), (Some(0), Some(0)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     if input.spool.is_none() && input.journals.is_empty() {
         return Err(AuditError::NoInput);
@@ -855,15 +963,20 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
 /// One record of a timeline, with where it was read.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TimelineEvent {
+    /// The record.
     pub record: Record,
+    /// The journal file it was read from.
     pub file: PathBuf,
+    /// Its 1-based line number there.
     pub line: u64,
 }
 
 /// Every record of one job, from every journal, in monotonic order.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Timeline {
+    /// The job.
     pub job: JobId,
+    /// Its records, in monotonic order.
     pub events: Vec<TimelineEvent>,
     /// The job's processing intervals, in start order.
     pub claims: Vec<ClaimInterval>,
@@ -871,6 +984,7 @@ pub struct Timeline {
     pub duplicates: Vec<Duplicate>,
     /// The processes that journaled something for the job, in order of first event.
     pub processes: Vec<String>,
+    /// Damaged journal lines and unreadable files met while reading.
     pub problems: Vec<Problem>,
     /// Records in the journals read that this build does not understand (any job's).
     pub unknown_records: Vec<UnknownEntry>,
