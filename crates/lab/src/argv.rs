@@ -17,54 +17,87 @@ use spoolq_producer::SyncMode;
 
 /// Subcommand names of the `spoolq` binary.
 pub mod subcommand {
+    /// `spoolq daemon`: the consumer.
     pub const DAEMON: &str = "daemon";
+    /// `spoolq produce`: the producer.
     pub const PRODUCE: &str = "produce";
+    /// `spoolq lab`: the lab, parent of the floors.
     pub const LAB: &str = "lab";
+    /// `spoolq lab floor-produce`: the raw producer loop.
     pub const FLOOR_PRODUCE: &str = "floor-produce";
+    /// `spoolq lab floor-consume`: the raw consumer loop.
     pub const FLOOR_CONSUME: &str = "floor-consume";
 }
 
 /// Flag names of `spoolq daemon` (without the leading `--`).
 pub mod daemon_flag {
+    /// `--spool`: [`Config::spool`](spoolq_daemon::Config::spool).
     pub const SPOOL: &str = "spool";
+    /// `--workers`: [`Config::workers`](spoolq_daemon::Config::workers).
     pub const WORKERS: &str = "workers";
+    /// `--claim`: [`Config::strategy`](spoolq_daemon::Config::strategy).
     pub const CLAIM: &str = "claim";
+    /// `--job-timeout`: [`Config::job_timeout`](spoolq_daemon::Config::job_timeout).
     pub const JOB_TIMEOUT: &str = "job-timeout";
+    /// `--kill-grace`: [`Config::kill_grace`](spoolq_daemon::Config::kill_grace).
     pub const KILL_GRACE: &str = "kill-grace";
+    /// `--retry-base`: [`Config::retry_base`](spoolq_daemon::Config::retry_base).
     pub const RETRY_BASE: &str = "retry-base";
+    /// `--retry-max`: [`Config::retry_max`](spoolq_daemon::Config::retry_max).
     pub const RETRY_MAX: &str = "retry-max";
+    /// `--max-attempts`: [`Config::max_attempts`](spoolq_daemon::Config::max_attempts).
     pub const MAX_ATTEMPTS: &str = "max-attempts";
+    /// `--rescan-interval`: [`Config::rescan_interval`](spoolq_daemon::Config::rescan_interval).
     pub const RESCAN_INTERVAL: &str = "rescan-interval";
+    /// `--shutdown-grace`: [`Config::shutdown_grace`](spoolq_daemon::Config::shutdown_grace).
     pub const SHUTDOWN_GRACE: &str = "shutdown-grace";
+    /// `--drain`: [`Config::drain`](spoolq_daemon::Config::drain).
     pub const DRAIN: &str = "drain";
+    /// `--trace-claims`: [`Config::trace_claims`](spoolq_daemon::Config::trace_claims).
     pub const TRACE_CLAIMS: &str = "trace-claims";
+    /// `--journal-fsync`: [`Config::journal_fsync`](spoolq_daemon::Config::journal_fsync).
     pub const JOURNAL_FSYNC: &str = "journal-fsync";
+    /// `--simulate-work`: [`Config::simulate_work`](spoolq_daemon::Config::simulate_work).
     pub const SIMULATE_WORK: &str = "simulate-work";
+    /// `--tmp-max-age`: [`Config::tmp_max_age`](spoolq_daemon::Config::tmp_max_age).
     pub const TMP_MAX_AGE: &str = "tmp-max-age";
+    /// `--log-format`: the log format, one of [`log_format`](super::log_format)'s values.
     pub const LOG_FORMAT: &str = "log-format";
+    /// `--race-window`: [`Config::race_window`](spoolq_daemon::Config::race_window) (hidden).
     pub const RACE_WINDOW: &str = "race-window";
+    /// `--no-watch`: [`Config::watch`](spoolq_daemon::Config::watch) off (hidden).
     pub const NO_WATCH: &str = "no-watch";
 }
 
 /// Values of `spoolq daemon --log-format`.
 pub mod log_format {
+    /// Text for people (the default).
     pub const HUMAN: &str = "human";
+    /// One JSON object per line.
     pub const JSON: &str = "json";
 }
 
 /// Flag names of `spoolq produce`.
 pub mod produce_flag {
+    /// `--spool`: [`ProduceArgs::spool`](super::ProduceArgs::spool).
     pub const SPOOL: &str = "spool";
+    /// `--count`: [`ProduceArgs::count`](super::ProduceArgs::count).
     pub const COUNT: &str = "count";
+    /// `--size`: [`ProduceArgs::size`](super::ProduceArgs::size).
     pub const SIZE: &str = "size";
+    /// `--rate`: [`ProduceArgs::rate`](super::ProduceArgs::rate).
     pub const RATE: &str = "rate";
+    /// `--sync`: [`ProduceArgs::sync`](super::ProduceArgs::sync).
     pub const SYNC: &str = "sync";
 }
 
 /// Flag names of the floors, `spoolq lab floor-produce` and `spoolq lab floor-consume`.
 pub mod floor_flag {
+    /// `--spool`: the spool both floors work in.
     pub const SPOOL: &str = "spool";
+    /// `--count`: how many jobs to publish, or to consume before exiting.
     pub const COUNT: &str = "count";
+    /// `--size`: the producer floor's payload size in bytes.
     pub const SIZE: &str = "size";
 }
 
@@ -77,6 +110,7 @@ pub struct NoFlag(pub &'static str);
 /// daemon's default becomes a flag, and the command goes after `--`.
 #[derive(Debug, Clone)]
 pub struct DaemonArgs {
+    /// The daemon's settings.
     pub config: Config,
     /// `--log-format json` instead of the default human format.
     pub json_logs: bool,
@@ -183,11 +217,15 @@ impl DaemonArgs {
 /// `spoolq produce` generating load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProduceArgs {
+    /// The spool to publish into.
     pub spool: PathBuf,
+    /// How many jobs.
     pub count: u64,
+    /// Payload size of each job, in bytes.
     pub size: usize,
     /// Jobs per second; `None` as fast as possible.
     pub rate: Option<f64>,
+    /// The fsyncs of every drop.
     pub sync: SyncMode,
 }
 
@@ -219,12 +257,20 @@ impl ProduceArgs {
 pub enum FloorArgs {
     /// `spoolq lab floor-produce`: publish `count` jobs of `size` payload bytes.
     Produce {
+        /// The spool.
         spool: PathBuf,
+        /// How many jobs.
         count: u64,
+        /// Payload size of each job, in bytes.
         size: usize,
     },
     /// `spoolq lab floor-consume`: consume until `count` jobs were consumed.
-    Consume { spool: PathBuf, count: u64 },
+    Consume {
+        /// The spool.
+        spool: PathBuf,
+        /// How many jobs to consume before exiting.
+        count: u64,
+    },
 }
 
 impl FloorArgs {

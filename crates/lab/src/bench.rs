@@ -33,16 +33,25 @@ use crate::{LabError, floor, median_f64};
 /// One measurement section of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Section {
+    /// `spoolq_daemon::run` draining a pre-filled spool in this process, against the
+    /// raw consumer loop.
     Inproc,
+    /// `Spool::drop_job` against the raw producer loop, interleaved in one spool.
     Produce,
+    /// `spoolq produce` and `spoolq daemon` together, against the two raw floors.
     E2e,
+    /// The daemon running the handler `true`, against `xargs -P`.
     Exec,
+    /// Drop-to-claim latency with the watcher.
     Latency,
+    /// Listing cost and idle CPU after a burst bloated new/.
     Idle,
+    /// Draining a huge spool against a small one (opt-in).
     Scale,
 }
 
 impl Section {
+    /// The sections `spoolq lab --bench` runs without `--sections`: all but scale.
     pub const DEFAULT: [Section; 6] = [
         Section::Inproc,
         Section::Produce,
@@ -52,6 +61,7 @@ impl Section {
         Section::Idle,
     ];
 
+    /// Its name for `--sections`.
     pub fn as_str(self) -> &'static str {
         match self {
             Section::Inproc => "inproc",
@@ -92,14 +102,19 @@ impl std::str::FromStr for Section {
 pub struct BenchConfig {
     /// The `spoolq` binary (for the process sections).
     pub exe: PathBuf,
+    /// The sections to run, in order.
     pub sections: Vec<Section>,
     /// Repeats per figure; medians are reported.
     pub repeat: usize,
     /// Workers of the daemon (and xargs' -P).
     pub workers: usize,
+    /// Jobs of the pre-filled spool in the inproc section.
     pub inproc_jobs: u64,
+    /// Jobs produced in the e2e section.
     pub e2e_jobs: u64,
+    /// Jobs of the pre-filled spool in the exec section.
     pub exec_jobs: u64,
+    /// Jobs produced in the latency section.
     pub latency_jobs: u64,
     /// Jobs per second offered in the latency section.
     pub rate: f64,
@@ -109,7 +124,9 @@ pub struct BenchConfig {
     pub idle_for: Duration,
     /// Jobs of the big spool in the scale section, and of the small one it is compared to.
     pub scale_jobs: u64,
+    /// Jobs of the small spool in the scale section.
     pub scale_base: u64,
+    /// Payload size of every generated job, in bytes.
     pub payload_size: usize,
     /// Where the disk runs happen (the system temp folder by default).
     pub disk: PathBuf,
@@ -120,13 +137,20 @@ pub struct BenchConfig {
 impl BenchConfig {
     // The defaults that `spoolq lab --bench` has flags for, defined once: `new` uses
     // them, `spoolq lab --help` shows them.
+    /// Default of [`BenchConfig::repeat`].
     pub const DEFAULT_REPEAT: usize = 3;
+    /// Default of [`BenchConfig::workers`].
     pub const DEFAULT_WORKERS: usize = 2;
+    /// Default of [`BenchConfig::e2e_jobs`].
     pub const DEFAULT_E2E_JOBS: u64 = 50_000;
+    /// Default of [`BenchConfig::idle_for`].
     pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(30);
+    /// Default of [`BenchConfig::scale_jobs`].
     pub const DEFAULT_SCALE_JOBS: u64 = 1_000_000;
+    /// Default of [`BenchConfig::payload_size`].
     pub const DEFAULT_PAYLOAD_SIZE: usize = 200;
 
+    /// The defaults of `spoolq lab --bench`, starting processes from `exe`.
     pub fn new(exe: PathBuf) -> BenchConfig {
         BenchConfig {
             exe,
@@ -161,27 +185,39 @@ impl BenchConfig {
 /// One figure.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchRow {
+    /// The section's name.
     pub section: String,
+    /// Where it ran: `tmpfs` or `disk`.
     pub place: String,
+    /// What the figure is.
     pub what: String,
     /// spoolq's median.
     pub value: f64,
     /// The floor's median, if the figure has one.
     pub floor: Option<f64>,
+    /// The unit of `value` and `floor`.
     pub unit: String,
     /// value / floor for rates, floor / value for times: 1.0 = as fast as the floor.
     pub ratio: Option<f64>,
+    /// The target the figure is held to, for people.
     pub target: String,
+    /// Whether the target was met; `None` for a figure without one.
     pub met: Option<bool>,
+    /// spoolq's value in every run.
     pub runs: Vec<f64>,
+    /// The floor's value in every run.
     pub floor_runs: Vec<f64>,
 }
 
 /// Everything the bench measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
+    /// Every figure, in section order.
     pub rows: Vec<BenchRow>,
+    /// The load averages (1, 5, 15 minutes) when the bench started, where the system
+    /// tells them.
     pub load_before: Option<String>,
+    /// The load averages when it ended.
     pub load_after: Option<String>,
 }
 
@@ -274,6 +310,7 @@ pub enum BenchDaemon {
 }
 
 impl BenchDaemon {
+    /// Every setup.
     pub const ALL: [BenchDaemon; 3] = [
         BenchDaemon::Serve,
         BenchDaemon::Drain,

@@ -21,19 +21,28 @@ use spoolq_spool::{JobHeader, JobId, Spool};
 /// Why a floor loop stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FloorError {
+    /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] spoolq_spool::LayoutError),
+    /// A directory operation failed.
     #[error(transparent)]
     Dir(#[from] spoolq_os::Error),
+    /// A raw system call on a job failed.
     #[error("{op} {name}: {errno}")]
     Sys {
+        /// The call.
         op: &'static str,
+        /// The job's name.
         name: String,
+        /// What the kernel answered.
         errno: Errno,
     },
+    /// A std I/O call failed.
     #[error("{op}: {source}")]
     Io {
+        /// The call.
         op: &'static str,
+        /// Its error.
         source: std::io::Error,
     },
 }

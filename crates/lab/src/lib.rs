@@ -9,6 +9,7 @@
 //! Boundaries: the lab orchestrates and summarises; it claims nothing itself. Printing is
 //! the binary's job: this crate returns the report and renders it to strings.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -32,12 +33,15 @@ use crate::argv::DaemonArgs;
 pub struct LabConfig {
     /// The `spoolq` binary to start consumers from (normally the running one).
     pub exe: PathBuf,
+    /// Jobs produced per run.
     pub jobs: u64,
+    /// Consumer processes racing over the spool.
     pub consumers: usize,
     /// Workers per consumer.
     pub workers: usize,
     /// Simulated work per job.
     pub work: Duration,
+    /// The strategies to run, in order.
     pub strategies: Vec<Strategy>,
     /// A pause injected between open and lock, through the claim crate's step hook.
     pub race_window: Option<Duration>,
@@ -45,6 +49,7 @@ pub struct LabConfig {
     pub keep_in: Option<PathBuf>,
     /// A real handler (run with `sh -c`) instead of simulated work.
     pub exec: Option<String>,
+    /// Runs per strategy; the summary takes medians.
     pub repeat: usize,
     /// Journal every claim step (needed for the timeline's open and lock lines).
     pub trace_claims: bool,
@@ -57,13 +62,21 @@ pub struct LabConfig {
 impl LabConfig {
     // The defaults, defined once: `LabConfig::new` uses them, `spoolq lab --help` shows
     // them.
+    /// Default of [`LabConfig::jobs`].
     pub const DEFAULT_JOBS: u64 = 10_000;
+    /// Default of [`LabConfig::consumers`].
     pub const DEFAULT_CONSUMERS: usize = 4;
+    /// Default of [`LabConfig::workers`].
     pub const DEFAULT_WORKERS: usize = 2;
+    /// Default of [`LabConfig::work`].
     pub const DEFAULT_WORK: Duration = Duration::from_millis(2);
+    /// Default of [`LabConfig::strategies`]: naive first, so the table shows the race.
     pub const DEFAULT_STRATEGIES: [Strategy; 2] = [Strategy::Naive, Strategy::Verified];
+    /// Default of [`LabConfig::repeat`].
     pub const DEFAULT_REPEAT: usize = 1;
+    /// Default of [`LabConfig::payload_size`].
     pub const DEFAULT_PAYLOAD_SIZE: usize = 200;
+    /// Default of [`LabConfig::run_timeout`].
     pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
     /// The defaults of `spoolq lab`: finishes in well under a minute on two cores.
@@ -89,41 +102,62 @@ impl LabConfig {
 /// Why a lab run could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// A folder for spools, logs or journals could not be made.
     #[error("creating the lab's folder {}: {source}", path.display())]
     Folder {
+        /// The folder.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// A spool could not be created or opened.
     #[error(transparent)]
     Spool(#[from] spoolq_spool::LayoutError),
+    /// The lab's producer journal could not be written.
     #[error(transparent)]
     Journal(#[from] spoolq_spool::JournalError),
+    /// Producing the jobs failed.
     #[error("producing jobs: {0}")]
     Produce(#[from] spoolq_producer::ProduceError),
+    /// Auditing a run failed.
     #[error("auditing: {0}")]
     Audit(#[from] spoolq_auditor::AuditError),
+    /// A consumer process could not be started.
     #[error("starting consumer {} ({}): {source}", index, exe.display())]
     Spawn {
+        /// Which consumer (from 1).
         index: usize,
+        /// The binary it was started from.
         exe: PathBuf,
+        /// The spawn's error.
         source: std::io::Error,
     },
+    /// A consumer exited with a failure.
     #[error(
         "consumer {index} exited with {status}; its log is {}", log.display()
     )]
     ConsumerFailed {
+        /// Which consumer (from 1).
         index: usize,
+        /// How it exited.
         status: std::process::ExitStatus,
+        /// Its log file.
         log: PathBuf,
     },
+    /// A bench section failed.
     #[error("bench: {0}")]
     Bench(String),
+    /// A daemon setting has no flag, so no consumer process can be given it.
     #[error(transparent)]
     NoFlag(#[from] argv::NoFlag),
+    /// A run did not drain in time.
     #[error("the {strategy} run did not drain within {timeout:?}; consumers were killed (logs in {})", logs.display())]
     Timeout {
+        /// The run's strategy.
         strategy: Strategy,
+        /// The time it had.
         timeout: Duration,
+        /// Where the consumers' logs are.
         logs: PathBuf,
     },
 }
@@ -131,17 +165,27 @@ pub enum LabError {
 /// The measured result of one run of one strategy.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunResult {
+    /// The strategy, as its word.
     pub strategy: String,
+    /// Which run of the strategy (from 1); in the summary, how many runs it is over.
     pub run: usize,
+    /// Consumer processes.
     pub consumers: usize,
+    /// Jobs produced.
     pub jobs: u64,
     /// Completions journaled (`done` events): above `jobs` when jobs ran twice.
     pub completed: u64,
+    /// Jobs processed again after another consumer completed them: the race.
     pub dup_after_completion: u64,
+    /// Jobs processed by two consumers at once.
     pub dup_concurrent: u64,
+    /// Jobs claimed again after a failed or interrupted attempt.
     pub redelivered: u64,
+    /// Jobs produced and neither completed nor still in the spool.
     pub lost: u64,
+    /// Seconds from starting the consumers until all of them exited, the spool drained.
     pub wall_s: f64,
+    /// Jobs produced, per second of `wall_s`.
     pub jobs_per_s: f64,
     /// Where the run's spool was (deleted afterwards unless kept).
     pub spool: PathBuf,
@@ -152,17 +196,24 @@ pub struct RunResult {
 /// Progress while the lab runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress<'a> {
+    /// The strategy of the run.
     pub strategy: Strategy,
+    /// Which run of it (from 1).
     pub run: usize,
+    /// Runs per strategy.
     pub repeat: usize,
+    /// Jobs done so far in this phase.
     pub done: u64,
+    /// Jobs of the run.
     pub total: u64,
+    /// What the run is doing: `producing` or `consuming`.
     pub phase: &'a str,
 }
 
 /// Everything the lab measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LabReport {
+    /// Every run, in order.
     pub runs: Vec<RunResult>,
     /// One row per strategy: medians over the repeats.
     pub summary: Vec<RunResult>,
