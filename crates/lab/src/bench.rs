@@ -743,7 +743,7 @@ fn latency(
 }
 
 /// CPU time (user + system, all threads) of process `pid` in nanoseconds, from
-/// /proc/<pid>/task/*/schedstat (Linux).
+/// `/proc/<pid>/task/*/schedstat` (Linux).
 pub fn cpu_ns(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0;

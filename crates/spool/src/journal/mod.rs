@@ -1,7 +1,7 @@
 //! The journal: one JSON-lines event log per process, and a reader that merges many.
 //!
 //! Each record carries the process (host, pid), a wall-clock time and a CLOCK_MONOTONIC
-//! time, and one [`Event`] with exactly its fields ([`event`]); [`wire`] is the line
+//! time, and one [`Event`] with exactly its fields (`event.rs`); `wire.rs` holds the line
 //! format. On one host the monotonic clock is shared by every process, so sorting by it
 //! orders events across processes the way a kernel tracer would. A writer assigns both
 //! times under its lock, so each file is in monotonic order and the reader can merge
