@@ -39,8 +39,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::queue::Offer;
+use crate::record;
+use crate::state::{Shared, Stats, blocking};
 use crate::worker::quarantine;
-use crate::{Shared, Stats, blocking, record};
 
 /// Messages from the watcher thread to the discovery task.
 #[derive(Debug)]
@@ -411,16 +412,14 @@ pub(crate) async fn discovery(
                         );
                     }
                     let s = shared.clone();
-                    let _ =
-                        blocking(move || crate::hidden::sweep(&s, &crate::worker::daemon_id(&s)))
-                            .await;
+                    let _ = blocking(move || crate::hidden::sweep(&s, &s.daemon_id())).await;
                     return;
                 }
             }
         }
 
         tokio::select! {
-            () = crate::flag_set(&mut stop) => return,
+            () = crate::state::flag_set(&mut stop) => return,
             _ = interval.tick() => {
                 scan_new = true;
                 scan_retry = true;

@@ -177,7 +177,7 @@ pub(crate) async fn run(
                 "handler timed out: terminating its process group");
             stop(&mut process, pgid, settings.kill_grace).await
         }
-        () = crate::flag_set(&mut terminate) => {
+        () = crate::state::flag_set(&mut terminate) => {
             run.interrupted = true;
             warn!(job = %id, "shutdown grace expired: terminating the handler");
             stop(&mut process, pgid, settings.kill_grace).await
@@ -497,7 +497,7 @@ async fn builtin(settings: &Settings, job: Job<'_>, mut terminate: watch::Receiv
                     run.timed_out = true;
                 }
             }
-            () = crate::flag_set(&mut terminate) => run.interrupted = true,
+            () = crate::state::flag_set(&mut terminate) => run.interrupted = true,
         }
     }
     if !run.timed_out && !run.interrupted {

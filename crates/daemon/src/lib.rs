@@ -37,6 +37,7 @@ mod handler;
 mod hidden;
 mod queue;
 mod record;
+mod state;
 mod tmp;
 mod worker;
 
@@ -58,6 +59,7 @@ pub use handler::kill_all_handlers;
 
 use crate::queue::Queue;
 use crate::record::Journal;
+use crate::state::{Shared, Stats, TaskFailed, blocking};
 
 /// Exit code with which a handler asks for a retry (sysexits' EX_TEMPFAIL). Any other
 /// failure retries too; this one is simply the documented way to ask.
@@ -115,81 +117,27 @@ pub enum DaemonError {
     Task(String),
 }
 
-/// Counters shared by every task, turned into a [`Summary`] at the end.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub claimed: AtomicU64,
-    pub completed: AtomicU64,
-    pub retried: AtomicU64,
-    pub dead: AtomicU64,
-    pub quarantined: AtomicU64,
-    pub released: AtomicU64,
-    pub requeued: AtomicU64,
-    pub errors: AtomicU64,
+impl From<TaskFailed> for DaemonError {
+    fn from(e: TaskFailed) -> DaemonError {
+        DaemonError::Task(e.0)
+    }
 }
 
-impl Stats {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn summary(&self) -> Summary {
+impl Summary {
+    /// The counters as they are now.
+    fn of(stats: &Stats) -> Summary {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Summary {
-            claimed: get(&self.claimed),
-            completed: get(&self.completed),
-            retried: get(&self.retried),
-            dead: get(&self.dead),
-            quarantined: get(&self.quarantined),
-            released: get(&self.released),
-            requeued: get(&self.requeued),
-            errors: get(&self.errors),
+            claimed: get(&stats.claimed),
+            completed: get(&stats.completed),
+            retried: get(&stats.retried),
+            dead: get(&stats.dead),
+            quarantined: get(&stats.quarantined),
+            released: get(&stats.released),
+            requeued: get(&stats.requeued),
+            errors: get(&stats.errors),
         }
     }
-
-    /// A number that grows whenever a job moved on; drain uses it to tell progress
-    /// from spinning on jobs that another daemon holds.
-    pub fn progress(&self) -> u64 {
-        let s = self.summary();
-        s.completed + s.retried + s.dead + s.quarantined + s.released + s.requeued + s.errors
-    }
-}
-
-/// State shared by discovery and the workers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: Config,
-    pub spool: Spool,
-    pub journal: Journal,
-    pub stats: Stats,
-    pub queue: Queue,
-    /// Set once the shutdown future resolved (or drain finished): claim nothing more.
-    pub stopping: AtomicBool,
-    /// new/ was moved or replaced: never claim from it again in this process.
-    pub new_gone: AtomicBool,
-    /// retry/ was moved or replaced: the retry mover stops.
-    pub retry_gone: AtomicBool,
-}
-
-impl Shared {
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-}
-
-/// Resolves once the flag turns true (or its sender is gone, which only happens after
-/// `run` finished: treat it as set).
-pub(crate) async fn flag_set(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|set| *set).await;
-}
-
-/// Runs `f` on tokio's blocking pool (claims, renames, journal writes).
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, DaemonError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| DaemonError::Task(e.to_string()))
 }
 
 /// Runs the daemon until `shutdown` resolves (or, with `drain`, until the spool is
@@ -317,7 +265,7 @@ pub async fn run(
         let _ = discovery.await;
     }
 
-    let summary = shared.stats.summary();
+    let summary = Summary::of(&shared.stats);
     {
         let shared = shared.clone();
         blocking(move || {

@@ -30,7 +30,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::failed::{Movable, bury, rfc3339};
 use crate::handler::{self, Run, Settings};
-use crate::{EXIT_PERMANENT, Shared, Stats, backoff, blocking, record};
+use crate::state::{Shared, Stats, blocking};
+use crate::{EXIT_PERMANENT, backoff, record};
 
 /// A claimed, validated job whose claimed record is journaled.
 #[derive(Debug)]
@@ -92,7 +93,7 @@ pub(crate) async fn worker(
     loop {
         let names = tokio::select! {
             biased;
-            () = crate::flag_set(&mut stop) => break,
+            () = crate::state::flag_set(&mut stop) => break,
             names = take_batch(&receiver, 1) => match names {
                 Some(names) => names,
                 None => break,
@@ -123,7 +124,7 @@ fn inline_worker(
         let names = runtime.block_on(async {
             tokio::select! {
                 biased;
-                () = crate::flag_set(&mut stop) => None,
+                () = crate::state::flag_set(&mut stop) => None,
                 names = take_batch(receiver, INLINE_BATCH) => names,
             }
         });
@@ -727,7 +728,7 @@ fn bury_dead(shared: &Shared, job: Claimed, run: &Run, cause: DeadCause, message
         job.claim,
         FailedName::original(&job.name),
         reason,
-        &daemon_id(shared),
+        &shared.daemon_id(),
     ) {
         Ok(buried) => {
             Stats::bump(&shared.stats.dead);
@@ -772,11 +773,6 @@ fn released_after_failed_move(
         .write(outcome.released(cause, error.to_string()));
 }
 
-pub(crate) fn daemon_id(shared: &Shared) -> String {
-    let writer = shared.journal.writer();
-    format!("{}:{}", writer.host(), writer.pid())
-}
-
 /// Moves a file that is not a valid job to failed/ with its reason, and journals it.
 /// On failure the file stays where it is (logged); it is never deleted. Blocking.
 #[allow(clippy::too_many_arguments)]
@@ -798,7 +794,7 @@ pub(crate) fn quarantine<M: Movable>(
         item,
         FailedName::original(name),
         reason,
-        &daemon_id(shared),
+        &shared.daemon_id(),
     ) {
         Ok(buried) => {
             Stats::bump(&shared.stats.quarantined);

@@ -1,0 +1,94 @@
+//! State shared by the daemon's tasks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use spoolq_spool::Spool;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::queue::Queue;
+use crate::record::Journal;
+
+/// Counters shared by every task, turned into the run's summary at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub released: AtomicU64,
+    pub requeued: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A number that grows whenever a job moved on; drain uses it to tell progress
+    /// from spinning on jobs that another daemon holds.
+    pub fn progress(&self) -> u64 {
+        [
+            &self.completed,
+            &self.retried,
+            &self.dead,
+            &self.quarantined,
+            &self.released,
+            &self.requeued,
+            &self.errors,
+        ]
+        .into_iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+/// State shared by discovery and the workers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub spool: Spool,
+    pub journal: Journal,
+    pub stats: Stats,
+    pub queue: Queue,
+    /// Set once the shutdown future resolved (or drain finished): claim nothing more.
+    pub stopping: AtomicBool,
+    /// new/ was moved or replaced: never claim from it again in this process.
+    pub new_gone: AtomicBool,
+    /// retry/ was moved or replaced: the retry mover stops.
+    pub retry_gone: AtomicBool,
+}
+
+impl Shared {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// How this daemon names itself in reason files: host and pid.
+    pub fn daemon_id(&self) -> String {
+        let writer = self.journal.writer();
+        format!("{}:{}", writer.host(), writer.pid())
+    }
+}
+
+/// Resolves once the flag turns true (or its sender is gone, which only happens after
+/// `run` finished: treat it as set).
+pub(crate) async fn flag_set(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|set| *set).await;
+}
+
+/// Runs `f` on tokio's blocking pool (claims, renames, journal writes).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TaskFailed> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TaskFailed(e.to_string()))
+}
+
+/// A task on the blocking pool panicked or was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: a daemon task failed: {0}")]
+pub(crate) struct TaskFailed(pub String);
