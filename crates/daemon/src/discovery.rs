@@ -34,10 +34,11 @@ use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
 use spoolq_spool::{QuarantineCause, Record, RetryName};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
+use crate::lifecycle::Folder;
 use crate::queue::Offer;
 use crate::record;
 use crate::state::{Shared, Stats, blocking};
@@ -101,8 +102,7 @@ fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, W
     let send = move |msg: WatchMsg| {
         let msg = match msg {
             WatchMsg::New(name) => {
-                if shared.new_gone.load(Ordering::SeqCst)
-                    || shared.queue.offer(&name) != Offer::Full
+                if shared.lifecycle.is_gone(Folder::New) || shared.queue.offer(&name) != Offer::Full
                 {
                     return;
                 }
@@ -295,11 +295,8 @@ struct RetryReport {
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
-pub(crate) async fn discovery(
-    shared: Arc<Shared>,
-    feed: Option<WatchFeed>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
+    let mut lifecycle = shared.lifecycle.clone();
     let config = shared.config.clone();
     let mut interval = tokio::time::interval_at(
         Instant::now() + config.rescan_interval,
@@ -329,7 +326,7 @@ pub(crate) async fn discovery(
     let mut last_progress = shared.stats.progress();
 
     loop {
-        if shared.is_stopping() {
+        if lifecycle.is_stopping() {
             return;
         }
         if lost
@@ -349,7 +346,7 @@ pub(crate) async fn discovery(
             let max_age = config.tmp_max_age;
             let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
         }
-        if scan_retry && !shared.retry_gone.load(Ordering::SeqCst) {
+        if scan_retry && !lifecycle.is_gone(Folder::Retry) {
             scan_retry = false;
             let s = shared.clone();
             if let Ok(report) = blocking(move || retry_pass(&s)).await {
@@ -397,7 +394,7 @@ pub(crate) async fn discovery(
                         "scanned new/"
                     );
                 }
-                let drained = shared.new_gone.load(Ordering::SeqCst)
+                let drained = lifecycle.is_gone(Folder::New)
                     || (report.fresh
                         && report.listed == 0
                         && !report.full
@@ -419,7 +416,7 @@ pub(crate) async fn discovery(
         }
 
         tokio::select! {
-            () = crate::state::flag_set(&mut stop) => return,
+            () = lifecycle.wait_stopping() => return,
             _ = interval.tick() => {
                 scan_new = true;
                 scan_retry = true;
@@ -553,8 +550,8 @@ fn check_folders(shared: &Shared, reported: &Mutex<HashSet<&'static str>>) {
              and restart the daemon"
         );
         match folder {
-            "new" => shared.new_gone.store(true, Ordering::SeqCst),
-            "retry" => shared.retry_gone.store(true, Ordering::SeqCst),
+            "new" => shared.lifecycle.give_up(Folder::New),
+            "retry" => shared.lifecycle.give_up(Folder::Retry),
             _ => {}
         }
     }
@@ -567,7 +564,7 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         fresh: resume.is_none(),
         ..ScanReport::default()
     };
-    if shared.new_gone.load(Ordering::SeqCst) {
+    if shared.lifecycle.is_gone(Folder::New) {
         return (report, None);
     }
     let (mut stream, mut pending) = match resume {
@@ -584,7 +581,7 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
             }
         },
     };
-    while !shared.is_stopping() {
+    while !shared.lifecycle.is_stopping() {
         let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
             None => break,
             Some(Ok(name)) => name,
@@ -636,7 +633,7 @@ fn retry_pass(shared: &Shared) -> RetryReport {
     };
     let now = SystemTime::now();
     for entry in entries {
-        if shared.is_stopping() {
+        if shared.lifecycle.is_stopping() {
             break;
         }
         let name = match entry {
@@ -709,8 +706,7 @@ fn requeue(
             });
             let _ = shared.journal.write(record);
             debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
-            if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&ready) == Offer::Full
-            {
+            if !shared.lifecycle.is_gone(Folder::New) && shared.queue.offer(&ready) == Offer::Full {
                 report.full = true;
             }
             report.moved += 1;

@@ -33,8 +33,9 @@ use spoolq_os::spawn::kill_child_with_parent;
 use spoolq_spool::JobId;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
+
+use crate::lifecycle::Lifecycle;
 
 /// Longest handler output line logged; the rest of the line is dropped.
 const MAX_LINE: usize = 4096;
@@ -134,14 +135,10 @@ pub fn kill_all_handlers() {
     }
 }
 
-/// Runs the handler for `job`. `terminate` turns true when the shutdown grace expired.
-pub(crate) async fn run(
-    settings: &Settings,
-    job: Job<'_>,
-    mut terminate: watch::Receiver<bool>,
-) -> Run {
+/// Runs the handler for `job`; it is terminated once `lifecycle` is.
+pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let Some(command) = &settings.command else {
-        return builtin(settings, job, terminate).await;
+        return builtin(settings, job, lifecycle).await;
     };
     let mut run = Run::new();
     let Started {
@@ -177,7 +174,7 @@ pub(crate) async fn run(
                 "handler timed out: terminating its process group");
             stop(&mut process, pgid, settings.kill_grace).await
         }
-        () = crate::state::flag_set(&mut terminate) => {
+        () = lifecycle.wait_terminating() => {
             run.interrupted = true;
             warn!(job = %id, "shutdown grace expired: terminating the handler");
             stop(&mut process, pgid, settings.kill_grace).await
@@ -487,7 +484,7 @@ async fn stop(
 }
 
 /// The built-in handler: log the job, optionally pretend to work, succeed.
-async fn builtin(settings: &Settings, job: Job<'_>, mut terminate: watch::Receiver<bool>) -> Run {
+async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let mut run = Run::new();
     info!(job = %job.id, attempt = job.attempt, bytes = job.length, "built-in handler: job received");
     if let Some(work) = settings.simulate_work {
@@ -497,7 +494,7 @@ async fn builtin(settings: &Settings, job: Job<'_>, mut terminate: watch::Receiv
                     run.timed_out = true;
                 }
             }
-            () = crate::state::flag_set(&mut terminate) => run.interrupted = true,
+            () = lifecycle.wait_terminating() => run.interrupted = true,
         }
     }
     if !run.timed_out && !run.interrupted {

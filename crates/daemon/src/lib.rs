@@ -35,6 +35,7 @@ mod discovery;
 mod failed;
 mod handler;
 mod hidden;
+mod lifecycle;
 mod queue;
 mod record;
 mod state;
@@ -45,18 +46,18 @@ use std::ffi::OsStr;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::Strategy;
 use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
-use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use config::Config;
 pub use handler::kill_all_handlers;
 
+use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
 use crate::state::{Shared, Stats, TaskFailed, blocking};
@@ -198,26 +199,14 @@ pub async fn run(
         .ok();
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (terminate_tx, terminate_rx) = watch::channel(false);
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
     for id in 1..=config.workers {
         let id = u32::try_from(id).unwrap_or(u32::MAX);
-        workers.spawn(worker::worker(
-            shared.clone(),
-            id,
-            receiver.clone(),
-            stop_rx.clone(),
-            terminate_rx.clone(),
-        ));
+        workers.spawn(worker::worker(shared.clone(), id, receiver.clone()));
     }
-    let mut discovery = tokio::spawn(discovery::discovery(
-        shared.clone(),
-        watch_rx,
-        stop_rx.clone(),
-    ));
+    let mut discovery = tokio::spawn(discovery::discovery(shared.clone(), watch_rx));
 
     let mut discovery_done = false;
     tokio::select! {
@@ -234,9 +223,7 @@ pub async fn run(
             }
         }
     }
-    shared.stopping.store(true, Ordering::SeqCst);
-    shared.journal.stop_waiting();
-    let _ = stop_tx.send(true);
+    shared.lifecycle.stop();
     drop(watch_handle);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
@@ -257,7 +244,7 @@ pub async fn run(
                     warn!(in_flight = workers.len(),
                         "shutdown grace expired: terminating handlers and releasing their jobs");
                 }
-                let _ = terminate_tx.send(true);
+                shared.lifecycle.terminate();
             }
         }
     }
@@ -372,14 +359,13 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
     };
     let writer = create_journal(&spool, options)?;
     let queue = Queue::new(config.queue_capacity);
+    let lifecycle = Lifecycle::new();
     Ok(Shared {
-        journal: Journal::new(Arc::new(writer), config.strategy),
+        journal: Journal::new(Arc::new(writer), config.strategy, lifecycle.clone()),
         spool,
         stats: Stats::default(),
         queue,
-        stopping: AtomicBool::new(false),
-        new_gone: AtomicBool::new(false),
-        retry_gone: AtomicBool::new(false),
+        lifecycle,
         config,
     })
 }

@@ -1,13 +1,12 @@
 //! State shared by the daemon's tasks.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use spoolq_spool::Spool;
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
+use spoolq_spool::Spool;
 
 /// Counters shared by every task, turned into the run's summary at the end.
 #[derive(Debug, Default)]
@@ -53,30 +52,16 @@ pub(crate) struct Shared {
     pub journal: Journal,
     pub stats: Stats,
     pub queue: Queue,
-    /// Set once the shutdown future resolved (or drain finished): claim nothing more.
-    pub stopping: AtomicBool,
-    /// new/ was moved or replaced: never claim from it again in this process.
-    pub new_gone: AtomicBool,
-    /// retry/ was moved or replaced: the retry mover stops.
-    pub retry_gone: AtomicBool,
+    /// Running, stopping or terminating, and the folders given up.
+    pub lifecycle: Lifecycle,
 }
 
 impl Shared {
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
     /// How this daemon names itself in reason files: host and pid.
     pub fn daemon_id(&self) -> String {
         let writer = self.journal.writer();
         format!("{}:{}", writer.host(), writer.pid())
     }
-}
-
-/// Resolves once the flag turns true (or its sender is gone, which only happens after
-/// `run` finished: treat it as set).
-pub(crate) async fn flag_set(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|set| *set).await;
 }
 
 /// Runs `f` on tokio's blocking pool (claims, renames, journal writes).

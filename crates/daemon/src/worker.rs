@@ -13,7 +13,6 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use spoolq_claim::{Claim, Claimer, Outcome, Strategy};
@@ -25,11 +24,12 @@ use spoolq_spool::{
     DeadCause, DoneResult, JobHeader, JobId, JournalError, QuarantineCause, ReadyName, Record,
     ReleaseCause, RetryName,
 };
-use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tracing::{debug, error, info, warn};
 
 use crate::failed::{Movable, bury, rfc3339};
 use crate::handler::{self, Run, Settings};
+use crate::lifecycle::Lifecycle;
 use crate::state::{Shared, Stats, blocking};
 use crate::{EXIT_PERMANENT, backoff, record};
 
@@ -57,9 +57,8 @@ pub(crate) async fn worker(
     shared: Arc<Shared>,
     id: u32,
     receiver: Arc<AsyncMutex<mpsc::Receiver<OsString>>>,
-    mut stop: watch::Receiver<bool>,
-    terminate: watch::Receiver<bool>,
 ) {
+    let mut lifecycle = shared.lifecycle.clone();
     let mut claimer =
         Claimer::new(shared.spool.new_dir().clone(), shared.config.strategy).with_id(u64::from(id));
     if let Some(hook) = record::step_hook(
@@ -84,7 +83,8 @@ pub(crate) async fn worker(
     if settings.command.is_none() && settings.simulate_work.is_none() {
         let runtime = tokio::runtime::Handle::current();
         let ran =
-            blocking(move || inline_worker(&runtime, &shared, &claimer, id, &receiver, stop)).await;
+            blocking(move || inline_worker(&runtime, &shared, &claimer, id, &receiver, lifecycle))
+                .await;
         if let Err(e) = ran {
             error!(error = %e, "a worker stopped");
         }
@@ -93,15 +93,15 @@ pub(crate) async fn worker(
     loop {
         let names = tokio::select! {
             biased;
-            () = crate::state::flag_set(&mut stop) => break,
+            () = lifecycle.wait_stopping() => break,
             names = take_batch(&receiver, 1) => match names {
                 Some(names) => names,
                 None => break,
             },
         };
         for name in names {
-            if !shared.is_stopping() && !shared.new_gone.load(Ordering::SeqCst) {
-                process(&shared, &claimer, &settings, id, &name, terminate.clone()).await;
+            if shared.lifecycle.claims_new() {
+                process(&shared, &claimer, &settings, id, &name, &mut lifecycle).await;
             }
             shared.queue.done(&name);
         }
@@ -118,13 +118,13 @@ fn inline_worker(
     claimer: &Claimer,
     id: u32,
     receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
-    mut stop: watch::Receiver<bool>,
+    mut lifecycle: Lifecycle,
 ) {
     loop {
         let names = runtime.block_on(async {
             tokio::select! {
                 biased;
-                () = crate::state::flag_set(&mut stop) => None,
+                () = lifecycle.wait_stopping() => None,
                 names = take_batch(receiver, INLINE_BATCH) => names,
             }
         });
@@ -172,14 +172,14 @@ async fn take_batch(
 fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsString]) {
     let mut jobs = Vec::with_capacity(names.len());
     for name in names {
-        if shared.is_stopping() || shared.new_gone.load(Ordering::SeqCst) {
+        if !shared.lifecycle.claims_new() {
             break;
         }
         if let Some(job) = claim_valid(shared, claimer, worker, name.clone(), false) {
             jobs.push(job);
         }
     }
-    if jobs.is_empty() || shared.is_stopping() {
+    if jobs.is_empty() || shared.lifecycle.is_stopping() {
         // Claimed after shutdown began: nothing was journaled, just let go.
         return;
     }
@@ -214,7 +214,7 @@ async fn process(
     settings: &Settings,
     worker: u32,
     name: &OsStr,
-    terminate: watch::Receiver<bool>,
+    lifecycle: &mut Lifecycle,
 ) {
     let prepared = {
         let (shared, claimer, name) = (shared.clone(), claimer.clone(), name.to_owned());
@@ -240,7 +240,7 @@ async fn process(
             length: job.header.length,
             spool: shared.spool.path(),
         },
-        terminate,
+        lifecycle,
     )
     .await;
     let s = shared.clone();
@@ -259,7 +259,7 @@ fn prepare(
     want_payload: bool,
 ) -> Option<Claimed> {
     let job = claim_valid(shared, claimer, worker, name, want_payload)?;
-    if shared.is_stopping() {
+    if shared.lifecycle.is_stopping() {
         // Claimed after shutdown began: nothing was journaled, just let go.
         return None;
     }
@@ -317,7 +317,7 @@ fn claim_valid(
     name: OsString,
     want_payload: bool,
 ) -> Option<Claimed> {
-    if shared.is_stopping() {
+    if shared.lifecycle.is_stopping() {
         return None;
     }
     let claim = match claimer.claim(&name) {
