@@ -33,16 +33,16 @@ use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
-use spoolq_spool::{QuarantineCause, Record, RetryName};
+use spoolq_spool::{Record, RetryName};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::lifecycle::Folder;
+use crate::quarantine::{Rejection, quarantine};
 use crate::queue::Offer;
 use crate::record;
 use crate::state::{Shared, Stats, blocking};
-use crate::worker::quarantine;
 
 /// Messages from the watcher thread to the discovery task.
 #[derive(Debug)]
@@ -672,17 +672,11 @@ fn requeue(
     let claim = match claimer.claim(name) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
-            let reason = rejected.reason();
-            quarantine(
-                shared,
-                rejected,
-                name,
-                FoundIn::Retry,
-                0,
-                Some(retry.id),
-                QuarantineCause::from(reason),
-                format!("{} {reason}", printable(name)),
-            );
+            let why = Rejection::ClaimRefused {
+                reason: rejected.reason(),
+                job: Some(retry.id),
+            };
+            quarantine(shared, rejected, name, FoundIn::Retry, 0, why);
             return;
         }
         // Another daemon is moving it, or already did.
@@ -727,33 +721,19 @@ fn requeue(
 }
 
 fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::OsStr) {
-    let message = format!(
-        "{} is not a retry name (<id>.<attempts>.<due ms>): only the daemon puts files in retry/",
-        printable(name)
-    );
     match claimer.claim(name) {
-        Ok(Outcome::Claimed(claim)) => quarantine(
-            shared,
-            claim,
-            name,
-            FoundIn::Retry,
-            0,
-            record::id_from_name(name),
-            QuarantineCause::NotARetryName,
-            message,
-        ),
+        Ok(Outcome::Claimed(claim)) => {
+            let why = Rejection::NotARetryName {
+                job: record::id_from_name(name),
+            };
+            quarantine(shared, claim, name, FoundIn::Retry, 0, why);
+        }
         Ok(Outcome::Rejected(rejected)) => {
-            let reason = rejected.reason();
-            quarantine(
-                shared,
-                rejected,
-                name,
-                FoundIn::Retry,
-                0,
-                None,
-                QuarantineCause::from(reason),
-                format!("{} {reason}", printable(name)),
-            );
+            let why = Rejection::ClaimRefused {
+                reason: rejected.reason(),
+                job: None,
+            };
+            quarantine(shared, rejected, name, FoundIn::Retry, 0, why);
         }
         Ok(_) => {}
         Err(e) => {

@@ -36,6 +36,7 @@ mod failed;
 mod handler;
 mod hidden;
 mod lifecycle;
+mod quarantine;
 mod queue;
 mod record;
 mod state;

@@ -21,15 +21,16 @@ use spoolq_spool::job::MAX_HEADER_LEN;
 use spoolq_spool::journal;
 use spoolq_spool::names::printable;
 use spoolq_spool::{
-    DeadCause, DoneResult, JobHeader, JobId, JournalError, QuarantineCause, ReadyName, Record,
-    ReleaseCause, RetryName,
+    DeadCause, DoneResult, JobHeader, JobId, JournalError, ReadyName, Record, ReleaseCause,
+    RetryName,
 };
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tracing::{debug, error, info, warn};
 
-use crate::failed::{Movable, bury, rfc3339};
+use crate::failed::{bury, rfc3339};
 use crate::handler::{self, Run, Settings};
 use crate::lifecycle::Lifecycle;
+use crate::quarantine::{Rejection, quarantine};
 use crate::state::{Shared, Stats, blocking};
 use crate::{EXIT_PERMANENT, backoff, record};
 
@@ -323,17 +324,11 @@ fn claim_valid(
     let claim = match claimer.claim(&name) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
-            let reason = rejected.reason();
-            quarantine(
-                shared,
-                rejected,
-                &name,
-                FoundIn::New,
-                worker,
-                record::id_from_name(&name),
-                QuarantineCause::from(reason),
-                format!("{} {reason}", printable(&name)),
-            );
+            let why = Rejection::ClaimRefused {
+                reason: rejected.reason(),
+                job: record::id_from_name(&name),
+            };
+            quarantine(shared, rejected, &name, FoundIn::New, worker, why);
             return None;
         }
         Ok(other) => {
@@ -353,13 +348,7 @@ fn claim_valid(
             &name,
             FoundIn::New,
             worker,
-            None,
-            QuarantineCause::NotAJobName,
-            format!(
-                "{} is not a job name (<id> or <id>.<attempts>): write jobs with spoolq, \
-                 or name them after the id in their header",
-                printable(&name)
-            ),
+            Rejection::NotAJobName,
         );
         return None;
     };
@@ -370,36 +359,22 @@ fn claim_valid(
             Stats::bump(&shared.stats.errors);
             return None;
         }
-        Err(HeaderProblem::Invalid { cause, message }) => {
-            quarantine(
-                shared,
-                claim,
-                &name,
-                FoundIn::New,
-                worker,
-                Some(ready.id),
-                cause,
-                message,
-            );
+        Err(HeaderProblem::Invalid(error)) => {
+            let why = Rejection::BadHeader {
+                job: ready.id,
+                error,
+            };
+            quarantine(shared, claim, &name, FoundIn::New, worker, why);
             return None;
         }
     };
     let (header, header_len) = header;
     if header.id != ready.id {
-        quarantine(
-            shared,
-            claim,
-            &name,
-            FoundIn::New,
-            worker,
-            Some(header.id),
-            QuarantineCause::IdMismatch,
-            format!(
-                "the file is named for job {} but its header says {}: the id inside is the \
-                 authority, so a mismatched name is never run",
-                ready.id, header.id
-            ),
-        );
+        let why = Rejection::IdMismatch {
+            named: ready.id,
+            inside: header.id,
+        };
+        quarantine(shared, claim, &name, FoundIn::New, worker, why);
         return None;
     }
     let payload = match want_payload
@@ -430,10 +405,7 @@ fn claim_valid(
 
 enum HeaderProblem {
     Io(std::io::Error),
-    Invalid {
-        cause: QuarantineCause,
-        message: String,
-    },
+    Invalid(spoolq_spool::HeaderError),
 }
 
 /// Reads and checks the header through the locked descriptor.
@@ -452,10 +424,7 @@ fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
             Err(e) => return Err(HeaderProblem::Io(e)),
         }
     }
-    let invalid = |e: spoolq_spool::HeaderError| HeaderProblem::Invalid {
-        cause: QuarantineCause::from(&e),
-        message: e.to_string(),
-    };
+    let invalid = HeaderProblem::Invalid;
     let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
     header.check_length(header_len, size).map_err(invalid)?;
     Ok((header, header_len))
@@ -771,58 +740,4 @@ fn released_after_failed_move(
     let _ = shared
         .journal
         .write(outcome.released(cause, error.to_string()));
-}
-
-/// Moves a file that is not a valid job to failed/ with its reason, and journals it.
-/// On failure the file stays where it is (logged); it is never deleted. Blocking.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn quarantine<M: Movable>(
-    shared: &Shared,
-    item: M,
-    name: &OsStr,
-    found_in: FoundIn,
-    worker: u32,
-    job: Option<JobId>,
-    cause: QuarantineCause,
-    message: String,
-) {
-    let mut reason = Reason::new(cause, message.clone(), name);
-    reason.found_in = found_in;
-    reason.job = job;
-    match bury(
-        shared.spool.failed(),
-        item,
-        FailedName::original(name),
-        reason,
-        &shared.daemon_id(),
-    ) {
-        Ok(buried) => {
-            Stats::bump(&shared.stats.quarantined);
-            let record = Record::new(journal::Quarantined {
-                job,
-                worker,
-                strategy: shared.journal.strategy(),
-                name: printable(name),
-                result: cause,
-                detail: format!(
-                    "{message} (stored as failed/{})",
-                    printable(&buried.stored_as)
-                ),
-            });
-            let _ = shared.journal.write(record);
-            warn!(name = %printable(name), folder = %found_in, reason = %cause,
-                stored_as = %printable(&buried.stored_as),
-                "not a valid job: moved to failed/ ({message})");
-            if let Some(e) = buried.reason_error {
-                error!(error = %e, "writing the reason file failed");
-            }
-        }
-        Err(failed) => {
-            // Release the lock (if it was held); the file stays where it is.
-            drop(failed.item);
-            Stats::bump(&shared.stats.errors);
-            error!(name = %printable(name), folder = %found_in, error = %failed.error,
-                "not a valid job, and moving it to failed/ failed; it stays where it is");
-        }
-    }
 }
