@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod claiming;
 mod config;
 mod discovery;
 mod failed;
