@@ -37,6 +37,7 @@ mod failed;
 mod handler;
 mod hidden;
 mod lifecycle;
+mod outcome;
 mod quarantine;
 mod queue;
 mod record;
@@ -58,17 +59,12 @@ use tracing::{error, info, warn};
 
 pub use config::Config;
 pub use handler::kill_all_handlers;
+pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
 use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
 use crate::state::{Shared, Stats, TaskFailed, blocking};
-
-/// Exit code with which a handler asks for a retry (sysexits' EX_TEMPFAIL). Any other
-/// failure retries too; this one is simply the documented way to ask.
-pub const EXIT_TEMPFAIL: i32 = 75;
-/// Exit code with which a handler declares a permanent failure: no retry, failed/.
-pub const EXIT_PERMANENT: i32 = 100;
 
 /// What a run of the daemon did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
