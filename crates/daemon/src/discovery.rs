@@ -19,22 +19,16 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::AsFd;
-#[cfg(not(target_os = "linux"))]
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-#[cfg(not(target_os = "linux"))]
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
 use spoolq_spool::{Record, RetryName};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
@@ -43,224 +37,10 @@ use crate::quarantine::{Rejection, quarantine};
 use crate::queue::Offer;
 use crate::record;
 use crate::state::{Shared, Stats, blocking};
+use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
 
-/// Messages from the watcher thread to the discovery task.
-#[derive(Debug)]
-pub(crate) enum WatchMsg {
-    /// A name appeared in new/ (the watcher offers it to the queue itself; only
-    /// [`WatchMsg::QueueFull`] reaches the discovery task).
-    New(OsString),
-    /// The watcher offered a new name and the queue was full: list new/ once there is room.
-    QueueFull,
-    /// A name appeared in retry/.
-    Retry(OsString),
-    /// The watcher lost events or failed: list everything again.
-    Rescan,
-}
-
-/// The receiving end of the watcher, and a flag set when its channel overflowed.
-#[derive(Debug)]
-pub(crate) struct WatchFeed {
-    rx: mpsc::Receiver<WatchMsg>,
-    lost: Arc<AtomicBool>,
-}
-
-const WATCH_CAPACITY: usize = 4096;
 const DRAIN_MIN: Duration = Duration::from_millis(10);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
-
-/// Keeps the watcher running; dropping it stops the watcher.
-#[cfg(not(target_os = "linux"))]
-pub(crate) type WatchHandle = RecommendedWatcher;
-#[cfg(target_os = "linux")]
-pub(crate) type WatchHandle = linux_watch::Handle;
-
-/// Starts a non-recursive watcher on new/ and retry/.
-#[cfg(target_os = "linux")]
-pub(crate) fn start_watcher(
-    shared: &Arc<Shared>,
-) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
-    let (send, feed) = watch_channel(shared);
-    let handle = linux_watch::start(
-        shared.spool.new_dir().path(),
-        shared.spool.retry().path(),
-        send,
-    )?;
-    Ok((handle, feed))
-}
-
-/// The watcher's way out: new names go straight into the queue from the watcher's
-/// thread (one thread hand-off per job fewer than through the discovery task, which
-/// mattered for a producer and a daemon sharing two cores); everything else, and a
-/// name the full queue could not take, goes to the discovery task. Never blocks the
-/// watcher's thread: a full channel means "rescan", not "wait".
-fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, WatchFeed) {
-    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
-    let lost = Arc::new(AtomicBool::new(false));
-    let flag = lost.clone();
-    let shared = shared.clone();
-    let send = move |msg: WatchMsg| {
-        let msg = match msg {
-            WatchMsg::New(name) => {
-                if shared.lifecycle.is_gone(Folder::New) || shared.queue.offer(&name) != Offer::Full
-                {
-                    return;
-                }
-                WatchMsg::QueueFull
-            }
-            other => other,
-        };
-        if tx.try_send(msg).is_err() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    };
-    (send, WatchFeed { rx, lost })
-}
-
-/// The watcher on Linux: inotify directly, asking only for names that appear (created,
-/// moved in, or closed after writing) and for the folder itself going away. notify's
-/// inotify backend also subscribes to every open, attribute change and delete in the
-/// folder, which here are the daemon's own claims and completions: three wake-ups of
-/// its thread per job for nothing (measured: 20 to 30 % of a drain's throughput).
-#[cfg(target_os = "linux")]
-mod linux_watch {
-    use std::ffi::OsStr;
-    use std::path::Path;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
-    use spoolq_spool::names::is_hidden;
-
-    use super::WatchMsg;
-
-    /// Stops the watcher thread when dropped: removing the watches wakes its blocking
-    /// read with IN_IGNORED, and it exits.
-    #[derive(Debug)]
-    pub(crate) struct Handle {
-        watches: Watches,
-        wds: Vec<WatchDescriptor>,
-        stop: Arc<AtomicBool>,
-    }
-
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-            for wd in self.wds.drain(..) {
-                let _ = self.watches.remove(wd);
-            }
-        }
-    }
-
-    pub(crate) fn start(
-        new: &Path,
-        retry: &Path,
-        send: impl Fn(WatchMsg) + Send + 'static,
-    ) -> std::io::Result<Handle> {
-        let mut inotify = Inotify::init()?;
-        let mut watches = inotify.watches();
-        let mask = WatchMask::CREATE
-            | WatchMask::MOVED_TO
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::DELETE_SELF
-            | WatchMask::MOVE_SELF
-            | WatchMask::ONLYDIR
-            | WatchMask::DONT_FOLLOW;
-        let new_wd = watches.add(new, mask)?;
-        let retry_wd = watches.add(retry, mask)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = Handle {
-            watches,
-            wds: vec![new_wd.clone(), retry_wd.clone()],
-            stop: stop.clone(),
-        };
-        std::thread::Builder::new()
-            .name("spoolq-watch".into())
-            .spawn(move || {
-                let mut buffer = vec![0u8; 64 * 1024];
-                let mut live = 2;
-                loop {
-                    let events = match inotify.read_events_blocking(&mut buffer) {
-                        Ok(events) => events,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => return send(WatchMsg::Rescan),
-                    };
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    for event in events {
-                        if event.mask.contains(EventMask::Q_OVERFLOW) {
-                            send(WatchMsg::Rescan);
-                            continue;
-                        }
-                        if event.mask.contains(EventMask::IGNORED) {
-                            // A watched folder was removed: nothing more will come.
-                            live -= 1;
-                            send(WatchMsg::Rescan);
-                            if live == 0 {
-                                return;
-                            }
-                            continue;
-                        }
-                        if event
-                            .mask
-                            .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
-                        {
-                            send(WatchMsg::Rescan);
-                            continue;
-                        }
-                        let Some(name) = event.name else { continue };
-                        if is_hidden(name) || event.mask.contains(EventMask::ISDIR) {
-                            continue;
-                        }
-                        let name: &OsStr = name;
-                        if event.wd == new_wd {
-                            send(WatchMsg::New(name.to_owned()));
-                        } else if event.wd == retry_wd {
-                            send(WatchMsg::Retry(name.to_owned()));
-                        }
-                    }
-                }
-            })?;
-        Ok(handle)
-    }
-}
-
-/// Starts a non-recursive watcher on new/ and retry/.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn start_watcher(
-    shared: &Arc<Shared>,
-) -> Result<(WatchHandle, WatchFeed), notify::Error> {
-    let new_path: PathBuf = shared.spool.new_dir().path().to_owned();
-    let retry_path: PathBuf = shared.spool.retry().path().to_owned();
-    let (send, feed) = watch_channel(shared);
-    let (np, rp) = (new_path.clone(), retry_path.clone());
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let event = match res {
-            Ok(event) if !event.need_rescan() => event,
-            _ => return send(WatchMsg::Rescan),
-        };
-        if matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_)) {
-            return;
-        }
-        for path in &event.paths {
-            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-                continue;
-            };
-            if is_hidden(name) {
-                continue;
-            }
-            if parent == np {
-                send(WatchMsg::New(name.to_owned()));
-            } else if parent == rp {
-                send(WatchMsg::Retry(name.to_owned()));
-            }
-        }
-    })?;
-    watcher.watch(&new_path, RecursiveMode::NonRecursive)?;
-    watcher.watch(&retry_path, RecursiveMode::NonRecursive)?;
-    Ok((watcher, feed))
-}
 
 /// What a listing of new/ found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -295,7 +75,7 @@ struct RetryReport {
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
-pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
+pub(crate) async fn discovery(shared: Arc<Shared>, mut feed: Option<WatchFeed>) {
     let mut lifecycle = shared.lifecycle.clone();
     let config = shared.config.clone();
     let mut interval = tokio::time::interval_at(
@@ -303,10 +83,6 @@ pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
         config.rescan_interval,
     );
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let (mut rx, lost) = match feed {
-        Some(WatchFeed { rx, lost }) => (Some(rx), Some(lost)),
-        None => (None, None),
-    };
     let reported = Mutex::new(HashSet::new());
     let reported = Arc::new(reported);
     let (mut scan_new, mut scan_retry) = (true, true);
@@ -329,10 +105,7 @@ pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
         if lifecycle.is_stopping() {
             return;
         }
-        if lost
-            .as_ref()
-            .is_some_and(|l| l.swap(false, Ordering::SeqCst))
-        {
+        if feed.as_ref().is_some_and(WatchFeed::lost_events) {
             info!(
                 "watcher overflow: events were lost (too many at once for the daemon's \
                  channel): rescanning new/ and retry/"
@@ -422,21 +195,20 @@ pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
                 scan_retry = true;
                 sweep_tmp = true;
             }
-            msg = recv(&mut rx) => {
-                let mut next = msg;
+            msg = recv(&mut feed) => {
+                let mut next = Some(msg);
                 // Take what is already waiting too, so a burst costs one loop turn.
                 let mut budget = WATCH_CAPACITY;
                 while let Some(msg) = next.take() {
                     handle_watch(msg, &mut scan_new, &mut scan_retry,
                         &mut incomplete, &mut missed, &mut retry_due);
                     budget -= 1;
-                    if budget > 0 && let Some(rx) = rx.as_mut() {
-                        next = rx.try_recv().ok();
+                    if budget > 0 && let Some(feed) = feed.as_mut() {
+                        next = feed.try_recv();
                     }
                 }
-                if rx.as_ref().is_some_and(|rx| rx.is_closed() && rx.is_empty()) {
+                if feed.as_mut().is_some_and(WatchFeed::close_if_stopped) {
                     warn!("the file system watcher stopped; relying on periodic rescans");
-                    rx = None;
                 }
             }
             () = sleep_until(retry_due), if retry_due.is_some() => {
@@ -467,13 +239,10 @@ pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
     }
 }
 
-async fn recv(rx: &mut Option<mpsc::Receiver<WatchMsg>>) -> Option<WatchMsg> {
-    match rx {
-        Some(rx) => match rx.recv().await {
-            Some(msg) => Some(msg),
-            // Closed: report once (the caller drops the receiver), never spin.
-            None => Some(WatchMsg::Rescan),
-        },
+/// The watcher's next message; never, without a watcher.
+async fn recv(feed: &mut Option<WatchFeed>) -> WatchMsg {
+    match feed {
+        Some(feed) => feed.recv().await,
         None => std::future::pending().await,
     }
 }

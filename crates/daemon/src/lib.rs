@@ -43,6 +43,7 @@ mod queue;
 mod record;
 mod state;
 mod tmp;
+mod watcher;
 mod worker;
 
 use std::ffi::OsStr;
@@ -159,7 +160,7 @@ pub async fn run(
     log_start(&shared.config);
 
     let watcher = if config.watch {
-        match discovery::start_watcher(&shared) {
+        match watcher::start(&shared) {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(
