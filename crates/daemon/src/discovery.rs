@@ -23,19 +23,15 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_os::fs::{DirStream, dir_stream};
-use spoolq_spool::failed::FoundIn;
-use spoolq_spool::journal::Requeued;
-use spoolq_spool::names::{is_hidden, printable};
-use spoolq_spool::{Record, RetryName};
+use spoolq_spool::RetryName;
+use spoolq_spool::names::is_hidden;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::lifecycle::Folder;
-use crate::quarantine::{Rejection, quarantine};
 use crate::queue::Offer;
-use crate::record;
+use crate::retry_mover;
 use crate::state::{Shared, Stats, blocking};
 use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
 
@@ -63,15 +59,6 @@ struct NewCursor {
     stream: DirStream,
     /// The name the queue had no room for.
     pending: Option<OsString>,
-}
-
-/// What a pass over retry/ did.
-#[derive(Debug, Default, Clone, Copy)]
-struct RetryReport {
-    moved: u64,
-    waiting: u64,
-    next_due: Option<SystemTime>,
-    full: bool,
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
@@ -122,7 +109,7 @@ pub(crate) async fn discovery(shared: Arc<Shared>, mut feed: Option<WatchFeed>) 
         if scan_retry && !lifecycle.is_gone(Folder::Retry) {
             scan_retry = false;
             let s = shared.clone();
-            if let Ok(report) = blocking(move || retry_pass(&s)).await {
+            if let Ok(report) = blocking(move || retry_mover::move_due(&s)).await {
                 retry_due = report.next_due.map(instant_for);
                 retry_waiting = (report.waiting, report.next_due);
                 if report.full {
@@ -379,135 +366,4 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         }
     }
     (report, None)
-}
-
-/// Moves due jobs from retry/ back to new/ (under the lock), quarantines names that are
-/// not retry names, and finds the next due time. Blocking.
-fn retry_pass(shared: &Shared) -> RetryReport {
-    let mut report = RetryReport::default();
-    let dir = shared.spool.retry();
-    // Moving back is internal bookkeeping: always verified, whatever `--claim` says, so
-    // the retry mover never moves a job another daemon already moved.
-    let mut claimer = Claimer::new(dir.clone(), Strategy::Verified).with_id(0);
-    if let Some(hook) = record::step_hook(&shared.journal, shared.config.trace_claims, None) {
-        claimer = claimer.with_hook(hook);
-    }
-    let entries = match dir.entries() {
-        Ok(entries) => entries,
-        Err(e) => {
-            error!(error = %e, "cannot list retry/; retrying at the next rescan");
-            Stats::bump(&shared.stats.errors);
-            return report;
-        }
-    };
-    let now = SystemTime::now();
-    for entry in entries {
-        if shared.lifecycle.is_stopping() {
-            break;
-        }
-        let name = match entry {
-            Ok(name) => name,
-            Err(e) => {
-                error!(error = %e, "listing retry/ failed midway");
-                break;
-            }
-        };
-        if is_hidden(&name) {
-            continue;
-        }
-        let Some(retry) = RetryName::parse(&name) else {
-            quarantine_from_retry(shared, &claimer, &name);
-            continue;
-        };
-        if retry.due() > now {
-            report.waiting += 1;
-            if report.next_due.is_none_or(|due| retry.due() < due) {
-                report.next_due = Some(retry.due());
-            }
-            continue;
-        }
-        requeue(shared, &claimer, &name, retry, &mut report);
-    }
-    report
-}
-
-fn requeue(
-    shared: &Shared,
-    claimer: &Claimer,
-    name: &std::ffi::OsStr,
-    retry: RetryName,
-    report: &mut RetryReport,
-) {
-    let claim = match claimer.claim(name) {
-        Ok(Outcome::Claimed(claim)) => claim,
-        Ok(Outcome::Rejected(rejected)) => {
-            let why = Rejection::ClaimRefused {
-                reason: rejected.reason(),
-                job: Some(retry.id),
-            };
-            quarantine(shared, rejected, name, FoundIn::Retry, 0, why);
-            return;
-        }
-        // Another daemon is moving it, or already did.
-        Ok(_) => return,
-        Err(e) => {
-            error!(error = %e, "claiming a due job in retry/ failed; it stays there");
-            Stats::bump(&shared.stats.errors);
-            return;
-        }
-    };
-    let ready = retry.ready().to_os_string();
-    match claim.move_to(shared.spool.new_dir(), &ready) {
-        Ok(()) => {
-            Stats::bump(&shared.stats.requeued);
-            let record = Record::new(Requeued {
-                job: retry.id,
-                worker: 0,
-                strategy: shared.journal.strategy(),
-                attempt: retry.attempts + 1,
-                name: printable(&ready),
-            });
-            let _ = shared.journal.write(record);
-            debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
-            if !shared.lifecycle.is_gone(Folder::New) && shared.queue.offer(&ready) == Offer::Full {
-                report.full = true;
-            }
-            report.moved += 1;
-        }
-        Err(failed) if failed.error.is_already_exists() => {
-            warn!(
-                job = %retry.id,
-                "a job with the same name is already in new/: the retry stays in retry/ \
-                 until that one is gone"
-            );
-        }
-        Err(failed) => {
-            error!(job = %retry.id, error = %failed.error,
-                "moving a due job back to new/ failed; it stays in retry/");
-            Stats::bump(&shared.stats.errors);
-        }
-    }
-}
-
-fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::OsStr) {
-    match claimer.claim(name) {
-        Ok(Outcome::Claimed(claim)) => {
-            let why = Rejection::NotARetryName {
-                job: record::id_from_name(name),
-            };
-            quarantine(shared, claim, name, FoundIn::Retry, 0, why);
-        }
-        Ok(Outcome::Rejected(rejected)) => {
-            let why = Rejection::ClaimRefused {
-                reason: rejected.reason(),
-                job: None,
-            };
-            quarantine(shared, rejected, name, FoundIn::Retry, 0, why);
-        }
-        Ok(_) => {}
-        Err(e) => {
-            error!(error = %e, "claiming a stray file in retry/ failed; it stays there");
-            Stats::bump(&shared.stats.errors);
-        }
-    }
 }

@@ -41,6 +41,7 @@ mod outcome;
 mod quarantine;
 mod queue;
 mod record;
+mod retry_mover;
 mod state;
 mod tmp;
 mod watcher;
