@@ -18,6 +18,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::ops::ControlFlow;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,12 +27,12 @@ use std::time::{Duration, SystemTime};
 use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::RetryName;
 use spoolq_spool::names::is_hidden;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-use crate::lifecycle::Folder;
+use crate::lifecycle::{Folder, Lifecycle};
 use crate::queue::Offer;
-use crate::retry_mover;
+use crate::retry_mover::{self, RetryReport};
 use crate::state::{Shared, Stats, blocking};
 use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
 
@@ -62,165 +63,271 @@ struct NewCursor {
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
-pub(crate) async fn discovery(shared: Arc<Shared>, mut feed: Option<WatchFeed>) {
-    let mut lifecycle = shared.lifecycle.clone();
-    let config = shared.config.clone();
-    let mut interval = tokio::time::interval_at(
-        Instant::now() + config.rescan_interval,
-        config.rescan_interval,
-    );
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let reported = Mutex::new(HashSet::new());
-    let reported = Arc::new(reported);
-    let (mut scan_new, mut scan_retry) = (true, true);
-    let mut sweep_tmp = true;
-    // The last listing of new/ stopped at a full queue: list again once there is room.
-    let mut incomplete = false;
-    // Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
-    let mut cursor: Option<NewCursor> = None;
-    let mut resume_new = false;
-    // Names were turned away at a full queue (watcher, retry mover) since the last
-    // listing from the start began: they may lie behind the cursor.
-    let mut missed = false;
-    let mut retry_due: Option<Instant> = None;
-    let mut retry_waiting = (0u64, None::<SystemTime>);
-    let mut drain_at: Option<Instant> = None;
-    let mut drain_delay = DRAIN_MIN;
-    let mut last_progress = shared.stats.progress();
+pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
+    Discovery::new(shared, feed).run().await;
+}
 
-    loop {
-        if lifecycle.is_stopping() {
-            return;
+/// The discovery task's state between two turns of its loop: what the next turn must
+/// do, where a listing cut short stopped, and when to look again.
+#[derive(Debug)]
+struct Discovery {
+    shared: Arc<Shared>,
+    lifecycle: Lifecycle,
+    feed: Option<WatchFeed>,
+    rescan: Interval,
+    /// Folders already logged as moved away (each is logged once).
+    reported: Arc<Mutex<HashSet<&'static str>>>,
+    /// List new/ from the start on the next turn.
+    scan_new: bool,
+    /// Continue the listing of new/ where `cursor` stopped on the next turn.
+    resume_new: bool,
+    /// Run the retry mover on the next turn.
+    scan_retry: bool,
+    /// Sweep tmp/ on the next turn.
+    sweep_tmp: bool,
+    /// The last listing of new/ stopped at a full queue: list again once there is room.
+    incomplete: bool,
+    /// Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
+    cursor: Option<NewCursor>,
+    /// Names were turned away at a full queue (watcher, retry mover) since the last
+    /// listing from the start began: they may lie behind the cursor.
+    missed: bool,
+    /// When the retry mover runs next for a due job it knows of.
+    retry_due: Option<Instant>,
+    /// What the retry mover's last pass found (for drain's last words).
+    last_retry_pass: RetryReport,
+    /// When a drain lists new/ again after the workers went idle.
+    drain_at: Option<Instant>,
+    /// The pause before that listing: it grows while nothing moves on (jobs held by
+    /// another daemon), so draining never spins.
+    drain_delay: Duration,
+    /// [`Stats::progress`] when the workers last went idle.
+    last_progress: u64,
+}
+
+impl Discovery {
+    fn new(shared: Arc<Shared>, feed: Option<WatchFeed>) -> Discovery {
+        let every = shared.config.rescan_interval;
+        let mut rescan = tokio::time::interval_at(Instant::now() + every, every);
+        rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Discovery {
+            lifecycle: shared.lifecycle.clone(),
+            last_progress: shared.stats.progress(),
+            shared,
+            feed,
+            rescan,
+            reported: Arc::new(Mutex::new(HashSet::new())),
+            scan_new: true,
+            resume_new: false,
+            scan_retry: true,
+            sweep_tmp: true,
+            incomplete: false,
+            cursor: None,
+            missed: false,
+            retry_due: None,
+            last_retry_pass: RetryReport::default(),
+            drain_at: None,
+            drain_delay: DRAIN_MIN,
         }
-        if feed.as_ref().is_some_and(WatchFeed::lost_events) {
-            info!(
-                "watcher overflow: events were lost (too many at once for the daemon's \
-                 channel): rescanning new/ and retry/"
+    }
+
+    /// Turns until the daemon stops or, in drain mode, the spool is drained.
+    async fn run(mut self) {
+        loop {
+            if self.lifecycle.is_stopping() {
+                return;
+            }
+            if self.feed.as_ref().is_some_and(WatchFeed::lost_events) {
+                info!(
+                    "watcher overflow: events were lost (too many at once for the daemon's \
+                     channel): rescanning new/ and retry/"
+                );
+                self.scan_new = true;
+                self.scan_retry = true;
+            }
+            if self.sweep_tmp {
+                self.sweep_tmp().await;
+            }
+            if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
+                self.move_due_retries().await;
+            }
+            if (self.scan_new || self.resume_new) && self.list_new().await {
+                self.end_drain().await;
+                return;
+            }
+            if self.wait().await.is_break() {
+                return;
+            }
+        }
+    }
+
+    async fn sweep_tmp(&mut self) {
+        self.sweep_tmp = false;
+        let s = self.shared.clone();
+        let max_age = s.config.tmp_max_age;
+        let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+    }
+
+    async fn move_due_retries(&mut self) {
+        self.scan_retry = false;
+        let s = self.shared.clone();
+        if let Ok(report) = blocking(move || retry_mover::move_due(&s)).await {
+            self.retry_due = report.next_due.map(instant_for);
+            self.last_retry_pass = report;
+            if report.full {
+                self.incomplete = true;
+                self.missed = true;
+            }
+            if report.moved > 0 {
+                debug!(
+                    moved = report.moved,
+                    "retry mover: due jobs moved back to new/"
+                );
+            }
+        }
+    }
+
+    /// Lists new/ into the queue, from the start or where the last listing stopped.
+    /// True when a drain is complete: nothing claimable in new/, nothing in flight.
+    async fn list_new(&mut self) -> bool {
+        let resume = if self.scan_new {
+            None
+        } else {
+            self.cursor.take()
+        };
+        self.cursor = None;
+        if resume.is_none() {
+            self.missed = false;
+        }
+        self.scan_new = false;
+        self.resume_new = false;
+        let s = self.shared.clone();
+        let r = self.reported.clone();
+        let Ok((report, next)) = blocking(move || {
+            check_folders(&s, &r);
+            scan_new_dir(&s, resume)
+        })
+        .await
+        else {
+            return false;
+        };
+        self.cursor = next;
+        self.incomplete = report.full;
+        if !report.full && !report.fresh && self.missed {
+            // A continued listing ended; names turned away meanwhile may lie behind
+            // where it started: list from the start once there is room.
+            self.incomplete = true;
+        }
+        if report.queued > 0 {
+            debug!(
+                listed = report.listed,
+                queued = report.queued,
+                "scanned new/"
             );
-            scan_new = true;
-            scan_retry = true;
         }
-        if sweep_tmp {
-            sweep_tmp = false;
-            let s = shared.clone();
-            let max_age = config.tmp_max_age;
-            let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
-        }
-        if scan_retry && !lifecycle.is_gone(Folder::Retry) {
-            scan_retry = false;
-            let s = shared.clone();
-            if let Ok(report) = blocking(move || retry_mover::move_due(&s)).await {
-                retry_due = report.next_due.map(instant_for);
-                retry_waiting = (report.waiting, report.next_due);
-                if report.full {
-                    incomplete = true;
-                    missed = true;
-                }
-                if report.moved > 0 {
-                    debug!(
-                        moved = report.moved,
-                        "retry mover: due jobs moved back to new/"
-                    );
-                }
-            }
-        }
-        if scan_new || resume_new {
-            let resume = if scan_new { None } else { cursor.take() };
-            cursor = None;
-            if resume.is_none() {
-                missed = false;
-            }
-            scan_new = false;
-            resume_new = false;
-            let s = shared.clone();
-            let r = reported.clone();
-            if let Ok((report, next)) = blocking(move || {
-                check_folders(&s, &r);
-                scan_new_dir(&s, resume)
-            })
-            .await
-            {
-                cursor = next;
-                incomplete = report.full;
-                if !report.full && !report.fresh && missed {
-                    // A continued listing ended; names turned away meanwhile may lie
-                    // behind where it started: list from the start once there is room.
-                    incomplete = true;
-                }
-                if report.queued > 0 {
-                    debug!(
-                        listed = report.listed,
-                        queued = report.queued,
-                        "scanned new/"
-                    );
-                }
-                let drained = lifecycle.is_gone(Folder::New)
-                    || (report.fresh
-                        && report.listed == 0
-                        && !report.full
-                        && shared.queue.is_idle());
-                if config.drain && drained {
-                    if retry_waiting.0 > 0 {
-                        info!(
-                            waiting = retry_waiting.0,
-                            next_due = %retry_waiting.1.map(crate::failed::rfc3339).unwrap_or_default(),
-                            "drain: jobs waiting in retry/ for a future due time do not keep \
-                             the daemon alive; a later start moves them back to new/ when due"
-                        );
-                    }
-                    let s = shared.clone();
-                    let _ = blocking(move || crate::hidden::sweep(&s, &s.daemon_id())).await;
-                    return;
-                }
-            }
-        }
+        let drained = self.lifecycle.is_gone(Folder::New)
+            || (report.fresh && report.listed == 0 && !report.full && self.shared.queue.is_idle());
+        self.shared.config.drain && drained
+    }
 
+    /// A drain is complete: say what waits in retry/, sweep stale hidden names.
+    async fn end_drain(&self) {
+        let waiting = self.last_retry_pass;
+        if waiting.waiting > 0 {
+            info!(
+                waiting = waiting.waiting,
+                next_due = %waiting.next_due.map(crate::failed::rfc3339).unwrap_or_default(),
+                "drain: jobs waiting in retry/ for a future due time do not keep \
+                 the daemon alive; a later start moves them back to new/ when due"
+            );
+        }
+        let s = self.shared.clone();
+        let _ = blocking(move || crate::hidden::sweep(&s, &s.daemon_id())).await;
+    }
+
+    /// Waits for the next reason to look: the rescan interval, the watcher, a due
+    /// retry, the workers' progress, a drain's pause. Break once the daemon is stopping.
+    async fn wait(&mut self) -> ControlFlow<()> {
         tokio::select! {
-            () = lifecycle.wait_stopping() => return,
-            _ = interval.tick() => {
-                scan_new = true;
-                scan_retry = true;
-                sweep_tmp = true;
+            () = self.lifecycle.wait_stopping() => return ControlFlow::Break(()),
+            _ = self.rescan.tick() => {
+                self.scan_new = true;
+                self.scan_retry = true;
+                self.sweep_tmp = true;
             }
-            msg = recv(&mut feed) => {
+            msg = recv(&mut self.feed) => {
                 let mut next = Some(msg);
                 // Take what is already waiting too, so a burst costs one loop turn.
                 let mut budget = WATCH_CAPACITY;
                 while let Some(msg) = next.take() {
-                    handle_watch(msg, &mut scan_new, &mut scan_retry,
-                        &mut incomplete, &mut missed, &mut retry_due);
+                    self.on_watch(msg);
                     budget -= 1;
-                    if budget > 0 && let Some(feed) = feed.as_mut() {
+                    if budget > 0 && let Some(feed) = self.feed.as_mut() {
                         next = feed.try_recv();
                     }
                 }
-                if feed.as_mut().is_some_and(WatchFeed::close_if_stopped) {
+                if self.feed.as_mut().is_some_and(WatchFeed::close_if_stopped) {
                     warn!("the file system watcher stopped; relying on periodic rescans");
                 }
             }
-            () = sleep_until(retry_due), if retry_due.is_some() => {
-                retry_due = None;
-                scan_retry = true;
+            () = sleep_until(self.retry_due), if self.retry_due.is_some() => {
+                self.retry_due = None;
+                self.scan_retry = true;
             }
-            () = shared.queue.progressed() => {
-                if incomplete && shared.queue.has_room() {
-                    resume_new = true;
-                }
-                if config.drain && shared.queue.is_idle() {
-                    let progress = shared.stats.progress();
-                    drain_delay = if progress != last_progress {
-                        DRAIN_MIN
-                    } else {
-                        (drain_delay * 2).min(DRAIN_MAX)
-                    };
-                    last_progress = progress;
-                    drain_at = Some(Instant::now() + drain_delay);
-                }
+            () = self.shared.queue.progressed() => self.on_progress(),
+            () = sleep_until(self.drain_at), if self.drain_at.is_some() => {
+                self.drain_at = None;
+                self.scan_new = true;
+                self.scan_retry = true;
             }
-            () = sleep_until(drain_at), if drain_at.is_some() => {
-                drain_at = None;
-                scan_new = true;
-                scan_retry = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A worker finished with a name.
+    fn on_progress(&mut self) {
+        let queue = &self.shared.queue;
+        if self.incomplete && queue.has_room() {
+            self.resume_new = true;
+        }
+        if self.shared.config.drain && queue.is_idle() {
+            let progress = self.shared.stats.progress();
+            self.drain_delay = if progress != self.last_progress {
+                DRAIN_MIN
+            } else {
+                (self.drain_delay * 2).min(DRAIN_MAX)
+            };
+            self.last_progress = progress;
+            self.drain_at = Some(Instant::now() + self.drain_delay);
+        }
+    }
+
+    /// A message from the watcher.
+    fn on_watch(&mut self, msg: WatchMsg) {
+        match msg {
+            // `watch_channel` offers new names on the watcher's thread and forwards only a
+            // name the full queue turned away, as QueueFull; either way, list new/ once
+            // there is room.
+            WatchMsg::New(_) | WatchMsg::QueueFull => {
+                self.incomplete = true;
+                self.missed = true;
+            }
+            WatchMsg::Retry(name) => match RetryName::parse(&name) {
+                Some(retry) => {
+                    let at = instant_for(retry.due());
+                    if self.retry_due.is_none_or(|due| at < due) {
+                        self.retry_due = Some(at);
+                    }
+                }
+                None => self.scan_retry = true,
+            },
+            WatchMsg::Rescan => {
+                info!(
+                    "watcher overflow or error: the kernel's event queue overflowed (events \
+                     lost) or the watcher failed: rescanning new/ and retry/"
+                );
+                self.scan_new = true;
+                self.scan_retry = true;
             }
         }
     }
@@ -238,42 +345,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-fn handle_watch(
-    msg: WatchMsg,
-    scan_new: &mut bool,
-    scan_retry: &mut bool,
-    incomplete: &mut bool,
-    missed: &mut bool,
-    retry_due: &mut Option<Instant>,
-) {
-    match msg {
-        // `watch_channel` offers new names on the watcher's thread and forwards only a
-        // name the full queue turned away, as QueueFull; either way, list new/ once
-        // there is room.
-        WatchMsg::New(_) | WatchMsg::QueueFull => {
-            *incomplete = true;
-            *missed = true;
-        }
-        WatchMsg::Retry(name) => match RetryName::parse(&name) {
-            Some(retry) => {
-                let at = instant_for(retry.due());
-                if retry_due.is_none_or(|due| at < due) {
-                    *retry_due = Some(at);
-                }
-            }
-            None => *scan_retry = true,
-        },
-        WatchMsg::Rescan => {
-            info!(
-                "watcher overflow or error: the kernel's event queue overflowed (events \
-                 lost) or the watcher failed: rescanning new/ and retry/"
-            );
-            *scan_new = true;
-            *scan_retry = true;
-        }
     }
 }
 
