@@ -1,5 +1,9 @@
 //! Claiming one name from new/: claim it through the protocol, check that it is a job
 //! (its name, its header, the id in both), and journal the claim.
+//!
+//! The result is a [`Claimed`] job, its lock held, ready for a handler; or nothing, when
+//! the name was busy, gone, stale, not a job (handed to `quarantine`) or could not be
+//! journaled (released). Running the handler and acting on its end are not here.
 
 use std::ffi::OsString;
 use std::io::{Seek, SeekFrom};
@@ -17,7 +21,8 @@ use crate::quarantine::{Rejection, quarantine};
 use crate::record;
 use crate::state::{Shared, Stats};
 
-/// A claimed, validated job whose claimed record is journaled.
+/// A claimed job whose name, header and id were checked; its lock is held until the
+/// outcome completes, moves or releases it.
 #[derive(Debug)]
 pub(crate) struct Claimed {
     pub claim: Claim,

@@ -1,4 +1,7 @@
 //! The daemon's settings: [`Config`] and its defaults.
+//!
+//! Plain data: checking a configuration and filling in what depends on the machine
+//! (the worker count) is the first step of the crate's `run`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -28,6 +31,7 @@ pub struct Config {
     /// Backoff before the first retry; it doubles per attempt, capped by `retry_max`, and
     /// the actual delay is drawn uniformly from zero to that (full jitter).
     pub retry_base: Duration,
+    /// The largest backoff ceiling, however many attempts failed.
     pub retry_max: Duration,
     /// Attempts before a failing job goes to failed/.
     pub max_attempts: u32,
@@ -56,17 +60,27 @@ pub struct Config {
 impl Config {
     // The defaults, defined once: `Config::new` uses them, `spoolq daemon --help` shows
     // them.
-    /// 0: one worker per CPU.
+    /// Default of [`workers`](Config::workers), 0: one worker per CPU.
     pub const DEFAULT_WORKERS: usize = 0;
+    /// Default of [`strategy`](Config::strategy): verified, the safe one.
     pub const DEFAULT_STRATEGY: Strategy = Strategy::Verified;
+    /// Default of [`job_timeout`](Config::job_timeout): 10 minutes.
     pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(600);
+    /// Default of [`kill_grace`](Config::kill_grace): 5 seconds.
     pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+    /// Default of [`retry_base`](Config::retry_base): 1 second.
     pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
+    /// Default of [`retry_max`](Config::retry_max): 1 hour.
     pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(3600);
+    /// Default of [`max_attempts`](Config::max_attempts).
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    /// Default of [`rescan_interval`](Config::rescan_interval): 5 seconds.
     pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
+    /// Default of [`shutdown_grace`](Config::shutdown_grace): 30 seconds.
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    /// Default of [`queue_capacity`](Config::queue_capacity).
     pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+    /// Default of [`tmp_max_age`](Config::tmp_max_age): 1 hour.
     pub const DEFAULT_TMP_MAX_AGE: Duration = Duration::from_secs(3600);
 
     /// The defaults of `spoolq daemon` for a spool at `spool`.

@@ -1,13 +1,16 @@
-//! Discovery: which names in new/ might be jobs, and which jobs in retry/ are due.
+//! Discovery: the task that decides when to look for jobs, and looks in new/.
 //!
 //! Sources, all only hints (every name is claimed through the protocol anyway):
 //! - a full listing of new/ at start, on a watcher overflow or error, periodically
 //!   (`rescan_interval`), and when the queue has room again after a listing was cut short;
-//! - the notify watcher on new/ (names created or moved in) and retry/ (due times);
-//! - the retry mover, which lists retry/, moves due jobs back to new/ under the lock,
-//!   and sleeps until the earliest due time it saw.
+//! - the watcher (`watcher`) on new/ (names created or moved in) and retry/ (due times);
+//! - the retry mover (`retry_mover`), run at start, on a rescan, and at the earliest due
+//!   time it or the watcher saw.
 //!
-//! Listings stream (`Dir::entries`) and feed the bounded queue without waiting; when it
+//! Each turn also checks that the spool's folders are the ones opened at start, and
+//! each rescan sweeps tmp/ (`tmp`).
+//!
+//! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
 //! and renames run on the blocking pool.
 //!
@@ -15,6 +18,8 @@
 //! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
 //! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
 //! draining never spins.
+//!
+//! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
 use std::collections::HashSet;
 use std::ffi::OsString;

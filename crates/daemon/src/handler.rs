@@ -12,13 +12,14 @@
 //! (PR_SET_PDEATHSIG, armed for the spawning thread, hence the spawn happens on an async
 //! runtime thread and never on a short-lived blocking-pool thread). On Linux it is
 //! started with `spoolq_os::spawn::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
-//! posix_spawn does, plus the death signal) and waited on through its pidfd: forking the
-//! daemon for every job cost more than the handler `true` itself (docs/performance.md);
+//! posix_spawn does, plus the death signal) and waited on through its pidfd, because
+//! forking copies the daemon's mappings for every job (docs/performance.md);
 //! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
 //! descriptor is O_CLOEXEC and the stdin pipe is fed by the daemon, so the handler never
 //! holds the lock.
 //!
-//! This module does not decide what an exit means; `worker` does.
+//! This module runs a handler and reports how it ended ([`Run`]); what that means for
+//! the job is `outcome`'s, when to stop is `lifecycle`'s.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -409,8 +410,8 @@ fn env_entry(key: &OsStr, value: &OsStr) -> Option<std::ffi::CString> {
 }
 
 /// The daemon's environment minus the job variables, prepared once: the daemon never
-/// changes its environment, and rebuilding it for every job was allocation on the hot
-/// path for nothing.
+/// changes its environment, so rebuilding it per job would only allocate on the hot
+/// path.
 #[cfg(target_os = "linux")]
 fn inherited_environment() -> &'static [std::ffi::CString] {
     static ENVIRONMENT: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();

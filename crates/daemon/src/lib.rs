@@ -1,6 +1,6 @@
-//! The spoolq consumer daemon (DESIGN.md section 6): discover jobs in a spool's new/
-//! folder, claim each with the claim protocol, run a handler on it, and complete, retry,
-//! bury or quarantine it, journaling every claim and outcome.
+//! The spoolq consumer daemon: discover jobs in a spool's new/ folder, claim each with
+//! the claim protocol, run a handler on it, and complete, retry, bury or quarantine it,
+//! journaling every claim and outcome.
 //!
 //! # Shape
 //!
@@ -14,12 +14,79 @@
 //! ```
 //!
 //! The watcher is inotify on Linux (create, moved-to and close-write only: notify's
-//! backend also woke on every open of the daemon's own claims) and the notify crate
-//! elsewhere. Events from the watcher are only hints: every name is claimed through the protocol,
-//! and a periodic full scan is the safety net. The queue is bounded and deduplicated, so
-//! memory does not grow with the spool. Claim, rename, unlink and journal writes are
-//! blocking system calls and run on tokio's blocking pool; handlers are spawned from
-//! async tasks so that Linux's parent-death signal follows a long-lived runtime thread.
+//! backend also wakes on every open of the daemon's own claims) and the notify crate
+//! elsewhere. Events from the watcher are only hints: every name is claimed through the
+//! protocol, and a periodic full scan is the safety net. The queue is bounded and
+//! deduplicated, so memory does not grow with the spool. Claim, rename, unlink and
+//! journal writes are blocking system calls and run on tokio's blocking pool; handlers
+//! are spawned from async tasks so that Linux's parent-death signal follows a
+//! long-lived runtime thread. With the built-in handler and no simulated work, each
+//! worker is instead one blocking-pool thread that claims, handles and completes a
+//! batch of names in place, with two journal writes per batch.
+//!
+//! # Modules
+//!
+//! ```text
+//! lib.rs          the public face (Config, Summary, DaemonError, run); start and stop
+//! worker          a worker task: take names from the queue, claim -> handler -> outcome
+//! outcome         complete, retry, bury or release a claimed job, and journal it
+//! claiming        claim one name, check that it is a job, journal the claim
+//! discovery       the discovery task: when to list new/, run the retry mover, sweep
+//! retry_mover     move due jobs from retry/ back to new/
+//! watcher         inotify (Linux) or notify (elsewhere) on new/ and retry/
+//! quarantine      a file that is not a job goes to failed/ with its reason
+//! hidden          a drain's sweep of stale hidden names in new/
+//! tmp             the sweep of leftovers in tmp/
+//! handler         run the handler process, or the built-in handler, for one job
+//! state           Shared (what every task reads) and Stats
+//! record          the journal writer and the claim step hook
+//! config          Config and its defaults (re-exported here)
+//! lifecycle       running, stopping, terminating; the folders given up
+//! queue           the bounded, deduplicated queue between discovery and the workers
+//! failed          moving a file into failed/ with its reason file beside it
+//! backoff         exponential backoff with full jitter
+//! ```
+//!
+//! # One job's path
+//!
+//! 1. A producer renames `new/<id>` into place. The watcher's thread
+//!    (`watcher::start`) offers the name to the queue (`Queue::offer`); a listing by
+//!    discovery (`Discovery::list_new`) would find it too.
+//! 2. A worker (`worker::worker`) takes a batch of names (`take_batch`).
+//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim`) and checks its
+//!    name, header and id; a file that is not a job goes to `quarantine::quarantine`.
+//!    The `claimed` record is written (`claiming::claim_and_journal`, or one write for
+//!    the batch in `worker::process_inline`).
+//! 4. The handler runs: `handler::run` starts the command with the payload on its stdin,
+//!    or `handler::builtin_now` logs the job in place.
+//! 5. `outcome::finish` acts on how it ended: exit 0 completes it (`complete`: unlink
+//!    under the lock, `done`); exit 100 or the last attempt buries it in failed/
+//!    (`bury_dead`); any other failure moves it to `retry/<id>.<n>.<due ms>`
+//!    (`retry`); a shutdown releases it.
+//! 6. Once due, the retry mover (`retry_mover::move_due`, run by discovery) moves it back
+//!    to `new/<id>.<n>` and offers it to the queue: step 2 again.
+//!
+//! # Module graph
+//!
+//! Each module imports only modules below it in this list (`use crate::` lines):
+//!
+//! ```text
+//! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
+//!                lifecycle, config
+//! worker      -> outcome, claiming, handler, record, state, lifecycle
+//! outcome     -> claiming, handler, state, failed, backoff
+//! claiming    -> quarantine, record, state
+//! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed
+//! retry_mover -> quarantine, record, state, queue, lifecycle
+//! watcher     -> state, queue, lifecycle
+//! quarantine  -> state, failed
+//! hidden      -> state, failed
+//! tmp         -> state
+//! handler     -> lifecycle
+//! state       -> record, config, queue, lifecycle
+//! record      -> lifecycle
+//! config, lifecycle, queue, failed, backoff: nothing in this crate
+//! ```
 //!
 //! # Boundaries
 //!
@@ -28,6 +95,7 @@
 //! handlers, print to the terminal or choose exit codes: the `spoolq` binary does, and
 //! calls [`run`] with a [`Config`] and a shutdown future. Tests call [`run`] in-process.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backoff;
 mod claiming;
@@ -93,27 +161,36 @@ pub struct Summary {
 /// they are logged and counted in [`Summary::errors`].
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The spool cannot be opened: missing, a folder that is a link or not a directory,
+    /// or an I/O error.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// The daemon cannot create, rename and unlink in one of the spool's folders.
     #[error(
         "spool folder {} is not writable by this process: {source}; \
          the daemon moves and deletes jobs there: fix its owner or mode",
         path.display()
     )]
     NotWritable {
+        /// The folder.
         path: PathBuf,
+        /// What the probe's create or unlink failed with.
         #[source]
         source: spoolq_claim::Error,
     },
+    /// The journal file could not be created.
     #[error("cannot start the journal: {0}")]
     Journal(#[from] JournalError),
+    /// The handler's program is not an executable file (on PATH or at the path given).
     #[error(
         "handler command {0:?} not found or not executable; \
          give a path or a program on PATH after `--`"
     )]
     CommandNotFound(String),
+    /// A setting is impossible (no attempts, a zero interval, ...); the text says which.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
 }

@@ -6,6 +6,10 @@
 //! other failure (75 is the documented way to ask, any non-zero exit, a signal, a
 //! timeout, a failed spawn) moves it to retry/ with backoff, until `max_attempts`
 //! attempts were made, then to failed/.
+//!
+//! The job arrives claimed (`claiming`) with its handler's [`Run`]; this module decides
+//! and does, and never runs or claims anything itself. Files that are not jobs at all
+//! are `quarantine`'s.
 
 use std::time::SystemTime;
 

@@ -4,6 +4,10 @@
 //!
 //! Journal writes are blocking system calls: callers run them on the blocking pool
 //! (they are made from inside the same blocking closures as the claims they describe).
+//!
+//! The record types and the line format are `spoolq_spool::journal`'s; this module
+//! decides when a failed write waits for space (outcomes) and when it gives up (claims,
+//! and everything once the daemon is stopping).
 
 use std::ffi::OsStr;
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! The retry mover: moves jobs in retry/ whose due time passed back to new/, under the
-//! lock, and quarantines what is not a retry name.
+//! lock, offers them to the queue, and quarantines what is not a retry name.
+//!
+//! One pass ([`move_due`]) reports the next due time it saw; when to run a pass is
+//! discovery's decision. It claims with the verified strategy whatever `--claim` says:
+//! moving back is bookkeeping, and must never move a job another daemon already moved.
 
 use std::ffi::OsStr;
 use std::time::SystemTime;

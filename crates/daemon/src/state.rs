@@ -1,4 +1,9 @@
-//! State shared by the daemon's tasks.
+//! What every task of the daemon shares: [`Shared`] (the settings, the open spool, the
+//! journal, the counters, the queue, the lifecycle) and [`Stats`], the counters that
+//! become the run's summary; and [`blocking`], how a task runs blocking system calls.
+//!
+//! It holds state and decides nothing: the crate root builds it, the other modules
+//! read it and bump its counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +27,7 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Counts one more.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -47,10 +53,15 @@ impl Stats {
 /// State shared by discovery and the workers.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The effective settings (defaults filled in).
     pub config: Config,
+    /// The spool, its folders opened at start.
     pub spool: Spool,
+    /// This process's journal.
     pub journal: Journal,
+    /// What the run did so far.
     pub stats: Stats,
+    /// Names between discovery and the workers.
     pub queue: Queue,
     /// Running, stopping or terminating, and the folders given up.
     pub lifecycle: Lifecycle,

@@ -1,5 +1,10 @@
 //! The file system watcher on new/ and retry/: inotify on Linux, the notify crate
 //! elsewhere.
+//!
+//! Its thread offers names that appear in new/ to the queue itself and sends the rest
+//! (names in retry/, a full queue, lost events) to the discovery task through a
+//! [`WatchFeed`]. What it reports is a hint: it claims nothing, moves nothing and
+//! decides nothing about when to list a folder; discovery does.
 
 use std::ffi::OsString;
 #[cfg(not(target_os = "linux"))]
@@ -99,7 +104,7 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(WatchHandle, WatchFeed), st
 
 /// The watcher's way out: new names go straight into the queue from the watcher's
 /// thread (one thread hand-off per job fewer than through the discovery task, which
-/// mattered for a producer and a daemon sharing two cores); everything else, and a
+/// counts when a producer and the daemon share two cores); everything else, and a
 /// name the full queue could not take, goes to the discovery task. Never blocks the
 /// watcher's thread: a full channel means "rescan", not "wait".
 fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, WatchFeed) {
@@ -129,7 +134,7 @@ fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, W
 /// moved in, or closed after writing) and for the folder itself going away. notify's
 /// inotify backend also subscribes to every open, attribute change and delete in the
 /// folder, which here are the daemon's own claims and completions: three wake-ups of
-/// its thread per job for nothing (measured: 20 to 30 % of a drain's throughput).
+/// its thread per job for nothing (docs/performance.md has the drain rate with each).
 #[cfg(target_os = "linux")]
 mod linux_watch {
     use std::ffi::OsStr;

@@ -1,8 +1,13 @@
-//! A worker: take a name from the queue, claim it, validate it, journal the claim, run
-//! the handler, and act on the outcome (complete, retry, failed/, release).
+//! A worker: take names from the queue and run each through claim, handler and outcome.
 //!
-//! The claim, validation, journal writes and moves run on the blocking pool; only the
-//! handler runs on the async side. Every move happens under the claim's lock.
+//! With an external handler a worker is an async task: the claim (`claiming`) and the
+//! outcome (`outcome`) run on the blocking pool, the handler (`handler`) on the async
+//! side, so that its parent-death signal follows a long-lived runtime thread. With the
+//! built-in handler and no simulated work a worker is one blocking-pool thread for the
+//! daemon's life that does a whole batch in place, with two journal writes per batch.
+//!
+//! This module only sequences the steps and tells the queue when a name is done; each
+//! step is its own module's, and every move happens under the claim's lock there.
 
 use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
@@ -45,9 +50,9 @@ pub(crate) async fn worker(
     // The built-in handler without simulated work returns at once: the worker is then
     // one blocking-pool thread for the daemon's life that waits for names itself and
     // runs claim, handler and outcome of a whole batch in place. A name offered by the
-    // watcher's thread wakes this thread directly: one thread hand-off per job instead
-    // of three (watcher, async worker task, blocking pool), which is what a producer
-    // and the daemon sharing two cores pay for every job that trickles in.
+    // watcher's thread wakes this thread directly: one thread hand-off per job rather
+    // than three (watcher, async worker task, blocking pool), which a producer and the
+    // daemon sharing two cores pay for every job that trickles in.
     if settings.command.is_none() && settings.simulate_work.is_none() {
         let runtime = tokio::runtime::Handle::current();
         let ran =
@@ -78,8 +83,8 @@ pub(crate) async fn worker(
 
 /// The worker for the built-in handler, on a blocking-pool thread: waits for a batch
 /// of names (parking this thread on the runtime's handle), processes it, repeats until
-/// stopped. A panic on one batch is logged and the worker goes on, as when each batch
-/// was its own blocking task.
+/// stopped. A panic on one batch is logged and the worker goes on: one bad batch must
+/// not take a worker away for the daemon's life.
 fn inline_worker(
     runtime: &tokio::runtime::Handle,
     shared: &Shared,
