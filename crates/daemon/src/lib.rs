@@ -88,6 +88,9 @@
 //! config, lifecycle, queue, failed, backoff: nothing in this crate
 //! ```
 //!
+//! `tests/module_graph.rs` reads every module's `crate::` paths and fails on an arrow
+//! that points up this list.
+//!
 //! # Boundaries
 //!
 //! This crate decides policy (what an exit code means, backoff, quarantine) and owns the
