@@ -256,7 +256,7 @@ pub async fn run(
         info!("watcher disabled; new jobs are found by the periodic rescan only");
         None
     };
-    let (watch_handle, watch_rx) = match watcher {
+    let (watch_handle, watch_feed) = match watcher {
         Some((w, rx)) => (Some(w), Some(rx)),
         None => (None, None),
     };
@@ -286,7 +286,7 @@ pub async fn run(
         let id = u32::try_from(id).unwrap_or(u32::MAX);
         workers.spawn(worker::worker(shared.clone(), id, receiver.clone()));
     }
-    let mut discovery = tokio::spawn(discovery::discovery(shared.clone(), watch_rx));
+    let mut discovery = tokio::spawn(discovery::discovery(shared.clone(), watch_feed));
 
     let mut discovery_done = false;
     tokio::select! {

@@ -25,7 +25,8 @@ use crate::outcome::{complete_unjournaled, finish, succeeded};
 use crate::record;
 use crate::state::{Shared, blocking};
 
-/// The worker task.
+/// The worker task: until the daemon stops, takes names from the queue and runs each
+/// through claim, handler and outcome.
 pub(crate) async fn worker(
     shared: Arc<Shared>,
     id: u32,
@@ -113,8 +114,8 @@ fn inline_worker(
 }
 
 /// Names a worker takes from the queue at once for the inline built-in handler. Small
-/// enough that two workers share a short queue, large enough that the hand-off to the
-/// blocking pool is paid once per many jobs.
+/// enough that two workers share a short queue, large enough that a batch's journal
+/// records take two writes rather than two per job.
 const INLINE_BATCH: usize = 32;
 
 /// Waits for one name, then takes up to `max` without waiting. None once the queue is
@@ -181,6 +182,8 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsSt
     }
 }
 
+/// One name with an external handler (or simulated work): claim and journal it on the
+/// blocking pool, run the handler here, act on how it ended on the blocking pool.
 async fn process(
     shared: &Arc<Shared>,
     claimer: &Claimer,
