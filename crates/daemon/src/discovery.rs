@@ -1,13 +1,16 @@
-//! Discovery: which names in new/ might be jobs, and which jobs in retry/ are due.
+//! Discovery: the task that decides when to look for jobs, and looks in new/.
 //!
 //! Sources, all only hints (every name is claimed through the protocol anyway):
 //! - a full listing of new/ at start, on a watcher overflow or error, periodically
 //!   (`rescan_interval`), and when the queue has room again after a listing was cut short;
-//! - the notify watcher on new/ (names created or moved in) and retry/ (due times);
-//! - the retry mover, which lists retry/, moves due jobs back to new/ under the lock,
-//!   and sleeps until the earliest due time it saw.
+//! - the watcher (`watcher`) on new/ (names created or moved in) and retry/ (due times);
+//! - the retry mover (`retry_mover`), run at start, on a rescan, and at the earliest due
+//!   time it or the watcher saw.
 //!
-//! Listings stream (`Dir::entries`) and feed the bounded queue without waiting; when it
+//! Each turn also checks that the spool's folders are the ones opened at start, and
+//! each rescan sweeps tmp/ (`tmp`).
+//!
+//! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
 //! and renames run on the blocking pool.
 //!
@@ -15,251 +18,31 @@
 //! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
 //! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
 //! draining never spins.
+//!
+//! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::ops::ControlFlow;
 use std::os::fd::AsFd;
-#[cfg(not(target_os = "linux"))]
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-#[cfg(not(target_os = "linux"))]
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_os::fs::{DirStream, dir_stream};
-use spoolq_spool::failed::FoundIn;
-use spoolq_spool::journal::Requeued;
-use spoolq_spool::names::{is_hidden, printable};
-use spoolq_spool::{QuarantineCause, Record, RetryName};
-use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use spoolq_spool::RetryName;
+use spoolq_spool::names::is_hidden;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
+use crate::lifecycle::{Folder, Lifecycle};
 use crate::queue::Offer;
-use crate::worker::quarantine;
-use crate::{Shared, Stats, blocking, record};
+use crate::retry_mover::{self, RetryReport};
+use crate::state::{Shared, Stats, blocking};
+use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
 
-/// Messages from the watcher thread to the discovery task.
-#[derive(Debug)]
-pub(crate) enum WatchMsg {
-    /// A name appeared in new/ (the watcher offers it to the queue itself; only
-    /// [`WatchMsg::QueueFull`] reaches the discovery task).
-    New(OsString),
-    /// The watcher offered a new name and the queue was full: list new/ once there is room.
-    QueueFull,
-    /// A name appeared in retry/.
-    Retry(OsString),
-    /// The watcher lost events or failed: list everything again.
-    Rescan,
-}
-
-/// The receiving end of the watcher, and a flag set when its channel overflowed.
-#[derive(Debug)]
-pub(crate) struct WatchFeed {
-    rx: mpsc::Receiver<WatchMsg>,
-    lost: Arc<AtomicBool>,
-}
-
-const WATCH_CAPACITY: usize = 4096;
 const DRAIN_MIN: Duration = Duration::from_millis(10);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
-
-/// Keeps the watcher running; dropping it stops the watcher.
-#[cfg(not(target_os = "linux"))]
-pub(crate) type WatchHandle = RecommendedWatcher;
-#[cfg(target_os = "linux")]
-pub(crate) type WatchHandle = linux_watch::Handle;
-
-/// Starts a non-recursive watcher on new/ and retry/.
-#[cfg(target_os = "linux")]
-pub(crate) fn start_watcher(
-    shared: &Arc<Shared>,
-) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
-    let (send, feed) = watch_channel(shared);
-    let handle = linux_watch::start(
-        shared.spool.new_dir().path(),
-        shared.spool.retry().path(),
-        send,
-    )?;
-    Ok((handle, feed))
-}
-
-/// The watcher's way out: new names go straight into the queue from the watcher's
-/// thread (one thread hand-off per job fewer than through the discovery task, which
-/// mattered for a producer and a daemon sharing two cores); everything else, and a
-/// name the full queue could not take, goes to the discovery task. Never blocks the
-/// watcher's thread: a full channel means "rescan", not "wait".
-fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, WatchFeed) {
-    let (tx, rx) = mpsc::channel(WATCH_CAPACITY);
-    let lost = Arc::new(AtomicBool::new(false));
-    let flag = lost.clone();
-    let shared = shared.clone();
-    let send = move |msg: WatchMsg| {
-        let msg = match msg {
-            WatchMsg::New(name) => {
-                if shared.new_gone.load(Ordering::SeqCst)
-                    || shared.queue.offer(&name) != Offer::Full
-                {
-                    return;
-                }
-                WatchMsg::QueueFull
-            }
-            other => other,
-        };
-        if tx.try_send(msg).is_err() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    };
-    (send, WatchFeed { rx, lost })
-}
-
-/// The watcher on Linux: inotify directly, asking only for names that appear (created,
-/// moved in, or closed after writing) and for the folder itself going away. notify's
-/// inotify backend also subscribes to every open, attribute change and delete in the
-/// folder, which here are the daemon's own claims and completions: three wake-ups of
-/// its thread per job for nothing (measured: 20 to 30 % of a drain's throughput).
-#[cfg(target_os = "linux")]
-mod linux_watch {
-    use std::ffi::OsStr;
-    use std::path::Path;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
-    use spoolq_spool::names::is_hidden;
-
-    use super::WatchMsg;
-
-    /// Stops the watcher thread when dropped: removing the watches wakes its blocking
-    /// read with IN_IGNORED, and it exits.
-    #[derive(Debug)]
-    pub(crate) struct Handle {
-        watches: Watches,
-        wds: Vec<WatchDescriptor>,
-        stop: Arc<AtomicBool>,
-    }
-
-    impl Drop for Handle {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-            for wd in self.wds.drain(..) {
-                let _ = self.watches.remove(wd);
-            }
-        }
-    }
-
-    pub(crate) fn start(
-        new: &Path,
-        retry: &Path,
-        send: impl Fn(WatchMsg) + Send + 'static,
-    ) -> std::io::Result<Handle> {
-        let mut inotify = Inotify::init()?;
-        let mut watches = inotify.watches();
-        let mask = WatchMask::CREATE
-            | WatchMask::MOVED_TO
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::DELETE_SELF
-            | WatchMask::MOVE_SELF
-            | WatchMask::ONLYDIR
-            | WatchMask::DONT_FOLLOW;
-        let new_wd = watches.add(new, mask)?;
-        let retry_wd = watches.add(retry, mask)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = Handle {
-            watches,
-            wds: vec![new_wd.clone(), retry_wd.clone()],
-            stop: stop.clone(),
-        };
-        std::thread::Builder::new()
-            .name("spoolq-watch".into())
-            .spawn(move || {
-                let mut buffer = vec![0u8; 64 * 1024];
-                let mut live = 2;
-                loop {
-                    let events = match inotify.read_events_blocking(&mut buffer) {
-                        Ok(events) => events,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => return send(WatchMsg::Rescan),
-                    };
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    for event in events {
-                        if event.mask.contains(EventMask::Q_OVERFLOW) {
-                            send(WatchMsg::Rescan);
-                            continue;
-                        }
-                        if event.mask.contains(EventMask::IGNORED) {
-                            // A watched folder was removed: nothing more will come.
-                            live -= 1;
-                            send(WatchMsg::Rescan);
-                            if live == 0 {
-                                return;
-                            }
-                            continue;
-                        }
-                        if event
-                            .mask
-                            .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
-                        {
-                            send(WatchMsg::Rescan);
-                            continue;
-                        }
-                        let Some(name) = event.name else { continue };
-                        if is_hidden(name) || event.mask.contains(EventMask::ISDIR) {
-                            continue;
-                        }
-                        let name: &OsStr = name;
-                        if event.wd == new_wd {
-                            send(WatchMsg::New(name.to_owned()));
-                        } else if event.wd == retry_wd {
-                            send(WatchMsg::Retry(name.to_owned()));
-                        }
-                    }
-                }
-            })?;
-        Ok(handle)
-    }
-}
-
-/// Starts a non-recursive watcher on new/ and retry/.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn start_watcher(
-    shared: &Arc<Shared>,
-) -> Result<(WatchHandle, WatchFeed), notify::Error> {
-    let new_path: PathBuf = shared.spool.new_dir().path().to_owned();
-    let retry_path: PathBuf = shared.spool.retry().path().to_owned();
-    let (send, feed) = watch_channel(shared);
-    let (np, rp) = (new_path.clone(), retry_path.clone());
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let event = match res {
-            Ok(event) if !event.need_rescan() => event,
-            _ => return send(WatchMsg::Rescan),
-        };
-        if matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_)) {
-            return;
-        }
-        for path in &event.paths {
-            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-                continue;
-            };
-            if is_hidden(name) {
-                continue;
-            }
-            if parent == np {
-                send(WatchMsg::New(name.to_owned()));
-            } else if parent == rp {
-                send(WatchMsg::Retry(name.to_owned()));
-            }
-        }
-    })?;
-    watcher.watch(&new_path, RecursiveMode::NonRecursive)?;
-    watcher.watch(&retry_path, RecursiveMode::NonRecursive)?;
-    Ok((watcher, feed))
-}
 
 /// What a listing of new/ found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -284,200 +67,281 @@ struct NewCursor {
     pending: Option<OsString>,
 }
 
-/// What a pass over retry/ did.
-#[derive(Debug, Default, Clone, Copy)]
-struct RetryReport {
-    moved: u64,
-    waiting: u64,
-    next_due: Option<SystemTime>,
-    full: bool,
+/// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
+pub(crate) async fn discovery(shared: Arc<Shared>, feed: Option<WatchFeed>) {
+    Discovery::new(shared, feed).run().await;
 }
 
-/// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
-pub(crate) async fn discovery(
+/// The discovery task's state between two turns of its loop: what the next turn must
+/// do, where a listing cut short stopped, and when to look again.
+#[derive(Debug)]
+struct Discovery {
     shared: Arc<Shared>,
+    lifecycle: Lifecycle,
     feed: Option<WatchFeed>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let config = shared.config.clone();
-    let mut interval = tokio::time::interval_at(
-        Instant::now() + config.rescan_interval,
-        config.rescan_interval,
-    );
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let (mut rx, lost) = match feed {
-        Some(WatchFeed { rx, lost }) => (Some(rx), Some(lost)),
-        None => (None, None),
-    };
-    let reported = Mutex::new(HashSet::new());
-    let reported = Arc::new(reported);
-    let (mut scan_new, mut scan_retry) = (true, true);
-    let mut sweep_tmp = true;
-    // The last listing of new/ stopped at a full queue: list again once there is room.
-    let mut incomplete = false;
-    // Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
-    let mut cursor: Option<NewCursor> = None;
-    let mut resume_new = false;
-    // Names were turned away at a full queue (watcher, retry mover) since the last
-    // listing from the start began: they may lie behind the cursor.
-    let mut missed = false;
-    let mut retry_due: Option<Instant> = None;
-    let mut retry_waiting = (0u64, None::<SystemTime>);
-    let mut drain_at: Option<Instant> = None;
-    let mut drain_delay = DRAIN_MIN;
-    let mut last_progress = shared.stats.progress();
+    rescan: Interval,
+    /// Folders already logged as moved away (each is logged once).
+    reported: Arc<Mutex<HashSet<&'static str>>>,
+    /// List new/ from the start on the next turn.
+    scan_new: bool,
+    /// Continue the listing of new/ where `cursor` stopped on the next turn.
+    resume_new: bool,
+    /// Run the retry mover on the next turn.
+    scan_retry: bool,
+    /// Sweep tmp/ on the next turn.
+    sweep_tmp: bool,
+    /// The last listing of new/ stopped at a full queue: list again once there is room.
+    incomplete: bool,
+    /// Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
+    cursor: Option<NewCursor>,
+    /// Names were turned away at a full queue (watcher, retry mover) since the last
+    /// listing from the start began: they may lie behind the cursor.
+    missed: bool,
+    /// When the retry mover runs next for a due job it knows of.
+    retry_due: Option<Instant>,
+    /// What the retry mover's last pass found (for drain's last words).
+    last_retry_pass: RetryReport,
+    /// When a drain lists new/ again after the workers went idle.
+    drain_at: Option<Instant>,
+    /// The pause before that listing: it grows while nothing moves on (jobs held by
+    /// another daemon), so draining never spins.
+    drain_delay: Duration,
+    /// [`Stats::progress`] when the workers last went idle.
+    last_progress: u64,
+}
 
-    loop {
-        if shared.is_stopping() {
-            return;
+impl Discovery {
+    fn new(shared: Arc<Shared>, feed: Option<WatchFeed>) -> Discovery {
+        let every = shared.config.rescan_interval;
+        let mut rescan = tokio::time::interval_at(Instant::now() + every, every);
+        rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Discovery {
+            lifecycle: shared.lifecycle.clone(),
+            last_progress: shared.stats.progress(),
+            shared,
+            feed,
+            rescan,
+            reported: Arc::new(Mutex::new(HashSet::new())),
+            scan_new: true,
+            resume_new: false,
+            scan_retry: true,
+            sweep_tmp: true,
+            incomplete: false,
+            cursor: None,
+            missed: false,
+            retry_due: None,
+            last_retry_pass: RetryReport::default(),
+            drain_at: None,
+            drain_delay: DRAIN_MIN,
         }
-        if lost
-            .as_ref()
-            .is_some_and(|l| l.swap(false, Ordering::SeqCst))
-        {
-            info!(
-                "watcher overflow: events were lost (too many at once for the daemon's \
-                 channel): rescanning new/ and retry/"
+    }
+
+    /// Turns until the daemon stops or, in drain mode, the spool is drained.
+    async fn run(mut self) {
+        loop {
+            if self.lifecycle.is_stopping() {
+                return;
+            }
+            if self.feed.as_ref().is_some_and(WatchFeed::lost_events) {
+                info!(
+                    "watcher overflow: events were lost (too many at once for the daemon's \
+                     channel): rescanning new/ and retry/"
+                );
+                self.scan_new = true;
+                self.scan_retry = true;
+            }
+            if self.sweep_tmp {
+                self.sweep_tmp().await;
+            }
+            if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
+                self.move_due_retries().await;
+            }
+            if (self.scan_new || self.resume_new) && self.list_new().await {
+                self.end_drain().await;
+                return;
+            }
+            if self.wait().await.is_break() {
+                return;
+            }
+        }
+    }
+
+    async fn sweep_tmp(&mut self) {
+        self.sweep_tmp = false;
+        let s = self.shared.clone();
+        let max_age = s.config.tmp_max_age;
+        let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+    }
+
+    async fn move_due_retries(&mut self) {
+        self.scan_retry = false;
+        let s = self.shared.clone();
+        if let Ok(report) = blocking(move || retry_mover::move_due(&s)).await {
+            self.retry_due = report.next_due.map(instant_for);
+            self.last_retry_pass = report;
+            if report.full {
+                self.incomplete = true;
+                self.missed = true;
+            }
+            if report.moved > 0 {
+                debug!(
+                    moved = report.moved,
+                    "retry mover: due jobs moved back to new/"
+                );
+            }
+        }
+    }
+
+    /// Lists new/ into the queue, from the start or where the last listing stopped.
+    /// True when a drain is complete: nothing claimable in new/, nothing in flight.
+    async fn list_new(&mut self) -> bool {
+        let resume = if self.scan_new {
+            None
+        } else {
+            self.cursor.take()
+        };
+        self.cursor = None;
+        if resume.is_none() {
+            self.missed = false;
+        }
+        self.scan_new = false;
+        self.resume_new = false;
+        let s = self.shared.clone();
+        let r = self.reported.clone();
+        let Ok((report, next)) = blocking(move || {
+            check_folders(&s, &r);
+            scan_new_dir(&s, resume)
+        })
+        .await
+        else {
+            return false;
+        };
+        self.cursor = next;
+        self.incomplete = report.full;
+        if !report.full && !report.fresh && self.missed {
+            // A continued listing ended; names turned away meanwhile may lie behind
+            // where it started: list from the start once there is room.
+            self.incomplete = true;
+        }
+        if report.queued > 0 {
+            debug!(
+                listed = report.listed,
+                queued = report.queued,
+                "scanned new/"
             );
-            scan_new = true;
-            scan_retry = true;
         }
-        if sweep_tmp {
-            sweep_tmp = false;
-            let s = shared.clone();
-            let max_age = config.tmp_max_age;
-            let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
-        }
-        if scan_retry && !shared.retry_gone.load(Ordering::SeqCst) {
-            scan_retry = false;
-            let s = shared.clone();
-            if let Ok(report) = blocking(move || retry_pass(&s)).await {
-                retry_due = report.next_due.map(instant_for);
-                retry_waiting = (report.waiting, report.next_due);
-                if report.full {
-                    incomplete = true;
-                    missed = true;
-                }
-                if report.moved > 0 {
-                    debug!(
-                        moved = report.moved,
-                        "retry mover: due jobs moved back to new/"
-                    );
-                }
-            }
-        }
-        if scan_new || resume_new {
-            let resume = if scan_new { None } else { cursor.take() };
-            cursor = None;
-            if resume.is_none() {
-                missed = false;
-            }
-            scan_new = false;
-            resume_new = false;
-            let s = shared.clone();
-            let r = reported.clone();
-            if let Ok((report, next)) = blocking(move || {
-                check_folders(&s, &r);
-                scan_new_dir(&s, resume)
-            })
-            .await
-            {
-                cursor = next;
-                incomplete = report.full;
-                if !report.full && !report.fresh && missed {
-                    // A continued listing ended; names turned away meanwhile may lie
-                    // behind where it started: list from the start once there is room.
-                    incomplete = true;
-                }
-                if report.queued > 0 {
-                    debug!(
-                        listed = report.listed,
-                        queued = report.queued,
-                        "scanned new/"
-                    );
-                }
-                let drained = shared.new_gone.load(Ordering::SeqCst)
-                    || (report.fresh
-                        && report.listed == 0
-                        && !report.full
-                        && shared.queue.is_idle());
-                if config.drain && drained {
-                    if retry_waiting.0 > 0 {
-                        info!(
-                            waiting = retry_waiting.0,
-                            next_due = %retry_waiting.1.map(crate::failed::rfc3339).unwrap_or_default(),
-                            "drain: jobs waiting in retry/ for a future due time do not keep \
-                             the daemon alive; a later start moves them back to new/ when due"
-                        );
-                    }
-                    let s = shared.clone();
-                    let _ =
-                        blocking(move || crate::hidden::sweep(&s, &crate::worker::daemon_id(&s)))
-                            .await;
-                    return;
-                }
-            }
-        }
+        let drained = self.lifecycle.is_gone(Folder::New)
+            || (report.fresh && report.listed == 0 && !report.full && self.shared.queue.is_idle());
+        self.shared.config.drain && drained
+    }
 
+    /// A drain is complete: say what waits in retry/, sweep stale hidden names.
+    async fn end_drain(&self) {
+        let waiting = self.last_retry_pass;
+        if waiting.waiting > 0 {
+            info!(
+                waiting = waiting.waiting,
+                next_due = %waiting.next_due.map(crate::failed::rfc3339).unwrap_or_default(),
+                "drain: jobs waiting in retry/ for a future due time do not keep \
+                 the daemon alive; a later start moves them back to new/ when due"
+            );
+        }
+        let s = self.shared.clone();
+        let _ = blocking(move || crate::hidden::sweep(&s, &s.daemon_id())).await;
+    }
+
+    /// Waits for the next reason to look: the rescan interval, the watcher, a due
+    /// retry, the workers' progress, a drain's pause. Break once the daemon is stopping.
+    async fn wait(&mut self) -> ControlFlow<()> {
         tokio::select! {
-            () = crate::flag_set(&mut stop) => return,
-            _ = interval.tick() => {
-                scan_new = true;
-                scan_retry = true;
-                sweep_tmp = true;
+            () = self.lifecycle.wait_stopping() => return ControlFlow::Break(()),
+            _ = self.rescan.tick() => {
+                self.scan_new = true;
+                self.scan_retry = true;
+                self.sweep_tmp = true;
             }
-            msg = recv(&mut rx) => {
-                let mut next = msg;
+            msg = recv(&mut self.feed) => {
+                let mut next = Some(msg);
                 // Take what is already waiting too, so a burst costs one loop turn.
                 let mut budget = WATCH_CAPACITY;
                 while let Some(msg) = next.take() {
-                    handle_watch(msg, &mut scan_new, &mut scan_retry,
-                        &mut incomplete, &mut missed, &mut retry_due);
+                    self.on_watch(msg);
                     budget -= 1;
-                    if budget > 0 && let Some(rx) = rx.as_mut() {
-                        next = rx.try_recv().ok();
+                    if budget > 0 && let Some(feed) = self.feed.as_mut() {
+                        next = feed.try_recv();
                     }
                 }
-                if rx.as_ref().is_some_and(|rx| rx.is_closed() && rx.is_empty()) {
+                if self.feed.as_mut().is_some_and(WatchFeed::close_if_stopped) {
                     warn!("the file system watcher stopped; relying on periodic rescans");
-                    rx = None;
                 }
             }
-            () = sleep_until(retry_due), if retry_due.is_some() => {
-                retry_due = None;
-                scan_retry = true;
+            () = sleep_until(self.retry_due), if self.retry_due.is_some() => {
+                self.retry_due = None;
+                self.scan_retry = true;
             }
-            () = shared.queue.progressed() => {
-                if incomplete && shared.queue.has_room() {
-                    resume_new = true;
-                }
-                if config.drain && shared.queue.is_idle() {
-                    let progress = shared.stats.progress();
-                    drain_delay = if progress != last_progress {
-                        DRAIN_MIN
-                    } else {
-                        (drain_delay * 2).min(DRAIN_MAX)
-                    };
-                    last_progress = progress;
-                    drain_at = Some(Instant::now() + drain_delay);
-                }
+            () = self.shared.queue.progressed() => self.on_progress(),
+            () = sleep_until(self.drain_at), if self.drain_at.is_some() => {
+                self.drain_at = None;
+                self.scan_new = true;
+                self.scan_retry = true;
             }
-            () = sleep_until(drain_at), if drain_at.is_some() => {
-                drain_at = None;
-                scan_new = true;
-                scan_retry = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A worker finished with a name.
+    fn on_progress(&mut self) {
+        let queue = &self.shared.queue;
+        if self.incomplete && queue.has_room() {
+            self.resume_new = true;
+        }
+        if self.shared.config.drain && queue.is_idle() {
+            let progress = self.shared.stats.progress();
+            self.drain_delay = if progress != self.last_progress {
+                DRAIN_MIN
+            } else {
+                (self.drain_delay * 2).min(DRAIN_MAX)
+            };
+            self.last_progress = progress;
+            self.drain_at = Some(Instant::now() + self.drain_delay);
+        }
+    }
+
+    /// A message from the watcher.
+    fn on_watch(&mut self, msg: WatchMsg) {
+        match msg {
+            // `watch_channel` offers new names on the watcher's thread and forwards only a
+            // name the full queue turned away, as QueueFull; either way, list new/ once
+            // there is room.
+            WatchMsg::New(_) | WatchMsg::QueueFull => {
+                self.incomplete = true;
+                self.missed = true;
+            }
+            WatchMsg::Retry(name) => match RetryName::parse(&name) {
+                Some(retry) => {
+                    let at = instant_for(retry.due());
+                    if self.retry_due.is_none_or(|due| at < due) {
+                        self.retry_due = Some(at);
+                    }
+                }
+                None => self.scan_retry = true,
+            },
+            WatchMsg::Rescan => {
+                info!(
+                    "watcher overflow or error: the kernel's event queue overflowed (events \
+                     lost) or the watcher failed: rescanning new/ and retry/"
+                );
+                self.scan_new = true;
+                self.scan_retry = true;
             }
         }
     }
 }
 
-async fn recv(rx: &mut Option<mpsc::Receiver<WatchMsg>>) -> Option<WatchMsg> {
-    match rx {
-        Some(rx) => match rx.recv().await {
-            Some(msg) => Some(msg),
-            // Closed: report once (the caller drops the receiver), never spin.
-            None => Some(WatchMsg::Rescan),
-        },
+/// The watcher's next message; never, without a watcher.
+async fn recv(feed: &mut Option<WatchFeed>) -> WatchMsg {
+    match feed {
+        Some(feed) => feed.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -486,42 +350,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-fn handle_watch(
-    msg: WatchMsg,
-    scan_new: &mut bool,
-    scan_retry: &mut bool,
-    incomplete: &mut bool,
-    missed: &mut bool,
-    retry_due: &mut Option<Instant>,
-) {
-    match msg {
-        // `watch_channel` offers new names on the watcher's thread and forwards only a
-        // name the full queue turned away, as QueueFull; either way, list new/ once
-        // there is room.
-        WatchMsg::New(_) | WatchMsg::QueueFull => {
-            *incomplete = true;
-            *missed = true;
-        }
-        WatchMsg::Retry(name) => match RetryName::parse(&name) {
-            Some(retry) => {
-                let at = instant_for(retry.due());
-                if retry_due.is_none_or(|due| at < due) {
-                    *retry_due = Some(at);
-                }
-            }
-            None => *scan_retry = true,
-        },
-        WatchMsg::Rescan => {
-            info!(
-                "watcher overflow or error: the kernel's event queue overflowed (events \
-                 lost) or the watcher failed: rescanning new/ and retry/"
-            );
-            *scan_new = true;
-            *scan_retry = true;
-        }
     }
 }
 
@@ -554,8 +382,8 @@ fn check_folders(shared: &Shared, reported: &Mutex<HashSet<&'static str>>) {
              and restart the daemon"
         );
         match folder {
-            "new" => shared.new_gone.store(true, Ordering::SeqCst),
-            "retry" => shared.retry_gone.store(true, Ordering::SeqCst),
+            "new" => shared.lifecycle.give_up(Folder::New),
+            "retry" => shared.lifecycle.give_up(Folder::Retry),
             _ => {}
         }
     }
@@ -568,7 +396,7 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         fresh: resume.is_none(),
         ..ScanReport::default()
     };
-    if shared.new_gone.load(Ordering::SeqCst) {
+    if shared.lifecycle.is_gone(Folder::New) {
         return (report, None);
     }
     let (mut stream, mut pending) = match resume {
@@ -585,7 +413,7 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
             }
         },
     };
-    while !shared.is_stopping() {
+    while !shared.lifecycle.is_stopping() {
         let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
             None => break,
             Some(Ok(name)) => name,
@@ -614,156 +442,4 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         }
     }
     (report, None)
-}
-
-/// Moves due jobs from retry/ back to new/ (under the lock), quarantines names that are
-/// not retry names, and finds the next due time. Blocking.
-fn retry_pass(shared: &Shared) -> RetryReport {
-    let mut report = RetryReport::default();
-    let dir = shared.spool.retry();
-    // Moving back is internal bookkeeping: always verified, whatever `--claim` says, so
-    // the retry mover never moves a job another daemon already moved.
-    let mut claimer = Claimer::new(dir.clone(), Strategy::Verified).with_id(0);
-    if let Some(hook) = record::step_hook(&shared.journal, shared.config.trace_claims, None) {
-        claimer = claimer.with_hook(hook);
-    }
-    let entries = match dir.entries() {
-        Ok(entries) => entries,
-        Err(e) => {
-            error!(error = %e, "cannot list retry/; retrying at the next rescan");
-            Stats::bump(&shared.stats.errors);
-            return report;
-        }
-    };
-    let now = SystemTime::now();
-    for entry in entries {
-        if shared.is_stopping() {
-            break;
-        }
-        let name = match entry {
-            Ok(name) => name,
-            Err(e) => {
-                error!(error = %e, "listing retry/ failed midway");
-                break;
-            }
-        };
-        if is_hidden(&name) {
-            continue;
-        }
-        let Some(retry) = RetryName::parse(&name) else {
-            quarantine_from_retry(shared, &claimer, &name);
-            continue;
-        };
-        if retry.due() > now {
-            report.waiting += 1;
-            if report.next_due.is_none_or(|due| retry.due() < due) {
-                report.next_due = Some(retry.due());
-            }
-            continue;
-        }
-        requeue(shared, &claimer, &name, retry, &mut report);
-    }
-    report
-}
-
-fn requeue(
-    shared: &Shared,
-    claimer: &Claimer,
-    name: &std::ffi::OsStr,
-    retry: RetryName,
-    report: &mut RetryReport,
-) {
-    let claim = match claimer.claim(name) {
-        Ok(Outcome::Claimed(claim)) => claim,
-        Ok(Outcome::Rejected(rejected)) => {
-            let reason = rejected.reason();
-            quarantine(
-                shared,
-                rejected,
-                name,
-                FoundIn::Retry,
-                0,
-                Some(retry.id),
-                QuarantineCause::from(reason),
-                format!("{} {reason}", printable(name)),
-            );
-            return;
-        }
-        // Another daemon is moving it, or already did.
-        Ok(_) => return,
-        Err(e) => {
-            error!(error = %e, "claiming a due job in retry/ failed; it stays there");
-            Stats::bump(&shared.stats.errors);
-            return;
-        }
-    };
-    let ready = retry.ready().to_os_string();
-    match claim.move_to(shared.spool.new_dir(), &ready) {
-        Ok(()) => {
-            Stats::bump(&shared.stats.requeued);
-            let record = Record::new(Requeued {
-                job: retry.id,
-                worker: 0,
-                strategy: shared.journal.strategy(),
-                attempt: retry.attempts + 1,
-                name: printable(&ready),
-            });
-            let _ = shared.journal.write(record);
-            debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
-            if !shared.new_gone.load(Ordering::SeqCst) && shared.queue.offer(&ready) == Offer::Full
-            {
-                report.full = true;
-            }
-            report.moved += 1;
-        }
-        Err(failed) if failed.error.is_already_exists() => {
-            warn!(
-                job = %retry.id,
-                "a job with the same name is already in new/: the retry stays in retry/ \
-                 until that one is gone"
-            );
-        }
-        Err(failed) => {
-            error!(job = %retry.id, error = %failed.error,
-                "moving a due job back to new/ failed; it stays in retry/");
-            Stats::bump(&shared.stats.errors);
-        }
-    }
-}
-
-fn quarantine_from_retry(shared: &Shared, claimer: &Claimer, name: &std::ffi::OsStr) {
-    let message = format!(
-        "{} is not a retry name (<id>.<attempts>.<due ms>): only the daemon puts files in retry/",
-        printable(name)
-    );
-    match claimer.claim(name) {
-        Ok(Outcome::Claimed(claim)) => quarantine(
-            shared,
-            claim,
-            name,
-            FoundIn::Retry,
-            0,
-            record::id_from_name(name),
-            QuarantineCause::NotARetryName,
-            message,
-        ),
-        Ok(Outcome::Rejected(rejected)) => {
-            let reason = rejected.reason();
-            quarantine(
-                shared,
-                rejected,
-                name,
-                FoundIn::Retry,
-                0,
-                None,
-                QuarantineCause::from(reason),
-                format!("{} {reason}", printable(name)),
-            );
-        }
-        Ok(_) => {}
-        Err(e) => {
-            error!(error = %e, "claiming a stray file in retry/ failed; it stays there");
-            Stats::bump(&shared.stats.errors);
-        }
-    }
 }

@@ -12,13 +12,14 @@
 //! (PR_SET_PDEATHSIG, armed for the spawning thread, hence the spawn happens on an async
 //! runtime thread and never on a short-lived blocking-pool thread). On Linux it is
 //! started with `spoolq_os::spawn::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
-//! posix_spawn does, plus the death signal) and waited on through its pidfd: forking the
-//! daemon for every job cost more than the handler `true` itself (docs/performance.md);
+//! posix_spawn does, plus the death signal) and waited on through its pidfd, because
+//! forking copies the daemon's mappings for every job (docs/performance.md);
 //! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
 //! descriptor is O_CLOEXEC and the stdin pipe is fed by the daemon, so the handler never
 //! holds the lock.
 //!
-//! This module does not decide what an exit means; `worker` does.
+//! This module runs a handler and reports how it ended ([`Run`]); what that means for
+//! the job is `outcome`'s, when to stop is `lifecycle`'s.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -33,8 +34,9 @@ use spoolq_os::spawn::kill_child_with_parent;
 use spoolq_spool::JobId;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
+
+use crate::lifecycle::Lifecycle;
 
 /// Longest handler output line logged; the rest of the line is dropped.
 const MAX_LINE: usize = 4096;
@@ -134,14 +136,10 @@ pub fn kill_all_handlers() {
     }
 }
 
-/// Runs the handler for `job`. `terminate` turns true when the shutdown grace expired.
-pub(crate) async fn run(
-    settings: &Settings,
-    job: Job<'_>,
-    mut terminate: watch::Receiver<bool>,
-) -> Run {
+/// Runs the handler for `job`; it is terminated once `lifecycle` is.
+pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let Some(command) = &settings.command else {
-        return builtin(settings, job, terminate).await;
+        return builtin(settings, job, lifecycle).await;
     };
     let mut run = Run::new();
     let Started {
@@ -177,7 +175,7 @@ pub(crate) async fn run(
                 "handler timed out: terminating its process group");
             stop(&mut process, pgid, settings.kill_grace).await
         }
-        () = crate::flag_set(&mut terminate) => {
+        () = lifecycle.wait_terminating() => {
             run.interrupted = true;
             warn!(job = %id, "shutdown grace expired: terminating the handler");
             stop(&mut process, pgid, settings.kill_grace).await
@@ -412,8 +410,8 @@ fn env_entry(key: &OsStr, value: &OsStr) -> Option<std::ffi::CString> {
 }
 
 /// The daemon's environment minus the job variables, prepared once: the daemon never
-/// changes its environment, and rebuilding it for every job was allocation on the hot
-/// path for nothing.
+/// changes its environment, so rebuilding it per job would only allocate on the hot
+/// path.
 #[cfg(target_os = "linux")]
 fn inherited_environment() -> &'static [std::ffi::CString] {
     static ENVIRONMENT: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
@@ -487,7 +485,7 @@ async fn stop(
 }
 
 /// The built-in handler: log the job, optionally pretend to work, succeed.
-async fn builtin(settings: &Settings, job: Job<'_>, mut terminate: watch::Receiver<bool>) -> Run {
+async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let mut run = Run::new();
     info!(job = %job.id, attempt = job.attempt, bytes = job.length, "built-in handler: job received");
     if let Some(work) = settings.simulate_work {
@@ -497,7 +495,7 @@ async fn builtin(settings: &Settings, job: Job<'_>, mut terminate: watch::Receiv
                     run.timed_out = true;
                 }
             }
-            () = crate::flag_set(&mut terminate) => run.interrupted = true,
+            () = lifecycle.wait_terminating() => run.interrupted = true,
         }
     }
     if !run.timed_out && !run.interrupted {

@@ -17,8 +17,8 @@ use spoolq_spool::failed::{FailedName, Reason, ReasonCode};
 use spoolq_spool::names::{is_hidden, printable};
 use tracing::{error, warn};
 
-use crate::Shared;
 use crate::failed::{Movable, bury};
+use crate::state::Shared;
 
 /// How old a hidden name must be before a drain moves it away.
 pub(crate) const HIDDEN_MIN_AGE: Duration = Duration::from_secs(60);

@@ -1,6 +1,6 @@
-//! The spoolq consumer daemon (DESIGN.md section 6): discover jobs in a spool's new/
-//! folder, claim each with the claim protocol, run a handler on it, and complete, retry,
-//! bury or quarantine it, journaling every claim and outcome.
+//! The spoolq consumer daemon: discover jobs in a spool's new/ folder, claim each with
+//! the claim protocol, run a handler on it, and complete, retry, bury or quarantine it,
+//! journaling every claim and outcome.
 //!
 //! # Shape
 //!
@@ -14,12 +14,82 @@
 //! ```
 //!
 //! The watcher is inotify on Linux (create, moved-to and close-write only: notify's
-//! backend also woke on every open of the daemon's own claims) and the notify crate
-//! elsewhere. Events from the watcher are only hints: every name is claimed through the protocol,
-//! and a periodic full scan is the safety net. The queue is bounded and deduplicated, so
-//! memory does not grow with the spool. Claim, rename, unlink and journal writes are
-//! blocking system calls and run on tokio's blocking pool; handlers are spawned from
-//! async tasks so that Linux's parent-death signal follows a long-lived runtime thread.
+//! backend also wakes on every open of the daemon's own claims) and the notify crate
+//! elsewhere. Events from the watcher are only hints: every name is claimed through the
+//! protocol, and a periodic full scan is the safety net. The queue is bounded and
+//! deduplicated, so memory does not grow with the spool. Claim, rename, unlink and
+//! journal writes are blocking system calls and run on tokio's blocking pool; handlers
+//! are spawned from async tasks so that Linux's parent-death signal follows a
+//! long-lived runtime thread. With the built-in handler and no simulated work, each
+//! worker is instead one blocking-pool thread that claims, handles and completes a
+//! batch of names in place, with two journal writes per batch.
+//!
+//! # Modules
+//!
+//! ```text
+//! lib.rs          the public face (Config, Summary, DaemonError, run); start and stop
+//! worker          a worker task: take names from the queue, claim -> handler -> outcome
+//! outcome         complete, retry, bury or release a claimed job, and journal it
+//! claiming        claim one name, check that it is a job, journal the claim
+//! discovery       the discovery task: when to list new/, run the retry mover, sweep
+//! retry_mover     move due jobs from retry/ back to new/
+//! watcher         inotify (Linux) or notify (elsewhere) on new/ and retry/
+//! quarantine      a file that is not a job goes to failed/ with its reason
+//! hidden          a drain's sweep of stale hidden names in new/
+//! tmp             the sweep of leftovers in tmp/
+//! handler         run the handler process, or the built-in handler, for one job
+//! state           Shared (what every task reads) and Stats
+//! record          the journal writer and the claim step hook
+//! config          Config and its defaults (re-exported here)
+//! lifecycle       running, stopping, terminating; the folders given up
+//! queue           the bounded, deduplicated queue between discovery and the workers
+//! failed          moving a file into failed/ with its reason file beside it
+//! backoff         exponential backoff with full jitter
+//! ```
+//!
+//! # One job's path
+//!
+//! 1. A producer renames `new/<id>` into place. The watcher's thread
+//!    (`watcher::start`) offers the name to the queue (`Queue::offer`); a listing by
+//!    discovery (`Discovery::list_new`) would find it too.
+//! 2. A worker (`worker::worker`) takes a batch of names (`take_batch`).
+//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim`) and checks its
+//!    name, header and id; a file that is not a job goes to `quarantine::quarantine`.
+//!    The `claimed` record is written (`claiming::claim_and_journal`, or one write for
+//!    the batch in `worker::process_inline`).
+//! 4. The handler runs: `handler::run` starts the command with the payload on its stdin,
+//!    or `handler::builtin_now` logs the job in place.
+//! 5. `outcome::finish` acts on how it ended: exit 0 completes it (`complete`: unlink
+//!    under the lock, `done`); exit 100 or the last attempt buries it in failed/
+//!    (`bury_dead`); any other failure moves it to `retry/<id>.<n>.<due ms>`
+//!    (`retry`); a shutdown releases it.
+//! 6. Once due, the retry mover (`retry_mover::move_due`, run by discovery) moves it back
+//!    to `new/<id>.<n>` and offers it to the queue: step 2 again.
+//!
+//! # Module graph
+//!
+//! Each module imports only modules below it in this list (`use crate::` lines):
+//!
+//! ```text
+//! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
+//!                lifecycle, config
+//! worker      -> outcome, claiming, handler, record, state, lifecycle
+//! outcome     -> claiming, handler, state, failed, backoff
+//! claiming    -> quarantine, record, state
+//! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed
+//! retry_mover -> quarantine, record, state, queue, lifecycle
+//! watcher     -> state, queue, lifecycle
+//! quarantine  -> state, failed
+//! hidden      -> state, failed
+//! tmp         -> state
+//! handler     -> lifecycle
+//! state       -> record, config, queue, lifecycle
+//! record      -> lifecycle
+//! config, lifecycle, queue, failed, backoff: nothing in this crate
+//! ```
+//!
+//! `tests/module_graph.rs` reads every module's `crate::` paths and fails on an arrow
+//! that points up this list.
 //!
 //! # Boundaries
 //!
@@ -28,129 +98,46 @@
 //! handlers, print to the terminal or choose exit codes: the `spoolq` binary does, and
 //! calls [`run`] with a [`Config`] and a shutdown future. Tests call [`run`] in-process.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backoff;
+mod claiming;
+mod config;
 mod discovery;
 mod failed;
 mod handler;
 mod hidden;
+mod lifecycle;
+mod outcome;
+mod quarantine;
 mod queue;
 mod record;
+mod retry_mover;
+mod state;
 mod tmp;
+mod watcher;
 mod worker;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use spoolq_claim::Strategy;
 use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
-use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+pub use config::Config;
 pub use handler::kill_all_handlers;
+pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
+use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
-
-/// Exit code with which a handler asks for a retry (sysexits' EX_TEMPFAIL). Any other
-/// failure retries too; this one is simply the documented way to ask.
-pub const EXIT_TEMPFAIL: i32 = 75;
-/// Exit code with which a handler declares a permanent failure: no retry, failed/.
-pub const EXIT_PERMANENT: i32 = 100;
-
-/// Everything the daemon needs to know. Build it with [`Config::new`] and adjust fields.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The spool's root directory.
-    pub spool: PathBuf,
-    /// Concurrent jobs (workers); 0 means the number of CPUs.
-    pub workers: usize,
-    /// The claim strategy for new/ (naive only to reproduce the race).
-    pub strategy: Strategy,
-    /// The handler: program and arguments. `None` runs the built-in handler, which logs
-    /// the job and succeeds.
-    pub command: Option<Vec<OsString>>,
-    /// The built-in handler sleeps this long per job instead of returning at once.
-    pub simulate_work: Option<Duration>,
-    /// A handler running longer is terminated (SIGTERM to its process group, then
-    /// SIGKILL after `kill_grace`) and the attempt counts as failed.
-    pub job_timeout: Duration,
-    /// Time between SIGTERM and SIGKILL when a handler is terminated.
-    pub kill_grace: Duration,
-    /// Backoff before the first retry; it doubles per attempt, capped by `retry_max`, and
-    /// the actual delay is drawn uniformly from zero to that (full jitter).
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    /// Attempts before a failing job goes to failed/.
-    pub max_attempts: u32,
-    /// Full rescan of new/ and retry/ this often, whatever the watcher says.
-    pub rescan_interval: Duration,
-    /// After the shutdown future resolves, in-flight handlers get this long to finish
-    /// before they are terminated and their jobs released.
-    pub shutdown_grace: Duration,
-    /// Return once new/ holds no claimable job and nothing is in flight.
-    pub drain: bool,
-    /// Use the file system watcher (turn off to test the periodic scan alone).
-    pub watch: bool,
-    /// Journal every claim protocol step.
-    pub trace_claims: bool,
-    /// Sleep this long right after each open of a job (widens the race for the lab).
-    pub race_window: Option<Duration>,
-    /// fsync the journal after every record.
-    pub journal_fsync: bool,
-    /// How many names may wait between discovery and the workers.
-    pub queue_capacity: usize,
-    /// Files in tmp/ not modified for longer than this are leftovers of a producer that
-    /// died mid-write: removed at start and at each periodic rescan.
-    pub tmp_max_age: Duration,
-}
-
-impl Config {
-    // The defaults, defined once: `Config::new` uses them, `spoolq daemon --help` shows
-    // them.
-    /// 0: one worker per CPU.
-    pub const DEFAULT_WORKERS: usize = 0;
-    pub const DEFAULT_STRATEGY: Strategy = Strategy::Verified;
-    pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(600);
-    pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
-    pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
-    pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(3600);
-    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-    pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
-    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
-    pub const DEFAULT_TMP_MAX_AGE: Duration = Duration::from_secs(3600);
-
-    /// The defaults of `spoolq daemon` for a spool at `spool`.
-    pub fn new(spool: impl Into<PathBuf>) -> Config {
-        Config {
-            spool: spool.into(),
-            workers: Config::DEFAULT_WORKERS,
-            strategy: Config::DEFAULT_STRATEGY,
-            command: None,
-            simulate_work: None,
-            job_timeout: Config::DEFAULT_JOB_TIMEOUT,
-            kill_grace: Config::DEFAULT_KILL_GRACE,
-            retry_base: Config::DEFAULT_RETRY_BASE,
-            retry_max: Config::DEFAULT_RETRY_MAX,
-            max_attempts: Config::DEFAULT_MAX_ATTEMPTS,
-            rescan_interval: Config::DEFAULT_RESCAN_INTERVAL,
-            shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
-            drain: false,
-            watch: true,
-            trace_claims: false,
-            race_window: None,
-            journal_fsync: false,
-            queue_capacity: Config::DEFAULT_QUEUE_CAPACITY,
-            tmp_max_age: Config::DEFAULT_TMP_MAX_AGE,
-        }
-    }
-}
+use crate::state::{Shared, Stats, TaskFailed, blocking};
 
 /// What a run of the daemon did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -177,106 +164,61 @@ pub struct Summary {
 /// they are logged and counted in [`Summary::errors`].
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The spool cannot be opened: missing, a folder that is a link or not a directory,
+    /// or an I/O error.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// The daemon cannot create, rename and unlink in one of the spool's folders.
     #[error(
         "spool folder {} is not writable by this process: {source}; \
          the daemon moves and deletes jobs there: fix its owner or mode",
         path.display()
     )]
     NotWritable {
+        /// The folder.
         path: PathBuf,
+        /// What the probe's create or unlink failed with.
         #[source]
         source: spoolq_claim::Error,
     },
+    /// The journal file could not be created.
     #[error("cannot start the journal: {0}")]
     Journal(#[from] JournalError),
+    /// The handler's program is not an executable file (on PATH or at the path given).
     #[error(
         "handler command {0:?} not found or not executable; \
          give a path or a program on PATH after `--`"
     )]
     CommandNotFound(String),
+    /// A setting is impossible (no attempts, a zero interval, ...); the text says which.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
 }
 
-/// Counters shared by every task, turned into a [`Summary`] at the end.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub claimed: AtomicU64,
-    pub completed: AtomicU64,
-    pub retried: AtomicU64,
-    pub dead: AtomicU64,
-    pub quarantined: AtomicU64,
-    pub released: AtomicU64,
-    pub requeued: AtomicU64,
-    pub errors: AtomicU64,
+impl From<TaskFailed> for DaemonError {
+    fn from(e: TaskFailed) -> DaemonError {
+        DaemonError::Task(e.0)
+    }
 }
 
-impl Stats {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn summary(&self) -> Summary {
+impl Summary {
+    /// The counters as they are now.
+    fn of(stats: &Stats) -> Summary {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Summary {
-            claimed: get(&self.claimed),
-            completed: get(&self.completed),
-            retried: get(&self.retried),
-            dead: get(&self.dead),
-            quarantined: get(&self.quarantined),
-            released: get(&self.released),
-            requeued: get(&self.requeued),
-            errors: get(&self.errors),
+            claimed: get(&stats.claimed),
+            completed: get(&stats.completed),
+            retried: get(&stats.retried),
+            dead: get(&stats.dead),
+            quarantined: get(&stats.quarantined),
+            released: get(&stats.released),
+            requeued: get(&stats.requeued),
+            errors: get(&stats.errors),
         }
     }
-
-    /// A number that grows whenever a job moved on; drain uses it to tell progress
-    /// from spinning on jobs that another daemon holds.
-    pub fn progress(&self) -> u64 {
-        let s = self.summary();
-        s.completed + s.retried + s.dead + s.quarantined + s.released + s.requeued + s.errors
-    }
-}
-
-/// State shared by discovery and the workers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: Config,
-    pub spool: Spool,
-    pub journal: Journal,
-    pub stats: Stats,
-    pub queue: Queue,
-    /// Set once the shutdown future resolved (or drain finished): claim nothing more.
-    pub stopping: AtomicBool,
-    /// new/ was moved or replaced: never claim from it again in this process.
-    pub new_gone: AtomicBool,
-    /// retry/ was moved or replaced: the retry mover stops.
-    pub retry_gone: AtomicBool,
-}
-
-impl Shared {
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-}
-
-/// Resolves once the flag turns true (or its sender is gone, which only happens after
-/// `run` finished: treat it as set).
-pub(crate) async fn flag_set(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|set| *set).await;
-}
-
-/// Runs `f` on tokio's blocking pool (claims, renames, journal writes).
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, DaemonError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| DaemonError::Task(e.to_string()))
 }
 
 /// Runs the daemon until `shutdown` resolves (or, with `drain`, until the spool is
@@ -299,7 +241,7 @@ pub async fn run(
     log_start(&shared.config);
 
     let watcher = if config.watch {
-        match discovery::start_watcher(&shared) {
+        match watcher::start(&shared) {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(
@@ -314,7 +256,7 @@ pub async fn run(
         info!("watcher disabled; new jobs are found by the periodic rescan only");
         None
     };
-    let (watch_handle, watch_rx) = match watcher {
+    let (watch_handle, watch_feed) = match watcher {
         Some((w, rx)) => (Some(w), Some(rx)),
         None => (None, None),
     };
@@ -337,26 +279,14 @@ pub async fn run(
         .ok();
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (terminate_tx, terminate_rx) = watch::channel(false);
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
     for id in 1..=config.workers {
         let id = u32::try_from(id).unwrap_or(u32::MAX);
-        workers.spawn(worker::worker(
-            shared.clone(),
-            id,
-            receiver.clone(),
-            stop_rx.clone(),
-            terminate_rx.clone(),
-        ));
+        workers.spawn(worker::worker(shared.clone(), id, receiver.clone()));
     }
-    let mut discovery = tokio::spawn(discovery::discovery(
-        shared.clone(),
-        watch_rx,
-        stop_rx.clone(),
-    ));
+    let mut discovery = tokio::spawn(discovery::discovery(shared.clone(), watch_feed));
 
     let mut discovery_done = false;
     tokio::select! {
@@ -373,9 +303,7 @@ pub async fn run(
             }
         }
     }
-    shared.stopping.store(true, Ordering::SeqCst);
-    shared.journal.stop_waiting();
-    let _ = stop_tx.send(true);
+    shared.lifecycle.stop();
     drop(watch_handle);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
@@ -396,7 +324,7 @@ pub async fn run(
                     warn!(in_flight = workers.len(),
                         "shutdown grace expired: terminating handlers and releasing their jobs");
                 }
-                let _ = terminate_tx.send(true);
+                shared.lifecycle.terminate();
             }
         }
     }
@@ -404,7 +332,7 @@ pub async fn run(
         let _ = discovery.await;
     }
 
-    let summary = shared.stats.summary();
+    let summary = Summary::of(&shared.stats);
     {
         let shared = shared.clone();
         blocking(move || {
@@ -511,14 +439,13 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
     };
     let writer = create_journal(&spool, options)?;
     let queue = Queue::new(config.queue_capacity);
+    let lifecycle = Lifecycle::new();
     Ok(Shared {
-        journal: Journal::new(Arc::new(writer), config.strategy),
+        journal: Journal::new(Arc::new(writer), config.strategy, lifecycle.clone()),
         spool,
         stats: Stats::default(),
         queue,
-        stopping: AtomicBool::new(false),
-        new_gone: AtomicBool::new(false),
-        retry_gone: AtomicBool::new(false),
+        lifecycle,
         config,
     })
 }

@@ -5,6 +5,9 @@
 //! all report the same file. The channel is bounded and offering never waits: when it
 //! is full, discovery stops listing and rescans once the workers made room, so memory
 //! holds at most `capacity` queued names plus one per worker, whatever the spool's size.
+//!
+//! It holds names only: what a name is, and whether it is still there, is the claim's
+//! business.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -78,8 +81,8 @@ impl Queue {
     }
 
     /// A worker is done with every name of a batch: one wake-up of whoever waits for
-    /// progress instead of one per name (in a drain, the discovery task: a wake-up of
-    /// a runtime thread per job was several per cent of the daemon's samples).
+    /// progress instead of one per name (in a drain, the discovery task, whose thread
+    /// would otherwise wake once per job; docs/performance.md).
     pub fn done_all(&self, names: &[OsString]) {
         let mut known = lock(&self.known);
         for name in names {

@@ -4,6 +4,10 @@
 //!
 //! Journal writes are blocking system calls: callers run them on the blocking pool
 //! (they are made from inside the same blocking closures as the claims they describe).
+//!
+//! The record types and the line format are `spoolq_spool::journal`'s; this module
+//! decides when a failed write waits for space (outcomes) and when it gives up (claims,
+//! and everything once the daemon is stopping).
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -18,6 +22,8 @@ use spoolq_spool::{
 };
 use tracing::{error, info, warn};
 
+use crate::lifecycle::Lifecycle;
+
 /// The longest pause between two tries of an outcome record on a full file system.
 const SPACE_POLL_MAX: Duration = Duration::from_secs(1);
 
@@ -26,25 +32,20 @@ const SPACE_POLL_MAX: Duration = Duration::from_secs(1);
 pub(crate) struct Journal {
     writer: Arc<JournalWriter>,
     strategy: Strategy,
-    /// Set at shutdown: outcome records stop waiting for space (one try each).
-    stopping: Arc<AtomicBool>,
+    /// Once it is stopping, outcome records stop waiting for space (one try each).
+    lifecycle: Lifecycle,
     /// `claimed` records are failing: logged once per episode, not once per job.
     claims_failing: Arc<AtomicBool>,
 }
 
 impl Journal {
-    pub fn new(writer: Arc<JournalWriter>, strategy: Strategy) -> Journal {
+    pub fn new(writer: Arc<JournalWriter>, strategy: Strategy, lifecycle: Lifecycle) -> Journal {
         Journal {
             writer,
             strategy,
-            stopping: Arc::new(AtomicBool::new(false)),
+            lifecycle,
             claims_failing: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// Shutdown: from now on a full file system fails outcome records at once.
-    pub fn stop_waiting(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// The claim strategy the daemon's records carry.
@@ -104,7 +105,7 @@ impl Journal {
                 return Ok(written_before);
             };
             let waits = pending.iter().all(|r| is_outcome(&r.event));
-            if waits && error.error.is_out_of_space() && !self.stopping.load(Ordering::SeqCst) {
+            if waits && error.error.is_out_of_space() && !self.lifecycle.is_stopping() {
                 if waited.is_none() {
                     warn!(
                         event = first.kind().as_str(),

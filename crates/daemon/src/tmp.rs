@@ -14,7 +14,7 @@ use spoolq_os::FileKind;
 use spoolq_spool::names::printable;
 use tracing::{debug, error, warn};
 
-use crate::{Shared, Stats};
+use crate::state::{Shared, Stats};
 
 /// What a sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,222 @@
+//! Claiming one name from new/: claim it through the protocol, check that it is a job
+//! (its name, its header, the id in both), and journal the claim.
+//!
+//! The result is a [`Claimed`] job, its lock held, ready for a handler; or nothing, when
+//! the name was busy, gone, stale, not a job (handed to `quarantine`) or could not be
+//! journaled (released). Running the handler and acting on its end are not here.
+
+use std::ffi::OsString;
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+
+use spoolq_claim::{Claim, Claimer, Outcome};
+use spoolq_spool::failed::FoundIn;
+use spoolq_spool::job::MAX_HEADER_LEN;
+use spoolq_spool::journal;
+use spoolq_spool::names::printable;
+use spoolq_spool::{JobHeader, JournalError, ReadyName, Record, ReleaseCause};
+use tracing::{debug, error};
+
+use crate::quarantine::{Rejection, quarantine};
+use crate::record;
+use crate::state::{Shared, Stats};
+
+/// A claimed job whose name, header and id were checked; its lock is held until the
+/// outcome completes, moves or releases it.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub claim: Claim,
+    pub name: OsString,
+    pub ready: ReadyName,
+    pub header: JobHeader,
+    /// A duplicate of the locked descriptor at the payload, for the handler's stdin.
+    pub payload: Option<std::fs::File>,
+    pub worker: u32,
+}
+
+impl Claimed {
+    /// This attempt's number, 1-based.
+    pub fn attempt(&self) -> u32 {
+        self.ready.attempts.saturating_add(1)
+    }
+}
+
+/// Claims `name`, validates it, dups the payload descriptor and journals the claim.
+/// None when there is nothing to run (busy, gone, stale, quarantined, released).
+pub(crate) fn claim_and_journal(
+    shared: &Shared,
+    claimer: &Claimer,
+    worker: u32,
+    name: OsString,
+    want_payload: bool,
+) -> Option<Claimed> {
+    let job = claim_valid(shared, claimer, worker, name, want_payload)?;
+    if shared.lifecycle.is_stopping() {
+        // Claimed after shutdown began: nothing was journaled, just let go.
+        return None;
+    }
+    if let Err(e) = shared.journal.write_claimed(claimed_record(shared, &job)) {
+        // Logged by write_claimed, once per episode.
+        release_unjournaled(shared, job, &e);
+        return None;
+    }
+    journaled(shared, &job);
+    Some(job)
+}
+
+/// The `claimed` record of a job.
+pub(crate) fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
+    Record::new(journal::Claimed {
+        job: job.ready.id,
+        worker: job.worker,
+        strategy: shared.journal.strategy(),
+        attempt: job.attempt(),
+        name: printable(&job.name),
+    })
+}
+
+/// A job's `claimed` record is written: count it.
+pub(crate) fn journaled(shared: &Shared, job: &Claimed) {
+    Stats::bump(&shared.stats.claimed);
+    debug!(job = %job.ready.id, attempt = job.attempt(), worker = job.worker, "claimed");
+}
+
+/// A job's `claimed` record could not be written: release it unprocessed (it stays in
+/// new/) and say so in the journal, if the journal takes it.
+pub(crate) fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
+    let (id, attempt, worker) = (job.ready.id, job.attempt(), job.worker);
+    drop(job);
+    Stats::bump(&shared.stats.released);
+    let _ = shared.journal.write_quiet(Record::new(journal::Released {
+        job: id,
+        worker,
+        strategy: shared.journal.strategy(),
+        attempt,
+        name: None,
+        result: ReleaseCause::JournalFailed,
+        exit: None,
+        signal: None,
+        detail: error.to_string(),
+    }));
+}
+
+/// Claims `name` and validates it (name, header, id), and dups the payload descriptor if
+/// asked. None when there is nothing to run (busy, gone, stale, quarantined, an error).
+pub(crate) fn claim_valid(
+    shared: &Shared,
+    claimer: &Claimer,
+    worker: u32,
+    name: OsString,
+    want_payload: bool,
+) -> Option<Claimed> {
+    if shared.lifecycle.is_stopping() {
+        return None;
+    }
+    let claim = match claimer.claim(&name) {
+        Ok(Outcome::Claimed(claim)) => claim,
+        Ok(Outcome::Rejected(rejected)) => {
+            let why = Rejection::ClaimRefused {
+                reason: rejected.reason(),
+                job: record::id_from_name(&name),
+            };
+            quarantine(shared, rejected, &name, FoundIn::New, worker, why);
+            return None;
+        }
+        Ok(other) => {
+            debug!(name = %printable(&name), outcome = other.code(), "not claimed");
+            return None;
+        }
+        Err(e) => {
+            error!(name = %printable(&name), error = %e, "claiming failed; the file stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+    };
+    let Some(ready) = ReadyName::parse(&name) else {
+        quarantine(
+            shared,
+            claim,
+            &name,
+            FoundIn::New,
+            worker,
+            Rejection::NotAJobName,
+        );
+        return None;
+    };
+    let header = match read_header(&claim) {
+        Ok(header) => header,
+        Err(HeaderProblem::Io(e)) => {
+            error!(job = %ready.id, error = %e, "reading the job failed; it stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+        Err(HeaderProblem::Invalid(error)) => {
+            let why = Rejection::BadHeader {
+                job: ready.id,
+                error,
+            };
+            quarantine(shared, claim, &name, FoundIn::New, worker, why);
+            return None;
+        }
+    };
+    let (header, header_len) = header;
+    if header.id != ready.id {
+        let why = Rejection::IdMismatch {
+            named: ready.id,
+            inside: header.id,
+        };
+        quarantine(shared, claim, &name, FoundIn::New, worker, why);
+        return None;
+    }
+    let payload = match want_payload
+        .then(|| {
+            claim
+                .file()
+                .try_clone()
+                .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
+        })
+        .transpose()
+    {
+        Ok(payload) => payload,
+        Err(e) => {
+            error!(job = %ready.id, error = %e, "cannot open the payload; the job stays in new/");
+            Stats::bump(&shared.stats.errors);
+            return None;
+        }
+    };
+    Some(Claimed {
+        claim,
+        name,
+        ready,
+        header,
+        payload,
+        worker,
+    })
+}
+
+enum HeaderProblem {
+    Io(std::io::Error),
+    Invalid(spoolq_spool::HeaderError),
+}
+
+/// Reads and checks the header through the locked descriptor.
+fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
+    let size = claim.stat().size;
+    let want = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .min(MAX_HEADER_LEN);
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        match claim.file().read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HeaderProblem::Io(e)),
+        }
+    }
+    let invalid = HeaderProblem::Invalid;
+    let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
+    header.check_length(header_len, size).map_err(invalid)?;
+    Ok((header, header_len))
+}

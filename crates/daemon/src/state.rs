@@ -1,0 +1,90 @@
+//! What every task of the daemon shares: [`Shared`] (the settings, the open spool, the
+//! journal, the counters, the queue, the lifecycle) and [`Stats`], the counters that
+//! become the run's summary; and [`blocking`], how a task runs blocking system calls.
+//!
+//! It holds state and decides nothing: the crate root builds it, the other modules
+//! read it and bump its counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
+use crate::queue::Queue;
+use crate::record::Journal;
+use spoolq_spool::Spool;
+
+/// Counters shared by every task, turned into the run's summary at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub released: AtomicU64,
+    pub requeued: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Stats {
+    /// Counts one more.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A number that grows whenever a job moved on; drain uses it to tell progress
+    /// from spinning on jobs that another daemon holds.
+    pub fn progress(&self) -> u64 {
+        [
+            &self.completed,
+            &self.retried,
+            &self.dead,
+            &self.quarantined,
+            &self.released,
+            &self.requeued,
+            &self.errors,
+        ]
+        .into_iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+/// State shared by discovery and the workers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The effective settings (defaults filled in).
+    pub config: Config,
+    /// The spool, its folders opened at start.
+    pub spool: Spool,
+    /// This process's journal.
+    pub journal: Journal,
+    /// What the run did so far.
+    pub stats: Stats,
+    /// Names between discovery and the workers.
+    pub queue: Queue,
+    /// Running, stopping or terminating, and the folders given up.
+    pub lifecycle: Lifecycle,
+}
+
+impl Shared {
+    /// How this daemon names itself in reason files: host and pid.
+    pub fn daemon_id(&self) -> String {
+        let writer = self.journal.writer();
+        format!("{}:{}", writer.host(), writer.pid())
+    }
+}
+
+/// Runs `f` on tokio's blocking pool (claims, renames, journal writes).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TaskFailed> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TaskFailed(e.to_string()))
+}
+
+/// A task on the blocking pool panicked or was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: a daemon task failed: {0}")]
+pub(crate) struct TaskFailed(pub String);
