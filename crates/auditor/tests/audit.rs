@@ -93,6 +93,8 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             strategy,
             attempt,
             name,
+            ino: None,
+            btime_ns: None,
         }
         .into(),
         EventKind::Done => done(job, worker, DoneResult::Ok),
@@ -105,6 +107,7 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             exit: Some(75),
             signal: None,
             detail: "exit 75".into(),
+            outcome_ns: None,
         }
         .into(),
         EventKind::Dead => Dead {
@@ -117,6 +120,7 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             exit: Some(100),
             signal: None,
             detail: "permanent failure".into(),
+            outcome_ns: None,
         }
         .into(),
         other => panic!("no plain {other} record"),
@@ -134,6 +138,7 @@ fn done(job: JobId, worker: u32, result: DoneResult) -> Event {
         exit: Some(0),
         signal: None,
         detail: None,
+        outcome_ns: None,
     }
     .into()
 }

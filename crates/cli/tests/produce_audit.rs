@@ -230,6 +230,8 @@ fn claimed(job: JobId) -> Event {
         strategy: Strategy::Naive,
         attempt: 1,
         name: job.to_string(),
+        ino: None,
+        btime_ns: None,
     }
     .into()
 }
@@ -245,6 +247,7 @@ fn done(job: JobId, result: DoneResult) -> Event {
         exit: Some(0),
         signal: None,
         detail: None,
+        outcome_ns: None,
     }
     .into()
 }

@@ -273,12 +273,15 @@ fn prepare(
 
 /// The `claimed` record of a job.
 fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
+    let (ino, btime_ns) = journal::file_identity(job.claim.stat());
     Record::new(journal::Claimed {
         job: job.ready.id,
         worker: job.worker,
         strategy: shared.journal.strategy(),
         attempt: job.attempt(),
         name: printable(&job.name),
+        ino,
+        btime_ns,
     })
 }
 
@@ -292,6 +295,7 @@ fn journaled(shared: &Shared, job: &Claimed) {
 /// new/) and say so in the journal, if the journal takes it.
 fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
     let (id, attempt, worker) = (job.ready.id, job.attempt(), job.worker);
+    let outcome_ns = spoolq_os::monotonic_ns();
     drop(job);
     Stats::bump(&shared.stats.released);
     let _ = shared.journal.write_quiet(Record::new(journal::Released {
@@ -304,6 +308,7 @@ fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
         exit: None,
         signal: None,
         detail: error.to_string(),
+        outcome_ns: Some(outcome_ns),
     }));
 }
 
@@ -512,9 +517,13 @@ struct OutcomeFields {
     name: String,
     exit: Option<i32>,
     signal: Option<i32>,
+    /// When the outcome was done: read here, while the caller still holds the job's lock
+    /// (the record is written after the lock is let go).
+    outcome_ns: u64,
 }
 
 impl OutcomeFields {
+    /// Call while holding the job's lock, just before acting on it.
     fn of(shared: &Shared, job: &Claimed, run: &Run) -> OutcomeFields {
         OutcomeFields {
             job: job.header.id,
@@ -524,6 +533,7 @@ impl OutcomeFields {
             name: printable(&job.name),
             exit: run.code,
             signal: run.signal,
+            outcome_ns: spoolq_os::monotonic_ns(),
         }
     }
 
@@ -536,6 +546,7 @@ impl OutcomeFields {
             name,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Done {
             job,
@@ -547,6 +558,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -560,6 +572,7 @@ impl OutcomeFields {
             name: _,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Retry {
             job,
@@ -570,6 +583,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -583,6 +597,7 @@ impl OutcomeFields {
             name: _,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Dead {
             job,
@@ -594,6 +609,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -606,6 +622,7 @@ impl OutcomeFields {
             name,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Released {
             job,
@@ -617,6 +634,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 }

@@ -1,11 +1,13 @@
 //! The journal: one JSON-lines event log per process, and a reader that merges many.
 //!
-//! Each record carries the process (host, pid), a wall-clock time and a CLOCK_MONOTONIC
-//! time, and one [`Event`] with exactly its fields ([`event`]); [`wire`] is the line
-//! format. On one host the monotonic clock is shared by every process, so sorting by it
-//! orders events across processes the way a kernel tracer would. A writer assigns both
-//! times under its lock, so each file is in monotonic order and the reader can merge
-//! files without sorting them whole.
+//! Each record carries the process (host, boot, pid), a wall-clock time and a
+//! CLOCK_MONOTONIC time, and one [`Event`] with exactly its fields ([`event`]); [`wire`]
+//! is the line format. Within one boot of one host the monotonic clock is shared by every
+//! process, so sorting by it orders their events the way a kernel tracer would; it
+//! restarts at boot and differs between hosts, which is why records name their boot (the
+//! auditor orders events of different boots or hosts by other evidence, see
+//! docs/audit.md). A writer assigns both times under its lock, so each file is in
+//! monotonic order and the reader can merge files without sorting them whole.
 //!
 //! Writing is one `write(2)` per record, or per batch of records up to
 //! [`MAX_WRITE_BYTES`], on an O_APPEND file: every line lands whole or, after a crash or
@@ -29,7 +31,7 @@ use spoolq_claim::Dir;
 
 pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
-    Requeued, Retry, RetryResult, Start, Stop,
+    Requeued, Retry, RetryResult, Start, Stop, file_identity,
 };
 pub use name::{JournalName, Role};
 pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
@@ -160,10 +162,66 @@ impl WallClock {
     }
 }
 
+/// A wall-clock stamp as nanoseconds since the Unix epoch: the writer's own format
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) read directly, anything else through humantime's
+/// RFC 3339 reader. `None` for text that is not a time, or one outside `i64`
+/// nanoseconds (years 1677 to 2262).
+pub fn parse_wall(text: &str) -> Option<i64> {
+    parse_wall_micros(text.as_bytes()).or_else(|| {
+        let t = humantime::parse_rfc3339_weak(text).ok()?;
+        match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).ok(),
+            Err(e) => i64::try_from(e.duration().as_nanos()).ok().map(|n| -n),
+        }
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, as [`WallClock`] writes it, without allocating.
+fn parse_wall_micros(b: &[u8]) -> Option<i64> {
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        b[range].iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let micros = num(20..26)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    secs.checked_mul(1_000_000_000)?.checked_add(micros * 1_000)
+}
+
 /// An appending journal writer for one process; shareable between threads.
 pub struct JournalWriter {
     dir: Arc<Dir>,
     host: String,
+    /// Read once: every record of the process carries it.
+    boot: Option<String>,
     pid: u32,
     options: WriterOptions,
     current: Mutex<Current>,
@@ -186,6 +244,9 @@ impl JournalWriter {
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
         let host = spoolq_os::hostname()?;
+        // Without a boot id the records read as those of journals that predate it (one
+        // boot per host); that is no reason to refuse to journal.
+        let boot = spoolq_os::boot_id().ok();
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -195,6 +256,7 @@ impl JournalWriter {
         Ok(JournalWriter {
             dir,
             host,
+            boot,
             pid,
             options,
             current: Mutex::new(current),
@@ -212,6 +274,11 @@ impl JournalWriter {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The boot id every record carries, if the system has one.
+    pub fn boot(&self) -> Option<&str> {
+        self.boot.as_deref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
@@ -310,6 +377,7 @@ impl JournalWriter {
         while let Some(record) = records.get_mut(end) {
             let before = current.buf.len();
             record.host.clone_from(&self.host);
+            record.boot.clone_from(&self.boot);
             record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
             record.mono_ns = spoolq_os::monotonic_ns();
@@ -709,7 +777,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn wall_stamps_read_back_as_nanoseconds() {
+        assert_eq!(parse_wall("1970-01-01T00:00:00.000000Z"), Some(0));
+        assert_eq!(
+            parse_wall("2026-11-27T00:56:37.123456Z"),
+            Some(1_795_740_997_123_456_000)
+        );
+        // Other RFC 3339 forms go through humantime.
+        assert_eq!(
+            parse_wall("2026-11-27T00:56:37Z"),
+            Some(1_795_740_997_000_000_000)
+        );
+        for bad in ["", "x", "2026-13-27T00:56:37.123456Z", "27/11/2026"] {
+            assert_eq!(parse_wall(bad), None, "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn written_wall_stamps_read_back(secs in 0u64..9_223_372_036, micros in 0u32..1_000_000) {
+            let t = at(secs, micros * 1_000);
+            let text = WallClock::default().format(t);
+            let want = i64::try_from(secs * 1_000_000_000 + u64::from(micros) * 1_000).unwrap();
+            prop_assert_eq!(parse_wall(&text), Some(want));
+        }
+
         #[test]
         fn wall_stamps_agree_with_humantime(
             secs in 0u64..253_402_300_800,
