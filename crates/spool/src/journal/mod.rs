@@ -16,6 +16,7 @@
 
 mod event;
 mod name;
+mod set;
 mod wire;
 
 use std::cmp::Reverse;
@@ -34,6 +35,7 @@ pub use event::{
     Requeued, Retry, RetryResult, Start, Stop, file_identity,
 };
 pub use name::{JournalName, Role};
+pub use set::{JournalCopy, JournalSet};
 pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
 
 /// The journal format version this build writes.
@@ -452,7 +454,7 @@ pub struct Problem {
     pub kind: ProblemKind,
 }
 
-/// What was wrong with a journal line.
+/// What was wrong with a journal line, or a journal file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
 pub enum ProblemKind {
@@ -462,6 +464,18 @@ pub enum ProblemKind {
     Malformed(String),
     /// A file that could not be read at all.
     Unreadable(String),
+    /// A line longer than [`MAX_LINE_BYTES`] (no writer makes one): skipped to the next
+    /// newline without being held in memory.
+    LineTooLong { bytes: u64 },
+    /// A symbolic link: not followed (journal/ is writable by producers, and a link may
+    /// point anywhere, `/dev/zero` included).
+    Symlink,
+    /// Not a regular file (a FIFO, a device, a directory): not opened for reading.
+    NotRegular(String),
+    /// A file named as the same writer's journal as another (host, boot, pid, start,
+    /// sequence) whose content is not a copy of it: not read (it would count that
+    /// writer's records twice).
+    ConflictingCopy { same_writer_as: PathBuf },
 }
 
 impl std::fmt::Display for Problem {
@@ -470,6 +484,18 @@ impl std::fmt::Display for Problem {
             ProblemKind::Torn => "torn last line (a crash mid-write), skipped".to_owned(),
             ProblemKind::Malformed(e) => format!("malformed line, skipped: {e}"),
             ProblemKind::Unreadable(e) => format!("cannot read the file: {e}"),
+            ProblemKind::LineTooLong { bytes } => format!(
+                "a line of {bytes} bytes, longer than any journal record ({} KiB at most), \
+                 skipped",
+                MAX_LINE_BYTES / 1024
+            ),
+            ProblemKind::Symlink => "a symbolic link, not followed: not read".to_owned(),
+            ProblemKind::NotRegular(kind) => format!("not a regular file (a {kind}): not read"),
+            ProblemKind::ConflictingCopy { same_writer_as } => format!(
+                "names the same writer (host, boot, pid, start, sequence) as {} but is not a \
+                 copy of it: not read; audit the two apart",
+                same_writer_as.display()
+            ),
         };
         write!(f, "{}:{}: {what}", self.file.display(), self.line)
     }
@@ -506,11 +532,49 @@ impl std::fmt::Display for UnknownEntry {
 }
 
 /// What reading journals set aside besides the records it understood: problems (damaged
-/// lines, unreadable files) and records from newer writers. Nothing read is dropped.
+/// lines, unreadable files) and records from newer writers. Nothing read is dropped
+/// unseen: the first [`KEPT_ASIDE`] of each are kept whole, and all are counted (a
+/// hostile file of a million bad lines must not become a million problems in memory).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Aside {
+    /// The first problems met, at most [`KEPT_ASIDE`].
     pub problems: Vec<Problem>,
+    /// How many problems were met in all.
+    pub problem_count: u64,
+    /// The first records from newer writers met, at most [`KEPT_ASIDE`].
     pub unknown: Vec<UnknownEntry>,
+    /// How many records from newer writers were met in all.
+    pub unknown_count: u64,
+}
+
+/// How many problems, and how many records from newer writers, a reading keeps whole.
+pub const KEPT_ASIDE: usize = 1000;
+
+impl Aside {
+    pub fn add_problem(&mut self, problem: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < KEPT_ASIDE {
+            self.problems.push(problem);
+        }
+    }
+
+    pub fn add_unknown(&mut self, unknown: UnknownEntry) {
+        self.unknown_count += 1;
+        if self.unknown.len() < KEPT_ASIDE {
+            self.unknown.push(unknown);
+        }
+    }
+
+    /// Sets `item` aside if it is a problem or a record from a newer writer; gives a
+    /// record back.
+    pub fn take(&mut self, item: FileItem) -> Option<Entry> {
+        match item {
+            FileItem::Record(entry) => return Some(entry),
+            FileItem::Unknown(unknown) => self.add_unknown(unknown),
+            FileItem::Problem(problem) => self.add_problem(problem),
+        }
+        None
+    }
 }
 
 /// One item of a journal file.
@@ -522,7 +586,8 @@ pub enum FileItem {
 }
 
 /// Lists the journal files under `paths`: files as given, folders by their
-/// `*.jsonl` files, sorted by name.
+/// `*.jsonl` names (whatever the kind of file; [`FileRecords::open`] refuses what is not
+/// a regular file), sorted by name.
 pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -543,28 +608,107 @@ pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The longest line a reader takes: far above any record a writer makes (a record's
+/// longest fields are a file name and an error message), far below what would strain
+/// memory. A longer line is a [`ProblemKind::LineTooLong`], skipped without being held.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
 /// The items of one journal file, in file order.
-#[derive(Debug)]
 pub struct FileRecords {
     path: Arc<Path>,
-    reader: Option<BufReader<File>>,
+    reader: Option<Box<dyn BufRead + Send>>,
     line: u64,
     buf: Vec<u8>,
+    /// The file's size when it was opened.
+    len: u64,
+}
+
+impl std::fmt::Debug for FileRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRecords")
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a journal file for reading without trusting what its name points at: never
+/// through a symbolic link, never waiting (a FIFO opens at once, and is then refused),
+/// and only a regular file is kept.
+fn open_regular(path: &Path) -> Result<(File, u64), ProblemKind> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| ProblemKind::Unreadable("the path contains a NUL byte".to_owned()))?;
+    let fd = match spoolq_os::fs::open_read(&c_path, false) {
+        Ok(fd) => fd,
+        Err(errno) if errno == spoolq_os::Errno::ELOOP || errno == spoolq_os::Errno::EMLINK => {
+            // ELOOP (EMLINK on FreeBSD) is O_NOFOLLOW meeting a link, unless the path
+            // itself is unresolvable; tell the two apart.
+            return Err(match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => ProblemKind::Symlink,
+                _ => ProblemKind::Unreadable(std::io::Error::from(errno).to_string()),
+            });
+        }
+        Err(errno) => {
+            return Err(ProblemKind::Unreadable(
+                std::io::Error::from(errno).to_string(),
+            ));
+        }
+    };
+    let stat = spoolq_os::fs::fstat(std::os::fd::AsFd::as_fd(&fd))
+        .map_err(|errno| ProblemKind::Unreadable(std::io::Error::from(errno).to_string()))?;
+    if stat.kind != spoolq_os::FileKind::Regular {
+        return Err(ProblemKind::NotRegular(stat.kind.describe().to_owned()));
+    }
+    Ok((File::from(fd), stat.size))
 }
 
 impl FileRecords {
+    /// Opens a journal file (never following a symlink, never blocking, regular files
+    /// only).
     pub fn open(path: &Path) -> Result<FileRecords, Problem> {
-        let file = File::open(path).map_err(|e| Problem {
+        let (file, len) = open_regular(path).map_err(|kind| Problem {
             file: path.to_owned(),
             line: 0,
-            kind: ProblemKind::Unreadable(e.to_string()),
+            kind,
         })?;
-        Ok(FileRecords {
+        Ok(FileRecords::from_reader(
+            path,
+            BufReader::with_capacity(256 * 1024, file),
+            len,
+        ))
+    }
+
+    /// The items of journal lines read from `reader` (of `len` bytes), reported as those
+    /// of `path`: the file reader's whole judgement of a stream of bytes, and the
+    /// `journal_file` fuzz target's entry point.
+    pub fn from_reader(
+        path: &Path,
+        reader: impl BufRead + Send + 'static,
+        len: u64,
+    ) -> FileRecords {
+        FileRecords {
             path: Arc::from(path),
-            reader: Some(BufReader::with_capacity(256 * 1024, file)),
+            reader: Some(Box::new(reader)),
             line: 0,
             buf: Vec::with_capacity(512),
-        })
+            len,
+        }
+    }
+
+    /// The file's size when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file was empty when opened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Opens `path` to read only its last `window` bytes, from the first line that
@@ -577,14 +721,10 @@ impl FileRecords {
             line,
             kind: ProblemKind::Unreadable(e.to_string()),
         };
+        let len = records.len;
         let Some(reader) = records.reader.as_mut() else {
             return Ok(records);
         };
-        let len = reader
-            .get_ref()
-            .metadata()
-            .map_err(|e| unreadable(e, 0))?
-            .len();
         let before = len.saturating_sub(window);
         let mut skipped = 0;
         while skipped < before {
@@ -606,12 +746,20 @@ impl FileRecords {
         loop {
             let reader = self.reader.as_mut()?;
             self.buf.clear();
-            match reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
+            match read_line_bounded(reader, &mut self.buf) {
+                Ok(LineRead::End) => {
                     self.reader = None;
                     return None;
                 }
-                Ok(_) => {
+                Ok(LineRead::TooLong { bytes }) => {
+                    self.line += 1;
+                    return Some(FileItem::Problem(Problem {
+                        file: self.path.to_path_buf(),
+                        line: self.line,
+                        kind: ProblemKind::LineTooLong { bytes },
+                    }));
+                }
+                Ok(LineRead::Line) => {
                     self.line += 1;
                     let complete = self.buf.last() == Some(&b'\n');
                     let text = if complete {
@@ -658,6 +806,59 @@ impl Iterator for FileRecords {
     }
 }
 
+/// What [`read_line_bounded`] read.
+enum LineRead {
+    /// A line (with its newline, unless the file ended first) is in the buffer.
+    Line,
+    /// A line longer than [`MAX_LINE_BYTES`] was consumed, not kept; it had `bytes`.
+    TooLong { bytes: u64 },
+    /// The end of the file.
+    End,
+}
+
+/// Reads one line into `buf` (empty on entry), holding at most [`MAX_LINE_BYTES`] of it:
+/// a longer line is consumed up to its newline and only counted.
+fn read_line_bounded<R: BufRead + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<LineRead> {
+    // Bytes of a line too long to keep, once it is known to be one.
+    let mut skipped: Option<u64> = None;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(match skipped {
+                Some(bytes) => LineRead::TooLong { bytes },
+                None if buf.is_empty() => LineRead::End,
+                None => LineRead::Line,
+            });
+        }
+        let (take, complete) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        match &mut skipped {
+            Some(bytes) => *bytes += take as u64,
+            None if buf.len() + take > MAX_LINE_BYTES + 1 => {
+                skipped = Some((buf.len() + take) as u64);
+                buf.clear();
+            }
+            None => buf.extend_from_slice(&available[..take]),
+        }
+        reader.consume(take);
+        if complete {
+            return Ok(match skipped {
+                Some(bytes) => LineRead::TooLong { bytes },
+                None => LineRead::Line,
+            });
+        }
+    }
+}
+
 /// Merges many journal files by monotonic time, streaming: memory holds one pending
 /// record per file. Each file is expected in monotonic order (as the writer makes it).
 /// Problems and records from newer writers are set aside as they are met.
@@ -686,7 +887,7 @@ impl Merged {
                     let index = merged.sources.len() - 1;
                     merged.refill(index);
                 }
-                Err(problem) => merged.aside.problems.push(problem),
+                Err(problem) => merged.aside.add_problem(problem),
             }
         }
         merged
@@ -694,15 +895,11 @@ impl Merged {
 
     fn refill(&mut self, index: usize) {
         while let Some(item) = self.sources[index].next_item() {
-            match item {
-                FileItem::Record(entry) => {
-                    self.heap
-                        .push(Reverse((entry.record.mono_ns, index, entry.line)));
-                    self.pending[index] = Some(entry);
-                    return;
-                }
-                FileItem::Unknown(unknown) => self.aside.unknown.push(unknown),
-                FileItem::Problem(problem) => self.aside.problems.push(problem),
+            if let Some(entry) = self.aside.take(item) {
+                self.heap
+                    .push(Reverse((entry.record.mono_ns, index, entry.line)));
+                self.pending[index] = Some(entry);
+                return;
             }
         }
     }
