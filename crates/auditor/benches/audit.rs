@@ -109,6 +109,7 @@ fn bench(c: &mut Criterion) {
     let input = AuditInput {
         spool: None,
         journals: vec![dir.path().to_owned()],
+        ..AuditInput::default()
     };
     let report = audit(&input).unwrap();
     assert_eq!(report.events, events);
