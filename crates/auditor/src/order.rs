@@ -130,16 +130,20 @@ pub(crate) fn relate(
             basis: OrderingBasis::ClaimSequence,
         };
     }
-    if a.done(DoneResult::Ok) && b.done(DoneResult::Enoent) {
-        return Relation::CompletedBefore {
-            first: i,
-            second: j,
-        };
-    }
-    if b.done(DoneResult::Ok) && a.done(DoneResult::Enoent) {
-        return Relation::CompletedBefore {
-            first: j,
-            second: i,
+    let by_wall = by_wall_clock(i, a, j, b, skew_ns);
+    // An unlink that failed with ENOENT came after the one that succeeded: the job ran
+    // again after it was completed, or while it was held; the wall clock may show which.
+    let completed_before = if a.done(DoneResult::Ok) && b.done(DoneResult::Enoent) {
+        Some((i, j))
+    } else if b.done(DoneResult::Ok) && a.done(DoneResult::Enoent) {
+        Some((j, i))
+    } else {
+        None
+    };
+    if let Some((first, second)) = completed_before {
+        return match by_wall {
+            Relation::Overlap { .. } => by_wall,
+            _ => Relation::CompletedBefore { first, second },
         };
     }
     let (da, db) = (&domains[ca.domain as usize], &domains[cb.domain as usize]);
@@ -156,7 +160,6 @@ pub(crate) fn relate(
         (false, true) => Some((j, i)),
         _ => None,
     };
-    let by_wall = by_wall_clock(i, a, j, b, skew_ns);
     if let Some((first, second)) = linked_before_unlink {
         if boots_of_one_host {
             return Relation::Sequential {
