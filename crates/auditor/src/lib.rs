@@ -734,18 +734,20 @@ struct Analyzer {
 
 impl Analyzer {
     fn process_of(&mut self, record: &Record, file: &FileContext) -> u32 {
-        if let Some((key, index)) = &self.last_process
-            && key.pid == record.pid
-            && key.host == record.host
-            && key.boot == record.boot
-        {
-            return *index;
-        }
+        // Two processes of one pid in one boot (pids wrap) differ by their start.
         let start_ms = file
             .name
             .as_ref()
             .filter(|name| name.pid == record.pid)
             .map(|name| name.start_ms);
+        if let Some((key, index)) = &self.last_process
+            && key.pid == record.pid
+            && key.start_ms == start_ms
+            && key.host == record.host
+            && key.boot == record.boot
+        {
+            return *index;
+        }
         let key = ProcessKey {
             host: record.host.clone(),
             boot: record.boot.clone(),
