@@ -861,7 +861,9 @@ fn read_line_bounded<R: BufRead + ?Sized>(
 
 /// Merges many journal files by monotonic time, streaming: memory holds one pending
 /// record per file. Each file is expected in monotonic order (as the writer makes it).
-/// Problems and records from newer writers are set aside as they are met.
+/// Problems and records from newer writers are set aside as they are met. The order is
+/// meaningful within one boot of one host only; the auditor reads a [`JournalSet`] file
+/// by file instead and orders across boots and hosts by other evidence.
 #[derive(Debug)]
 pub struct Merged {
     sources: Vec<FileRecords>,
