@@ -1,32 +1,34 @@
 //! Reading spoolq journals: proves (or disproves) that no job ran twice and none was
 //! lost, measures latency, and shows how a duplicate happened.
 //!
-//! [`audit`] streams every journal through [`Merged`] (one pending record per file in
-//! memory), ordered by the shared CLOCK_MONOTONIC, and keeps a compact state per job
-//! (its produced time, its claims, whether it reached a terminal outcome): memory grows
-//! with jobs and claims, not with events. [`timeline`] gathers every record of one job
-//! and [`render_timeline`] / [`timeline_svg`] draw it.
+//! [`audit`] reads every journal file once ([`JournalSet`]: a copy given beside its
+//! journal is read once), one file after another, and keeps a compact state per job (its
+//! produced stamp, its claims, whether it reached a terminal outcome): memory grows with
+//! jobs and claims, not with events. [`timeline`] gathers every record of one job and
+//! [`render_timeline`] / [`timeline_svg`] draw it.
 //!
 //! # Classification
 //!
-//! A claim is a `claimed` record; its interval ends at the next outcome record (done,
-//! retry, dead, released, quarantined) for that job from the same process and worker.
-//! When claim tracing journaled a `close` step for it, the interval ends there instead,
-//! because that is when the lock was released. A claim with no outcome is taken to have
-//! lasted until its process's last journal record (it died, or is still running). For
-//! every pair of claims of one job, the later one is:
-//! - *concurrent* when it began before the earlier interval ended (mutual exclusion
-//!   broken);
+//! A claim is a `claimed` record; its hold on the job ends at its outcome (done, retry,
+//! dead, released, quarantined) from the same process and worker, at the latest instant
+//! the journal proves the lock still held: the outcome's `outcome_ns`, read under the
+//! lock; in journals without it, the `close` step of claim tracing, else the outcome
+//! record. A claim with no outcome is taken to have lasted until its process's last
+//! journal record (it died, or is still running).
+//!
+//! Claims of one job are compared file by file: a `claimed` record names the file it
+//! held (inode and birth time), and two files with one id are a **copy** (one id, two
+//! files: reported and counted, not a protocol violation). For every pair of claims of
+//! one file, what orders them is chosen by `order.rs` (the monotonic clock within one boot
+//! of one host; across boots and hosts, the claim sequence, the unlink's result, boot
+//! order, or wall clocks under a skew bound), and the later one is:
+//! - *concurrent* when both held the job at once (mutual exclusion broken);
 //! - *after completion* when the earlier claim completed the job: a `done` (whatever its
 //!   result: the naive strategy journals `done` with result `enoent` when its unlink lost
 //!   the race), or `dead`/`quarantined` with no `requeued` record in between;
+//! - *unordered* when no evidence orders them: not a violation, not proven fine;
 //! - *redelivery* otherwise (the earlier attempt was retried, released, or died without
 //!   outcome): expected at-least-once behaviour, not a violation.
-//!
-//! Caveat: without claim tracing, a claim's end is its outcome *record*, written just
-//! after the lock is released; a second claimer that journals `claimed` in that short
-//! gap makes the pair look concurrent rather than after completion. Both are violations.
-//! Monotonic times of different hosts are not comparable: audit one host's journals.
 //!
 //! Boundaries: this crate only reads (journals, and names in new/, retry/ and failed/).
 //! It prints nothing and chooses no exit code; the `render_*` functions return text.
@@ -34,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod order;
 mod render;
 mod svg;
 
@@ -41,25 +44,51 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use spoolq_claim::{Step, Strategy};
-use spoolq_spool::journal::{Event, JournalName, RetryResult, Role, journal_files};
+use spoolq_spool::journal::{
+    Aside, Entry, Event, FileRecords, JournalCopy, JournalName, JournalSet, RetryResult, Role,
+    journal_files,
+};
 use spoolq_spool::{
-    DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Merged, Problem,
-    QuarantineCause, ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
+    DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Problem, QuarantineCause,
+    ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
 };
 
+pub use order::OrderingBasis;
 pub use render::{render_report, render_timeline};
 pub use svg::timeline_svg;
 
 /// What to audit.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AuditInput {
     /// A spool: its journal/ is read, and its new/ and retry/ are listed to tell pending
     /// jobs from lost ones. Without it, pending and lost are unknown.
     pub spool: Option<PathBuf>,
     /// More journal files, or folders of `*.jsonl` files (journals copied from elsewhere).
     pub journals: Vec<PathBuf>,
+    /// How far apart the wall clocks of different hosts (and of one host across a boot)
+    /// may be: two stamps of different clock domains are ordered by their wall clocks
+    /// only when they are further apart than this.
+    pub max_clock_skew: Duration,
+}
+
+impl AuditInput {
+    /// The default skew bound: NTP keeps hosts within milliseconds; a second leaves
+    /// room for a host whose clock is set at boot, and still orders the claims of a
+    /// reboot (which takes longer).
+    pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(1);
+}
+
+impl Default for AuditInput {
+    fn default() -> AuditInput {
+        AuditInput {
+            spool: None,
+            journals: Vec::new(),
+            max_clock_skew: AuditInput::DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
 }
 
 /// Why an audit could not run. Problems inside journals are never errors: they are in
@@ -96,7 +125,7 @@ pub enum AuditError {
     },
 }
 
-/// The three classes of duplicate processing.
+/// The classes of duplicate processing, most severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DuplicateClass {
@@ -105,39 +134,48 @@ pub enum DuplicateClass {
     /// A claim began after another claim had completed the job: the race that
     /// `docs/protocol.md` describes.
     AfterCompletion,
+    /// Two claims of one job in different boots or on different hosts that no evidence
+    /// orders (see docs/audit.md): not shown to be a violation, not shown to be fine.
+    Unordered,
     /// A claim after an earlier attempt failed, was released, or died: expected.
     Redelivery,
 }
 
 impl DuplicateClass {
     /// Every class, most severe first.
-    pub const ALL: [DuplicateClass; 3] = [
+    pub const ALL: [DuplicateClass; 4] = [
         DuplicateClass::Concurrent,
         DuplicateClass::AfterCompletion,
+        DuplicateClass::Unordered,
         DuplicateClass::Redelivery,
     ];
 
-    /// `concurrent`, `after-completion`, `redelivery`.
+    /// `concurrent`, `after-completion`, `unordered`, `redelivery`.
     pub fn as_str(self) -> &'static str {
         match self {
             DuplicateClass::Concurrent => "concurrent",
             DuplicateClass::AfterCompletion => "after-completion",
+            DuplicateClass::Unordered => "unordered",
             DuplicateClass::Redelivery => "redelivery",
         }
     }
 
-    /// Words for people: `concurrent`, `after completion`, `redelivery`.
+    /// Words for people: `concurrent`, `after completion`, `unordered`, `redelivery`.
     pub fn label(self) -> &'static str {
         match self {
             DuplicateClass::Concurrent => "concurrent",
             DuplicateClass::AfterCompletion => "after completion",
+            DuplicateClass::Unordered => "unordered",
             DuplicateClass::Redelivery => "redelivery",
         }
     }
 
     /// True for the classes that break the protocol's promise.
     pub fn is_violation(self) -> bool {
-        self != DuplicateClass::Redelivery
+        matches!(
+            self,
+            DuplicateClass::Concurrent | DuplicateClass::AfterCompletion
+        )
     }
 }
 
@@ -146,20 +184,36 @@ impl DuplicateClass {
 pub struct ClaimInterval {
     /// `host:pid`.
     pub process: String,
+    /// The boot its process ran in, when its journal names it.
+    pub boot: Option<String>,
     /// The worker that claimed.
     pub worker: u32,
     /// The strategy of the claim.
     pub strategy: Strategy,
     /// The attempt it ran.
     pub attempt: u32,
+    /// The claimed file's inode number and birth time (ns since the epoch), when the
+    /// journal names them.
+    pub ino: Option<u64>,
+    /// See `ino`.
+    pub btime_ns: Option<u64>,
     /// The `claimed` record's monotonic time.
     pub start_mono_ns: u64,
     /// The outcome record's monotonic time; `None` when there was none (died).
     pub end_mono_ns: Option<u64>,
+    /// When the outcome was done, read under the lock (`outcome_ns`), if journaled.
+    pub outcome_mono_ns: Option<u64>,
     /// When the lock was released, if a `close` step was journaled (claim tracing).
     pub released_mono_ns: Option<u64>,
     /// How the claim ended, as its outcome record says; `None` when there was none.
     pub outcome: Option<ClaimEnd>,
+    /// The claim's start and outcome on the audit's display axis (nanoseconds): the
+    /// monotonic clock when one boot of one host wrote every journal; otherwise each
+    /// clock domain's monotonic time shifted to its wall clock. For drawing only: no
+    /// verdict rests on it.
+    pub axis_start_ns: i64,
+    /// The end of the hold on the same axis; `None` when it has no outcome.
+    pub axis_end_ns: Option<i64>,
 }
 
 /// How a claim ended: the outcome record that closed it, with its result.
@@ -234,22 +288,30 @@ impl serde::Serialize for ClaimInterval {
         #[derive(serde::Serialize)]
         struct View<'a> {
             process: &'a str,
+            boot: Option<&'a str>,
             worker: u32,
             strategy: &'static str,
             attempt: u32,
+            ino: Option<u64>,
+            btime_ns: Option<u64>,
             start_mono_ns: u64,
             end_mono_ns: Option<u64>,
+            outcome_mono_ns: Option<u64>,
             released_mono_ns: Option<u64>,
             outcome: Option<EventKind>,
             result: Option<&'static str>,
         }
         View {
             process: &self.process,
+            boot: self.boot.as_deref(),
             worker: self.worker,
             strategy: self.strategy.as_str(),
             attempt: self.attempt,
+            ino: self.ino,
+            btime_ns: self.btime_ns,
             start_mono_ns: self.start_mono_ns,
             end_mono_ns: self.end_mono_ns,
+            outcome_mono_ns: self.outcome_mono_ns,
             released_mono_ns: self.released_mono_ns,
             outcome: self.outcome.map(ClaimEnd::kind),
             result: self.outcome.map(ClaimEnd::result_word),
@@ -266,10 +328,29 @@ pub struct Duplicate {
     pub job: JobId,
     /// The class its flagged claims show.
     pub class: DuplicateClass,
-    /// Every claim of the job, in start order.
+    /// Every claim of the job (of every file with its id), in display order.
     pub claims: Vec<ClaimInterval>,
     /// Indexes into `claims` of the claims that are this class's duplicates.
     pub flagged: Vec<usize>,
+    /// For each flagged claim, the claim it was judged against (an index into `claims`).
+    pub against: Vec<usize>,
+    /// For each flagged claim, what ordered it against that claim.
+    pub orderings: Vec<OrderingBasis>,
+}
+
+/// A job id found in two or more files: each file was claimed (a copy of a job file
+/// under a second name, in retry/ beside new/, or the id produced again once the first
+/// was gone). Its claims are judged file by file; this is reported and counted, not a
+/// protocol violation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CopiedJob {
+    /// The job id the files share.
+    pub job: JobId,
+    /// How many distinct files were claimed.
+    pub files: u64,
+    /// Every claim of the job, in display order (`ino` and `btime_ns` tell the files
+    /// apart).
+    pub claims: Vec<ClaimInterval>,
 }
 
 /// Event counts. `pending` and `lost` are `None` when no spool was given.
@@ -285,10 +366,12 @@ pub struct Counts {
     pub retried: u64,
     /// `dead` records.
     pub dead: u64,
-    /// `quarantined` records that name a job.
+    /// Files moved to failed/ as not valid jobs, whether or not they named a job.
     pub quarantined: u64,
     /// `released` records.
     pub released: u64,
+    /// Jobs whose id was claimed in two or more files (see [`CopiedJob`]).
+    pub copied: u64,
     /// Jobs now in new/ or retry/.
     pub pending: Option<u64>,
     /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
@@ -307,6 +390,8 @@ pub struct DuplicateCounts {
     pub concurrent: u64,
     /// Jobs claimed again after they were completed.
     pub after_completion: u64,
+    /// Jobs with claims in different boots or hosts that no evidence orders.
+    pub unordered: u64,
     /// Jobs claimed again after a failed, released or interrupted attempt.
     pub redelivery: u64,
 }
@@ -317,7 +402,17 @@ impl DuplicateCounts {
         match class {
             DuplicateClass::Concurrent => self.concurrent,
             DuplicateClass::AfterCompletion => self.after_completion,
+            DuplicateClass::Unordered => self.unordered,
             DuplicateClass::Redelivery => self.redelivery,
+        }
+    }
+
+    fn bump(&mut self, class: DuplicateClass) {
+        match class {
+            DuplicateClass::Concurrent => self.concurrent += 1,
+            DuplicateClass::AfterCompletion => self.after_completion += 1,
+            DuplicateClass::Unordered => self.unordered += 1,
+            DuplicateClass::Redelivery => self.redelivery += 1,
         }
     }
 }
@@ -358,17 +453,25 @@ impl Latency {
 /// The two latencies the report measures.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Latencies {
-    /// From `produced` to the job's first `claimed`.
+    /// From `produced` to the job's first `claimed`: by the monotonic clock when both
+    /// are of one boot, else by wall clocks (a producer on another host).
     pub produced_to_claimed: Option<Latency>,
     /// From each `claimed` to its outcome.
     pub claimed_to_outcome: Option<Latency>,
 }
 
-/// What one process journaled.
+/// What one process journaled, or, for producers, every producer process of one host
+/// and boot (a `spoolq produce` per job makes a process per job).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProcessCounts {
-    /// `host:pid`.
+    /// `host:pid`, or `host: N producers` for a group.
     pub process: String,
+    /// The host it ran on.
+    pub host: String,
+    /// The boot it ran in, when its journal names it.
+    pub boot: Option<String>,
+    /// How many processes the row counts (1 but for a group of producers).
+    pub processes: u64,
     /// From its journal file's name; `None` for a file not named as spoolq names them.
     pub role: Option<Role>,
     /// Its records about jobs.
@@ -391,11 +494,44 @@ pub struct ProcessCounts {
     pub unfinished: u64,
 }
 
+impl ProcessCounts {
+    fn add(&mut self, other: &ProcessCounts) {
+        self.processes += other.processes;
+        self.events += other.events;
+        self.produced += other.produced;
+        self.claimed += other.claimed;
+        self.completed += other.completed;
+        self.retried += other.retried;
+        self.dead += other.dead;
+        self.quarantined += other.quarantined;
+        self.released += other.released;
+        self.unfinished += other.unfinished;
+    }
+}
+
+/// One clock domain of the journals read: a boot of a host (or, for journals that do
+/// not name their boot, a whole host). Monotonic times compare only within one.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClockDomain {
+    /// The host.
+    pub host: String,
+    /// `None` for journals that do not name their boot: read as one boot per host.
+    pub boot: Option<String>,
+    /// How many processes journaled in it.
+    pub processes: u64,
+    /// The earliest and latest wall-clock stamps of its records (RFC 3339).
+    pub first_wall: Option<String>,
+    /// See `first_wall`.
+    pub last_wall: Option<String>,
+}
+
 /// The result of an audit; `Serialize` for `--json`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
-    /// The journal files read, in the order given.
+    /// The journal files read (each once).
     pub journal_files: Vec<PathBuf>,
+    /// Files left out as copies of a file read (the same writer's journal).
+    pub journal_copies: Vec<JournalCopy>,
     /// Records about jobs read.
     pub events: u64,
     /// Distinct job ids seen.
@@ -406,21 +542,35 @@ pub struct Report {
     pub duplicate_counts: DuplicateCounts,
     /// Every duplicate, most severe class first.
     pub duplicates: Vec<Duplicate>,
+    /// Job ids claimed in two or more files.
+    pub copies: Vec<CopiedJob>,
     /// Produced-to-claimed and claimed-to-outcome latencies.
     pub latency: Latencies,
     /// What each process journaled.
     pub processes: Vec<ProcessCounts>,
+    /// The clock domains the journals come from; more than one means some verdicts
+    /// rest on evidence other than the monotonic clock (see `orderings`).
+    pub clock_domains: Vec<ClockDomain>,
+    /// The skew bound wall-clock evidence assumed, in nanoseconds.
+    pub max_clock_skew_ns: u64,
     /// Claims with no outcome: their process died (or is still running).
     pub unfinished_claims: u64,
     /// Lost job ids (empty when unknown: see `counts.lost`).
     pub lost_jobs: Vec<JobId>,
     /// Unconfirmed job ids (see `counts.unconfirmed`).
     pub unconfirmed_jobs: Vec<JobId>,
-    /// Damaged journal lines and unreadable files: reported, never fatal.
+    /// The first problems met (damaged lines, files not read), at most
+    /// [`spoolq_spool::journal::KEPT_ASIDE`]; `problem_count` counts them all.
     pub problems: Vec<Problem>,
+    /// How many problems were met in all.
+    pub problem_count: u64,
     /// Records this build does not understand, from newer writers (or other tools): kept
-    /// whole with where they were, counted here and in no other figure.
+    /// whole with where they were (the first
+    /// [`spoolq_spool::journal::KEPT_ASIDE`]), counted in `unknown_record_count` and in no
+    /// other figure.
     pub unknown_records: Vec<UnknownEntry>,
+    /// How many such records were met in all.
+    pub unknown_record_count: u64,
 }
 
 /// A finding that makes `spoolq audit` exit 1.
@@ -430,6 +580,10 @@ pub enum Finding {
     Concurrent,
     /// An after-completion duplicate.
     AfterCompletion,
+    /// A job id claimed in two or more files.
+    Copied,
+    /// Claims in different boots or hosts that no evidence orders.
+    Unordered,
     /// A redelivery (not a violation; a finding only when asked for).
     Redelivery,
     /// A lost job.
@@ -437,26 +591,53 @@ pub enum Finding {
 }
 
 impl Finding {
-    /// The default: the protocol's violations and lost jobs.
-    pub const DEFAULT: [Finding; 3] =
-        [Finding::Concurrent, Finding::AfterCompletion, Finding::Lost];
+    /// The default: the protocol's violations, jobs run twice from copies of their file,
+    /// and lost jobs.
+    pub const DEFAULT: [Finding; 4] = [
+        Finding::Concurrent,
+        Finding::AfterCompletion,
+        Finding::Copied,
+        Finding::Lost,
+    ];
+
+    /// Every finding, in the order `--fail-on` lists them.
+    pub const ALL: [Finding; 6] = [
+        Finding::Concurrent,
+        Finding::AfterCompletion,
+        Finding::Copied,
+        Finding::Unordered,
+        Finding::Redelivery,
+        Finding::Lost,
+    ];
+
+    /// The name `--fail-on` takes, and findings print as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::Concurrent => "concurrent",
+            Finding::AfterCompletion => "after-completion",
+            Finding::Copied => "copied",
+            Finding::Unordered => "unordered",
+            Finding::Redelivery => "redelivery",
+            Finding::Lost => "lost",
+        }
+    }
 }
 
 /// The error of parsing a [`Finding`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown finding {0:?}: expected concurrent, after-completion, redelivery or lost")]
+#[error(
+    "unknown finding {0:?}: expected concurrent, after-completion, copied, unordered, \
+     redelivery or lost"
+)]
 pub struct ParseFindingError(pub String);
 
 impl FromStr for Finding {
     type Err = ParseFindingError;
     fn from_str(s: &str) -> Result<Finding, ParseFindingError> {
-        match s {
-            "concurrent" => Ok(Finding::Concurrent),
-            "after-completion" => Ok(Finding::AfterCompletion),
-            "redelivery" => Ok(Finding::Redelivery),
-            "lost" => Ok(Finding::Lost),
-            other => Err(ParseFindingError(other.to_owned())),
-        }
+        Finding::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| ParseFindingError(s.to_owned()))
     }
 }
 
@@ -469,6 +650,8 @@ impl Report {
             .filter(|f| match f {
                 Finding::Concurrent => self.duplicate_counts.concurrent > 0,
                 Finding::AfterCompletion => self.duplicate_counts.after_completion > 0,
+                Finding::Copied => self.counts.copied > 0,
+                Finding::Unordered => self.duplicate_counts.unordered > 0,
                 Finding::Redelivery => self.duplicate_counts.redelivery > 0,
                 Finding::Lost => self.counts.lost.unwrap_or(0) > 0,
             })
@@ -479,15 +662,49 @@ impl Report {
 // ---------------------------------------------------------------------------------------
 // The streaming analysis.
 
-/// A claim, compactly: its process by index.
+/// The file a claim held, as far as its `claimed` record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+struct FileKey {
+    ino: Option<u64>,
+    btime: Option<u64>,
+}
+
+impl FileKey {
+    /// Whether two claims may have held one file: the same inode number, and the same
+    /// birth time where both are known (an inode number is reused once its file is
+    /// freed). A claim whose record does not name its file (an older journal) may have
+    /// held any.
+    fn same_file(self, other: FileKey) -> bool {
+        match (self.ino, other.ino) {
+            (Some(a), Some(b)) => {
+                a == b
+                    && match (self.btime, other.btime) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => true,
+                    }
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A claim, compactly: its process and clock domain by index.
 #[derive(Clone, Copy, Debug)]
 struct ClaimRec {
     process: u32,
+    domain: u32,
     worker: u32,
     strategy: Strategy,
     attempt: u32,
+    file: FileKey,
+    /// The `claimed` record's monotonic time, and its wall clock (ns since the epoch).
     start: u64,
+    start_wall: Option<i64>,
+    /// The outcome record's monotonic time.
     end: Option<u64>,
+    /// `outcome_ns` of the outcome: read under the lock.
+    held_until: Option<u64>,
+    /// The `close` step's monotonic time (claim tracing).
     released: Option<u64>,
     outcome: Option<ClaimEnd>,
 }
@@ -496,19 +713,76 @@ const DONE: u8 = 1;
 const DEAD: u8 = 2;
 const QUARANTINED: u8 = 4;
 
-#[derive(Debug, Default)]
-struct JobState {
-    produced: Option<u64>,
-    terminal: u8,
-    claims: Vec<ClaimRec>,
-    /// Times of `requeued` records (a job back from retry/ or failed/).
-    requeues: Vec<u64>,
+/// An instant in one clock domain.
+#[derive(Clone, Copy, Debug)]
+struct Stamp {
+    domain: u32,
+    mono: u64,
+    wall: Option<i64>,
+}
+
+/// A `requeued` record: when, and which attempt it brought back.
+#[derive(Clone, Copy, Debug)]
+struct Requeue {
+    domain: u32,
+    mono: u64,
+    attempt: u32,
 }
 
 #[derive(Debug, Default)]
+struct JobState {
+    produced: Option<Stamp>,
+    terminal: u8,
+    claims: Vec<ClaimRec>,
+    requeues: Vec<Requeue>,
+}
+
+/// Who wrote a record: its host, boot and pid, and the start its journal's name gives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ProcessKey {
+    host: String,
+    boot: Option<String>,
+    pid: u32,
+    start_ms: Option<u64>,
+}
+
+#[derive(Debug)]
 struct ProcessState {
     counts: ProcessCounts,
+    domain: u32,
     last_ns: u64,
+}
+
+/// Where monotonic times compare: a boot, or a whole host for journals without boots.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum DomainKey {
+    Boot(String),
+    Host(String),
+}
+
+#[derive(Debug)]
+struct DomainState {
+    host: String,
+    boot: Option<String>,
+    host_index: u32,
+    processes: u64,
+    wall_span: Option<(i64, i64)>,
+    /// Wall minus monotonic time of its first record with a wall stamp: shifts its
+    /// monotonic times onto the display axis.
+    offset: Option<i64>,
+}
+
+/// What a journal file's name tells about its records.
+struct FileContext {
+    name: Option<JournalName>,
+}
+
+impl FileContext {
+    fn of(path: &Path) -> FileContext {
+        FileContext {
+            name: path.file_name().and_then(JournalName::parse),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -516,39 +790,113 @@ struct Analyzer {
     only: Option<JobId>,
     jobs: HashMap<JobId, JobState>,
     processes: Vec<ProcessState>,
-    by_pid: HashMap<u32, Vec<(String, u32)>>,
+    process_index: HashMap<ProcessKey, u32>,
+    /// The last record's writer (host, boot, pid, start) and its index: a file is one
+    /// process's, so this saves a lookup per record.
+    last_process: Option<(ProcessKey, u32)>,
+    domains: Vec<DomainState>,
+    domain_index: HashMap<DomainKey, u32>,
+    hosts: HashMap<String, u32>,
     counts: Counts,
     events: u64,
 }
 
-fn role_of(file: &Path) -> Option<Role> {
-    JournalName::parse(file.file_name()?).map(|name| name.role)
-}
-
 impl Analyzer {
-    fn process_index(&mut self, record: &Record, file: &Path) -> u32 {
-        let slots = self.by_pid.entry(record.pid).or_default();
-        if let Some((_, i)) = slots.iter().find(|(h, _)| *h == record.host) {
-            return *i;
+    fn process_of(&mut self, record: &Record, file: &FileContext) -> u32 {
+        // Two processes of one pid in one boot (pids wrap) differ by their start.
+        let start_ms = file
+            .name
+            .as_ref()
+            .filter(|name| name.pid == record.pid)
+            .map(|name| name.start_ms);
+        if let Some((key, index)) = &self.last_process
+            && key.pid == record.pid
+            && key.start_ms == start_ms
+            && key.host == record.host
+            && key.boot == record.boot
+        {
+            return *index;
         }
-        let i = self.processes.len() as u32;
-        slots.push((record.host.clone(), i));
-        self.processes.push(ProcessState {
-            counts: ProcessCounts {
-                process: record.process(),
-                role: role_of(file),
-                ..ProcessCounts::default()
-            },
-            last_ns: 0,
-        });
-        i
+        let key = ProcessKey {
+            host: record.host.clone(),
+            boot: record.boot.clone(),
+            pid: record.pid,
+            start_ms,
+        };
+        let index = match self.process_index.get(&key) {
+            Some(&index) => index,
+            None => {
+                let domain = self.domain_of(record);
+                self.domains[domain as usize].processes += 1;
+                let index = self.processes.len() as u32;
+                self.processes.push(ProcessState {
+                    counts: ProcessCounts {
+                        process: record.process(),
+                        host: record.host.clone(),
+                        boot: record.boot.clone(),
+                        processes: 1,
+                        role: file.name.as_ref().map(|name| name.role),
+                        ..ProcessCounts::default()
+                    },
+                    domain,
+                    last_ns: 0,
+                });
+                self.process_index.insert(key.clone(), index);
+                index
+            }
+        };
+        self.last_process = Some((key, index));
+        index
     }
 
-    fn observe(&mut self, record: &Record, file: &Path) {
-        let p = self.process_index(record, file);
+    fn domain_of(&mut self, record: &Record) -> u32 {
+        let key = match &record.boot {
+            Some(boot) => DomainKey::Boot(boot.clone()),
+            None => DomainKey::Host(record.host.clone()),
+        };
+        if let Some(&index) = self.domain_index.get(&key) {
+            return index;
+        }
+        let hosts = self.hosts.len() as u32;
+        let host_index = *self.hosts.entry(record.host.clone()).or_insert(hosts);
+        let index = self.domains.len() as u32;
+        self.domains.push(DomainState {
+            host: record.host.clone(),
+            boot: record.boot.clone(),
+            host_index,
+            processes: 0,
+            wall_span: None,
+            offset: None,
+        });
+        self.domain_index.insert(key, index);
+        index
+    }
+
+    fn observe(&mut self, record: &Record, file: &FileContext) {
+        let p = self.process_of(record, file);
         let process = &mut self.processes[p as usize];
         process.last_ns = process.last_ns.max(record.mono_ns);
+        let domain_index = process.domain;
+        let wall = record.wall_ns();
+        if let Some(wall) = wall {
+            let domain = &mut self.domains[domain_index as usize];
+            domain.wall_span = Some(match domain.wall_span {
+                Some((first, last)) => (first.min(wall), last.max(wall)),
+                None => (wall, wall),
+            });
+            if domain.offset.is_none() {
+                domain.offset =
+                    Some(wall.saturating_sub(i64::try_from(record.mono_ns).unwrap_or(i64::MAX)));
+            }
+        }
         let Some(job) = record.job() else {
+            // A file that names no job, moved to failed/: counted like any other.
+            if let Event::Quarantined(_) = &record.event
+                && self.only.is_none()
+            {
+                self.counts.quarantined += 1;
+                process.counts.quarantined += 1;
+            }
             return;
         };
         if self.only.is_some_and(|only| only != job) {
@@ -564,7 +912,13 @@ impl Analyzer {
             Event::Produced(_) => {
                 c.produced += 1;
                 pc.produced += 1;
-                state.produced = Some(state.produced.map_or(t, |p| p.min(t)));
+                if state.produced.is_none() {
+                    state.produced = Some(Stamp {
+                        domain: domain_index,
+                        mono: t,
+                        wall,
+                    });
+                }
                 return;
             }
             Event::Claimed(claimed) => {
@@ -572,18 +926,29 @@ impl Analyzer {
                 pc.claimed += 1;
                 state.claims.push(ClaimRec {
                     process: p,
+                    domain: domain_index,
                     worker: claimed.worker,
                     strategy: claimed.strategy,
                     attempt: claimed.attempt,
+                    file: FileKey {
+                        ino: claimed.ino,
+                        btime: claimed.btime_ns,
+                    },
                     start: t,
+                    start_wall: wall,
                     end: None,
+                    held_until: None,
                     released: None,
                     outcome: None,
                 });
                 return;
             }
-            Event::Requeued(_) => {
-                state.requeues.push(t);
+            Event::Requeued(requeued) => {
+                state.requeues.push(Requeue {
+                    domain: domain_index,
+                    mono: t,
+                    attempt: requeued.attempt,
+                });
                 return;
             }
             Event::Step(step) => {
@@ -641,86 +1006,237 @@ impl Analyzer {
             .or_else(|| state.claims.iter_mut().rposition(|cl| open(&cl)));
         if let Some(claim) = index.map(|i| &mut state.claims[i]) {
             claim.end = Some(t);
+            claim.held_until = record.event.outcome_ns();
             claim.outcome = Some(end);
         }
     }
 
+    /// A monotonic time of `domain` on the display axis: unchanged when every journal
+    /// is of one domain, else shifted to that domain's wall clock.
+    fn axis(&self, domain: u32, mono: u64) -> i64 {
+        let mono = i64::try_from(mono).unwrap_or(i64::MAX);
+        if self.domains.len() <= 1 {
+            return mono;
+        }
+        mono.saturating_add(self.domains[domain as usize].offset.unwrap_or(0))
+    }
+
     fn interval(&self, claim: &ClaimRec) -> ClaimInterval {
+        let process = &self.processes[claim.process as usize];
         ClaimInterval {
-            process: self.processes[claim.process as usize]
-                .counts
-                .process
-                .clone(),
+            process: process.counts.process.clone(),
+            boot: process.counts.boot.clone(),
             worker: claim.worker,
             strategy: claim.strategy,
             attempt: claim.attempt,
+            ino: claim.file.ino,
+            btime_ns: claim.file.btime,
             start_mono_ns: claim.start,
             end_mono_ns: claim.end,
+            outcome_mono_ns: claim.held_until,
             released_mono_ns: claim.released,
             outcome: claim.outcome,
+            axis_start_ns: self.axis(claim.domain, claim.start),
+            axis_end_ns: claim.end.map(|end| self.axis(claim.domain, end)),
         }
     }
 
-    /// When the claim's hold on the job ended, as far as the journals tell.
+    /// The latest instant the journals prove the claim still held the job: `outcome_ns`
+    /// (read under the lock); in older journals the `close` step, else the outcome
+    /// record; for a claim without outcome, its process's last record.
     fn effective_end(&self, claim: &ClaimRec) -> u64 {
         claim
-            .released
+            .held_until
+            .or(claim.released)
             .or(claim.end)
             .unwrap_or_else(|| self.processes[claim.process as usize].last_ns)
     }
 
-    /// The classes a job's claims show, with the claims flagged for each.
-    fn classify(&self, state: &JobState) -> [Vec<usize>; 3] {
-        let mut flagged: [Vec<usize>; 3] = Default::default();
-        let claims = &state.claims;
-        for j in 1..claims.len() {
-            let mut class_of_j: Option<DuplicateClass> = None;
-            for i in 0..j {
-                let (a, b) = (&claims[i], &claims[j]);
-                let class = if b.start < self.effective_end(a) {
-                    DuplicateClass::Concurrent
-                } else {
-                    let end = a.end.unwrap_or(a.start);
-                    let requeued_between =
-                        || state.requeues.iter().any(|&r| r >= end && r <= b.start);
-                    match a.outcome {
-                        Some(ClaimEnd::Done(_)) => DuplicateClass::AfterCompletion,
-                        Some(end) if end.finished_the_job() && !requeued_between() => {
-                            DuplicateClass::AfterCompletion
-                        }
-                        _ => DuplicateClass::Redelivery,
-                    }
-                };
-                // The most severe relation to any earlier claim decides (Ord: concurrent
-                // first).
-                class_of_j = Some(class_of_j.map_or(class, |c| c.min(class)));
-            }
-            if let Some(class) = class_of_j {
-                flagged[class as usize].push(j);
-            }
-        }
-        flagged
+    /// The claims of a job in display order: by the display axis, so by the monotonic
+    /// clock within a domain.
+    fn display_order(&self, state: &JobState) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..state.claims.len()).collect();
+        order.sort_by_key(|&i| {
+            let c = &state.claims[i];
+            (self.axis(c.domain, c.start), c.domain, c.start)
+        });
+        order
     }
 
-    fn duplicates_of(&self, job: JobId, state: &JobState) -> Vec<Duplicate> {
+    /// Whether claim `first` finished the job before claim `second`: it completed it, or
+    /// moved it to failed/ with no `requeued` record bringing it back in between.
+    fn finished_before(&self, state: &JobState, first: &ClaimRec, second: &ClaimRec) -> bool {
+        match first.outcome {
+            Some(ClaimEnd::Done(_)) => true,
+            Some(end) if end.finished_the_job() => {
+                let end = first.end.unwrap_or(first.start);
+                let requeued_between = state.requeues.iter().any(|r| {
+                    if r.domain == first.domain && r.domain == second.domain {
+                        r.mono >= end && r.mono <= second.start
+                    } else {
+                        r.attempt == second.attempt
+                    }
+                });
+                !requeued_between
+            }
+            _ => false,
+        }
+    }
+
+    /// The verdict on each claim of a job (in display order): the most severe relation
+    /// to any other claim of the same file.
+    fn classify(
+        &self,
+        state: &JobState,
+        order: &[usize],
+        skew_ns: i64,
+    ) -> Vec<Option<order::Verdict>> {
+        let facts: Vec<order::DomainFacts> = self
+            .domains
+            .iter()
+            .map(|d| order::DomainFacts {
+                host: d.host_index,
+                is_boot: d.boot.is_some(),
+                wall_span: d.wall_span,
+            })
+            .collect();
+        let placed: Vec<order::Placed<'_>> = order
+            .iter()
+            .map(|&i| {
+                let claim = &state.claims[i];
+                let end = self.effective_end(claim);
+                let end_wall = claim
+                    .start_wall
+                    .map(|w| w.saturating_add(end as i64 - claim.start as i64));
+                order::Placed {
+                    claim,
+                    end,
+                    end_wall,
+                }
+            })
+            .collect();
+        let mut verdicts: Vec<Option<order::Verdict>> = placed.iter().map(|_| None).collect();
+        for j in 1..placed.len() {
+            for i in 0..j {
+                if !placed[i].claim.file.same_file(placed[j].claim.file) {
+                    continue;
+                }
+                let relation = order::relate(i, &placed[i], j, &placed[j], &facts, skew_ns);
+                let verdict = order::judge(relation, i, j, |first, second| {
+                    self.finished_before(state, placed[first].claim, placed[second].claim)
+                });
+                let slot = &mut verdicts[verdict.flagged];
+                if slot.as_ref().is_none_or(|v| verdict.class < v.class) {
+                    *slot = Some(verdict);
+                }
+            }
+        }
+        verdicts
+    }
+
+    fn duplicates_of(&self, job: JobId, state: &JobState, skew_ns: i64) -> Vec<Duplicate> {
         if state.claims.len() < 2 {
             return Vec::new();
         }
-        let flagged = self.classify(state);
+        let order = self.display_order(state);
+        let verdicts = self.classify(state, &order, skew_ns);
+        let claims: Vec<ClaimInterval> = order
+            .iter()
+            .map(|&i| self.interval(&state.claims[i]))
+            .collect();
         let mut out = Vec::new();
         for class in DuplicateClass::ALL {
-            let indexes = &flagged[class as usize];
-            if indexes.is_empty() {
-                continue;
-            }
-            out.push(Duplicate {
+            let mut dup = Duplicate {
                 job,
                 class,
-                claims: state.claims.iter().map(|c| self.interval(c)).collect(),
-                flagged: indexes.clone(),
-            });
+                claims: Vec::new(),
+                flagged: Vec::new(),
+                against: Vec::new(),
+                orderings: Vec::new(),
+            };
+            for (index, verdict) in verdicts.iter().enumerate() {
+                if let Some(v) = verdict.as_ref().filter(|v| v.class == class) {
+                    dup.flagged.push(index);
+                    dup.against.push(v.against);
+                    dup.orderings.push(v.basis);
+                }
+            }
+            if !dup.flagged.is_empty() {
+                dup.claims = claims.clone();
+                out.push(dup);
+            }
         }
         out
+    }
+
+    /// The job's claims as a copy finding, when they held two or more files.
+    fn copy_of(&self, job: JobId, state: &JobState) -> Option<CopiedJob> {
+        let mut files: Vec<FileKey> = Vec::new();
+        for claim in state.claims.iter().filter(|c| c.file.ino.is_some()) {
+            if !files.iter().any(|f| f.same_file(claim.file)) {
+                files.push(claim.file);
+            }
+        }
+        (files.len() > 1).then(|| CopiedJob {
+            job,
+            files: files.len() as u64,
+            claims: self
+                .display_order(state)
+                .iter()
+                .map(|&i| self.interval(&state.claims[i]))
+                .collect(),
+        })
+    }
+
+    /// The last claim of a job in display order.
+    fn last_claim<'s>(&self, state: &'s JobState) -> Option<&'s ClaimRec> {
+        self.display_order(state).last().map(|&i| &state.claims[i])
+    }
+
+    /// The process table: daemons (and unnamed writers) one row each; producers one row
+    /// per host and boot.
+    fn process_rows(&self) -> Vec<ProcessCounts> {
+        let mut rows: Vec<ProcessCounts> = Vec::new();
+        let mut producer_row: HashMap<(String, Option<String>), usize> = HashMap::new();
+        for p in &self.processes {
+            let counts = &p.counts;
+            if counts.role != Some(Role::Producer) {
+                rows.push(counts.clone());
+                continue;
+            }
+            let key = (counts.host.clone(), counts.boot.clone());
+            match producer_row.get(&key) {
+                Some(&row) => {
+                    rows[row].add(counts);
+                    let n = rows[row].processes;
+                    rows[row].process = format!("{}: {n} producers", counts.host);
+                }
+                None => {
+                    producer_row.insert(key, rows.len());
+                    rows.push(counts.clone());
+                }
+            }
+        }
+        rows
+    }
+
+    fn clock_domains(&self) -> Vec<ClockDomain> {
+        let rfc3339 = |ns: i64| {
+            u64::try_from(ns).ok().map(|ns| {
+                humantime::format_rfc3339_micros(std::time::UNIX_EPOCH + Duration::from_nanos(ns))
+                    .to_string()
+            })
+        };
+        self.domains
+            .iter()
+            .map(|d| ClockDomain {
+                host: d.host.clone(),
+                boot: d.boot.clone(),
+                processes: d.processes,
+                first_wall: d.wall_span.and_then(|(first, _)| rfc3339(first)),
+                last_wall: d.wall_span.and_then(|(_, last)| rfc3339(last)),
+            })
+            .collect()
     }
 }
 
@@ -740,6 +1256,34 @@ fn check_journal_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
         })?);
     }
     Ok(files)
+}
+
+/// Reads each journal file of `files` once (see [`JournalSet`]), one after another, and
+/// hands every record to `each` with its file's context; returns the files read, the
+/// copies left out, and what was set aside.
+fn read_journals(
+    files: &[PathBuf],
+    mut each: impl FnMut(&Entry, &FileContext),
+) -> (Vec<PathBuf>, Vec<JournalCopy>, Aside) {
+    let set = JournalSet::identify(files);
+    let mut aside = Aside::default();
+    for problem in set.problems {
+        aside.add_problem(problem);
+    }
+    for path in &set.files {
+        let context = FileContext::of(path);
+        match FileRecords::open(path) {
+            Ok(items) => {
+                for item in items {
+                    if let Some(entry) = aside.take(item) {
+                        each(&entry, &context);
+                    }
+                }
+            }
+            Err(problem) => aside.add_problem(problem),
+        }
+    }
+    (set.files, set.copies, aside)
 }
 
 /// Adds the ids named in new/ and retry/ to `present`; returns how many names there are.
@@ -803,6 +1347,10 @@ fn input_files(input: &AuditInput, spool: Option<&Spool>) -> Result<Vec<PathBuf>
     Ok(files)
 }
 
+fn skew_ns(input: &AuditInput) -> i64 {
+    i64::try_from(input.max_clock_skew.as_nanos()).unwrap_or(i64::MAX)
+}
+
 /// Audits the journals of `input`.
 ///
 /// The spool's new/ and retry/ are listed before and after reading the journals, and a
@@ -862,6 +1410,7 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     }
     let spool = input.spool.as_deref().map(Spool::open).transpose()?;
     let files = input_files(input, spool.as_ref())?;
+    let skew = skew_ns(input);
 
     let mut present = std::collections::HashSet::new();
     if let Some(spool) = &spool {
@@ -869,11 +1418,8 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     }
 
     let mut analyzer = Analyzer::default();
-    let mut merged = Merged::open(&files);
-    for entry in merged.by_ref() {
-        analyzer.observe(&entry.record, &entry.file);
-    }
-    let aside = merged.into_aside();
+    let (files, journal_copies, aside) =
+        read_journals(&files, |entry, file| analyzer.observe(&entry.record, file));
 
     let pending = match &spool {
         Some(spool) => Some(list_pending(spool, &mut present)?),
@@ -886,10 +1432,14 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
 
     let mut report = Report {
         journal_files: files,
+        journal_copies,
         events: analyzer.events,
         jobs: analyzer.jobs.len() as u64,
+        max_clock_skew_ns: u64::try_from(skew).unwrap_or(0),
         problems: aside.problems,
+        problem_count: aside.problem_count,
         unknown_records: aside.unknown,
+        unknown_record_count: aside.unknown_count,
         ..Report::default()
     };
     let mut first_claim = Vec::new();
@@ -897,18 +1447,34 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     let mut lost = Vec::new();
     let mut unconfirmed = Vec::new();
     let mut duplicates = Vec::new();
+    let mut copies = Vec::new();
+    let mut unfinished = vec![0u64; analyzer.processes.len()];
     for (&job, state) in &analyzer.jobs {
-        if let (Some(produced), Some(first)) = (state.produced, state.claims.first()) {
+        let last = analyzer.last_claim(state);
+        if let Some(produced) = state.produced
+            && let Some(first) = analyzer
+                .display_order(state)
+                .first()
+                .map(|&i| &state.claims[i])
+        {
             // A consumer may journal `claimed` before the producer journals `produced`
             // (it is written after the rename): that is zero latency, not negative.
-            first_claim.push(first.start.saturating_sub(produced));
+            let latency = if first.domain == produced.domain {
+                Some(first.start.saturating_sub(produced.mono))
+            } else {
+                first
+                    .start_wall
+                    .zip(produced.wall)
+                    .map(|(c, p)| u64::try_from(c.saturating_sub(p)).unwrap_or(0))
+            };
+            first_claim.extend(latency);
         }
         for claim in &state.claims {
             match claim.end {
                 Some(end) => to_outcome.push(end.saturating_sub(claim.start)),
                 None => {
                     report.unfinished_claims += 1;
-                    analyzer.processes[claim.process as usize].counts.unfinished += 1;
+                    unfinished[claim.process as usize] += 1;
                 }
             }
         }
@@ -917,31 +1483,33 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
             && state.terminal == 0
             && !present.contains(&job)
         {
-            if state.claims.last().is_some_and(|c| c.end.is_none()) {
+            if last.is_some_and(|c| c.end.is_none()) {
                 unconfirmed.push(job);
             } else {
                 lost.push(job);
             }
         }
-        duplicates.extend(analyzer.duplicates_of(job, state));
+        duplicates.extend(analyzer.duplicates_of(job, state, skew));
+        copies.extend(analyzer.copy_of(job, state));
+    }
+    for (process, n) in analyzer.processes.iter_mut().zip(unfinished) {
+        process.counts.unfinished = n;
     }
     // Classes in severity order, then by when the job was first claimed.
     duplicates.sort_by_key(|d| {
         (
             d.class,
-            d.claims.first().map_or(0, |c| c.start_mono_ns),
+            d.claims.first().map_or(0, |c| c.axis_start_ns),
             d.job,
         )
     });
     for d in &duplicates {
-        match d.class {
-            DuplicateClass::Concurrent => report.duplicate_counts.concurrent += 1,
-            DuplicateClass::AfterCompletion => report.duplicate_counts.after_completion += 1,
-            DuplicateClass::Redelivery => report.duplicate_counts.redelivery += 1,
-        }
+        report.duplicate_counts.bump(d.class);
     }
+    copies.sort_by_key(|c| (c.claims.first().map_or(0, |c| c.axis_start_ns), c.job));
     lost.sort();
     report.counts = analyzer.counts.clone();
+    report.counts.copied = copies.len() as u64;
     report.counts.pending = pending;
     report.counts.lost = spool.as_ref().map(|_| lost.len() as u64);
     report.lost_jobs = lost;
@@ -949,11 +1517,13 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     report.counts.unconfirmed = spool.as_ref().map(|_| unconfirmed.len() as u64);
     report.unconfirmed_jobs = unconfirmed;
     report.duplicates = duplicates;
+    report.copies = copies;
     report.latency = Latencies {
         produced_to_claimed: Latency::of(first_claim),
         claimed_to_outcome: Latency::of(to_outcome),
     };
-    report.processes = analyzer.processes.into_iter().map(|p| p.counts).collect();
+    report.processes = analyzer.process_rows();
+    report.clock_domains = analyzer.clock_domains();
     Ok(report)
 }
 
@@ -969,21 +1539,30 @@ pub struct TimelineEvent {
     pub file: PathBuf,
     /// Its 1-based line number there.
     pub line: u64,
+    /// The record's time on the timeline's display axis (see
+    /// [`ClaimInterval::axis_start_ns`]).
+    pub axis_ns: i64,
 }
 
-/// Every record of one job, from every journal, in monotonic order.
+/// Every record of one job, from every journal, in display order: by the monotonic
+/// clock within one boot of one host, by wall clock between them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Timeline {
     /// The job.
     pub job: JobId,
     /// Its records, in monotonic order.
     pub events: Vec<TimelineEvent>,
-    /// The job's processing intervals, in start order.
+    /// The job's processing intervals, in display order.
     pub claims: Vec<ClaimInterval>,
     /// The job's duplicates, by class (`flagged` indexes into `claims`).
     pub duplicates: Vec<Duplicate>,
+    /// Set when its claims held two or more files with its id.
+    pub copy: Option<CopiedJob>,
     /// The processes that journaled something for the job, in order of first event.
     pub processes: Vec<String>,
+    /// How many clock domains (boots, hosts) its events come from: above one, events of
+    /// different domains are placed by wall clock, for display only.
+    pub clock_domains: u64,
     /// Damaged journal lines and unreadable files met while reading.
     pub problems: Vec<Problem>,
     /// Records in the journals read that this build does not understand (any job's).
@@ -999,6 +1578,18 @@ impl Timeline {
             .map(|d| d.class)
             .min()
     }
+
+    /// The ordering the flag of a claim rests on, if it was flagged.
+    pub fn ordering_of(&self, claim: usize) -> Option<OrderingBasis> {
+        self.duplicates
+            .iter()
+            .filter_map(|d| {
+                let at = d.flagged.iter().position(|&f| f == claim)?;
+                Some((d.class, d.orderings[at]))
+            })
+            .min()
+            .map(|(_, basis)| basis)
+    }
 }
 
 /// Journal paths for a spool and extra journals, for [`timeline`].
@@ -1010,29 +1601,51 @@ pub fn journal_paths(input: &AuditInput) -> Result<Vec<PathBuf>, AuditError> {
     input_files(input, spool.as_ref())
 }
 
-/// Every record for `job` in the journals under `paths` (files or folders), merged by
-/// the monotonic clock, with its claims classified.
+/// Every record for `job` in the journals under `paths` (files or folders), with its
+/// claims classified as [`audit`] classifies them (wall-clock evidence under the default
+/// skew bound).
 pub fn timeline(paths: &[PathBuf], job: JobId) -> Result<Timeline, AuditError> {
+    timeline_with_skew(paths, job, AuditInput::DEFAULT_MAX_CLOCK_SKEW)
+}
+
+/// [`timeline`] with a skew bound for wall-clock evidence.
+pub fn timeline_with_skew(
+    paths: &[PathBuf],
+    job: JobId,
+    max_clock_skew: Duration,
+) -> Result<Timeline, AuditError> {
     let files = check_journal_paths(paths)?;
+    let skew = i64::try_from(max_clock_skew.as_nanos()).unwrap_or(i64::MAX);
     let mut analyzer = Analyzer {
         only: Some(job),
         ..Analyzer::default()
     };
-    let mut events = Vec::new();
-    let mut merged = Merged::open(&files);
-    for entry in merged.by_ref() {
+    let mut events: Vec<(TimelineEvent, u32)> = Vec::new();
+    let (_, _, aside) = read_journals(&files, |entry, file| {
         // Every record counts for its process's last sign of life (a died claim's end).
-        analyzer.observe(&entry.record, &entry.file);
+        analyzer.observe(&entry.record, file);
         if entry.record.job() == Some(job) {
-            events.push(TimelineEvent {
-                record: entry.record,
-                file: entry.file.to_path_buf(),
-                line: entry.line,
-            });
+            let domain = analyzer
+                .last_process
+                .as_ref()
+                .map_or(0, |(_, p)| analyzer.processes[*p as usize].domain);
+            events.push((
+                TimelineEvent {
+                    record: entry.record.clone(),
+                    file: entry.file.to_path_buf(),
+                    line: entry.line,
+                    axis_ns: 0,
+                },
+                domain,
+            ));
         }
+    });
+    for (event, domain) in &mut events {
+        event.axis_ns = analyzer.axis(*domain, event.record.mono_ns);
     }
-    // Files written by other tools may be out of order within themselves.
-    events.sort_by_key(|e| e.record.mono_ns);
+    events.sort_by_key(|(e, domain)| (e.axis_ns, *domain, e.record.mono_ns));
+    let domains: std::collections::HashSet<u32> = events.iter().map(|(_, d)| *d).collect();
+    let events: Vec<TimelineEvent> = events.into_iter().map(|(e, _)| e).collect();
     let mut processes: Vec<String> = Vec::new();
     for e in &events {
         let p = e.record.process();
@@ -1040,20 +1653,26 @@ pub fn timeline(paths: &[PathBuf], job: JobId) -> Result<Timeline, AuditError> {
             processes.push(p);
         }
     }
-    let (claims, duplicates) = match analyzer.jobs.get(&job) {
+    let (claims, duplicates, copy) = match analyzer.jobs.get(&job) {
         Some(state) => (
-            state.claims.iter().map(|c| analyzer.interval(c)).collect(),
-            analyzer.duplicates_of(job, state),
+            analyzer
+                .display_order(state)
+                .iter()
+                .map(|&i| analyzer.interval(&state.claims[i]))
+                .collect(),
+            analyzer.duplicates_of(job, state, skew),
+            analyzer.copy_of(job, state),
         ),
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), None),
     };
-    let aside = merged.into_aside();
     Ok(Timeline {
         job,
         events,
         claims,
         duplicates,
+        copy,
         processes,
+        clock_domains: domains.len() as u64,
         problems: aside.problems,
         unknown_records: aside.unknown,
     })

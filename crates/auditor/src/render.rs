@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use spoolq_spool::journal::{Event, Role};
 
-use crate::{ClaimInterval, DuplicateClass, Latency, Report, Timeline, short_name};
+use crate::{ClaimInterval, DuplicateClass, Latency, OrderingBasis, Report, Timeline, short_name};
 
 /// How many records from newer writers the human report lists in full.
 const UNKNOWN_LIST_LIMIT: usize = 5;
@@ -40,37 +40,75 @@ fn latency_row(out: &mut String, name: &str, latency: Option<Latency>) {
     }
 }
 
-fn claim_line(out: &mut String, claim: &ClaimInterval, origin: u64, mark: Option<&str>) {
-    let end = match (claim.end_mono_ns, claim.outcome) {
+/// Nanoseconds between two points of the display axis (never negative).
+fn since(t: i64, origin: i64) -> u64 {
+    u64::try_from(t.saturating_sub(origin)).unwrap_or(0)
+}
+
+/// The process as a claim line names it: with the start of its boot id when the
+/// journals come from several boots or hosts, which `host:pid` alone may not tell apart.
+fn process_label(claim: &ClaimInterval, several_domains: bool) -> String {
+    match (&claim.boot, several_domains) {
+        (Some(boot), true) => format!("{}@{}", claim.process, &boot[..boot.len().min(8)]),
+        _ => claim.process.clone(),
+    }
+}
+
+fn claim_line(
+    out: &mut String,
+    claim: &ClaimInterval,
+    origin: i64,
+    several_domains: bool,
+    mark: Option<String>,
+) {
+    let end = match (claim.axis_end_ns, claim.outcome) {
         (Some(end), Some(outcome)) => format!(
             "+{} {} ({})",
-            ms(end.saturating_sub(origin)),
+            ms(since(end, origin)),
             outcome.kind(),
             outcome.result_word()
         ),
         _ => "no outcome (process died or still running)".to_owned(),
     };
+    let file = claim
+        .ino
+        .map(|ino| format!(" ino {ino}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "      {:<24} {:<4} {:<9} +{} .. {end}{}",
-        claim.process,
+        "      {:<24} {:<4} {:<9} a{:<2} +{} .. {end}{file}{}",
+        process_label(claim, several_domains),
         format!("w{}", claim.worker),
         claim.strategy.as_str(),
-        ms(claim.start_mono_ns.saturating_sub(origin)),
+        claim.attempt,
+        ms(since(claim.axis_start_ns, origin)),
         mark.map(|m| format!("   <- {m}")).unwrap_or_default(),
     );
+}
+
+/// What a verdict's ordering rests on, as the claim lines mark it.
+fn by(basis: OrderingBasis) -> String {
+    match basis {
+        OrderingBasis::None => "no evidence orders it".to_owned(),
+        basis => format!("by {}", basis.label()),
+    }
 }
 
 /// The report as a human table.
 pub fn render_report(report: &Report) -> String {
     let mut out = String::new();
+    let copies = match report.journal_copies.len() {
+        0 => String::new(),
+        n => format!(" ({n} more were copies of these, read once)"),
+    };
     let _ = writeln!(
         out,
-        "spoolq audit: {} journal file(s), {} job event(s), {} job(s)",
+        "spoolq audit: {} journal file(s){copies}, {} job event(s), {} job(s)",
         report.journal_files.len(),
         report.events,
         report.jobs
     );
+    let several_domains = report.clock_domains.len() > 1;
     let c = &report.counts;
     let _ = writeln!(out, "\ncounts");
     for (name, value) in [
@@ -81,6 +119,7 @@ pub fn render_report(report: &Report) -> String {
         ("dead", c.dead),
         ("quarantined", c.quarantined),
         ("released", c.released),
+        ("copied", c.copied),
     ] {
         let _ = writeln!(out, "  {name:<20} {value:>10}");
     }
@@ -106,10 +145,12 @@ pub fn render_report(report: &Report) -> String {
     let d = &report.duplicate_counts;
     let _ = writeln!(out, "\nduplicates (jobs)");
     for class in DuplicateClass::ALL {
-        let verdict = if class.is_violation() {
-            "violation"
-        } else {
-            "expected: at-least-once"
+        let verdict = match class {
+            DuplicateClass::Concurrent | DuplicateClass::AfterCompletion => "violation",
+            DuplicateClass::Unordered => {
+                "no evidence orders the claims (other boots or hosts): not shown either way"
+            }
+            DuplicateClass::Redelivery => "expected: at-least-once",
         };
         let _ = writeln!(
             out,
@@ -126,10 +167,17 @@ pub fn render_report(report: &Report) -> String {
             .collect();
         for dup in of_class.iter().take(LIST_LIMIT) {
             let _ = writeln!(out, "\n  {} job {}", class.label(), dup.job);
-            let origin = dup.claims.first().map_or(0, |c| c.start_mono_ns);
+            let origin = dup.claims.first().map_or(0, |c| c.axis_start_ns);
             for (i, claim) in dup.claims.iter().enumerate() {
-                let mark = dup.flagged.contains(&i).then(|| class.label());
-                claim_line(&mut out, claim, origin, mark);
+                let mark = dup.flagged.iter().position(|&f| f == i).map(|at| {
+                    format!(
+                        "{} (against claim {}, {})",
+                        class.label(),
+                        dup.against[at] + 1,
+                        by(dup.orderings[at])
+                    )
+                });
+                claim_line(&mut out, claim, origin, several_domains, mark);
             }
         }
         if of_class.len() > LIST_LIMIT {
@@ -141,6 +189,30 @@ pub fn render_report(report: &Report) -> String {
             );
         }
     }
+
+    if !report.copies.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncopies (one id in two or more files, each claimed: each ran; judged file by file, \
+             not a protocol violation)"
+        );
+        for copy in report.copies.iter().take(LIST_LIMIT) {
+            let _ = writeln!(out, "\n  job {} in {} files", copy.job, copy.files);
+            let origin = copy.claims.first().map_or(0, |c| c.axis_start_ns);
+            for claim in &copy.claims {
+                claim_line(&mut out, claim, origin, several_domains, None);
+            }
+        }
+        if report.copies.len() > LIST_LIMIT {
+            let _ = writeln!(
+                out,
+                "\n  ... and {} more (see --json)",
+                report.copies.len() - LIST_LIMIT
+            );
+        }
+    }
+
+    ordering(&mut out, report);
 
     let _ = writeln!(
         out,
@@ -176,7 +248,10 @@ pub fn render_report(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  {:<28} {:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>10}",
-            p.process,
+            match (&p.boot, several_domains && p.processes == 1) {
+                (Some(boot), true) => format!("{}@{}", p.process, &boot[..boot.len().min(8)]),
+                _ => p.process.clone(),
+            },
             p.role.map_or("-", Role::as_str),
             p.events,
             p.produced,
@@ -207,28 +282,119 @@ pub fn render_report(report: &Report) -> String {
         }
     }
 
-    if report.problems.is_empty() {
-        let _ = writeln!(out, "\njournal problems: none");
-    } else {
-        let _ = writeln!(out, "\njournal problems ({})", report.problems.len());
-        for problem in &report.problems {
-            let _ = writeln!(out, "  {problem}");
+    if !report.journal_copies.is_empty() {
+        let _ = writeln!(
+            out,
+            "\njournal files read once ({} copies of the same writer's journal left out)",
+            report.journal_copies.len()
+        );
+        for copy in report.journal_copies.iter().take(LIST_LIMIT) {
+            let _ = writeln!(
+                out,
+                "  {}: a copy of {}",
+                copy.file.display(),
+                copy.same_as.display()
+            );
+        }
+        if report.journal_copies.len() > LIST_LIMIT {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (see --json)",
+                report.journal_copies.len() - LIST_LIMIT
+            );
         }
     }
-    unknown_records(&mut out, &report.unknown_records);
+
+    if report.problem_count == 0 {
+        let _ = writeln!(out, "\njournal problems: none");
+    } else {
+        let _ = writeln!(out, "\njournal problems ({})", report.problem_count);
+        for problem in report.problems.iter().take(LIST_LIMIT) {
+            let _ = writeln!(out, "  {problem}");
+        }
+        let listed = report.problems.len().min(LIST_LIMIT) as u64;
+        if report.problem_count > listed {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (the first {} are in --json)",
+                report.problem_count - listed,
+                report.problems.len()
+            );
+        }
+    }
+    unknown_records(
+        &mut out,
+        &report.unknown_records,
+        report.unknown_record_count,
+    );
     out
 }
 
-/// Records from newer writers: how many of each event, and the first few in full.
-fn unknown_records(out: &mut String, unknown: &[spoolq_spool::UnknownEntry]) {
-    if unknown.is_empty() {
+/// Which clocks the verdicts rest on: one domain, or several and what ordered them.
+fn ordering(out: &mut String, report: &Report) {
+    match &report.clock_domains[..] {
+        [] => {}
+        [one] => {
+            let _ = writeln!(
+                out,
+                "\nordering: one clock domain ({}): every verdict by its monotonic clock",
+                domain_name(&one.host, one.boot.as_deref())
+            );
+        }
+        several => {
+            let _ = writeln!(
+                out,
+                "\nordering: {} clock domains; the monotonic clock orders events within \
+                 one, and between them the claim sequence, unlink results, boot order or \
+                 wall clocks assumed within {} of each other (--max-clock-skew); claims \
+                 none of these orders are unordered",
+                several.len(),
+                ms(report.max_clock_skew_ns)
+            );
+            for d in several {
+                let _ = writeln!(
+                    out,
+                    "  {:<48} {:>4} process(es)  {} .. {}",
+                    domain_name(&d.host, d.boot.as_deref()),
+                    d.processes,
+                    d.first_wall.as_deref().unwrap_or("?"),
+                    d.last_wall.as_deref().unwrap_or("?"),
+                );
+            }
+            let mut tally: std::collections::BTreeMap<OrderingBasis, u64> = Default::default();
+            for dup in &report.duplicates {
+                for &basis in &dup.orderings {
+                    *tally.entry(basis).or_default() += 1;
+                }
+            }
+            if !tally.is_empty() {
+                let by: Vec<String> = tally
+                    .iter()
+                    .map(|(basis, n)| format!("{n} by {}", basis.label()))
+                    .collect();
+                let _ = writeln!(out, "  verdicts on repeated claims: {}", by.join(", "));
+            }
+        }
+    }
+}
+
+fn domain_name(host: &str, boot: Option<&str>) -> String {
+    match boot {
+        Some(boot) => format!("host {host}, boot {boot}"),
+        None => format!("host {host}, boot not journaled"),
+    }
+}
+
+/// Records from newer writers: how many of each event (among those kept), and the first
+/// few in full.
+fn unknown_records(out: &mut String, unknown: &[spoolq_spool::UnknownEntry], count: u64) {
+    if count == 0 {
         return;
     }
     let _ = writeln!(
         out,
-        "\nrecords from a newer writer, kept unread ({}): this spoolq does not understand them; \
-         audit with the spoolq that wrote them",
-        unknown.len()
+        "\nrecords from a newer writer, kept unread ({count}): this spoolq does not understand \
+         them; audit with the spoolq that wrote them"
     );
     let mut by_event: std::collections::BTreeMap<(u32, &str), u64> = Default::default();
     for entry in unknown {
@@ -242,12 +408,9 @@ fn unknown_records(out: &mut String, unknown: &[spoolq_spool::UnknownEntry]) {
     for entry in unknown.iter().take(UNKNOWN_LIST_LIMIT) {
         let _ = writeln!(out, "  {entry}");
     }
-    if unknown.len() > UNKNOWN_LIST_LIMIT {
-        let _ = writeln!(
-            out,
-            "  ... and {} more (see --json)",
-            unknown.len() - UNKNOWN_LIST_LIMIT
-        );
+    let listed = unknown.len().min(UNKNOWN_LIST_LIMIT) as u64;
+    if count > listed {
+        let _ = writeln!(out, "  ... and {} more (see --json)", count - listed);
     }
 }
 
@@ -263,6 +426,14 @@ pub fn render_timeline(timeline: &Timeline) -> String {
         timeline.events.len(),
         timeline.processes.len()
     );
+    if timeline.clock_domains > 1 {
+        let _ = writeln!(
+            out,
+            "events from {} clock domains (boots or hosts): in monotonic order within each, \
+             placed by wall clock between them (the verdicts below say what ordered them)",
+            timeline.clock_domains
+        );
+    }
     if timeline.events.is_empty() {
         let _ = writeln!(out, "no journal record names this job");
     } else {
@@ -272,7 +443,7 @@ pub fn render_timeline(timeline: &Timeline) -> String {
             "time (ms)", "wall clock", "process", "worker", "event", "result", "errno"
         );
     }
-    let origin = timeline.events.first().map_or(0, |e| e.record.mono_ns);
+    let origin = timeline.events.first().map_or(0, |e| e.axis_ns);
     for e in &timeline.events {
         let r = &e.record;
         let event = match &r.event {
@@ -299,7 +470,7 @@ pub fn render_timeline(timeline: &Timeline) -> String {
         let _ = writeln!(
             out,
             "{:>12}  {:<27}  {:<24}  {:<6}  {:<22}  {:<10}  {:<8}  {}",
-            format!("+{:.3}", r.mono_ns.saturating_sub(origin) as f64 / 1e6),
+            format!("+{:.3}", since(e.axis_ns, origin) as f64 / 1e6),
             r.wall,
             r.process(),
             r.event
@@ -312,25 +483,37 @@ pub fn render_timeline(timeline: &Timeline) -> String {
         );
     }
     for dup in &timeline.duplicates {
-        for &j in &dup.flagged {
+        for (at, &j) in dup.flagged.iter().enumerate() {
             let claim = &timeline.claims[j];
             let _ = writeln!(
                 out,
-                "{}: the claim by {} w{} at +{:.3} ms{}",
+                "{}: the claim by {} w{} at +{:.3} ms{} ({})",
                 dup.class.label().to_uppercase(),
                 claim.process,
                 claim.worker,
-                claim.start_mono_ns.saturating_sub(origin) as f64 / 1e6,
+                since(claim.axis_start_ns, origin) as f64 / 1e6,
                 match dup.class {
                     DuplicateClass::Concurrent =>
                         " overlapped another claim of the job (mutual exclusion broken)",
                     DuplicateClass::AfterCompletion =>
                         " began after another claim had completed the job",
+                    DuplicateClass::Unordered =>
+                        " is of another boot or host than an earlier claim, and no evidence \
+                         orders the two",
                     DuplicateClass::Redelivery =>
                         " came after an earlier attempt failed or died (expected)",
-                }
+                },
+                by(dup.orderings[at])
             );
         }
+    }
+    if let Some(copy) = &timeline.copy {
+        let _ = writeln!(
+            out,
+            "COPY: the job's id was claimed in {} files (their inodes differ): each ran; \
+             not a protocol violation",
+            copy.files
+        );
     }
     for problem in &timeline.problems {
         let _ = writeln!(
@@ -340,6 +523,10 @@ pub fn render_timeline(timeline: &Timeline) -> String {
             problem.line
         );
     }
-    unknown_records(&mut out, &timeline.unknown_records);
+    unknown_records(
+        &mut out,
+        &timeline.unknown_records,
+        timeline.unknown_records.len() as u64,
+    );
     out
 }

@@ -38,6 +38,7 @@ fn esc(text: &str) -> String {
 fn colour(flag: Option<DuplicateClass>) -> &'static str {
     match flag {
         Some(DuplicateClass::Concurrent | DuplicateClass::AfterCompletion) => "#d62728",
+        Some(DuplicateClass::Unordered) => "#8c6bb1",
         Some(DuplicateClass::Redelivery) => "#ff9f1c",
         None => "#4a7bd0",
     }
@@ -50,19 +51,20 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
     // Zoom on the claims: a job usually waits long in new/ before anyone opens it, and
     // drawing that wait would squeeze the race into a few pixels. Earlier events (the
     // produce) are pinned to the left edge and labelled with how much earlier they were.
-    let first = timeline.events.first().map_or(0, |e| e.record.mono_ns);
+    let first = timeline.events.first().map_or(0, |e| e.axis_ns);
     let t0 = timeline
         .events
         .iter()
         .find(|e| e.record.kind() != EventKind::Produced)
-        .map_or(first, |e| e.record.mono_ns);
+        .map_or(first, |e| e.axis_ns);
     let t1 = timeline
         .events
         .last()
-        .map_or(t0, |e| e.record.mono_ns)
-        .max(t0 + 1);
-    let span = (t1 - t0) as f64;
-    let x = |t: u64| LEFT + (t.saturating_sub(t0) as f64 / span) * (WIDTH - LEFT - RIGHT);
+        .map_or(t0, |e| e.axis_ns)
+        .max(t0.saturating_add(1));
+    let span = t1.saturating_sub(t0) as f64;
+    let after = |t: i64, origin: i64| u64::try_from(t.saturating_sub(origin)).unwrap_or(0);
+    let x = |t: i64| LEFT + (after(t, t0) as f64 / span) * (WIDTH - LEFT - RIGHT);
     let lane_of = |process: &str| {
         timeline
             .processes
@@ -110,10 +112,10 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
         let lane = lane_of(&claim.process);
         let y = lane_y(lane) + 14.0;
         let flag = timeline.flag_of(i);
-        let start = x(claim.start_mono_ns);
-        let end_ns = claim.end_mono_ns.unwrap_or(t1);
+        let start = x(claim.axis_start_ns);
+        let end_ns = claim.axis_end_ns.unwrap_or(t1);
         let width = (x(end_ns) - start).max(3.0);
-        let dashed = if claim.end_mono_ns.is_none() {
+        let dashed = if claim.axis_end_ns.is_none() {
             r#" stroke-dasharray="4 3""#
         } else {
             ""
@@ -159,9 +161,9 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
             continue;
         }
         let lane = lane_of(&r.process());
-        let tx = x(r.mono_ns);
+        let tx = x(e.axis_ns);
         let y = lane_y(lane);
-        let earlier = t0.saturating_sub(r.mono_ns);
+        let earlier = after(t0, e.axis_ns);
         let name = match &r.event {
             Event::Step(step) => step.step.to_string(),
             other => other.kind().to_string(),
@@ -173,7 +175,7 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
             y + 42.0,
             esc(&format!(
                 "+{:.3} ms {name} {}",
-                r.mono_ns.saturating_sub(t0) as f64 / 1e6,
+                after(e.axis_ns, t0) as f64 / 1e6,
                 r.event.result_word().unwrap_or("")
             ))
         );
@@ -212,20 +214,25 @@ pub fn timeline_svg(timeline: &Timeline) -> String {
         r#"<line x1="{LEFT}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="black"/>"#,
         WIDTH - RIGHT
     );
-    for tick in 0..=5u64 {
-        let t = t0 + (t1 - t0) * tick / 5;
+    for tick in 0..=5i64 {
+        let t = t0.saturating_add(t1.saturating_sub(t0) / 5 * tick);
         let tx = x(t);
         let _ = writeln!(
             out,
             r#"<line x1="{tx:.1}" y1="{axis_y}" x2="{tx:.1}" y2="{}" stroke="black"/><text x="{tx:.1}" y="{}" text-anchor="middle">{}</text>"#,
             axis_y + 6.0,
             axis_y + 20.0,
-            esc(&format!("+{:.3} ms", (t - t0) as f64 / 1e6))
+            esc(&format!("+{:.3} ms", after(t, t0) as f64 / 1e6))
         );
     }
+    let clock = if timeline.clock_domains > 1 {
+        "CLOCK_MONOTONIC within a boot, wall clock between boots and hosts"
+    } else {
+        "CLOCK_MONOTONIC"
+    };
     let _ = writeln!(
         out,
-        r#"<text x="10" y="{}" font-size="11">time since the first claim step (CLOCK_MONOTONIC)</text>"#,
+        r#"<text x="10" y="{}" font-size="11">time since the first claim step ({clock})</text>"#,
         axis_y + 36.0
     );
     out.push_str("</svg>\n");

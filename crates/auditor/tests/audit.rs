@@ -93,6 +93,8 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             strategy,
             attempt,
             name,
+            ino: None,
+            btime_ns: None,
         }
         .into(),
         EventKind::Done => done(job, worker, DoneResult::Ok),
@@ -105,6 +107,7 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             exit: Some(75),
             signal: None,
             detail: "exit 75".into(),
+            outcome_ns: None,
         }
         .into(),
         EventKind::Dead => Dead {
@@ -117,6 +120,7 @@ fn event(kind: EventKind, job: JobId, worker: u32) -> Event {
             exit: Some(100),
             signal: None,
             detail: "permanent failure".into(),
+            outcome_ns: None,
         }
         .into(),
         other => panic!("no plain {other} record"),
@@ -134,6 +138,7 @@ fn done(job: JobId, worker: u32, result: DoneResult) -> Event {
         exit: Some(0),
         signal: None,
         detail: None,
+        outcome_ns: None,
     }
     .into()
 }
@@ -148,6 +153,7 @@ fn journals_only(dir: &Path) -> AuditInput {
     AuditInput {
         spool: None,
         journals: vec![dir.to_owned()],
+        ..AuditInput::default()
     }
 }
 
@@ -204,8 +210,10 @@ fn clean_run_has_no_duplicates_and_exact_counts() {
     let l = report.latency.produced_to_claimed.unwrap();
     assert_eq!((l.samples, l.p50_ns, l.max_ns), (2, 20, 20));
     assert_eq!(report.processes.len(), 2);
-    assert_eq!(report.processes[1].role, Some(Role::Daemon));
-    assert_eq!(report.processes[1].completed, 2);
+    // Read one journal after another: the daemon's file, then the producer's.
+    assert_eq!(report.processes[0].role, Some(Role::Daemon));
+    assert_eq!(report.processes[0].completed, 2);
+    assert_eq!(report.processes[1].role, Some(Role::Producer));
 
     let text = render_report(&report);
     assert!(
@@ -435,6 +443,7 @@ fn lost_pending_and_dead_with_a_spool() {
     let input = AuditInput {
         spool: Some(spool.path().to_owned()),
         journals: vec![],
+        ..AuditInput::default()
     };
     let report = audit(&input).unwrap();
     assert_eq!(report.counts.produced, 5);
@@ -495,6 +504,7 @@ fn died_after_completing_is_unconfirmed_not_lost() {
     let report = audit(&AuditInput {
         spool: Some(spool.path().to_owned()),
         journals: vec![],
+        ..AuditInput::default()
     })
     .unwrap();
     assert_eq!(report.counts.unconfirmed, Some(1));
@@ -607,6 +617,7 @@ fn bad_inputs_are_typed_errors() {
     let missing = AuditInput {
         spool: Some(dir.path().join("nope")),
         journals: vec![],
+        ..AuditInput::default()
     };
     let e = audit(&missing).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");

@@ -327,6 +327,7 @@ fn a_built_in_handler_drain_audits_clean_with_each_claim_journaled_before_its_do
     let report = spoolq_auditor::audit(&spoolq_auditor::AuditInput {
         spool: Some(spool.path()),
         journals: Vec::new(),
+        ..spoolq_auditor::AuditInput::default()
     })
     .unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);

@@ -230,6 +230,8 @@ fn claimed(job: JobId) -> Event {
         strategy: Strategy::Naive,
         attempt: 1,
         name: job.to_string(),
+        ino: None,
+        btime_ns: None,
     }
     .into()
 }
@@ -245,6 +247,7 @@ fn done(job: JobId, result: DoneResult) -> Event {
         exit: Some(0),
         signal: None,
         detail: None,
+        outcome_ns: None,
     }
     .into()
 }
@@ -294,6 +297,11 @@ fn audit_exit_codes_and_timeline() {
     );
     let out = run(spoolq().arg("audit").arg("--spool").arg(&spool));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // A finding is named as --fail-on takes it.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "spoolq audit: findings: after-completion"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!("after completion job {job}")),

@@ -551,8 +551,17 @@ fn status_counts_a_seeded_spool_including_a_job_locked_by_another_process() {
     let oldest = v7(now - 120_000, 1);
     let younger = v7(now - 10_000, 2);
     let locked = v7(now - 600_000, 3); // older still, but in flight: not "oldest ready"
-    for name in [&oldest, &younger, &locked] {
-        std::fs::write(spool.join("new").join(name), b"job").unwrap();
+    for (name, ago) in [(&oldest, 120), (&younger, 10), (&locked, 600)] {
+        // Written when its id was made, as a producer writes it (status checks the id's
+        // time against the file's).
+        let file = spool.join("new").join(name);
+        std::fs::write(&file, b"job").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(ago))
+            .unwrap();
     }
     std::fs::write(spool.join("new/.DS_Store"), b"").unwrap();
     let later = now + 3_600_000;

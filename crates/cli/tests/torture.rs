@@ -602,6 +602,7 @@ fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
     spoolq_auditor::audit(&spoolq_auditor::AuditInput {
         spool: Some(spool.path()),
         journals: Vec::new(),
+        ..spoolq_auditor::AuditInput::default()
     })
     .unwrap()
 }

@@ -66,12 +66,15 @@ pub(crate) fn claim_and_journal(
 
 /// The `claimed` record of a job.
 pub(crate) fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
+    let (ino, btime_ns) = journal::file_identity(job.claim.stat());
     Record::new(journal::Claimed {
         job: job.ready.id,
         worker: job.worker,
         strategy: shared.journal.strategy(),
         attempt: job.attempt(),
         name: printable(&job.name),
+        ino,
+        btime_ns,
     })
 }
 
@@ -85,6 +88,7 @@ pub(crate) fn journaled(shared: &Shared, job: &Claimed) {
 /// new/) and say so in the journal, if the journal takes it.
 pub(crate) fn release_unjournaled(shared: &Shared, job: Claimed, error: &JournalError) {
     let (id, attempt, worker) = (job.ready.id, job.attempt(), job.worker);
+    let outcome_ns = spoolq_os::monotonic_ns();
     drop(job);
     Stats::bump(&shared.stats.released);
     let _ = shared.journal.write_quiet(Record::new(journal::Released {
@@ -97,6 +101,7 @@ pub(crate) fn release_unjournaled(shared: &Shared, job: Claimed, error: &Journal
         exit: None,
         signal: None,
         detail: error.to_string(),
+        outcome_ns: Some(outcome_ns),
     }));
 }
 

@@ -84,9 +84,13 @@ struct OutcomeFields {
     name: String,
     exit: Option<i32>,
     signal: Option<i32>,
+    /// When the outcome was done: read here, while the caller still holds the job's lock
+    /// (the record is written after the lock is let go).
+    outcome_ns: u64,
 }
 
 impl OutcomeFields {
+    /// Call while holding the job's lock, just before acting on it.
     fn of(shared: &Shared, job: &Claimed, run: &Run) -> OutcomeFields {
         OutcomeFields {
             job: job.header.id,
@@ -96,6 +100,7 @@ impl OutcomeFields {
             name: printable(&job.name),
             exit: run.code,
             signal: run.signal,
+            outcome_ns: spoolq_os::monotonic_ns(),
         }
     }
 
@@ -108,6 +113,7 @@ impl OutcomeFields {
             name,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Done {
             job,
@@ -119,6 +125,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -132,6 +139,7 @@ impl OutcomeFields {
             name: _,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Retry {
             job,
@@ -142,6 +150,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -155,6 +164,7 @@ impl OutcomeFields {
             name: _,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Dead {
             job,
@@ -166,6 +176,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 
@@ -178,6 +189,7 @@ impl OutcomeFields {
             name,
             exit,
             signal,
+            outcome_ns,
         } = self;
         Record::new(journal::Released {
             job,
@@ -189,6 +201,7 @@ impl OutcomeFields {
             exit,
             signal,
             detail,
+            outcome_ns: Some(outcome_ns),
         })
     }
 }

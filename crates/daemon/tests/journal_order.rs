@@ -78,3 +78,79 @@ async fn each_job_is_claimed_before_it_is_done_once_in_journal_file_order() {
         assert_eq!(d.name, c.name);
     }
 }
+
+/// The evidence the auditor reads off a claim and its outcome, from a real run with
+/// claim tracing: every `claimed` record names the file it holds (its inode and birth
+/// time, as the dropped file had them), and every outcome's `outcome_ns` was read while
+/// the lock was held: after the claim, before the `close` step the step hook journals as
+/// the lock is let go, so before the outcome record too. Both handler paths: the batched
+/// built-in handler, and a command that fails the first attempt (a retry, then done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_are_stamped_under_the_lock_and_claims_name_their_file() {
+    use std::os::unix::fs::MetadataExt;
+    for command in [None, sh(r#"[ "$SPOOLQ_JOB_ATTEMPT" -ge 2 ]"#)] {
+        let retried = command.is_some();
+        let spool = TempSpool::new();
+        let ids = spool.drop_jobs(if retried { 6 } else { 100 });
+        let files: HashMap<JobId, (u64, Option<u64>)> = ids
+            .iter()
+            .map(|id| {
+                let meta = std::fs::metadata(spool.folder("new").join(id.to_string())).unwrap();
+                let born = meta.created().ok().map(|t| {
+                    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+                    u64::try_from(since.as_nanos()).unwrap()
+                });
+                (*id, (meta.ino(), born))
+            })
+            .collect();
+        let mut config = spool.config();
+        config.trace_claims = true;
+        config.command = command;
+        let summary = drain(config).await;
+        assert_eq!(summary.completed, ids.len() as u64);
+
+        let records = journal_in_file_order(&spool);
+        let boot = spoolq_os::boot_id().unwrap();
+        assert!(records.iter().all(|r| r.boot.as_deref() == Some(&boot)));
+        let mut outcomes = 0;
+        for (i, r) in records.iter().enumerate() {
+            let Some(outcome_ns) = r.event.outcome_ns() else {
+                assert!(
+                    !matches!(r.event, Event::Done(_) | Event::Retry(_)),
+                    "an outcome without outcome_ns: {r:?}"
+                );
+                continue;
+            };
+            let (job, worker) = (r.job().unwrap(), r.event.worker().unwrap());
+            let claimed = records[..i]
+                .iter()
+                .rev()
+                .find(
+                    |c| matches!(&c.event, Event::Claimed(e) if e.job == job && e.worker == worker),
+                )
+                .expect("a claim before its outcome");
+            let Event::Claimed(claim) = &claimed.event else {
+                unreachable!()
+            };
+            assert_eq!(
+                (claim.ino, claim.btime_ns),
+                (Some(files[&job].0), files[&job].1)
+            );
+            let close = records[..i]
+                .iter()
+                .rev()
+                .find(|s| {
+                    matches!(&s.event, Event::Step(step)
+                        if step.job == Some(job) && step.worker == worker
+                            && step.step == spoolq_claim::Step::AfterClose)
+                })
+                .expect("the close step of the claim, journaled before its outcome");
+            assert!(claimed.mono_ns < outcome_ns, "{claimed:?} {r:?}");
+            assert!(outcome_ns < close.mono_ns, "{r:?} stamped after {close:?}");
+            assert!(close.mono_ns <= r.mono_ns);
+            outcomes += 1;
+        }
+        let expected = if retried { 2 * ids.len() } else { ids.len() };
+        assert_eq!(outcomes, expected, "every outcome checked");
+    }
+}

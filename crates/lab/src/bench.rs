@@ -711,6 +711,7 @@ fn latency(
             let report = spoolq_auditor::audit(&AuditInput {
                 spool: Some(spool.path().to_owned()),
                 journals: Vec::new(),
+                ..AuditInput::default()
             })?;
             let l = report
                 .latency

@@ -404,6 +404,7 @@ fn run_once(
     let audit = spoolq_auditor::audit(&AuditInput {
         spool: Some(spool_path.clone()),
         journals: Vec::new(),
+        ..AuditInput::default()
     })?;
     let first_after_completion = first_timeline(&audit, &spool_path)?;
     let wall_s = wall.as_secs_f64();

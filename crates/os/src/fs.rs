@@ -106,6 +106,17 @@ pub fn open_read_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> 
     call(|| rustix::fs::openat(dir, name, flags, Mode::empty()))
 }
 
+/// Opens a file by path for reading, non-blocking (a FIFO does not hang the open) and
+/// never inherited; unless `follow`, a symlink in the last component is refused (ELOOP).
+/// For files whose kind the caller checks with [`fstat`] before reading.
+pub fn open_read(path: &CStr, follow: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    call(|| rustix::fs::open(path, flags, Mode::empty()))
+}
+
 /// Permission bits for a new file or directory (`mode_t` is 16 bits on macOS: higher
 /// bits are not permissions anyway).
 fn file_mode(mode: u32) -> Mode {
@@ -194,6 +205,10 @@ pub struct FileStat {
     pub gid: u32,
     /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
+    /// When the file was created, where the file system reports it (`statx`'s
+    /// `stx_btime` on Linux, `st_birthtime` on macOS). With the inode number it tells a
+    /// file from a later one that reuses the number once the first is freed.
+    pub birth: Option<SystemTime>,
 }
 
 impl FileStat {
@@ -201,13 +216,14 @@ impl FileStat {
     // every value fits in the field it is cast to.
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn from_raw(st: &rustix::fs::Stat) -> FileStat {
-        let secs = st.st_mtime as i64;
-        let nanos = st.st_mtime_nsec as i64;
-        let mtime = if secs >= 0 {
-            SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos.clamp(0, 999_999_999) as u32)
-        } else {
-            SystemTime::UNIX_EPOCH
-        };
+        let mtime = since_epoch(st.st_mtime as i64, st.st_mtime_nsec as i64);
+        #[cfg(target_vendor = "apple")]
+        let birth = Some(since_epoch(
+            st.st_birthtime as i64,
+            st.st_birthtime_nsec as i64,
+        ));
+        #[cfg(not(target_vendor = "apple"))]
+        let birth = None;
         let mode = st.st_mode as u32;
         FileStat {
             dev: st.st_dev as u64,
@@ -219,17 +235,76 @@ impl FileStat {
             uid: st.st_uid as u32,
             gid: st.st_gid as u32,
             mtime,
+            birth,
+        }
+    }
+
+    /// From `statx`, which reports the birth time where the file system keeps one.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn from_statx(stx: &rustix::fs::Statx) -> FileStat {
+        let time = |t: &rustix::fs::StatxTimestamp| since_epoch(t.tv_sec, i64::from(t.tv_nsec));
+        // An inode made before its file system kept birth times may report the epoch.
+        let born = rustix::fs::StatxFlags::from_bits_retain(stx.stx_mask)
+            .contains(rustix::fs::StatxFlags::BTIME)
+            && (stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec) != (0, 0);
+        let mode = u32::from(stx.stx_mode);
+        FileStat {
+            dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+            ino: stx.stx_ino,
+            kind: FileKind::from_type(FileType::from_raw_mode(mode as rustix::fs::RawMode)),
+            perm: mode & 0o7777,
+            nlink: u64::from(stx.stx_nlink),
+            size: stx.stx_size,
+            uid: stx.stx_uid,
+            gid: stx.stx_gid,
+            mtime: time(&stx.stx_mtime),
+            birth: born.then(|| time(&stx.stx_btime)),
         }
     }
 }
 
-/// `fstat(fd)`.
+/// A time given as seconds and nanoseconds since the epoch; before the epoch counts as
+/// the epoch (spoolq compares such times, it does not date files before 1970).
+fn since_epoch(secs: i64, nanos: i64) -> SystemTime {
+    match u64::try_from(secs) {
+        Ok(secs) => {
+            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos.clamp(0, 999_999_999) as u32)
+        }
+        Err(_) => SystemTime::UNIX_EPOCH,
+    }
+}
+
+/// `statx` with the basic fields and the birth time (Linux): one system call, like the
+/// `fstat` it replaces, falling back to `fstat`/`fstatat` on kernels without `statx`
+/// (rustix reports those, and container filters that refuse it, as ENOSYS). Both kinds
+/// of result encode the device the same way (`makedev` of its major and minor).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn statx_at(dir: BorrowedFd<'_>, name: &CStr, flags: AtFlags) -> Result<Option<FileStat>, Errno> {
+    use rustix::fs::StatxFlags;
+    let mask = StatxFlags::BASIC_STATS | StatxFlags::BTIME;
+    match call(|| rustix::fs::statx(dir, name, flags, mask)) {
+        Ok(stx) => Ok(Some(FileStat::from_statx(&stx))),
+        Err(Errno::ENOSYS) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// `fstat(fd)` (on Linux through `statx`, for the birth time).
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(stat) = statx_at(fd, c"", AtFlags::EMPTY_PATH)? {
+        return Ok(stat);
+    }
     call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
 }
 
-/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)` (on Linux through `statx`, for the birth
+/// time).
 pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileStat, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(stat) = statx_at(dir, name, AtFlags::SYMLINK_NOFOLLOW)? {
+        return Ok(stat);
+    }
     call(|| rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW))
         .map(|st| FileStat::from_raw(&st))
 }
@@ -392,6 +467,40 @@ pub fn c_string(bytes: &[u8]) -> Option<CString> {
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
+
+    /// On a file system that keeps birth times (ext4 here), a new file's is between the
+    /// times read before and after creating it, and `fstat` and `fstatat` agree on it and
+    /// on the device and inode.
+    #[test]
+    fn stat_reports_the_birth_time_and_both_calls_agree() {
+        use std::os::fd::AsFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let before = SystemTime::now();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let after = SystemTime::now();
+        let dir = std::fs::File::open(tmp.path()).unwrap();
+        let file = std::fs::File::open(tmp.path().join("f")).unwrap();
+        let by_fd = fstat(file.as_fd()).unwrap();
+        let by_name = fstatat_nofollow(dir.as_fd(), c"f").unwrap();
+        assert_eq!(by_fd, by_name);
+        let std_meta = std::fs::metadata(tmp.path().join("f")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((by_fd.dev, by_fd.ino), (std_meta.dev(), std_meta.ino()));
+        match by_fd.birth {
+            Some(birth) => {
+                // The file system's clock ticks coarser than SystemTime: allow 10 ms.
+                let slack = Duration::from_millis(10);
+                assert!(
+                    birth + slack >= before && birth <= after + slack,
+                    "{birth:?}"
+                );
+            }
+            None => assert!(
+                std::env::var_os("CI").is_none_or(|ci| ci != "true"),
+                "this file system reports no birth time: run the test on ext4, xfs or btrfs"
+            ),
+        }
+    }
 
     #[test]
     fn device_numbers_decode_like_glibc() {

@@ -1,4 +1,4 @@
-//! Facts about the host: its name, its groups, its monotonic clock.
+//! Facts about the host: its name, its boot, its groups, its monotonic clock.
 #![forbid(unsafe_code)]
 
 use std::ffi::CStr;
@@ -30,6 +30,79 @@ fn host_name_from(node: &CStr) -> Result<String, HostnameError> {
         return Err(HostnameError::Empty);
     }
     String::from_utf8(bytes.to_vec()).map_err(|e| HostnameError::NotUtf8(e.into_bytes()))
+}
+
+/// Why the identity of the running boot could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootIdError {
+    #[error("reading the boot id ({source_name}): {error}")]
+    /// The file or sysctl could not be read.
+    Read {
+        /// Where it was read from: a file or a sysctl.
+        source_name: &'static str,
+        /// Why not.
+        error: String,
+    },
+    #[error("the boot id {0:?} is not a UUID")]
+    /// What was read is not a UUID.
+    Malformed(String),
+    #[error("this system has no boot id spoolq can read")]
+    /// The system has no boot id spoolq knows how to read.
+    Unsupported,
+}
+
+/// The identity of the running boot: a UUID the kernel draws at boot, so that two
+/// boots of one host (whose monotonic clocks both start near zero) and two hosts are
+/// told apart. Linux: `/proc/sys/kernel/random/boot_id`; macOS: the
+/// `kern.bootsessionuuid` sysctl. Lowercase, hyphenated. One read: callers that stamp
+/// records keep it for the life of the process.
+pub fn boot_id() -> Result<String, BootIdError> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        const PATH: &str = "/proc/sys/kernel/random/boot_id";
+        let text = std::fs::read_to_string(PATH).map_err(|e| BootIdError::Read {
+            source_name: PATH,
+            error: e.to_string(),
+        })?;
+        boot_id_from(&text)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        use sysctl::Sysctl;
+        const NAME: &str = "kern.bootsessionuuid";
+        let read = |e: sysctl::SysctlError| BootIdError::Read {
+            source_name: NAME,
+            error: e.to_string(),
+        };
+        let text = sysctl::Ctl::new(NAME)
+            .and_then(|ctl| ctl.value_string())
+            .map_err(read)?;
+        boot_id_from(&text)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    {
+        Err(BootIdError::Unsupported)
+    }
+}
+
+/// A boot id as the kernel prints it (a UUID, any case, maybe a trailing newline or
+/// NUL), checked and lowercased.
+fn boot_id_from(text: &str) -> Result<String, BootIdError> {
+    let id = text.trim_end_matches(['\n', '\0']).trim();
+    let hyphens_at = [8, 13, 18, 23];
+    let well_formed = id.len() == 36
+        && id.char_indices().all(|(i, c)| {
+            if hyphens_at.contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if well_formed {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(BootIdError::Malformed(id.to_owned()))
+    }
 }
 
 /// The group id of a group name, from the group database; `None` if there is no such
@@ -75,6 +148,38 @@ mod tests {
         assert_eq!(err, HostnameError::NotUtf8(b"caf\xe9".to_vec()));
         assert!(err.to_string().contains(r#""caf\xe9""#), "{err}");
         assert_eq!(host_name_from(c"build-7").unwrap(), "build-7");
+    }
+
+    #[test]
+    fn boot_ids_are_checked_and_lowercased() {
+        assert_eq!(
+            boot_id_from("8F3C1A2B-0D4E-4F60-9A7B-1C2D3E4F5A6B\n").unwrap(),
+            "8f3c1a2b-0d4e-4f60-9a7b-1c2d3e4f5a6b"
+        );
+        assert_eq!(
+            boot_id_from("8f3c1a2b-0d4e-4f60-9a7b-1c2d3e4f5a6b\0").unwrap(),
+            "8f3c1a2b-0d4e-4f60-9a7b-1c2d3e4f5a6b"
+        );
+        for bad in [
+            "",
+            "not a uuid",
+            "8f3c1a2b0d4e4f609a7b1c2d3e4f5a6b",
+            "8f3c1a2b-0d4e-4f60-9a7b-1c2d3e4f5a6g",
+        ] {
+            assert!(
+                matches!(boot_id_from(bad), Err(BootIdError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    /// The boot id is the kernel's, and the same at every read within one boot.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_boot_id_is_the_kernels() {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(boot_id().unwrap(), kernel.trim());
+        assert_eq!(boot_id().unwrap(), boot_id().unwrap());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! - [`fs`]: the same calls one level down, on borrowed descriptors and C strings, for
 //!   the claim protocol and for raw floor loops that must not pay for any abstraction.
 //! - [`process`]: signals to process groups, pipes.
-//! - [`host`]: the host name, the group database, the monotonic clock.
+//! - [`host`]: the host name, the boot id, the group database, the monotonic clock.
 //! - [`spawn`]: starting handler processes tied to the daemon (parent-death signal,
 //!   vfork-style spawn on Linux).
 //! - [`Errno`] with the symbolic name of every errno Linux and macOS define, and
@@ -39,4 +39,4 @@ pub use dir::{Dir, Entries, c_name};
 pub use errno::Errno;
 pub use error::{Error, Op};
 pub use fs::{FileKind, FileStat};
-pub use host::{HostnameError, hostname, monotonic_ns};
+pub use host::{BootIdError, HostnameError, boot_id, hostname, monotonic_ns};

@@ -186,7 +186,8 @@ pub fn open_journal(spool: &Spool) -> Result<JournalWriter, ProduceError> {
 }
 
 /// Where a job with `id` already is in new/ (`<id>`, `<id>.<n>`) or retry/
-/// (`<id>.<n>.<due>`), if anywhere.
+/// (`<id>.<n>.<due>`), if anywhere. Names are compared as the daemon reads them: an id
+/// in capitals is the same id (the daemon would run both files).
 pub fn find_existing(spool: &Spool, id: JobId) -> Result<Option<PathBuf>, ProduceError> {
     let prefix = id.to_string();
     for (dir, is_retry) in [(spool.new_dir(), false), (spool.retry(), true)] {
@@ -194,7 +195,10 @@ pub fn find_existing(spool: &Spool, id: JobId) -> Result<Option<PathBuf>, Produc
         for name in entries {
             let name = name.map_err(|e| listing_error(spool, e))?;
             // Cheap prefix test first: this runs over every name of a large folder.
-            if !name.as_encoded_bytes().starts_with(prefix.as_bytes()) {
+            let bytes = name.as_encoded_bytes();
+            if bytes.len() < prefix.len()
+                || !bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            {
                 continue;
             }
             let matches = if is_retry {

@@ -19,7 +19,9 @@ use serde::Serialize;
 use spoolq_os::{Dir, FileKind};
 
 use crate::failed::FailedEntry;
-use crate::journal::{FileItem, FileRecords, JournalName, Role, UnknownEntry};
+use crate::journal::{
+    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry,
+};
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
 
@@ -67,6 +69,28 @@ pub struct Status {
     /// Records this spoolq does not understand in the last [`RECENT_TAIL_BYTES`] of each
     /// recent process's latest journal file.
     pub unknown_records: UnknownRecords,
+    /// What could not be read in journal/: files named as journals that are not regular
+    /// files (never opened, never followed), and damaged lines at the end of the recent
+    /// journals (a line too long, say).
+    pub journal_problems: JournalProblems,
+}
+
+/// Problems met reading journal/.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JournalProblems {
+    /// How many were met.
+    pub count: u64,
+    /// The first few, with file and line.
+    pub first: Vec<Problem>,
+}
+
+impl JournalProblems {
+    fn add(&mut self, problem: Problem) {
+        self.count += 1;
+        if self.first.len() < UNKNOWN_LISTED {
+            self.first.push(problem);
+        }
+    }
 }
 
 /// Records from a newer writer in the recent journals.
@@ -102,14 +126,24 @@ pub struct OldestReady {
 }
 
 /// Where a job's enqueue time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgeSource {
-    /// The timestamp inside the UUID v7 of its name.
+    /// The timestamp inside the UUID v7 of its name (within [`ID_TIME_TOLERANCE`] of the
+    /// file's own modification time).
     UuidV7,
     /// The file's modification time (the name is not a v7 id).
     Mtime,
+    /// The file's modification time, because the timestamp in its v7 id is implausible:
+    /// more than [`ID_TIME_TOLERANCE`] away from it (a producer chose the id, with
+    /// `--id`, say), or in the future.
+    MtimeIdImplausible,
 }
+
+/// How far a job's v7 id time may be from its file's modification time and still be
+/// taken as its enqueue time. A producer makes the id, then writes and renames the file
+/// at once; an id much older or newer than its file was chosen by someone else.
+pub const ID_TIME_TOLERANCE: Duration = Duration::from_secs(60);
 
 /// retry/ in numbers.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -191,15 +225,11 @@ impl Status {
             _ => Some(locked.len() as u64),
         };
 
-        let mut oldest: Option<(SystemTime, &OsStr, AgeSource)> = None;
-        for name in jobs.iter().filter(|n| !locked.contains(n.as_os_str())) {
-            let Some((enqueued, source)) = enqueue_time(new_dir, name)? else {
-                continue;
-            };
-            if oldest.is_none_or(|(t, _, _)| enqueued < t) {
-                oldest = Some((enqueued, name, source));
-            }
-        }
+        let ready_jobs: Vec<&OsString> = jobs
+            .iter()
+            .filter(|n| !locked.contains(n.as_os_str()))
+            .collect();
+        let oldest = oldest_ready(new_dir, &ready_jobs, now)?;
         let ready = jobs.len() as u64 - locked.len() as u64;
 
         let mut retry = RetryStatus::default();
@@ -233,11 +263,16 @@ impl Status {
             .iter()
             .filter(|n| !names::is_hidden(n))
             .count() as u64;
-        let journals = recent_journals(spool.journal(), now)?;
-        let unknown_records = unknown_records(spool.journal(), &journals.latest_files);
+        let mut journals = recent_journals(spool.journal(), now)?;
+        let unknown_records = unknown_records(
+            spool.journal(),
+            &journals.latest_files,
+            &mut journals.problems,
+        );
         let RecentJournals {
             processes: recent_processes,
             unrecognized: unrecognized_journal_files,
+            problems: journal_problems,
             ..
         } = journals;
 
@@ -259,27 +294,78 @@ impl Status {
             recent_processes,
             unrecognized_journal_files,
             unknown_records,
+            journal_problems,
         })
     }
 }
 
-/// When a job was enqueued: its UUID v7 timestamp, else its mtime. `None` if it vanished.
-fn enqueue_time(dir: &Dir, name: &OsStr) -> Result<Option<(SystemTime, AgeSource)>, StatusError> {
-    if let Some(ready) = ReadyName::parse(name)
-        && ready.id.0.get_version_num() == 7
-        && let Some(ts) = ready.id.0.get_timestamp()
-    {
-        let (secs, nanos) = ts.to_unix();
-        return Ok(Some((
-            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
-            AgeSource::UuidV7,
-        )));
+/// The time in a name's UUID v7 id, if it is one.
+fn id_time(name: &OsStr) -> Option<SystemTime> {
+    let ready = ReadyName::parse(name)?;
+    if ready.id.0.get_version_num() != 7 {
+        return None;
     }
+    let (secs, nanos) = ready.id.0.get_timestamp()?.to_unix();
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// A file's modification time; `None` if it vanished.
+fn mtime(dir: &Dir, name: &OsStr) -> Result<Option<SystemTime>, StatusError> {
     match dir.stat_at(name) {
-        Ok(stat) => Ok(Some((stat.mtime, AgeSource::Mtime))),
+        Ok(stat) => Ok(Some(stat.mtime)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The oldest of the `jobs` in `dir` by enqueue time: a v7 id's time where it agrees with
+/// the file's modification time, the modification time otherwise.
+///
+/// Reading the id costs nothing and stating a million files does, so ids are trusted
+/// until one would be the answer: the candidate with the earliest time is checked against
+/// its file, and if its id's time is implausible, it goes back in line with its file's
+/// time (final), until the earliest candidate is one whose time is settled. Ids that lie
+/// in the future are checked at once (they would never come first).
+fn oldest_ready<'a>(
+    dir: &Dir,
+    jobs: &[&'a OsString],
+    now: SystemTime,
+) -> Result<Option<(SystemTime, &'a OsStr, AgeSource)>, StatusError> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // (time, index into jobs, settled source; None while it is an unchecked id time)
+    let mut line: BinaryHeap<Reverse<(SystemTime, usize, Option<AgeSource>)>> =
+        BinaryHeap::with_capacity(jobs.len());
+    for (index, name) in jobs.iter().enumerate() {
+        match id_time(name) {
+            Some(t) if t <= now + ID_TIME_TOLERANCE => line.push(Reverse((t, index, None))),
+            Some(_) => {
+                if let Some(m) = mtime(dir, name)? {
+                    line.push(Reverse((m, index, Some(AgeSource::MtimeIdImplausible))));
+                }
+            }
+            None => {
+                if let Some(m) = mtime(dir, name)? {
+                    line.push(Reverse((m, index, Some(AgeSource::Mtime))));
+                }
+            }
+        }
+    }
+    while let Some(Reverse((t, index, source))) = line.pop() {
+        let name = jobs[index].as_os_str();
+        if let Some(source) = source {
+            return Ok(Some((t, name, source)));
+        }
+        let Some(m) = mtime(dir, name)? else {
+            continue;
+        };
+        let apart = m.duration_since(t).or_else(|e| Ok::<_, ()>(e.duration()));
+        if apart.is_ok_and(|d| d <= ID_TIME_TOLERANCE) {
+            return Ok(Some((t, name, AgeSource::UuidV7)));
+        }
+        line.push(Reverse((m, index, Some(AgeSource::MtimeIdImplausible))));
+    }
+    Ok(None)
 }
 
 /// The names among `jobs` whose lock is held right now.
@@ -448,6 +534,8 @@ struct RecentJournals {
     latest_files: Vec<OsString>,
     /// Names that are not journal names this build reads.
     unrecognized: u64,
+    /// Journal names that are not regular files.
+    problems: JournalProblems,
 }
 
 fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
@@ -455,6 +543,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     type Process = (Role, String, u32, u64);
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
     let mut unrecognized = 0;
+    let mut problems = JournalProblems::default();
     for name in names(dir)? {
         let Some(parsed) = JournalName::parse(&name) else {
             if !names::is_hidden(&name) {
@@ -463,7 +552,20 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             continue;
         };
         let mtime = match dir.stat_at(&name) {
-            Ok(stat) => stat.mtime,
+            Ok(stat) if stat.kind == FileKind::Regular => stat.mtime,
+            Ok(stat) => {
+                // A FIFO, a device or a link named like a journal is no process's journal
+                // (producers may write into journal/): never opened, reported.
+                problems.add(Problem {
+                    file: dir.display_path(&name),
+                    line: 0,
+                    kind: match stat.kind {
+                        FileKind::Symlink => ProblemKind::Symlink,
+                        other => ProblemKind::NotRegular(other.describe().to_owned()),
+                    },
+                });
+                continue;
+            }
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
@@ -500,23 +602,40 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         processes,
         latest_files,
         unrecognized,
+        problems,
     })
 }
 
-/// The records not understood at the end of each of `files` in `dir`. A file that
-/// cannot be read is left out: status reports, it does not audit.
-fn unknown_records(dir: &Dir, files: &[OsString]) -> UnknownRecords {
+/// The records not understood at the end of each of `files` in `dir`; what cannot be
+/// read (a file replaced meanwhile by something that is not a regular file, a line too
+/// long) goes into `problems`: status reports, it does not audit.
+fn unknown_records(
+    dir: &Dir,
+    files: &[OsString],
+    problems: &mut JournalProblems,
+) -> UnknownRecords {
     let mut unknown = UnknownRecords::default();
     for file in files {
-        let Ok(records) = FileRecords::open_tail(&dir.path().join(file), RECENT_TAIL_BYTES) else {
-            continue;
+        let records = match FileRecords::open_tail(&dir.path().join(file), RECENT_TAIL_BYTES) {
+            Ok(records) => records,
+            Err(problem) => {
+                problems.add(problem);
+                continue;
+            }
         };
         for item in records {
-            if let FileItem::Unknown(entry) = item {
-                unknown.count += 1;
-                if unknown.first.len() < UNKNOWN_LISTED {
-                    unknown.first.push(entry);
+            match item {
+                FileItem::Unknown(entry) => {
+                    unknown.count += 1;
+                    if unknown.first.len() < UNKNOWN_LISTED {
+                        unknown.first.push(entry);
+                    }
                 }
+                // A torn last line is a writer mid-write, not a problem of a live spool.
+                FileItem::Problem(problem) if problem.kind != ProblemKind::Torn => {
+                    problems.add(problem);
+                }
+                FileItem::Problem(_) | FileItem::Record(_) => {}
             }
         }
     }

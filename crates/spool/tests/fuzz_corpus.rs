@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use spoolq_spool::journal::{Line, parse_line};
-use spoolq_spool::{Job, JobHeader};
+use spoolq_spool::journal::{FileItem, FileRecords, Line, MAX_LINE_BYTES, parse_line};
+use spoolq_spool::{Job, JobHeader, ProblemKind};
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -80,6 +80,51 @@ fn journal_line(data: &[u8]) -> Verdict {
     }
 }
 
+/// The journal_file fuzz target's checks: line numbers only grow and count newlines, a
+/// line too long is reported with its length, records read back. A file is accepted
+/// when every line is a record (or blank), kept unknown when some line is from a newer
+/// writer and none is a problem, rejected when some line is a problem.
+fn journal_file(data: &[u8]) -> Verdict {
+    let lines = data.split(|&b| b == b'\n').count() as u64;
+    let reader = FileRecords::from_reader(
+        std::path::Path::new("corpus.jsonl"),
+        std::io::Cursor::new(data.to_vec()),
+        data.len() as u64,
+    );
+    let (mut last, mut unknown, mut problems) = (0, 0, 0);
+    for item in reader {
+        let line = match &item {
+            FileItem::Record(entry) => {
+                let text = serde_json::to_vec(&entry.record).expect("a record serializes");
+                let again = parse_line(&text, true).expect("parses").expect("not blank");
+                assert_eq!(again, Line::Record(entry.record.clone()));
+                entry.line
+            }
+            FileItem::Unknown(entry) => {
+                unknown += 1;
+                entry.line
+            }
+            FileItem::Problem(problem) => {
+                problems += 1;
+                if let ProblemKind::LineTooLong { bytes } = problem.kind {
+                    assert!(bytes > MAX_LINE_BYTES as u64);
+                }
+                problem.line
+            }
+        };
+        assert!(
+            line > last && line <= lines,
+            "line {line} after {last} of {lines}"
+        );
+        last = line;
+    }
+    match (problems, unknown) {
+        (0, 0) => Verdict::Accepted,
+        (0, _) => Verdict::KeptUnknown,
+        _ => Verdict::Rejected,
+    }
+}
+
 fn replay(target: &str, check: fn(&[u8]) -> Verdict) {
     for (name, data) in corpus(target) {
         let verdict = check(&data);
@@ -104,6 +149,11 @@ fn job_header_corpus() {
 #[test]
 fn journal_line_corpus() {
     replay("journal_line", journal_line);
+}
+
+#[test]
+fn journal_file_corpus() {
+    replay("journal_file", journal_file);
 }
 
 #[test]

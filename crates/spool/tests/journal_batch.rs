@@ -71,6 +71,7 @@ fn batch(n: u32, detail: usize) -> Vec<Record> {
                 exit: Some(0),
                 signal: None,
                 detail: Some("d".repeat(detail)),
+                outcome_ns: None,
             })
         })
         .collect()

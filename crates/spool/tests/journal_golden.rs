@@ -1,9 +1,10 @@
 //! The journal's wire format, pinned: `fixtures/journal-v1.jsonl` holds one line of each
 //! event kind (and the variants of results, errnos and optional fields) exactly as the
-//! daemon and producer write them. Every line must read into the typed record spelled
-//! out here, and be written again byte for byte, apart from the stamps a writer puts on
-//! (times, host, pid): the format cannot drift, nor the meaning of a word change,
-//! without this test failing.
+//! daemon and producer write them, with and without the keys added since (the writer's
+//! boot id, the claimed file's identity, the time an outcome was done under the lock).
+//! Every line must read into the typed record spelled out here, and be written again
+//! byte for byte, apart from the stamps a writer puts on (times, host, pid): the format
+//! cannot drift, nor the meaning of a word change, without this test failing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +43,16 @@ fn record(mono_ns: u64, wall: &str, pid: u32, event: impl Into<Event>) -> Record
         wall: wall.to_owned(),
         host: "vm".to_owned(),
         pid,
+        boot: None,
         event: event.into(),
+    }
+}
+
+/// A record of the boot the newer lines name.
+fn booted(mono_ns: u64, wall: &str, event: impl Into<Event>) -> Record {
+    Record {
+        boot: Some("3b6e1f0a-2c4d-4e8f-9a1b-7c5d3e2f1a0b".to_owned()),
+        ..record(mono_ns, wall, 20001, event)
     }
 }
 
@@ -82,6 +92,8 @@ fn golden_records() -> Vec<Record> {
                 strategy: Verified,
                 attempt: 1,
                 name: b.into(),
+                ino: None,
+                btime_ns: None,
             },
         ),
         record(
@@ -98,6 +110,7 @@ fn golden_records() -> Vec<Record> {
                 exit: Some(0),
                 signal: None,
                 detail: None,
+                outcome_ns: None,
             },
         ),
         record(
@@ -116,6 +129,7 @@ fn golden_records() -> Vec<Record> {
                 detail: Some(format!(
                     "unlink new/{e}: No such file or directory (ENOENT)"
                 )),
+                outcome_ns: None,
             },
         ),
         record(
@@ -131,6 +145,7 @@ fn golden_records() -> Vec<Record> {
                 exit: Some(75),
                 signal: None,
                 detail: "exit 75; retry due at 2026-12-01T21:42:41.587Z".into(),
+                outcome_ns: None,
             },
         ),
         record(
@@ -147,6 +162,7 @@ fn golden_records() -> Vec<Record> {
                 exit: Some(100),
                 signal: None,
                 detail: "the handler exited with 100: permanent failure, not retried".into(),
+                outcome_ns: None,
             },
         ),
         record(
@@ -163,6 +179,7 @@ fn golden_records() -> Vec<Record> {
                 exit: Some(75),
                 signal: None,
                 detail: "attempt 2 of 2 failed (exit 75): attempts exhausted".into(),
+                outcome_ns: None,
             },
         ),
         record(
@@ -209,6 +226,7 @@ fn golden_records() -> Vec<Record> {
                 exit: None,
                 signal: Some(15),
                 detail: "interrupted by shutdown (killed by signal 15)".into(),
+                outcome_ns: None,
             },
         ),
         record(
@@ -227,6 +245,7 @@ fn golden_records() -> Vec<Record> {
                 detail: "writing journal /spool/journal/daemon-vm-1-2-0000.jsonl: No space \
                          left on device (os error 28)"
                     .into(),
+                outcome_ns: None,
             },
         ),
         record(
@@ -317,6 +336,82 @@ fn golden_records() -> Vec<Record> {
                     .into(),
             },
         ),
+        booted(
+            1021241226209,
+            "2026-12-02T10:00:00.100000Z",
+            Claimed {
+                job: job(b),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: b.into(),
+                ino: Some(1311753),
+                btime_ns: Some(1796205599912345678),
+            },
+        ),
+        booted(
+            1021249384291,
+            "2026-12-02T10:00:00.108158Z",
+            Done {
+                job: job(b),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: b.into(),
+                result: DoneResult::Ok,
+                exit: Some(0),
+                signal: None,
+                detail: None,
+                outcome_ns: Some(1021249301877),
+            },
+        ),
+        booted(
+            1021251913857,
+            "2026-12-02T10:00:00.110687Z",
+            Retry {
+                job: job(c),
+                worker: 2,
+                strategy: Verified,
+                attempt: 1,
+                name: format!("{c}.1.1796205601110"),
+                exit: Some(75),
+                signal: None,
+                detail: "exit 75; retry due at 2026-12-02T10:00:01.110Z".into(),
+                outcome_ns: Some(1021251872044),
+            },
+        ),
+        booted(
+            1021269962261,
+            "2026-12-02T10:00:00.128736Z",
+            Dead {
+                job: job(c),
+                worker: 2,
+                strategy: Verified,
+                attempt: 2,
+                name: format!("{c}.1"),
+                result: DeadCause::AttemptsExhausted,
+                exit: Some(75),
+                signal: None,
+                detail: "attempt 2 of 2 failed (exit 75): attempts exhausted".into(),
+                outcome_ns: Some(1021269910020),
+            },
+        ),
+        booted(
+            1025308353508,
+            "2026-12-02T10:00:04.167127Z",
+            Released {
+                job: job(d),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: Some(d.into()),
+                result: ReleaseCause::Shutdown,
+                exit: None,
+                signal: Some(15),
+                detail: "interrupted by shutdown (killed by signal 15)".into(),
+                outcome_ns: Some(1025308301655),
+            },
+        ),
     ]
 }
 
@@ -362,11 +457,21 @@ fn with_golden_stamps(written: &str, golden: &Record, stamped: &Record) -> Strin
             format!("\"pid\":{},", to.pid),
             format!("\"pid\":{},", from.pid),
         ),
+        (boot_key(to.boot.as_deref()), boot_key(from.boot.as_deref())),
     ] {
+        if a.is_empty() {
+            continue;
+        }
         assert_eq!(line.matches(&a).count(), 1, "{a} in {line}");
         line = line.replacen(&a, &b, 1);
     }
     line
+}
+
+/// The `boot` key as a line carries it (nothing when there is no boot id).
+fn boot_key(boot: Option<&str>) -> String {
+    boot.map(|b| format!("\"boot\":{},", serde_json::to_string(b).unwrap()))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -385,5 +490,8 @@ fn the_writer_writes_the_golden_lines_byte_for_byte_apart_from_stamps() {
     {
         assert_eq!(&with_golden_stamps(line, original, stamped), want);
         assert_eq!(stamped.event, original.event);
+        // The boot id, read once when the writer was made, is on every record.
+        assert_eq!(stamped.boot.as_deref(), writer.boot());
+        assert_eq!(writer.boot(), spoolq_os::boot_id().ok().as_deref());
     }
 }

@@ -253,6 +253,8 @@ fn claimed(job: JobId, worker: u32) -> Record {
         strategy: Strategy::Verified,
         attempt: 1,
         name: job.to_string(),
+        ino: None,
+        btime_ns: None,
     })
 }
 
@@ -267,6 +269,7 @@ fn done(job: JobId, worker: u32) -> Record {
         exit: Some(0),
         signal: None,
         detail: None,
+        outcome_ns: None,
     })
 }
 

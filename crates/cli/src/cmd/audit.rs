@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use spoolq_auditor::{AuditInput, Finding};
 use spoolq_spool::JobId;
 
-use crate::cmd::value::{FailOn, comma_list};
+use crate::cmd::value::{FailOn, HumanDuration, comma_list};
 use crate::output::Stdout;
 use crate::{Error, Exit};
 
@@ -23,7 +23,7 @@ use crate::{Error, Exit};
   spoolq audit timeline 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a --spool /var/spool/jobs --svg job.svg
 
 Exit status: 0 clean; 1 a finding (by default a concurrent or after-completion duplicate,
-or a lost job); 2 a usage or I/O error."
+a job run twice from a copy of its file, or a lost job); 2 a usage or I/O error."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -41,7 +41,7 @@ pub struct Args {
         hide_default_value = true,
         help = format!(
             "Which findings make the exit status 1 (comma-separated): concurrent, \
-             after-completion, lost, redelivery [default: {}]",
+             after-completion, copied, unordered, redelivery, lost [default: {}]",
             comma_list(&Finding::DEFAULT.map(FailOn))
         )
     )]
@@ -54,9 +54,19 @@ struct Sources {
     /// The spool: reads DIR/journal, and lists new/ and retry/ for pending and lost jobs.
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
-    /// More journals: a file, or a folder of *.jsonl files (repeatable).
+    /// More journals: a file, or a folder of *.jsonl files (repeatable). A journal given
+    /// twice (a copy beside the original) is read once.
     #[arg(long, value_name = "PATH")]
     journal: Vec<PathBuf>,
+    /// How far apart the wall clocks of the hosts (and of one host across a reboot) may
+    /// be: claims of different boots or hosts are ordered by wall clock only when their
+    /// stamps are further apart than this.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value_t = HumanDuration(AuditInput::DEFAULT_MAX_CLOCK_SKEW)
+    )]
+    max_clock_skew: HumanDuration,
 }
 
 impl Sources {
@@ -64,14 +74,15 @@ impl Sources {
         AuditInput {
             spool: self.spool.clone(),
             journals: self.journal.clone(),
+            max_clock_skew: self.max_clock_skew.0,
         }
     }
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum AuditCommand {
-    /// Every event of one job from every journal, in monotonic order (how a duplicate
-    /// happened).
+    /// Every event of one job from every journal, in monotonic order within each boot
+    /// (how a duplicate happened). Exits 1 when no journal names the job.
     #[command(after_help = "Examples:
   spoolq audit timeline 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a --spool /var/spool/jobs
   spoolq audit timeline 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a --journal ./journals --svg job.svg")]
@@ -128,8 +139,9 @@ fn run_report(sources: &Sources, json: bool, fail_on: &[Finding]) -> Result<Exit
 }
 
 fn run_timeline(args: TimelineArgs) -> Result<Exit, Error> {
-    let paths = spoolq_auditor::journal_paths(&args.sources.input())?;
-    let timeline = spoolq_auditor::timeline(&paths, args.job)?;
+    let input = args.sources.input();
+    let paths = spoolq_auditor::journal_paths(&input)?;
+    let timeline = spoolq_auditor::timeline_with_skew(&paths, args.job, input.max_clock_skew)?;
     Stdout::new().print(&spoolq_auditor::render_timeline(&timeline))?;
     if let Some(path) = &args.svg {
         std::fs::write(path, spoolq_auditor::timeline_svg(&timeline)).map_err(|e| {
@@ -138,6 +150,14 @@ fn run_timeline(args: TimelineArgs) -> Result<Exit, Error> {
                 path.display()
             ))
         })?;
+    }
+    if timeline.events.is_empty() {
+        // Asked about a job no journal names: a mistyped id, or the wrong journals.
+        return Ok(Exit::Finding(format!(
+            "no journal record names job {}: check the id, and give the journals that \
+             saw it (--spool, --journal)",
+            args.job
+        )));
     }
     Ok(Exit::Ok)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use spoolq_spool::Spool;
-use spoolq_spool::status::{InFlightMethod, Status};
+use spoolq_spool::status::{AgeSource, InFlightMethod, Status};
 
 use crate::output::Stdout;
 use crate::{Error, Exit};
@@ -84,6 +84,13 @@ fn human(s: &Status) -> String {
     out += "\n";
     out += &format!("failed     {}\n", s.failed);
     match &s.oldest_ready {
+        Some(o) if o.source == AgeSource::MtimeIdImplausible => {
+            out += &format!(
+                "oldest     {} ago ({}; by the file's time: the time in its id is implausible)\n",
+                secs(o.age_secs),
+                o.name
+            );
+        }
         Some(o) => out += &format!("oldest     {} ago ({})\n", secs(o.age_secs), o.name),
         None => out += "oldest     -\n",
     }
@@ -117,6 +124,17 @@ fn human(s: &Status) -> String {
             "journal    {} file(s) in journal/ not named as this spoolq names them\n",
             s.unrecognized_journal_files
         );
+    }
+    let problems = &s.journal_problems;
+    if problems.count > 0 {
+        out += &format!(
+            "journal    {} problem(s) reading journal/ (files that are not regular journal \
+             files are never opened):\n",
+            problems.count
+        );
+        for problem in &problems.first {
+            out += &format!("  {problem}\n");
+        }
     }
     let unknown = &s.unknown_records;
     if unknown.count > 0 {

@@ -59,12 +59,7 @@ pub struct FailOn(pub Finding);
 
 impl FailOn {
     pub fn name(self) -> &'static str {
-        match self.0 {
-            Finding::Concurrent => "concurrent",
-            Finding::AfterCompletion => "after-completion",
-            Finding::Redelivery => "redelivery",
-            Finding::Lost => "lost",
-        }
+        self.0.as_str()
     }
 }
 
@@ -97,12 +92,7 @@ mod tests {
             let printed = HumanDuration(d).to_string();
             assert_eq!(printed.parse::<HumanDuration>(), Ok(HumanDuration(d)));
         }
-        for finding in [
-            Finding::Concurrent,
-            Finding::AfterCompletion,
-            Finding::Redelivery,
-            Finding::Lost,
-        ] {
+        for finding in Finding::ALL {
             let printed = FailOn(finding).to_string();
             assert_eq!(printed.parse::<FailOn>(), Ok(FailOn(finding)));
         }

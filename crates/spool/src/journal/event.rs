@@ -18,7 +18,8 @@ use crate::job::JobId;
 /// in `Record::to_wire` and `wire::decode`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// CLOCK_MONOTONIC, nanoseconds: orders events across processes on one host.
+    /// CLOCK_MONOTONIC, nanoseconds: orders events across the processes of one boot of
+    /// one host (the clock restarts at boot, and hosts do not share it).
     pub mono_ns: u64,
     /// Wall-clock time, RFC 3339 UTC.
     pub wall: String,
@@ -26,6 +27,10 @@ pub struct Record {
     pub host: String,
     /// The writer's process id.
     pub pid: u32,
+    /// The writer's boot id ([`spoolq_os::boot_id`]): which boot's monotonic clock
+    /// `mono_ns` was read from. `None` in journals written before it was recorded (they
+    /// are read as one boot per host), or where the system has none.
+    pub boot: Option<String>,
     /// What happened.
     pub event: Event,
 }
@@ -38,6 +43,7 @@ impl Record {
             wall: String::new(),
             host: String::new(),
             pid: 0,
+            boot: None,
             event: event.into(),
         }
     }
@@ -55,6 +61,12 @@ impl Record {
     /// The process this record came from, as `host:pid`.
     pub fn process(&self) -> String {
         format!("{}:{}", self.host, self.pid)
+    }
+
+    /// The wall-clock stamp as nanoseconds since the Unix epoch; `None` when it is not an
+    /// RFC 3339 time.
+    pub fn wall_ns(&self) -> Option<i64> {
+        super::parse_wall(&self.wall)
     }
 }
 
@@ -169,18 +181,38 @@ pub struct Claimed {
     pub worker: u32,
     /// The strategy that verified the claim.
     pub strategy: Strategy,
-    /// This attempt's number, 1 for the first run.
+    /// This attempt's number, 1 for the first run: one more than the count in the
+    /// claimed name (`<id>.<count>`), which only a holder of the job's lock changes, so
+    /// it is also the job's claim sequence (see docs/audit.md).
     pub attempt: u32,
     /// The job's name in new/ (printable).
     pub name: String,
+    /// The claimed file's inode number, from the `fstat` under the lock. With
+    /// `btime_ns` it tells one job file from another with the same id (a copy);
+    /// `None` in older journals.
+    pub ino: Option<u64>,
+    /// The claimed file's birth time, nanoseconds since the Unix epoch, where the file
+    /// system reports one: an inode number is reused once its file is freed.
+    pub btime_ns: Option<u64>,
 }
 on_wire!(Claimed {
     job,
     worker,
     strategy,
     attempt,
-    name
+    name,
+    ino,
+    btime_ns
 });
+
+/// `(ino, btime_ns)` of a [`Claimed`] record, from the claimed file's `fstat`.
+pub fn file_identity(stat: &spoolq_os::FileStat) -> (Option<u64>, Option<u64>) {
+    let birth = stat
+        .birth
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    (Some(stat.ino), birth)
+}
 
 /// The handler succeeded; the job was unlinked under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +235,10 @@ pub struct Done {
     pub signal: Option<i32>,
     /// The unlink's error, for [`DoneResult::Enoent`].
     pub detail: Option<String>,
+    /// CLOCK_MONOTONIC read while the job's lock was still held, just before the unlink:
+    /// the record itself is written after the lock is released, maybe much later on a
+    /// slow file system. `None` in older journals.
+    pub outcome_ns: Option<u64>,
 }
 on_wire!(Done {
     job,
@@ -213,7 +249,8 @@ on_wire!(Done {
     result,
     exit,
     signal,
-    detail
+    detail,
+    outcome_ns
 });
 
 /// The handler failed; the job was moved to retry/ under its lock.
@@ -235,6 +272,9 @@ pub struct Retry {
     pub signal: Option<i32>,
     /// How the attempt failed, and when the retry is due.
     pub detail: String,
+    /// CLOCK_MONOTONIC read under the job's lock, just before the move (see
+    /// [`Done::outcome_ns`]).
+    pub outcome_ns: Option<u64>,
 }
 
 impl OnWire for Retry {
@@ -248,15 +288,18 @@ impl OnWire for Retry {
             exit,
             signal,
             detail,
+            outcome_ns,
         } = self;
-        put!(line: job, worker, strategy, attempt, name, exit, signal, detail);
+        put!(line: job, worker, strategy, attempt, name, exit, signal, detail, outcome_ns);
         // Every retry's result is the one word: it says nothing the event does not.
         line.result = Some(Text::word(RetryResult::Retry.word()));
     }
 
     fn take(line: &mut Wire<'_>) -> Result<Retry, Decode> {
         let _: Option<RetryResult> = take!(line.result);
-        Ok(take!(line => Retry { job, worker, strategy, attempt, name, exit, signal, detail }))
+        Ok(take!(line => Retry {
+            job, worker, strategy, attempt, name, exit, signal, detail, outcome_ns
+        }))
     }
 }
 
@@ -290,6 +333,9 @@ pub struct Dead {
     pub signal: Option<i32>,
     /// What happened, for a person (the reason file's message).
     pub detail: String,
+    /// CLOCK_MONOTONIC read under the job's lock, just before the move (see
+    /// [`Done::outcome_ns`]).
+    pub outcome_ns: Option<u64>,
 }
 on_wire!(Dead {
     job,
@@ -300,7 +346,8 @@ on_wire!(Dead {
     result,
     exit,
     signal,
-    detail
+    detail,
+    outcome_ns
 });
 
 /// A file that is not a valid job was moved to failed/, unprocessed.
@@ -349,6 +396,9 @@ pub struct Released {
     pub signal: Option<i32>,
     /// The error, or how the handler was stopped.
     pub detail: String,
+    /// CLOCK_MONOTONIC read while the lock was still held, just before it was let go
+    /// (see [`Done::outcome_ns`]).
+    pub outcome_ns: Option<u64>,
 }
 on_wire!(Released {
     job,
@@ -359,7 +409,8 @@ on_wire!(Released {
     result,
     exit,
     signal,
-    detail
+    detail,
+    outcome_ns
 });
 
 /// A job's retry came due: it was moved from retry/ back to new/ under its lock.
@@ -582,6 +633,24 @@ impl Event {
             | Event::Produced(_)
             | Event::Claimed(_)
             | Event::Requeued(_) => None,
+        }
+    }
+
+    /// For an outcome done under the job's lock, when it was done (CLOCK_MONOTONIC, read
+    /// before the lock was let go); `None` for other events and in older journals.
+    pub fn outcome_ns(&self) -> Option<u64> {
+        match self {
+            Event::Done(e) => e.outcome_ns,
+            Event::Retry(e) => e.outcome_ns,
+            Event::Dead(e) => e.outcome_ns,
+            Event::Released(e) => e.outcome_ns,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Claimed(_)
+            | Event::Quarantined(_)
+            | Event::Requeued(_)
+            | Event::Step(_) => None,
         }
     }
 

@@ -1,11 +1,13 @@
 //! The journal: one JSON-lines event log per process, and a reader that merges many.
 //!
-//! Each record carries the process (host, pid), a wall-clock time and a CLOCK_MONOTONIC
-//! time, and one [`Event`] with exactly its fields (`event.rs`); `wire.rs` holds the line
-//! format. On one host the monotonic clock is shared by every process, so sorting by it
-//! orders events across processes the way a kernel tracer would. A writer assigns both
-//! times under its lock, so each file is in monotonic order and the reader can merge
-//! files without sorting them whole.
+//! Each record carries the process (host, boot, pid), a wall-clock time and a
+//! CLOCK_MONOTONIC time, and one [`Event`] with exactly its fields (`event.rs`); `wire.rs`
+//! is the line format. Within one boot of one host the monotonic clock is shared by every
+//! process, so sorting by it orders their events the way a kernel tracer would; it
+//! restarts at boot and differs between hosts, which is why records name their boot (the
+//! auditor orders events of different boots or hosts by other evidence, see
+//! docs/audit.md). A writer assigns both times under its lock, so each file is in
+//! monotonic order and the reader can merge files without sorting them whole.
 //!
 //! Writing is one `write(2)` per record, or per batch of records up to
 //! [`MAX_WRITE_BYTES`], on an O_APPEND file: every line lands whole or, after a crash or
@@ -14,6 +16,7 @@
 
 mod event;
 mod name;
+mod set;
 mod wire;
 
 use std::cmp::Reverse;
@@ -29,9 +32,10 @@ use spoolq_claim::Dir;
 
 pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
-    Requeued, Retry, RetryResult, Start, Stop,
+    Requeued, Retry, RetryResult, Start, Stop, file_identity,
 };
 pub use name::{JournalName, Role};
+pub use set::{JournalCopy, JournalSet};
 pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
 
 /// The journal format version this build writes.
@@ -165,10 +169,66 @@ impl WallClock {
     }
 }
 
+/// A wall-clock stamp as nanoseconds since the Unix epoch: the writer's own format
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) read directly, anything else through humantime's
+/// RFC 3339 reader. `None` for text that is not a time, or one outside `i64`
+/// nanoseconds (years 1677 to 2262).
+pub fn parse_wall(text: &str) -> Option<i64> {
+    parse_wall_micros(text.as_bytes()).or_else(|| {
+        let t = humantime::parse_rfc3339_weak(text).ok()?;
+        match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).ok(),
+            Err(e) => i64::try_from(e.duration().as_nanos()).ok().map(|n| -n),
+        }
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, as [`WallClock`] writes it, without allocating.
+fn parse_wall_micros(b: &[u8]) -> Option<i64> {
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        b[range].iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let micros = num(20..26)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    secs.checked_mul(1_000_000_000)?.checked_add(micros * 1_000)
+}
+
 /// An appending journal writer for one process; shareable between threads.
 pub struct JournalWriter {
     dir: Arc<Dir>,
     host: String,
+    /// Read once: every record of the process carries it.
+    boot: Option<String>,
     pid: u32,
     options: WriterOptions,
     current: Mutex<Current>,
@@ -191,6 +251,9 @@ impl JournalWriter {
         options: WriterOptions,
     ) -> Result<JournalWriter, JournalError> {
         let host = spoolq_os::hostname()?;
+        // Without a boot id the records read as those of journals that predate it (one
+        // boot per host); that is no reason to refuse to journal.
+        let boot = spoolq_os::boot_id().ok();
         let pid = std::process::id();
         let start_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -200,6 +263,7 @@ impl JournalWriter {
         Ok(JournalWriter {
             dir,
             host,
+            boot,
             pid,
             options,
             current: Mutex::new(current),
@@ -219,6 +283,11 @@ impl JournalWriter {
     /// The process id every record is stamped with.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The boot id every record carries, if the system has one.
+    pub fn boot(&self) -> Option<&str> {
+        self.boot.as_deref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
@@ -317,6 +386,7 @@ impl JournalWriter {
         while let Some(record) = records.get_mut(end) {
             let before = current.buf.len();
             record.host.clone_from(&self.host);
+            record.boot.clone_from(&self.boot);
             record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
             record.mono_ns = spoolq_os::monotonic_ns();
@@ -393,7 +463,7 @@ pub struct Problem {
     pub kind: ProblemKind,
 }
 
-/// What was wrong with a journal line.
+/// What was wrong with a journal line, or a journal file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
 pub enum ProblemKind {
@@ -403,6 +473,24 @@ pub enum ProblemKind {
     Malformed(String),
     /// A file that could not be read at all.
     Unreadable(String),
+    /// A line longer than [`MAX_LINE_BYTES`] (no writer makes one): skipped to the next
+    /// newline without being held in memory.
+    LineTooLong {
+        /// The line's length.
+        bytes: u64,
+    },
+    /// A symbolic link: not followed (journal/ is writable by producers, and a link may
+    /// point anywhere, `/dev/zero` included).
+    Symlink,
+    /// Not a regular file (a FIFO, a device, a directory): not opened for reading.
+    NotRegular(String),
+    /// A file named as the same writer's journal as another (host, boot, pid, start,
+    /// sequence) whose content is not a copy of it: not read (it would count that
+    /// writer's records twice).
+    ConflictingCopy {
+        /// The file read for that writer.
+        same_writer_as: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -411,6 +499,18 @@ impl std::fmt::Display for Problem {
             ProblemKind::Torn => "torn last line (a crash mid-write), skipped".to_owned(),
             ProblemKind::Malformed(e) => format!("malformed line, skipped: {e}"),
             ProblemKind::Unreadable(e) => format!("cannot read the file: {e}"),
+            ProblemKind::LineTooLong { bytes } => format!(
+                "a line of {bytes} bytes, longer than any journal record ({} KiB at most), \
+                 skipped",
+                MAX_LINE_BYTES / 1024
+            ),
+            ProblemKind::Symlink => "a symbolic link, not followed: not read".to_owned(),
+            ProblemKind::NotRegular(kind) => format!("not a regular file (a {kind}): not read"),
+            ProblemKind::ConflictingCopy { same_writer_as } => format!(
+                "names the same writer (host, boot, pid, start, sequence) as {} but is not a \
+                 copy of it: not read; audit the two apart",
+                same_writer_as.display()
+            ),
         };
         write!(f, "{}:{}: {what}", self.file.display(), self.line)
     }
@@ -452,13 +552,52 @@ impl std::fmt::Display for UnknownEntry {
 }
 
 /// What reading journals set aside besides the records it understood: problems (damaged
-/// lines, unreadable files) and records from newer writers. Nothing read is dropped.
+/// lines, unreadable files) and records from newer writers. Nothing read is dropped
+/// unseen: the first [`KEPT_ASIDE`] of each are kept whole, and all are counted (a
+/// hostile file of a million bad lines must not become a million problems in memory).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Aside {
-    /// Damaged lines and unreadable files.
+    /// The first problems met, at most [`KEPT_ASIDE`].
     pub problems: Vec<Problem>,
-    /// Records from newer writers.
+    /// How many problems were met in all.
+    pub problem_count: u64,
+    /// The first records from newer writers met, at most [`KEPT_ASIDE`].
     pub unknown: Vec<UnknownEntry>,
+    /// How many records from newer writers were met in all.
+    pub unknown_count: u64,
+}
+
+/// How many problems, and how many records from newer writers, a reading keeps whole.
+pub const KEPT_ASIDE: usize = 1000;
+
+impl Aside {
+    /// Counts a problem, keeping it if fewer than [`KEPT_ASIDE`] are kept.
+    pub fn add_problem(&mut self, problem: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < KEPT_ASIDE {
+            self.problems.push(problem);
+        }
+    }
+
+    /// Counts a record from a newer writer, keeping it if fewer than [`KEPT_ASIDE`] are
+    /// kept.
+    pub fn add_unknown(&mut self, unknown: UnknownEntry) {
+        self.unknown_count += 1;
+        if self.unknown.len() < KEPT_ASIDE {
+            self.unknown.push(unknown);
+        }
+    }
+
+    /// Sets `item` aside if it is a problem or a record from a newer writer; gives a
+    /// record back.
+    pub fn take(&mut self, item: FileItem) -> Option<Entry> {
+        match item {
+            FileItem::Record(entry) => return Some(entry),
+            FileItem::Unknown(unknown) => self.add_unknown(unknown),
+            FileItem::Problem(problem) => self.add_problem(problem),
+        }
+        None
+    }
 }
 
 /// One item of a journal file.
@@ -473,7 +612,8 @@ pub enum FileItem {
 }
 
 /// Lists the journal files under `paths`: files as given, folders by their
-/// `*.jsonl` files, sorted by name.
+/// `*.jsonl` names (whatever the kind of file; [`FileRecords::open`] refuses what is not
+/// a regular file), sorted by name.
 pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -494,29 +634,108 @@ pub fn journal_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The longest line a reader takes: far above any record a writer makes (a record's
+/// longest fields are a file name and an error message), far below what would strain
+/// memory. A longer line is a [`ProblemKind::LineTooLong`], skipped without being held.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
 /// The items of one journal file, in file order.
-#[derive(Debug)]
 pub struct FileRecords {
     path: Arc<Path>,
-    reader: Option<BufReader<File>>,
+    reader: Option<Box<dyn BufRead + Send>>,
     line: u64,
     buf: Vec<u8>,
+    /// The file's size when it was opened.
+    len: u64,
+}
+
+impl std::fmt::Debug for FileRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRecords")
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a journal file for reading without trusting what its name points at: never
+/// through a symbolic link, never waiting (a FIFO opens at once, and is then refused),
+/// and only a regular file is kept.
+fn open_regular(path: &Path) -> Result<(File, u64), ProblemKind> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| ProblemKind::Unreadable("the path contains a NUL byte".to_owned()))?;
+    let fd = match spoolq_os::fs::open_read(&c_path, false) {
+        Ok(fd) => fd,
+        Err(errno) if errno == spoolq_os::Errno::ELOOP || errno == spoolq_os::Errno::EMLINK => {
+            // ELOOP (EMLINK on FreeBSD) is O_NOFOLLOW meeting a link, unless the path
+            // itself is unresolvable; tell the two apart.
+            return Err(match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => ProblemKind::Symlink,
+                _ => ProblemKind::Unreadable(std::io::Error::from(errno).to_string()),
+            });
+        }
+        Err(errno) => {
+            return Err(ProblemKind::Unreadable(
+                std::io::Error::from(errno).to_string(),
+            ));
+        }
+    };
+    let stat = spoolq_os::fs::fstat(std::os::fd::AsFd::as_fd(&fd))
+        .map_err(|errno| ProblemKind::Unreadable(std::io::Error::from(errno).to_string()))?;
+    if stat.kind != spoolq_os::FileKind::Regular {
+        return Err(ProblemKind::NotRegular(stat.kind.describe().to_owned()));
+    }
+    Ok((File::from(fd), stat.size))
 }
 
 impl FileRecords {
-    /// Opens `path` to read it from the start; a file that cannot be opened is a problem.
+    /// Opens a journal file (never following a symlink, never blocking, regular files
+    /// only).
     pub fn open(path: &Path) -> Result<FileRecords, Problem> {
-        let file = File::open(path).map_err(|e| Problem {
+        let (file, len) = open_regular(path).map_err(|kind| Problem {
             file: path.to_owned(),
             line: 0,
-            kind: ProblemKind::Unreadable(e.to_string()),
+            kind,
         })?;
-        Ok(FileRecords {
+        Ok(FileRecords::from_reader(
+            path,
+            BufReader::with_capacity(256 * 1024, file),
+            len,
+        ))
+    }
+
+    /// The items of journal lines read from `reader` (of `len` bytes), reported as those
+    /// of `path`: the file reader's whole judgement of a stream of bytes, and the
+    /// `journal_file` fuzz target's entry point.
+    pub fn from_reader(
+        path: &Path,
+        reader: impl BufRead + Send + 'static,
+        len: u64,
+    ) -> FileRecords {
+        FileRecords {
             path: Arc::from(path),
-            reader: Some(BufReader::with_capacity(256 * 1024, file)),
+            reader: Some(Box::new(reader)),
             line: 0,
             buf: Vec::with_capacity(512),
-        })
+            len,
+        }
+    }
+
+    /// The file's size when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file was empty when opened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file it reads.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Opens `path` to read only its last `window` bytes, from the first line that
@@ -529,14 +748,10 @@ impl FileRecords {
             line,
             kind: ProblemKind::Unreadable(e.to_string()),
         };
+        let len = records.len;
         let Some(reader) = records.reader.as_mut() else {
             return Ok(records);
         };
-        let len = reader
-            .get_ref()
-            .metadata()
-            .map_err(|e| unreadable(e, 0))?
-            .len();
         let before = len.saturating_sub(window);
         let mut skipped = 0;
         while skipped < before {
@@ -558,12 +773,20 @@ impl FileRecords {
         loop {
             let reader = self.reader.as_mut()?;
             self.buf.clear();
-            match reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
+            match read_line_bounded(reader, &mut self.buf) {
+                Ok(LineRead::End) => {
                     self.reader = None;
                     return None;
                 }
-                Ok(_) => {
+                Ok(LineRead::TooLong { bytes }) => {
+                    self.line += 1;
+                    return Some(FileItem::Problem(Problem {
+                        file: self.path.to_path_buf(),
+                        line: self.line,
+                        kind: ProblemKind::LineTooLong { bytes },
+                    }));
+                }
+                Ok(LineRead::Line) => {
                     self.line += 1;
                     let complete = self.buf.last() == Some(&b'\n');
                     let text = if complete {
@@ -610,9 +833,64 @@ impl Iterator for FileRecords {
     }
 }
 
+/// What [`read_line_bounded`] read.
+enum LineRead {
+    /// A line (with its newline, unless the file ended first) is in the buffer.
+    Line,
+    /// A line longer than [`MAX_LINE_BYTES`] was consumed, not kept; it had `bytes`.
+    TooLong { bytes: u64 },
+    /// The end of the file.
+    End,
+}
+
+/// Reads one line into `buf` (empty on entry), holding at most [`MAX_LINE_BYTES`] of it:
+/// a longer line is consumed up to its newline and only counted.
+fn read_line_bounded<R: BufRead + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<LineRead> {
+    // Bytes of a line too long to keep, once it is known to be one.
+    let mut skipped: Option<u64> = None;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(match skipped {
+                Some(bytes) => LineRead::TooLong { bytes },
+                None if buf.is_empty() => LineRead::End,
+                None => LineRead::Line,
+            });
+        }
+        let (take, complete) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        match &mut skipped {
+            Some(bytes) => *bytes += take as u64,
+            None if buf.len() + take > MAX_LINE_BYTES + 1 => {
+                skipped = Some((buf.len() + take) as u64);
+                buf.clear();
+            }
+            None => buf.extend_from_slice(&available[..take]),
+        }
+        reader.consume(take);
+        if complete {
+            return Ok(match skipped {
+                Some(bytes) => LineRead::TooLong { bytes },
+                None => LineRead::Line,
+            });
+        }
+    }
+}
+
 /// Merges many journal files by monotonic time, streaming: memory holds one pending
 /// record per file. Each file is expected in monotonic order (as the writer makes it).
-/// Problems and records from newer writers are set aside as they are met.
+/// Problems and records from newer writers are set aside as they are met. The order is
+/// meaningful within one boot of one host only; the auditor reads a [`JournalSet`] file
+/// by file instead and orders across boots and hosts by other evidence.
 #[derive(Debug)]
 pub struct Merged {
     sources: Vec<FileRecords>,
@@ -638,7 +916,7 @@ impl Merged {
                     let index = merged.sources.len() - 1;
                     merged.refill(index);
                 }
-                Err(problem) => merged.aside.problems.push(problem),
+                Err(problem) => merged.aside.add_problem(problem),
             }
         }
         merged
@@ -646,15 +924,11 @@ impl Merged {
 
     fn refill(&mut self, index: usize) {
         while let Some(item) = self.sources[index].next_item() {
-            match item {
-                FileItem::Record(entry) => {
-                    self.heap
-                        .push(Reverse((entry.record.mono_ns, index, entry.line)));
-                    self.pending[index] = Some(entry);
-                    return;
-                }
-                FileItem::Unknown(unknown) => self.aside.unknown.push(unknown),
-                FileItem::Problem(problem) => self.aside.problems.push(problem),
+            if let Some(entry) = self.aside.take(item) {
+                self.heap
+                    .push(Reverse((entry.record.mono_ns, index, entry.line)));
+                self.pending[index] = Some(entry);
+                return;
             }
         }
     }
@@ -730,7 +1004,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn wall_stamps_read_back_as_nanoseconds() {
+        assert_eq!(parse_wall("1970-01-01T00:00:00.000000Z"), Some(0));
+        assert_eq!(
+            parse_wall("2026-11-27T00:56:37.123456Z"),
+            Some(1_795_740_997_123_456_000)
+        );
+        // Other RFC 3339 forms go through humantime.
+        assert_eq!(
+            parse_wall("2026-11-27T00:56:37Z"),
+            Some(1_795_740_997_000_000_000)
+        );
+        for bad in ["", "x", "2026-13-27T00:56:37.123456Z", "27/11/2026"] {
+            assert_eq!(parse_wall(bad), None, "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn written_wall_stamps_read_back(secs in 0u64..9_223_372_036, micros in 0u32..1_000_000) {
+            let t = at(secs, micros * 1_000);
+            let text = WallClock::default().format(t);
+            let want = i64::try_from(secs * 1_000_000_000 + u64::from(micros) * 1_000).unwrap();
+            prop_assert_eq!(parse_wall(&text), Some(want));
+        }
+
         #[test]
         fn wall_stamps_agree_with_humantime(
             secs in 0u64..253_402_300_800,

@@ -5,7 +5,8 @@
 //!  "worker":1,"strategy":"verified","attempt":1,"name":".."}
 //! ```
 //!
-//! keys in this order, optional keys left out. A [`Record`] is written by filling the
+//! keys in this order, optional keys left out (`boot`, after `pid`, and `ino`, `btime_ns`
+//! and `outcome_ns`, at the end, are optional on read too: lines without them read). A [`Record`] is written by filling the
 //! private flat [`Wire`] (borrowing every string from the record) and serializing it, and
 //! read by deserializing a `Wire` (borrowing every string from the line that has no
 //! escapes) and taking each event's fields out of it. One flat struct both ways keeps
@@ -60,6 +61,8 @@ pub(crate) struct Wire<'a> {
     #[serde(borrow)]
     pub host: Text<'a>,
     pub pid: u32,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Text<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +85,12 @@ pub(crate) struct Wire<'a> {
     pub signal: Option<i32>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Text<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub btime_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_ns: Option<u64>,
 }
 
 /// Why an event's fields could not be taken from a line.
@@ -221,6 +230,7 @@ impl Record {
             wall: Text::borrowed(&self.wall),
             host: Text::borrowed(&self.host),
             pid: self.pid,
+            boot: self.boot.as_deref().map(Text::borrowed),
             ..Wire::default()
         };
         self.event.put(&mut line);
@@ -360,6 +370,7 @@ fn decode(mut line: Wire<'_>) -> Result<Record, Undecodable> {
         wall: line.wall.into_string(),
         host: line.host.into_string(),
         pid: line.pid,
+        boot: line.boot.map(Text::into_string),
         event,
     })
 }
