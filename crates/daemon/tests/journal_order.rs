@@ -106,7 +106,14 @@ async fn outcomes_are_stamped_under_the_lock_and_claims_name_their_file() {
         let mut config = spool.config();
         config.trace_claims = true;
         config.command = command;
-        let summary = drain(config).await;
+        // A draining daemon would exit while the failed attempts wait out their backoff
+        // in retry/: run until every job's done record is journaled.
+        let daemon = Running::start(config);
+        wait_until("every job done", PATIENCE, || {
+            spool.events(spoolq_spool::EventKind::Done).len() == ids.len()
+        })
+        .await;
+        let summary = daemon.stop().await;
         assert_eq!(summary.completed, ids.len() as u64);
 
         let records = journal_in_file_order(&spool);
