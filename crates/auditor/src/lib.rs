@@ -1390,14 +1390,18 @@ fn skew_ns(input: &AuditInput) -> i64 {
 ///     panic!("a job nobody holds is claimed");
 /// };
 /// let (worker, strategy, attempt) = (1, Strategy::Verified, 1);
-/// daemon.write(Record::new(Claimed { job, worker, strategy, attempt, name: name.clone() }))?;
+/// let (ino, btime_ns) = spoolq_spool::journal::file_identity(claim.stat());
+/// daemon.write(Record::new(Claimed {
+///     job, worker, strategy, attempt, name: name.clone(), ino, btime_ns,
+/// }))?;
+/// let outcome_ns = Some(spoolq_os::monotonic_ns());
 /// claim.complete()?;
 /// daemon.write(Record::new(Done {
 ///     job, worker, strategy, attempt, name,
-///     result: DoneResult::Ok, exit: Some(0), signal: None, detail: None,
+///     result: DoneResult::Ok, exit: Some(0), signal: None, detail: None, outcome_ns,
 /// }))?;
 ///
-/// let input = AuditInput { spool: Some(spool.path().to_owned()), journals: vec![] };
+/// let input = AuditInput { spool: Some(spool.path().to_owned()), ..AuditInput::default() };
 /// let report = audit(&input)?;
 /// assert_eq!((report.counts.produced, report.counts.completed), (1, 1));
 /// assert!(report.duplicates.is_empty());
