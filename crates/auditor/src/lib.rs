@@ -245,6 +245,7 @@ impl ClaimEnd {
             | Event::Produced(_)
             | Event::Claimed(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_) => None,
         }
     }
@@ -372,6 +373,14 @@ pub struct Counts {
     pub released: u64,
     /// Jobs whose id was claimed in two or more files (see [`CopiedJob`]).
     pub copied: u64,
+    /// Claims whose job's name no longer named the claimed file when the outcome was due
+    /// (`released` with `name_changed`: another file renamed over it, or a person's `rm`
+    /// or `mv`): the name was left alone. Such a job is not lost when no folder holds
+    /// it: its file left the spool by another hand.
+    pub left_alone: u64,
+    /// Jobs a daemon gave up on (`stuck`): acting on them failed `--max-attempts` times,
+    /// and they stay where they are until a person acts. Not lost while they are there.
+    pub stuck: u64,
     /// Jobs now in new/ or retry/.
     pub pending: Option<u64>,
     /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
@@ -712,6 +721,8 @@ struct ClaimRec {
 const DONE: u8 = 1;
 const DEAD: u8 = 2;
 const QUARANTINED: u8 = 4;
+/// A claim left the job's name alone because it no longer named the claimed file.
+const LEFT_ALONE: u8 = 8;
 
 /// An instant in one clock domain.
 #[derive(Clone, Copy, Debug)]
@@ -733,6 +744,8 @@ struct Requeue {
 struct JobState {
     produced: Option<Stamp>,
     terminal: u8,
+    /// A daemon journaled that it gave the job up.
+    stuck: bool,
     claims: Vec<ClaimRec>,
     requeues: Vec<Requeue>,
 }
@@ -966,6 +979,13 @@ impl Analyzer {
             Event::Dead(e) => e.worker,
             Event::Quarantined(e) => e.worker,
             Event::Released(e) => e.worker,
+            Event::Stuck(_) => {
+                if !state.stuck {
+                    state.stuck = true;
+                    c.stuck += 1;
+                }
+                return;
+            }
             Event::Start(_) | Event::Stop(_) => return,
         };
         let Some(end) = ClaimEnd::of(&record.event) else {
@@ -991,9 +1011,13 @@ impl Analyzer {
                 pc.quarantined += 1;
                 state.terminal |= QUARANTINED;
             }
-            ClaimEnd::Released(_) => {
+            ClaimEnd::Released(cause) => {
                 c.released += 1;
                 pc.released += 1;
+                if cause == ReleaseCause::NameChanged {
+                    c.left_alone += 1;
+                    state.terminal |= LEFT_ALONE;
+                }
             }
         }
         // Same process and worker; failing that (an outcome recorded by another worker

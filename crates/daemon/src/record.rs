@@ -192,10 +192,12 @@ fn is_outcome(event: &Event) -> bool {
         | Event::Quarantined(_)
         | Event::Released(_)
         | Event::Requeued(_) => true,
+        // A `stuck` record is written again while the daemon runs: one try is enough.
         Event::Start(_)
         | Event::Stop(_)
         | Event::Produced(_)
         | Event::Claimed(_)
+        | Event::Stuck(_)
         | Event::Step(_) => false,
     }
 }

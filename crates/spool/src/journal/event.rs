@@ -140,6 +140,9 @@ events! {
     Released(Released) = "released",
     /// A job's retry came due and it was moved back to new/.
     Requeued(Requeued) = "requeued",
+    /// A daemon gave up on a job it could not complete, retry or bury: it claims it no
+    /// more, and the job stays where it is until a person acts.
+    Stuck(Stuck) = "stuck",
     /// A claim protocol step (with `--trace-claims`).
     Step(ClaimStep) = "step",
 }
@@ -435,6 +438,39 @@ on_wire!(Requeued {
     name
 });
 
+/// A daemon gave up on a job: acting on it failed `--max-attempts` times (its unlink,
+/// its move to retry/ or failed/, or the rename that counts an attempt), so this daemon
+/// claims it no more. The job stays where it is (in new/) until a person acts; a daemon
+/// started later tries it again. Written once when the daemon gives up, and again while
+/// it runs so that the end of its journal keeps saying so (`spoolq status` reads that
+/// end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The job given up on.
+    pub job: JobId,
+    /// The worker whose act failed last.
+    pub worker: u32,
+    /// The claim's strategy.
+    pub strategy: Strategy,
+    /// The job's attempt when the daemon gave up.
+    pub attempt: u32,
+    /// The job's name in new/ (printable), where it stays.
+    pub name: String,
+    /// What failed the last time (the `released` record's cause).
+    pub result: ReleaseCause,
+    /// The last error, and how many times acting on the job failed.
+    pub detail: String,
+}
+on_wire!(Stuck {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    detail
+});
+
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimStep {
@@ -516,6 +552,7 @@ impl Event {
             Event::Quarantined(e) => e.job,
             Event::Released(e) => Some(e.job),
             Event::Requeued(e) => Some(e.job),
+            Event::Stuck(e) => Some(e.job),
             Event::Step(e) => e.job,
         }
     }
@@ -531,6 +568,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.worker),
             Event::Released(e) => Some(e.worker),
             Event::Requeued(e) => Some(e.worker),
+            Event::Stuck(e) => Some(e.worker),
             Event::Step(e) => Some(e.worker),
         }
     }
@@ -548,6 +586,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.strategy),
             Event::Released(e) => Some(e.strategy),
             Event::Requeued(e) => Some(e.strategy),
+            Event::Stuck(e) => Some(e.strategy),
             Event::Step(e) => Some(e.strategy),
         }
     }
@@ -566,6 +605,7 @@ impl Event {
             Event::Dead(e) => Some(e.attempt),
             Event::Released(e) => Some(e.attempt),
             Event::Requeued(e) => Some(e.attempt),
+            Event::Stuck(e) => Some(e.attempt),
         }
     }
 
@@ -580,6 +620,7 @@ impl Event {
             Event::Quarantined(e) => Some(&e.name),
             Event::Released(e) => e.name.as_deref(),
             Event::Requeued(e) => Some(&e.name),
+            Event::Stuck(e) => Some(&e.name),
             Event::Step(e) => Some(&e.name),
         }
     }
@@ -597,6 +638,7 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_) => (None, None),
         }
     }
@@ -611,6 +653,7 @@ impl Event {
             Event::Dead(e) => Some(&e.detail),
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
+            Event::Stuck(e) => Some(&e.detail),
             Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
         }
     }
@@ -624,6 +667,7 @@ impl Event {
             Event::Dead(e) => Some(e.result.word()),
             Event::Quarantined(e) => Some(e.result.word()),
             Event::Released(e) => Some(e.result.word()),
+            Event::Stuck(e) => Some(e.result.word()),
             Event::Step(e) => Some(match e.result {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
@@ -650,6 +694,7 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_) => None,
         }
     }

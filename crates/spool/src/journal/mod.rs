@@ -32,7 +32,7 @@ use spoolq_claim::Dir;
 
 pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
-    Requeued, Retry, RetryResult, Start, Stop, file_identity,
+    Requeued, Retry, RetryResult, Start, Stop, Stuck, file_identity,
 };
 pub use name::{JournalName, Role};
 pub use set::{JournalCopy, JournalSet};
