@@ -21,10 +21,11 @@ mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -128,6 +129,9 @@ struct Current {
     /// Where each record's line ends in `buf` (after its newline).
     ends: Vec<usize>,
     wall: WallClock,
+    /// A file removed by hand while it was written was replaced by this one: the removed
+    /// file's path and this one's, until [`JournalWriter::take_reopened`] takes them.
+    reopened: Option<(PathBuf, PathBuf)>,
 }
 
 /// Wall-clock stamps, RFC 3339 UTC with microseconds exactly as
@@ -232,6 +236,8 @@ pub struct JournalWriter {
     pid: u32,
     options: WriterOptions,
     current: Mutex<Current>,
+    /// Set when `current.reopened` was set, so that callers check it without the lock.
+    reopened: AtomicBool,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -267,7 +273,23 @@ impl JournalWriter {
             pid,
             options,
             current: Mutex::new(current),
+            reopened: AtomicBool::new(false),
         })
+    }
+
+    /// If the file being written was removed (by hand) and the writer went on in a new
+    /// one since the last call: the removed file's path and the new one's.
+    pub fn take_reopened(&self) -> Option<(PathBuf, PathBuf)> {
+        if !self.reopened.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        self.lock().reopened.take()
+    }
+
+    /// The name of the file being written, and how many bytes it holds so far.
+    pub fn position(&self) -> (OsString, u64) {
+        let current = self.lock();
+        (current.name.to_os_string(), current.written)
     }
 
     /// The file currently written.
@@ -362,12 +384,40 @@ impl JournalWriter {
                 return Err(split(records, done, error));
             }
             current.torn = false;
+            if removed(&current.file) {
+                self.replace_removed(current);
+            }
             done = end;
         }
         if current.buf.capacity() > 4 * MAX_WRITE_BYTES {
             current.buf = Vec::with_capacity(MAX_WRITE_BYTES);
         }
         Ok(records)
+    }
+
+    /// The file being written was removed (its last link is gone, say by a person's `rm`):
+    /// goes on in a new file, named as a rotation names it, and writes the lines just
+    /// written into the removed one there again, so that no record is left only in a file
+    /// nobody can read. The lines written before the removal went with the file. If the
+    /// new file cannot be made, writing goes on in the removed one and the next write
+    /// tries again.
+    fn replace_removed(&self, current: &mut Current) {
+        let Ok(mut next) = open_file(&self.dir, current.name.next()) else {
+            return;
+        };
+        let lines = current.buf.strip_prefix(b"\n").unwrap_or(&current.buf);
+        let (landed, failed) = write_fully(&next.file, lines);
+        next.written = landed as u64;
+        next.torn = failed.is_some();
+        next.buf = std::mem::take(&mut current.buf);
+        next.ends = std::mem::take(&mut current.ends);
+        next.wall = std::mem::take(&mut current.wall);
+        if self.options.fsync && !next.torn {
+            next.torn = next.file.sync_data().is_err();
+        }
+        next.reopened = Some((current.path.clone(), next.path.clone()));
+        *current = next;
+        self.reopened.store(true, Ordering::Relaxed);
     }
 
     /// Stamps and serializes `records[first..]` into `current.buf`, up to one write's
@@ -427,6 +477,12 @@ fn write_fully(mut file: &File, bytes: &[u8]) -> (usize, Option<std::io::Error>)
     (landed, None)
 }
 
+/// Whether `file` has no name left: its last link was removed while it was open.
+fn removed(file: &File) -> bool {
+    use std::os::fd::AsFd;
+    spoolq_os::fs::fstat(file.as_fd()).is_ok_and(|stat| stat.nlink == 0)
+}
+
 /// A batch failed after `done` records were written.
 fn split(mut records: Vec<Record>, done: usize, error: JournalError) -> BatchError {
     let unwritten = records.split_off(done);
@@ -449,6 +505,7 @@ fn open_file(dir: &Dir, name: JournalName) -> Result<Current, JournalError> {
         buf: Vec::new(),
         ends: Vec::new(),
         wall: WallClock::default(),
+        reopened: None,
     })
 }
 

