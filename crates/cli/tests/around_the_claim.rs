@@ -27,6 +27,33 @@ fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
     .unwrap()
 }
 
+/// SIGHUP is a graceful stop, as SIGTERM: the handler in flight may finish, the daemon
+/// journals its stop and exits 0.
+#[test]
+fn sighup_stops_the_daemon_gracefully() {
+    let spool = TempSpool::new();
+    let scratch = spool.scratch();
+    let (started, release) = (scratch.join("started"), scratch.join("release"));
+    let id = spool.drop_job("through a hangup\n");
+    let script = format!(
+        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done",
+        started.display(),
+        release.display()
+    );
+    let mut daemon = spool.daemon(&["--shutdown-grace", "30s"], &["sh", "-c", &script]);
+    wait_until("the handler started", PATIENCE, || started.exists());
+    daemon.signal("HUP");
+    wait_until("the daemon saw the hangup", PATIENCE, || {
+        daemon.log_text().contains("signal received")
+    });
+    std::fs::write(&release, "").unwrap();
+    let status = daemon.wait(PATIENCE);
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", daemon.log_text());
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
+    assert_eq!(spool.events(EventKind::Stop).len(), 1);
+    report("SIGHUP: graceful stop, the job in flight done, stop journaled, exit 0");
+}
+
 /// The daemon's journal file removed by hand while it runs: the daemon notices at its
 /// next write, goes on in a new file (the records of that write included), and says so;
 /// the jobs after the removal are not lost to the audit.
