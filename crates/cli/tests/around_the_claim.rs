@@ -11,8 +11,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
-use spoolq_spool::{EventKind, JobId};
+use spoolq_spool::{Event, EventKind, JobId};
 
 fn report(line: &str) {
     use std::io::Write;
@@ -25,6 +27,59 @@ fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
         ..spoolq_auditor::AuditInput::default()
     })
     .unwrap()
+}
+
+/// After SIGSTOP and SIGCONT of the daemon, handlers that exited 0 while it was stopped
+/// past their job timeout are done, not timed out: an exit already observed wins.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_handler_that_exited_while_the_daemon_was_stopped_is_not_timed_out() {
+    use spoolq_spool::DoneResult;
+    const JOBS: usize = 8;
+    let spool = TempSpool::new();
+    let scratch = spool.scratch();
+    let (pids, release) = (scratch.join("pids"), scratch.join("release"));
+    std::fs::create_dir(&pids).unwrap();
+    spool.drop_jobs(JOBS);
+    let script = format!(
+        "echo $$ > '{pids}/'$SPOOLQ_JOB_ID; while [ ! -e '{release}' ]; do sleep 0.01; done",
+        pids = pids.display(),
+        release = release.display(),
+    );
+    let timeout = Duration::from_secs(4);
+    let mut daemon = spool.daemon(
+        &["--workers", "8", "--job-timeout", "4s"],
+        &["sh", "-c", &script],
+    );
+    wait_until("every handler started", PATIENCE, || {
+        std::fs::read_dir(&pids).unwrap().count() == JOBS
+    });
+    let handlers: Vec<u32> = std::fs::read_dir(&pids)
+        .unwrap()
+        .map(|e| read_pid(&e.unwrap().path()).unwrap())
+        .collect();
+    daemon.signal("STOP");
+    std::fs::write(&release, "").unwrap();
+    wait_until("every handler exited (unreaped)", PATIENCE, || {
+        handlers.iter().all(|&pid| process_gone(pid))
+    });
+    // The fault: the daemon stays stopped past the job timeout of every handler.
+    std::thread::sleep(timeout + Duration::from_millis(500));
+    daemon.signal("CONT");
+    wait_until("every job has an outcome", PATIENCE, || {
+        spool.events(EventKind::Done).len() + spool.events(EventKind::Retry).len() == JOBS
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    let done = spool.events(EventKind::Done);
+    assert_eq!(done.len(), JOBS, "{}", daemon.log_text());
+    assert!(done.iter().all(|r| matches!(&r.event,
+        Event::Done(d) if d.result == DoneResult::Ok && d.exit == Some(0))));
+    assert!(!daemon.log_text().contains("timed out"));
+    report(&format!(
+        "SIGSTOP past the job timeout, handlers exited 0 meanwhile, SIGCONT: {JOBS}/{JOBS} \
+         done, 0 timed out"
+    ));
 }
 
 /// SIGHUP is a graceful stop, as SIGTERM: the handler in flight may finish, the daemon

@@ -16,7 +16,9 @@
 //! forking copies the daemon's mappings for every job (docs/performance.md);
 //! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
 //! descriptor is O_CLOEXEC and the stdin pipe is fed by the daemon, so the handler never
-//! holds the lock.
+//! holds the lock. An exit already observed wins over the job timeout and over a
+//! shutdown's termination: after the daemon was stopped (SIGSTOP, a frozen cgroup) both
+//! may be due at once.
 //!
 //! This module runs a handler and reports how it ended ([`Run`]); what that means for
 //! the job is `outcome`'s, when to stop is `lifecycle`'s.
@@ -168,18 +170,26 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
     let timeout = tokio::time::sleep(settings.timeout);
     tokio::pin!(timeout);
     let status = tokio::select! {
+        biased;
         status = process.wait() => status,
-        () = &mut timeout => {
-            run.timed_out = true;
-            warn!(job = %id, timeout = %humantime::format_duration(settings.timeout),
-                "handler timed out: terminating its process group");
-            stop(&mut process, pgid, settings.kill_grace).await
-        }
-        () = lifecycle.wait_terminating() => {
-            run.interrupted = true;
-            warn!(job = %id, "shutdown grace expired: terminating the handler");
-            stop(&mut process, pgid, settings.kill_grace).await
-        }
+        () = &mut timeout => match process.try_wait() {
+            // It exited while the daemon could not look (stopped, say): that exit wins.
+            Ok(Some(status)) => Ok(status),
+            _ => {
+                run.timed_out = true;
+                warn!(job = %id, timeout = %humantime::format_duration(settings.timeout),
+                    "handler timed out: terminating its process group");
+                stop(&mut process, pgid, settings.kill_grace).await
+            }
+        },
+        () = lifecycle.wait_terminating() => match process.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            _ => {
+                run.interrupted = true;
+                warn!(job = %id, "shutdown grace expired: terminating the handler");
+                stop(&mut process, pgid, settings.kill_grace).await
+            }
+        },
     };
     // Whatever the handler left behind in its group is orphaned work: end it too. The
     // group id cannot have been reused by now unless every member died and the pid
@@ -238,6 +248,19 @@ impl Process {
             Process::Std { pid, .. } => *pid,
             #[cfg(target_os = "linux")]
             Process::Linked(child) => child.id(),
+        }
+    }
+
+    /// Its status if it has exited (reaping it), without waiting: tells an exit the
+    /// event loop has not reported yet.
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        match self {
+            Process::Std { child, .. } => child.try_wait(),
+            #[cfg(target_os = "linux")]
+            Process::Linked(child) => {
+                use std::os::unix::process::ExitStatusExt;
+                Ok(child.try_wait()?.map(std::process::ExitStatus::from_raw))
+            }
         }
     }
 
