@@ -11,7 +11,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use spoolq_spool::{Event, EventKind, JobId};
@@ -151,4 +152,61 @@ fn a_journal_file_removed_by_hand_is_replaced_and_nothing_after_it_is_lost() {
     assert_eq!(audit.counts.lost, Some(0));
     assert_eq!(audit.counts.completed, 20);
     report("journal removed by hand: a new file, 20/20 later jobs claimed and done in it, 0 lost");
+}
+
+/// `--drain` with a full file system under journal/: every claim is released unrun (its
+/// `claimed` record cannot be written), and the drain backs off as for jobs held by
+/// others instead of re-claiming them in a tight loop.
+#[test]
+fn a_drain_with_a_full_journal_backs_off_instead_of_spinning() {
+    const JOBS: usize = 20;
+    const WINDOW: Duration = Duration::from_secs(3);
+    let spool = TempSpool::new();
+    let mount = match TmpfsMount::mount(&spool.folder("journal"), "256k") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    spool.drop_jobs(JOBS);
+    let filler = spool.folder("journal").join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let mut daemon = spool.daemon(&["--drain", "--workers", "2"], &[]);
+    let began = Instant::now();
+    wait_until("claims are released unrun", PATIENCE, || {
+        daemon
+            .log_text()
+            .contains("cannot write the claimed record")
+    });
+    // The fault: the drain runs for a while with the journal full.
+    std::thread::sleep(WINDOW.saturating_sub(began.elapsed()));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    let ran_for = began.elapsed();
+    let log = daemon.log_text();
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("daemon stopped"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let released: u64 = stopped
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("released="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stopped}"));
+    assert_eq!(spool.names("new").len(), JOBS);
+    // Re-listed at a pause doubling from 10 ms to 1 s: about a dozen passes in 3 s.
+    let passes = released / JOBS as u64;
+    assert!(
+        passes <= 3 * ran_for.as_secs() + 10,
+        "{released} releases of {JOBS} jobs in {ran_for:?}"
+    );
+    drop(mount);
+    report(&format!(
+        "drain with a full journal: {released} releases of {JOBS} jobs in {:.1} s \
+         ({passes} passes), nothing run, nothing lost",
+        ran_for.as_secs_f64()
+    ));
 }

@@ -16,8 +16,9 @@
 //!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
 //! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
-//! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
-//! draining never spins.
+//! keep it alive. While nothing moves on (jobs held by someone else, claims released
+//! because the journal cannot be written), re-listing backs off, so draining never
+//! spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 

@@ -32,17 +32,17 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A number that grows whenever a job moved on; drain uses it to tell progress
-    /// from spinning on jobs that another daemon holds.
+    /// A number that grows whenever a job moved on (completed, retried, buried,
+    /// quarantined, moved back from retry/); drain uses it to tell progress from
+    /// spinning on jobs that cannot move: held by another daemon, released because the
+    /// journal cannot be written or a move failed.
     pub fn progress(&self) -> u64 {
         [
             &self.completed,
             &self.retried,
             &self.dead,
             &self.quarantined,
-            &self.released,
             &self.requeued,
-            &self.errors,
         ]
         .into_iter()
         .map(|c| c.load(Ordering::Relaxed))
