@@ -155,10 +155,12 @@ pub struct StepEvent<'a> {
     pub step: Step,
     /// The job's name in its folder.
     pub name: &'a OsStr,
-    /// The outcome of the call just made (Ok for `Before*` steps). For `AfterVerify`,
-    /// Err carries the reason the file was not claimed as an errno-like code: ENOENT
-    /// (stale: unlinked or path gone), ESTALE (replaced), EMLINK (hard-linked), EINVAL
-    /// (not a regular file).
+    /// The outcome of the call just made (Ok for `Before*` steps). For `AfterOpen`, a
+    /// name that is not a regular file is refused before any open, with the errno the
+    /// open stands for: ENOENT (no such name), ELOOP (a symlink), EINVAL (another kind).
+    /// For `AfterVerify`, Err carries the reason the file was not claimed as an
+    /// errno-like code: ENOENT (stale: unlinked or path gone), ESTALE (replaced), EMLINK
+    /// (hard-linked), EINVAL (not a regular file).
     pub result: Result<(), Errno>,
 }
 
@@ -411,10 +413,44 @@ impl Claimer {
     }
 
     /// Tries to claim the file `name` in this claimer's folder. Never blocks: a held lock
-    /// is [`Outcome::Busy`]; a FIFO opens without waiting for a writer.
+    /// is [`Outcome::Busy`]. Only a regular file is ever opened: the name's kind is
+    /// checked first (`fstatat(AT_SYMLINK_NOFOLLOW)`), since opening a device or a FIFO
+    /// has side effects.
     pub fn claim(&self, name: &OsStr) -> Result<Outcome, Error> {
+        self.claim_seen(name, None)
+    }
+
+    /// [`claim`](Self::claim) for a name whose kind the caller has just seen, from the
+    /// directory entry a listing returned (`d_type`): a name seen as a regular file is
+    /// opened at once (a file put in its place since the listing is opened too: the
+    /// window is the time since the listing), any other is checked as `claim` checks it.
+    pub fn claim_seen(&self, name: &OsStr, seen: Option<FileKind>) -> Result<Outcome, Error> {
         let c = c_name(name)?;
         self.step(Step::BeforeOpen, name, Ok(()));
+        if seen != Some(FileKind::Regular) {
+            let refused = match fs::kind_at(self.dir.as_fd(), &c) {
+                Ok(FileKind::Regular) => None,
+                Ok(FileKind::Symlink) => Some((Errno::ELOOP, RejectReason::Symlink)),
+                Ok(kind) => Some((Errno::EINVAL, RejectReason::NotRegular(kind))),
+                Err(Errno::ENOENT) => {
+                    self.step(Step::AfterOpen, name, Err(Errno::ENOENT));
+                    return Ok(Outcome::Gone);
+                }
+                Err(errno) => {
+                    self.step(Step::AfterOpen, name, Err(errno));
+                    return Err(Error::sys(Op::Fstatat, &self.dir.display_path(name), errno));
+                }
+            };
+            if let Some((errno, reason)) = refused {
+                self.step(Step::AfterOpen, name, Err(errno));
+                return Ok(Outcome::Rejected(Rejected {
+                    reason,
+                    held: None,
+                    dir: self.dir.clone(),
+                    name: c,
+                }));
+            }
+        }
         let opened = fs::open_job_at(self.dir.as_fd(), &c, true);
         self.step(
             Step::AfterOpen,

@@ -1,6 +1,6 @@
 //! Outcomes of single claims against real files: busy, gone, stale (replaced, moved),
-//! rejected (symlink, FIFO, directory, socket, hard link), and what completing, moving
-//! and dropping a claim leave behind.
+//! rejected (symlink, FIFO, directory, socket, hard link: all but the hard link before
+//! any open), and what completing, moving and dropping a claim leave behind.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::symlink;
@@ -220,15 +220,24 @@ fn symlink_is_rejected_without_following_it() {
     assert_eq!(std::fs::read(&secret).unwrap(), b"do not read");
 }
 
+/// The file is rejected before it is opened (so it is not locked either), whichever
+/// strategy claims it and whatever kind a listing claimed to have seen.
 fn assert_rejected_not_regular(dir: &Arc<Dir>, file: &str, kind: FileKind) {
     for strategy in [Strategy::Verified, Strategy::Naive] {
         let claimer = Claimer::new(dir.clone(), strategy);
-        match claim_within_a_second(&claimer, file) {
-            Outcome::Rejected(r) => {
-                assert_eq!(r.reason(), RejectReason::NotRegular(kind), "{file}");
-                assert!(r.is_locked());
+        for seen in [None, Some(kind)] {
+            let outcome = if seen.is_none() {
+                claim_within_a_second(&claimer, file)
+            } else {
+                claimer.claim_seen(name(file), seen).unwrap()
+            };
+            match outcome {
+                Outcome::Rejected(r) => {
+                    assert_eq!(r.reason(), RejectReason::NotRegular(kind), "{file}");
+                    assert!(!r.is_locked(), "{file} was opened");
+                }
+                other => panic!("{file}: expected Rejected, got {other:?}"),
             }
-            other => panic!("{file}: expected Rejected, got {other:?}"),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -209,4 +210,56 @@ fn a_drain_with_a_full_journal_backs_off_instead_of_spinning() {
          ({passes} passes), nothing run, nothing lost",
         ran_for.as_secs_f64()
     ));
+}
+
+/// A FIFO in new/ with a writer blocked on it is quarantined without being opened: the
+/// writer stays blocked until someone really reads it (the test, from failed/).
+#[test]
+fn a_fifo_in_new_is_quarantined_without_being_opened() {
+    let spool = TempSpool::new();
+    let fifo = spool.folder("new").join("a-fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    // A writer blocked in open(2) until a reader opens the FIFO, wherever it is by then.
+    let writer = Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo from-the-writer > '{}'", fifo.display()))
+        .spawn()
+        .unwrap();
+    let valid = spool.drop_job("beside it\n");
+    let mut daemon = spool.daemon(&["--trace-claims"], &[]);
+    wait_until("the FIFO is quarantined", PATIENCE, || {
+        !spool.events(EventKind::Quarantined).is_empty()
+            && spool.count_per_job(EventKind::Done).contains_key(&valid)
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    // No open of it succeeded.
+    assert!(
+        !spool
+            .events(EventKind::Step)
+            .iter()
+            .any(|r| matches!(&r.event,
+        Event::Step(s) if s.name == "a-fifo"
+            && s.step == spoolq_claim::Step::AfterOpen && s.result.is_ok()))
+    );
+    // Had the daemon opened it, the writer would have been let go then, written into a
+    // pipe read by nobody and died. Still blocked, it writes to the first real reader.
+    // (A reader's open waits for a writer: on a thread, so that its absence fails the
+    // test instead of hanging it.)
+    let quarantined = spool.folder("failed").join("a-fifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = String::new();
+        let read = std::fs::File::open(&quarantined).and_then(|mut f| f.read_to_string(&mut got));
+        let _ = tx.send(read.map(|_| got));
+    });
+    let got = rx
+        .recv_timeout(PATIENCE)
+        .expect("no writer: the daemon's open let it go earlier")
+        .unwrap();
+    assert_eq!(got, "from-the-writer\n");
+    let mut writer = writer;
+    assert!(writer.wait().unwrap().success());
+    report("FIFO with a blocked writer in new/: quarantined unopened, the writer still blocked");
 }

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 
-use spoolq_claim::{Claim, Claimer, Outcome};
+use spoolq_claim::{Claim, Claimer, FileKind, Outcome};
 use spoolq_spool::failed::FoundIn;
 use spoolq_spool::job::MAX_HEADER_LEN;
 use spoolq_spool::journal;
@@ -41,16 +41,18 @@ impl Claimed {
     }
 }
 
-/// Claims `name`, validates it, dups the payload descriptor and journals the claim.
-/// None when there is nothing to run (busy, gone, stale, quarantined, released).
+/// Claims `name` (seen by its offerer as `seen`, if it saw its kind), validates it,
+/// dups the payload descriptor and journals the claim. None when there is nothing to
+/// run (busy, gone, stale, quarantined, released).
 pub(crate) fn claim_and_journal(
     shared: &Shared,
     claimer: &Claimer,
     worker: u32,
     name: OsString,
+    seen: Option<FileKind>,
     want_payload: bool,
 ) -> Option<Claimed> {
-    let job = claim_valid(shared, claimer, worker, name, want_payload)?;
+    let job = claim_valid(shared, claimer, worker, name, seen, want_payload)?;
     if shared.lifecycle.is_stopping() {
         // Claimed after shutdown began: nothing was journaled, just let go.
         return None;
@@ -105,19 +107,21 @@ pub(crate) fn release_unjournaled(shared: &Shared, job: Claimed, error: &Journal
     }));
 }
 
-/// Claims `name` and validates it (name, header, id), and dups the payload descriptor if
-/// asked. None when there is nothing to run (busy, gone, stale, quarantined, an error).
+/// Claims `name` (seen by its offerer as `seen`, if it saw its kind) and validates it
+/// (name, header, id), and dups the payload descriptor if asked. None when there is
+/// nothing to run (busy, gone, stale, quarantined, an error).
 pub(crate) fn claim_valid(
     shared: &Shared,
     claimer: &Claimer,
     worker: u32,
     name: OsString,
+    seen: Option<FileKind>,
     want_payload: bool,
 ) -> Option<Claimed> {
     if shared.lifecycle.is_stopping() {
         return None;
     }
-    let claim = match claimer.claim(&name) {
+    let claim = match claimer.claim_seen(&name, seen) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
             let why = Rejection::ClaimRefused {

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use spoolq_claim::FileKind;
 use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::RetryName;
 use spoolq_spool::names::is_hidden;
@@ -64,8 +65,8 @@ struct ScanReport {
 #[derive(Debug)]
 struct NewCursor {
     stream: DirStream,
-    /// The name the queue had no room for.
-    pending: Option<OsString>,
+    /// The name the queue had no room for, with the kind its directory entry reported.
+    pending: Option<(OsString, Option<FileKind>)>,
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
@@ -415,9 +416,9 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         },
     };
     while !shared.lifecycle.is_stopping() {
-        let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
+        let (name, seen) = match pending.take().map(Ok).or_else(|| stream.next_entry()) {
             None => break,
-            Some(Ok(name)) => name,
+            Some(Ok(entry)) => entry,
             Some(Err(errno)) => {
                 error!(error = %errno, "listing new/ failed midway; retrying at the next rescan");
                 report.full = true;
@@ -428,14 +429,14 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
             continue;
         }
         report.listed += 1;
-        match shared.queue.offer(&name) {
+        match shared.queue.offer(&name, seen) {
             Offer::Queued => report.queued += 1,
             Offer::Known => {}
             Offer::Full => {
                 report.full = true;
                 let cursor = NewCursor {
                     stream,
-                    pending: Some(name),
+                    pending: Some((name, seen)),
                 };
                 return (report, Some(cursor));
             }

@@ -73,7 +73,7 @@
 //! ```text
 //! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
 //!                lifecycle, config
-//! worker      -> outcome, claiming, handler, record, state, lifecycle
+//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
 //! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed

@@ -9,7 +9,6 @@
 //! This module only sequences the steps and tells the queue when a name is done; each
 //! step is its own module's, and every move happens under the claim's lock there.
 
-use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
 
 use spoolq_claim::Claimer;
@@ -22,6 +21,7 @@ use crate::claiming::{
 use crate::handler::{self, Settings};
 use crate::lifecycle::Lifecycle;
 use crate::outcome::{complete_unjournaled, finish, succeeded};
+use crate::queue::Offered;
 use crate::record;
 use crate::state::{Shared, blocking};
 
@@ -30,7 +30,7 @@ use crate::state::{Shared, blocking};
 pub(crate) async fn worker(
     shared: Arc<Shared>,
     id: u32,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<OsString>>>,
+    receiver: Arc<AsyncMutex<mpsc::Receiver<Offered>>>,
 ) {
     let mut lifecycle = shared.lifecycle.clone();
     let mut claimer =
@@ -73,9 +73,10 @@ pub(crate) async fn worker(
                 None => break,
             },
         };
-        for name in names {
+        for offered in names {
+            let name = offered.name.clone();
             if shared.lifecycle.claims_new() {
-                process(&shared, &claimer, &settings, id, &name, &mut lifecycle).await;
+                process(&shared, &claimer, &settings, id, offered, &mut lifecycle).await;
             }
             shared.queue.done(&name);
         }
@@ -91,7 +92,7 @@ fn inline_worker(
     shared: &Shared,
     claimer: &Claimer,
     id: u32,
-    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    receiver: &AsyncMutex<mpsc::Receiver<Offered>>,
     mut lifecycle: Lifecycle,
 ) {
     loop {
@@ -121,9 +122,9 @@ const INLINE_BATCH: usize = 32;
 /// Waits for one name, then takes up to `max` without waiting. None once the queue is
 /// closed.
 async fn take_batch(
-    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    receiver: &AsyncMutex<mpsc::Receiver<Offered>>,
     max: usize,
-) -> Option<Vec<OsString>> {
+) -> Option<Vec<Offered>> {
     let mut rx = receiver.lock().await;
     let first = rx.recv().await?;
     let mut names = Vec::with_capacity(max);
@@ -143,13 +144,21 @@ async fn take_batch(
 /// `claimed` records in one write; run the handler and complete (unlink) each job; write
 /// all their `done` records in one write. A job that does not simply succeed takes the
 /// per-job path of [`finish`].
-fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsString]) {
+fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offered]) {
     let mut jobs = Vec::with_capacity(names.len());
-    for name in names {
+    for offered in names {
         if !shared.lifecycle.claims_new() {
             break;
         }
-        if let Some(job) = claim_valid(shared, claimer, worker, name.clone(), false) {
+        let claimed = claim_valid(
+            shared,
+            claimer,
+            worker,
+            offered.name.clone(),
+            offered.seen,
+            false,
+        );
+        if let Some(job) = claimed {
             jobs.push(job);
         }
     }
@@ -189,12 +198,15 @@ async fn process(
     claimer: &Claimer,
     settings: &Settings,
     worker: u32,
-    name: &OsStr,
+    offered: Offered,
     lifecycle: &mut Lifecycle,
 ) {
     let prepared = {
-        let (shared, claimer, name) = (shared.clone(), claimer.clone(), name.to_owned());
-        blocking(move || claim_and_journal(&shared, &claimer, worker, name, true)).await
+        let (shared, claimer) = (shared.clone(), claimer.clone());
+        blocking(move || {
+            claim_and_journal(&shared, &claimer, worker, offered.name, offered.seen, true)
+        })
+        .await
     };
     let mut job = match prepared {
         Ok(Some(job)) => job,
