@@ -31,6 +31,98 @@ fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
     .unwrap()
 }
 
+/// The handler's stdin is the locked job file itself, so every process that keeps it
+/// holds the job: a grandchild that left the handler's group (setsid, double fork) and
+/// outlives a kill -9 of the daemon (its handler died with it) keeps the job locked, the
+/// next daemon's claims find it busy, and it is claimed once the grandchild exits.
+#[test]
+fn a_grandchild_outliving_a_kill_9_of_its_daemon_keeps_the_job_claimed() {
+    let spool = TempSpool::new();
+    let scratch = spool.scratch();
+    let (gc_pid, hold) = (scratch.join("grandchild.pid"), scratch.join("hold"));
+    std::fs::write(&hold, "").unwrap();
+    let id = spool.drop_job("held by a grandchild\n");
+    // The first run leaves a grandchild in a session of its own, its stdin the job,
+    // running until the test removes `hold`; the handler itself then waits to be killed
+    // with its daemon. Later runs succeed at once. (sh gives a background command
+    // /dev/null as its stdin unless it is handed one: `<&3`, a copy of the job.)
+    let script = format!(
+        "if [ ! -e \"{pid}\" ]; then \
+           exec 3<&0; \
+           setsid sh -c 'echo $$ > \"{pid}\"; while [ -e \"{hold}\" ]; do sleep 0.02; done' \
+             <&3 > /dev/null 2>&1 & \
+           exec sleep 600 <&-; \
+         fi; cat > /dev/null",
+        pid = gc_pid.display(),
+        hold = hold.display(),
+    );
+    let mut first = spool.daemon(&[], &["sh", "-c", &script]);
+    wait_until("the grandchild started", PATIENCE, || {
+        read_pid(&gc_pid).is_some()
+    });
+    let grandchild = read_pid(&gc_pid).unwrap();
+    first.signal("KILL");
+    first.wait(PATIENCE);
+    assert!(
+        !process_gone(grandchild),
+        "the grandchild outlived its daemon"
+    );
+
+    let mut second = spool.daemon(
+        &["--trace-claims", "--rescan-interval", "50ms"],
+        &["sh", "-c", &script],
+    );
+    let second_pid = second.pid();
+    let busy = |spool: &TempSpool| {
+        spool
+            .events(EventKind::Step)
+            .iter()
+            .filter(|r| r.pid == second_pid && r.job() == Some(id))
+            .filter(|r| {
+                matches!(&r.event, Event::Step(s)
+                    if s.step == spoolq_claim::Step::AfterLock && s.result.is_err())
+            })
+            .count()
+    };
+    wait_until(
+        "the second daemon found the job locked twice",
+        PATIENCE,
+        || busy(&spool) >= 2,
+    );
+    assert!(!process_gone(grandchild));
+    let claims_by_second = |spool: &TempSpool| {
+        spool
+            .events(EventKind::Claimed)
+            .iter()
+            .filter(|r| r.pid == second_pid)
+            .count()
+    };
+    assert_eq!(
+        claims_by_second(&spool),
+        0,
+        "claimed while the grandchild held it"
+    );
+    let busy_while_held = busy(&spool);
+
+    std::fs::remove_file(&hold).unwrap();
+    wait_until("the grandchild exited", PATIENCE, || {
+        process_gone(grandchild)
+    });
+    wait_until("the second daemon completed the job", PATIENCE, || {
+        spool.count_per_job(EventKind::Done).get(&id) == Some(&1)
+    });
+    second.signal("TERM");
+    assert_eq!(second.wait(PATIENCE).code(), Some(0));
+    assert_eq!(claims_by_second(&spool), 1);
+    let audit = audit(&spool);
+    assert_eq!(audit.counts.lost, Some(0));
+    assert_eq!(audit.duplicate_counts.concurrent, 0);
+    report(&format!(
+        "grandchild outliving kill -9: the next daemon found the job locked {busy_while_held} \
+         times while it ran, claimed it 0 times then, and 1 time once it exited"
+    ));
+}
+
 /// After SIGSTOP and SIGCONT of the daemon, handlers that exited 0 while it was stopped
 /// past their job timeout are done, not timed out: an exit already observed wins.
 #[cfg(target_os = "linux")]

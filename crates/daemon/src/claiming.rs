@@ -7,6 +7,7 @@
 
 use std::ffi::OsString;
 use std::io::{Seek, SeekFrom};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
 use spoolq_claim::{Claim, Claimer, FileKind, Outcome};
@@ -29,7 +30,8 @@ pub(crate) struct Claimed {
     pub name: OsString,
     pub ready: ReadyName,
     pub header: JobHeader,
-    /// A duplicate of the locked descriptor at the payload, for the handler's stdin.
+    /// A duplicate of the locked descriptor at the payload, for the handler's stdin: the
+    /// same open file description, so the same lock.
     pub payload: Option<std::fs::File>,
     pub worker: u32,
 }
@@ -178,12 +180,7 @@ pub(crate) fn claim_valid(
         return None;
     }
     let payload = match want_payload
-        .then(|| {
-            claim
-                .file()
-                .try_clone()
-                .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
-        })
+        .then(|| payload_at(&claim, header_len as u64))
         .transpose()
     {
         Ok(payload) => payload,
@@ -201,6 +198,16 @@ pub(crate) fn claim_valid(
         payload,
         worker,
     })
+}
+
+/// A duplicate of the claim's descriptor (the same open file description, so the same
+/// lock) at the payload's first byte, blocking, for a handler's stdin: a regular file's
+/// reads never wait, and a program may refuse a non-blocking stdin.
+fn payload_at(claim: &Claim, offset: u64) -> std::io::Result<std::fs::File> {
+    let mut file = claim.file().try_clone()?;
+    file.seek(SeekFrom::Start(offset))?;
+    spoolq_os::fs::clear_nonblocking(file.as_fd()).map_err(spoolq_os::Errno::to_io)?;
+    Ok(file)
 }
 
 enum HeaderProblem {
