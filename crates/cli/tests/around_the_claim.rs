@@ -12,11 +12,13 @@
 mod common;
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use spoolq_spool::{Event, EventKind, JobId};
+use spoolq_spool::journal::Stuck;
+use spoolq_spool::{DeadCause, Event, EventKind, JobHeader, JobId, Record, ReleaseCause};
 
 fn report(line: &str) {
     use std::io::Write;
@@ -29,6 +31,322 @@ fn audit(spool: &TempSpool) -> spoolq_auditor::Report {
         ..spoolq_auditor::AuditInput::default()
     })
     .unwrap()
+}
+
+fn released(record: &Record) -> Option<&spoolq_spool::journal::Released> {
+    match &record.event {
+        Event::Released(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// The one name in new/ (the job in flight has it).
+fn only_name_in_new(spool: &TempSpool) -> String {
+    let names = spool.names("new");
+    assert_eq!(names.len(), 1, "{names:?}");
+    names[0].clone()
+}
+
+/// A job file's bytes.
+fn job_bytes(id: JobId, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = JobHeader::new(id, payload.len() as u64).render();
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// What a careless producer does: writes a file elsewhere and `mv -f`s it over `name`.
+fn rename_over(spool: &TempSpool, name: &str, bytes: &[u8]) {
+    let staging = spool.scratch().join("staging");
+    std::fs::write(&staging, bytes).unwrap();
+    let status = Command::new("mv")
+        .arg("-f")
+        .arg(&staging)
+        .arg(spool.folder("new").join(name))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A newer file renamed over the name of a job in flight is never unlinked or moved by
+/// that job's outcome: whether its handler succeeded (exit 0: complete), failed (exit
+/// 75: retry) or failed for good (exit 100: bury), the name is left alone, journaled as
+/// `released` with `name_changed`, and the newer file runs as a job of its own.
+#[test]
+fn a_file_renamed_over_a_job_in_flight_is_left_alone_and_runs() {
+    for (exit, intended) in [(0, "complete"), (75, "retry"), (100, "bury")] {
+        let spool = TempSpool::new();
+        let scratch = spool.scratch();
+        let (started, release, ran) = (
+            scratch.join("started"),
+            scratch.join("release"),
+            scratch.join("ran"),
+        );
+        let id = spool.drop_job("first\n");
+        // The first run waits for the test; every run appends its payload to `ran`.
+        let script = format!(
+            "cat >> '{ran}'; if [ ! -e '{started}' ]; then touch '{started}'; \
+             while [ ! -e '{release}' ]; do sleep 0.01; done; exit {exit}; fi; exit 0",
+            ran = ran.display(),
+            started = started.display(),
+            release = release.display(),
+        );
+        let mut daemon = spool.daemon(
+            &["--rescan-interval", "100ms", "--retry-base", "10ms"],
+            &["sh", "-c", &script],
+        );
+        wait_until("the handler started", PATIENCE, || started.exists());
+        let in_flight = only_name_in_new(&spool);
+        rename_over(&spool, &in_flight, &job_bytes(id, b"newer\n"));
+        std::fs::write(&release, "").unwrap();
+        wait_until("the newer file ran", PATIENCE, || {
+            std::fs::read_to_string(&ran).is_ok_and(|r| r.contains("newer"))
+        });
+        wait_until("the newer file is done", PATIENCE, || {
+            spool.names("new").is_empty()
+                && spool
+                    .events(EventKind::Done)
+                    .iter()
+                    .any(|r| r.job() == Some(id))
+        });
+        daemon.signal("TERM");
+        assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+
+        assert_eq!(
+            std::fs::read_to_string(&ran).unwrap(),
+            "first\nnewer\n",
+            "{intended}"
+        );
+        let left: Vec<_> = spool
+            .events(EventKind::Released)
+            .into_iter()
+            .filter(|r| released(r).is_some_and(|r| r.result == ReleaseCause::NameChanged))
+            .collect();
+        assert_eq!(left.len(), 1, "{intended}: {left:?}");
+        assert_eq!(released(&left[0]).unwrap().exit, Some(exit), "{intended}");
+        assert!(
+            daemon.log_text().contains("no longer names the file"),
+            "{intended}: {}",
+            daemon.log_text()
+        );
+        assert!(spool.names("retry").is_empty(), "{intended}");
+        assert!(spool.names("failed").is_empty(), "{intended}");
+        let audit = audit(&spool);
+        assert_eq!(audit.counts.lost, Some(0), "{intended}");
+        assert_eq!(audit.counts.left_alone, 1, "{intended}");
+        assert_eq!(audit.duplicate_counts.concurrent, 0, "{intended}");
+        assert_eq!(audit.duplicate_counts.after_completion, 0, "{intended}");
+        // One id in two files, each run once: a copy, reported as such.
+        assert_eq!(audit.counts.copied, 1, "{intended}");
+        report(&format!(
+            "renamed over a job in flight, handler exit {exit} ({intended}): the newer file \
+             left alone and run once, 1 name_changed release, 0 lost, 0 duplicates, 1 copy"
+        ));
+    }
+}
+
+/// `spoolq daemon` as nobody (when the test runs as root, else as the test's user), its
+/// stderr to a log file in the scratch folder.
+fn daemon_as_nobody(spool: &TempSpool, args: &[&str], command: &[&str]) -> Daemon {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = spool.scratch().join(format!("nobody-{n}.log"));
+    let mut cmd = if effective_uid() == 0 {
+        spoolq_as_nobody()
+    } else {
+        spoolq()
+    };
+    cmd.arg("daemon")
+        .arg("--spool")
+        .arg(spool.path())
+        .args(args);
+    if !command.is_empty() {
+        cmd.arg("--").args(command);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Daemon { child, log }
+}
+
+fn stuck_records(spool: &TempSpool) -> Vec<Stuck> {
+    spool
+        .events(EventKind::Stuck)
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::Stuck(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A job that succeeds but cannot be removed (new/ sticky, the file a producer's, the
+/// daemon another user) runs at most --max-attempts times, with the built-in handler
+/// (no attempt-counting rename) and with an external one (whose rename fails the same
+/// way, so the handler never runs): the daemon gives it up, says so once, journals a
+/// `stuck` record, `spoolq status` lists it, and a drain ends with it still in new/.
+#[test]
+fn a_job_that_cannot_be_removed_runs_at_most_max_attempts_times_and_is_shown_stuck() {
+    if effective_uid() != 0 {
+        return skip("root, to run the daemon as another user than the job files' owner");
+    }
+    for external in [false, true] {
+        let spool = TempSpool::new();
+        let ran = spool.scratch().join("ran");
+        give_spool_to_nobody(&spool, &["new"]);
+        // new/ sticky and writable by all (the daemon's probe passes), owned by root;
+        // the job file root's, readable by all.
+        std::fs::set_permissions(spool.folder("new"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        let id = spool.drop_job("cannot be removed\n");
+        let name = id.to_string();
+        std::fs::set_permissions(
+            spool.folder("new").join(&name),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::set_permissions(spool.scratch(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let script = format!("cat > /dev/null; echo run >> '{}'", ran.display());
+        let command: Vec<&str> = if external {
+            vec!["sh", "-c", &script]
+        } else {
+            vec![]
+        };
+        let args = ["--max-attempts", "3", "--rescan-interval", "50ms"];
+        let mut daemon = daemon_as_nobody(&spool, &args, &command);
+        wait_until("the daemon gave the job up", PATIENCE, || {
+            !stuck_records(&spool).is_empty()
+        });
+
+        let out = spoolq()
+            .args(["status", "--json", "--spool"])
+            .arg(spool.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let stuck = status["stuck"].as_array().unwrap();
+        assert_eq!(stuck.len(), 1, "{status}");
+        assert_eq!(stuck[0]["job"], name.as_str());
+        let cause = if external {
+            "rename_failed"
+        } else {
+            "complete_failed"
+        };
+        assert_eq!(stuck[0]["cause"], cause, "{status}");
+        let human = spoolq()
+            .args(["status", "--spool"])
+            .arg(spool.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&human.stdout).contains("stuck      1 job(s)"),
+            "{}",
+            String::from_utf8_lossy(&human.stdout)
+        );
+
+        daemon.signal("TERM");
+        assert_eq!(
+            daemon.wait(PATIENCE).code(),
+            Some(0),
+            "{}",
+            daemon.log_text()
+        );
+        let log = daemon.log_text();
+        assert_eq!(log.matches("gives the job up").count(), 1, "{log}");
+        assert_eq!(
+            log.matches("is tried again, at most 3 times").count(),
+            1,
+            "{log}"
+        );
+        let claimed = spool.count_per_job(EventKind::Claimed);
+        assert_eq!(claimed.get(&id), Some(&3), "{log}");
+        let runs = std::fs::read_to_string(&ran)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        assert_eq!(
+            runs, 0,
+            "an external handler never runs when its attempt cannot be counted"
+        );
+
+        // A drain gives up too, and ends: a job it cannot complete is not claimable.
+        let mut drain = daemon_as_nobody(&spool, &["--drain", "--max-attempts", "2"], &command);
+        assert_eq!(drain.wait(PATIENCE).code(), Some(0), "{}", drain.log_text());
+        assert_eq!(spool.count_per_job(EventKind::Claimed).get(&id), Some(&5));
+        assert_eq!(spool.names("new"), vec![name.clone()]);
+        let audit = audit(&spool);
+        assert_eq!(audit.counts.stuck, 1);
+        assert_eq!(audit.counts.lost, Some(0));
+        report(&format!(
+            "cannot be removed ({}): --max-attempts 3: claimed 3 times then given up, logged \
+             once, 1 stuck record, listed by status; a drain with --max-attempts 2: 2 more, \
+             then exits 0; handler runs {runs}",
+            if external {
+                "external handler, rename refused"
+            } else {
+                "built-in handler"
+            }
+        ));
+    }
+}
+
+/// A failing job whose move to retry/ fails (retry/ made unwritable for the daemon while
+/// it runs) runs --max-attempts times, each counted in its name, then goes to failed/.
+#[test]
+fn a_failing_job_whose_retry_move_fails_runs_max_attempts_times_then_is_buried() {
+    if effective_uid() != 0 {
+        return skip("root, to run the daemon as a user whose rights can be taken away");
+    }
+    let spool = TempSpool::new();
+    let ran = spool.scratch().join("ran");
+    std::fs::set_permissions(spool.scratch(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    give_spool_to_nobody(&spool, &[]);
+    let script = format!("cat > /dev/null; echo run >> '{}'; exit 75", ran.display());
+    let mut daemon = daemon_as_nobody(
+        &spool,
+        &["--max-attempts", "3", "--rescan-interval", "50ms"],
+        &["sh", "-c", &script],
+    );
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(EventKind::Start).is_empty()
+    });
+    std::fs::set_permissions(
+        spool.folder("retry"),
+        std::fs::Permissions::from_mode(0o555),
+    )
+    .unwrap();
+    // Written beside the spool, given to nobody, then renamed in: the daemon never sees
+    // it unreadable.
+    let id = JobId::generate();
+    let staging = spool.scratch().join("staging");
+    std::fs::write(&staging, job_bytes(id, b"always fails\n")).unwrap();
+    std::os::unix::fs::chown(&staging, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::rename(&staging, spool.folder("new").join(id.to_string())).unwrap();
+    wait_until("the job is dead", PATIENCE, || {
+        !spool.events(EventKind::Dead).is_empty()
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    let runs = std::fs::read_to_string(&ran).unwrap().lines().count();
+    assert_eq!(runs, 3, "{}", daemon.log_text());
+    let failed_moves = spool
+        .events(EventKind::Released)
+        .iter()
+        .filter(|r| released(r).is_some_and(|r| r.result == ReleaseCause::RetryMoveFailed))
+        .count();
+    assert_eq!(failed_moves, 2);
+    let reason = spool.reason(&format!("{id}.3"));
+    assert_eq!(
+        reason.reason,
+        spoolq_spool::ReasonCode::Dead(DeadCause::AttemptsExhausted)
+    );
+    report(&format!(
+        "retry/ unwritable: --max-attempts 3: {runs} runs, {failed_moves} failed moves to \
+         retry/, then failed/ as attempts_exhausted"
+    ));
 }
 
 /// The handler's stdin is the locked job file itself, so every process that keeps it
@@ -121,6 +439,54 @@ fn a_grandchild_outliving_a_kill_9_of_its_daemon_keeps_the_job_claimed() {
         "grandchild outliving kill -9: the next daemon found the job locked {busy_while_held} \
          times while it ran, claimed it 0 times then, and 1 time once it exited"
     ));
+}
+
+/// A job that kills its daemon every time (or is killed with it) counts each started
+/// attempt in its name, so after --max-attempts of them the next daemon buries it in
+/// failed/ as attempts_exhausted without running it again.
+#[test]
+fn a_job_that_kills_its_daemon_every_time_ends_in_failed_after_max_attempts() {
+    let spool = TempSpool::new();
+    let ran = spool.scratch().join("ran");
+    let id = spool.drop_job("deadly\n");
+    // The handler's parent is the daemon.
+    let script = format!("echo run >> '{}'; kill -9 $PPID; sleep 600", ran.display());
+    let runs = || {
+        std::fs::read_to_string(&ran)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for attempt in 1..=2 {
+        let mut daemon = spool.daemon(&["--max-attempts", "2"], &["sh", "-c", &script]);
+        let status = daemon.wait(PATIENCE);
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "{}",
+            daemon.log_text()
+        );
+        assert_eq!(runs(), attempt);
+        assert_eq!(spool.names("new"), vec![format!("{id}.{attempt}")]);
+    }
+    let mut last = spool.daemon(&["--max-attempts", "2", "--drain"], &["sh", "-c", &script]);
+    assert_eq!(last.wait(PATIENCE).code(), Some(0), "{}", last.log_text());
+    assert_eq!(runs(), 2);
+    assert!(spool.names("new").is_empty());
+    let reason = spool.reason(&format!("{id}.2"));
+    assert_eq!(
+        reason.reason,
+        spoolq_spool::ReasonCode::Dead(DeadCause::AttemptsExhausted)
+    );
+    assert_eq!(reason.attempts, Some(2));
+    assert!(reason.message.contains("none ended"), "{}", reason.message);
+    let audit = audit(&spool);
+    assert_eq!(audit.counts.lost, Some(0));
+    assert_eq!(audit.counts.dead, 1);
+    report(
+        "a job that kills its daemon, --max-attempts 2: 2 runs (attempts 1 and 2 in the \
+         name), then failed/ as attempts_exhausted, unrun",
+    );
 }
 
 /// After SIGSTOP and SIGCONT of the daemon, handlers that exited 0 while it was stopped

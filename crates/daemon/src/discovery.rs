@@ -16,9 +16,9 @@
 //!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
 //! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
-//! keep it alive. While nothing moves on (jobs held by someone else, claims released
-//! because the journal cannot be written), re-listing backs off, so draining never
-//! spins.
+//! keep it alive, nor do jobs this daemon gave up on (`stuck`). While nothing moves on
+//! (jobs held by someone else, claims released because the journal cannot be written),
+//! re-listing backs off, so draining never spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
@@ -92,6 +92,8 @@ struct Discovery {
     scan_retry: bool,
     /// Sweep tmp/ on the next turn.
     sweep_tmp: bool,
+    /// Journal the `stuck` records again on the next turn, if they are due.
+    remind_stuck: bool,
     /// The last listing of new/ stopped at a full queue: list again once there is room.
     incomplete: bool,
     /// Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
@@ -128,6 +130,7 @@ impl Discovery {
             resume_new: false,
             scan_retry: true,
             sweep_tmp: true,
+            remind_stuck: false,
             incomplete: false,
             cursor: None,
             missed: false,
@@ -154,6 +157,11 @@ impl Discovery {
             }
             if self.sweep_tmp {
                 self.sweep_tmp().await;
+            }
+            if self.remind_stuck {
+                self.remind_stuck = false;
+                let s = self.shared.clone();
+                let _ = blocking(move || s.stuck.remind(&s.journal)).await;
             }
             if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
                 self.move_due_retries().await;
@@ -261,6 +269,7 @@ impl Discovery {
                 self.scan_new = true;
                 self.scan_retry = true;
                 self.sweep_tmp = true;
+                self.remind_stuck = true;
             }
             msg = recv(&mut self.feed) => {
                 let mut next = Some(msg);
@@ -425,7 +434,8 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
                 return (report, None);
             }
         };
-        if is_hidden(&name) {
+        // A job this daemon gave up on is not claimable here: a drain does not wait for it.
+        if is_hidden(&name) || shared.stuck.given_up(&name) {
             continue;
         }
         report.listed += 1;

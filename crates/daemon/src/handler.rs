@@ -65,6 +65,8 @@ pub(crate) struct Run {
     pub interrupted: bool,
     /// It could not be started.
     pub spawn_error: Option<String>,
+    /// No handler was started for this attempt (the job was not run).
+    pub not_started: bool,
     pub stderr_tail: Vec<String>,
     pub started: SystemTime,
     pub ended: SystemTime,
@@ -78,14 +80,26 @@ impl Run {
             timed_out: false,
             interrupted: false,
             spawn_error: None,
+            not_started: false,
             stderr_tail: Vec::new(),
             started: SystemTime::now(),
             ended: SystemTime::now(),
         }
     }
 
+    /// What is known of a handler that was never started.
+    pub fn not_started() -> Run {
+        let mut run = Run::new();
+        run.not_started = true;
+        run.ended = run.started;
+        run
+    }
+
     /// A short description: "exit 3", "signal 9", "timed out", ...
     pub fn describe(&self) -> String {
+        if self.not_started {
+            return "not started".to_owned();
+        }
         let mut what = match (self.code, self.signal, &self.spawn_error) {
             (_, _, Some(e)) => format!("could not start: {e}"),
             (Some(code), _, _) => format!("exit {code}"),

@@ -89,6 +89,14 @@ impl Queue {
         }
     }
 
+    /// A worker is about to give a job it holds the name `name`: known from now on, so
+    /// that the watcher's report of that name does not offer it again (which would cost
+    /// a claim of a job already held). False if the name was known already. The worker
+    /// calls [`done`](Self::done) for it as for a name it took.
+    pub fn hold(&self, name: &OsStr) -> bool {
+        lock(&self.known).insert(name.to_owned())
+    }
+
     /// A worker is done with `name` (whatever the outcome).
     pub fn done(&self, name: &OsStr) {
         lock(&self.known).remove(name);

@@ -134,6 +134,10 @@ fn requeue(
                  until that one is gone"
             );
         }
+        Err(failed) if failed.error.name_now().is_some() => {
+            warn!(job = %retry.id, error = %failed.error,
+                "a due job's name in retry/ no longer names the file claimed; left alone");
+        }
         Err(failed) => {
             error!(job = %retry.id, error = %failed.error,
                 "moving a due job back to new/ failed; it stays in retry/");

@@ -18,6 +18,7 @@ const ORDER: &[&str] = &[
     "tmp",
     "handler",
     "state",
+    "stuck",
     "record",
     "config",
     "lifecycle",
