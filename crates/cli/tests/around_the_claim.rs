@@ -449,8 +449,14 @@ fn a_job_that_kills_its_daemon_every_time_ends_in_failed_after_max_attempts() {
     let spool = TempSpool::new();
     let ran = spool.scratch().join("ran");
     let id = spool.drop_job("deadly\n");
-    // The handler's parent is the daemon.
-    let script = format!("echo run >> '{}'; kill -9 $PPID; sleep 600", ran.display());
+    // The handler's parent is the daemon. The handler lets go of the job (its stdin)
+    // first and then becomes the process the parent-death signal reaches: a `sleep` it
+    // forked would outlive the daemon holding the job, and the next daemon would find
+    // it locked (which is the point of the handler's stdin, not of this test).
+    let script = format!(
+        "exec 0<&-; echo run >> '{}'; kill -9 $PPID; exec sleep 600",
+        ran.display()
+    );
     let runs = || {
         std::fs::read_to_string(&ran)
             .unwrap_or_default()
