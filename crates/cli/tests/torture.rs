@@ -742,12 +742,15 @@ fn kill_9_of_consumers_during_a_run_loses_nothing_and_runs_nothing_twice() {
     assert_kill_9_run("", &spool, &run, kills);
 }
 
-/// The kill -9 run with an external handler that forks: each run of a job leaves a child
-/// that holds the job (its stdin, handed on explicitly: sh gives a background command
-/// /dev/null otherwise) for a while after the handler could have been killed with its
-/// daemon. The child marks the job running with an exclusive create and records an
-/// overlap if the mark is there already: no run of a job may start while a process of
-/// an earlier run still holds it.
+/// The kill -9 run with an external handler that forks: each run of a job starts a child,
+/// which starts a grandchild in a session of its own (`setsid`), and both run part of the
+/// job holding it (their stdin, handed on explicitly: sh gives a background command
+/// /dev/null otherwise): the grandchild reads the payload, the child waits for it and
+/// then works a while longer. Killed with its daemon, the handler dies (the parent-death
+/// signal) and they do not; a grandchild that finds its daemon gone (`kill -0` of the
+/// shell's `$PPID`) works a second longer, so that a run started too early overlaps it. The child marks the job running with an exclusive create for
+/// as long as either runs, and records an overlap if the mark is there already: no run
+/// of a job may start while a process of an earlier run still holds it.
 #[test]
 fn kill_9_of_consumers_with_forking_handlers_runs_no_job_twice_at_once() {
     let (jobs, kills) = (size(300, 3_000), size(5, 25));
@@ -759,7 +762,9 @@ fn kill_9_of_consumers_with_forking_handlers_runs_no_job_twice_at_once() {
         "exec 3<&0; \
          ( set -C; mark='{marks}'/$SPOOLQ_JOB_ID; \
            true > \"$mark\" || echo $SPOOLQ_JOB_ID >> '{overlaps}'; \
-           cat > /dev/null; sleep 0.2; rm -f \"$mark\" ) <&3 2> /dev/null & \
+           daemon=$PPID setsid sh -c 'cat > /dev/null; sleep 0.1; \
+             kill -0 $daemon 2> /dev/null || sleep 1' <&3 & \
+           wait; sleep 0.1; rm -f \"$mark\" ) <&3 2> /dev/null & \
          wait",
         marks = marks.display(),
         overlaps = overlaps.display(),
