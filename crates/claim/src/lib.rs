@@ -9,7 +9,11 @@
 //! the first consumer unlinks it, then get the lock once the first closes, and process a
 //! job that was already completed. [`Strategy::Naive`] is that pattern, kept to reproduce
 //! the bug. [`Strategy::Verified`] (the default) checks, once the lock is held, that the
-//! inode still has a link and that the name still points to it; see `docs/protocol.md`.
+//! inode still has a link and that the name still points to it. [`Strategy::Shared`],
+//! for file systems whose clients may answer those checks from a cache (FUSE, NFS, SMB),
+//! takes the job by renaming it into the claimer's private folder, which the server
+//! decides by name, and checks the result in a listing of that folder; see
+//! `docs/protocol.md`.
 //!
 //! # Boundaries
 //!
@@ -44,14 +48,23 @@ pub enum Strategy {
     /// Open, lock, then prove the inode is still linked at its name. The default.
     #[default]
     Verified,
+    /// Open, lock, then take the job by renaming its name into the claimer's private
+    /// folder, and prove from a listing of that folder that the name taken is the locked
+    /// inode; a mismatch is moved back. For a spool shared between hosts: neither the
+    /// rename nor the listing is answered from a client's cache.
+    Shared,
 }
 
 impl Strategy {
-    /// `"naive"` or `"verified"`.
+    /// Every strategy, in the order the lab and the help list them.
+    pub const ALL: [Strategy; 3] = [Strategy::Naive, Strategy::Verified, Strategy::Shared];
+
+    /// `"naive"`, `"verified"` or `"shared"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Naive => "naive",
             Strategy::Verified => "verified",
+            Strategy::Shared => "shared",
         }
     }
 }
@@ -64,7 +77,7 @@ impl fmt::Display for Strategy {
 
 /// The error of parsing a [`Strategy`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown claim strategy {0:?}: expected \"naive\" or \"verified\"")]
+#[error("unknown claim strategy {0:?}: expected \"naive\", \"verified\" or \"shared\"")]
 pub struct ParseStrategyError(pub String);
 
 impl FromStr for Strategy {
@@ -74,6 +87,7 @@ impl FromStr for Strategy {
         match s {
             "naive" => Ok(Strategy::Naive),
             "verified" => Ok(Strategy::Verified),
+            "shared" => Ok(Strategy::Shared),
             other => Err(ParseStrategyError(other.to_owned())),
         }
     }
@@ -88,7 +102,12 @@ pub enum Step {
     AfterOpen,
     /// `flock` returned (on macOS/BSD reported right after the open).
     AfterLock,
-    /// The checks returned; `result` is Ok exactly when the file is claimed.
+    /// Shared strategy only: the rename of the job's name into the claimer's private
+    /// folder returned (ENOENT: the name was gone on the server).
+    AfterTake,
+    /// The checks returned; `result` is Ok exactly when the file is claimed. Under the
+    /// shared strategy this is the listing of the private folder (and, on a mismatch,
+    /// the move of the taken file back where it was found).
     AfterVerify,
     /// About to unlink or move the claimed name.
     BeforeComplete,
@@ -100,10 +119,11 @@ pub enum Step {
 
 impl Step {
     /// Every step, in protocol order.
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::BeforeOpen,
         Step::AfterOpen,
         Step::AfterLock,
+        Step::AfterTake,
         Step::AfterVerify,
         Step::BeforeComplete,
         Step::AfterComplete,
@@ -116,6 +136,7 @@ impl Step {
             Step::BeforeOpen => "open_enter",
             Step::AfterOpen => "open",
             Step::AfterLock => "lock",
+            Step::AfterTake => "take",
             Step::AfterVerify => "verify",
             Step::BeforeComplete => "complete_enter",
             Step::AfterComplete => "complete",
@@ -160,7 +181,8 @@ pub struct StepEvent<'a> {
     /// name that is not a regular file is refused before any open, with the errno the
     /// open stands for: ENOENT (no such name), ELOOP (a symlink), EINVAL (another kind).
     /// For `AfterVerify`, Err carries the reason the file was not claimed as an
-    /// errno-like code: ENOENT (stale: unlinked or path gone), ESTALE (replaced), EMLINK
+    /// errno-like code: ENOENT (stale: unlinked or path gone), ESTALE (replaced; under
+    /// the shared strategy: the name taken was another file, moved back), EMLINK
     /// (hard-linked), EINVAL (not a regular file). For `AfterComplete`, a name that no
     /// longer names the claimed file is left alone: ESTALE (it names another file) or
     /// ENOENT (it names nothing).
@@ -181,6 +203,9 @@ pub enum StaleReason {
     NameGone,
     /// The name now points to another inode: the job was replaced.
     Replaced,
+    /// Shared strategy: the name taken into the private folder was another file than
+    /// the one locked (the client had a stale name); it was moved back.
+    TookAnother,
 }
 
 impl fmt::Display for StaleReason {
@@ -189,6 +214,9 @@ impl fmt::Display for StaleReason {
             StaleReason::Unlinked => "the locked file has no links left (completed meanwhile)",
             StaleReason::NameGone => "the name no longer exists (completed or moved meanwhile)",
             StaleReason::Replaced => "the name now points to a different file",
+            StaleReason::TookAnother => {
+                "the name taken was another file than the one locked; moved back"
+            }
         })
     }
 }
@@ -375,6 +403,8 @@ impl Outcome {
 pub struct Claimer {
     dir: Arc<Dir>,
     strategy: Strategy,
+    /// The shared strategy's private folder, where it takes its jobs.
+    private: Option<Arc<Dir>>,
     id: u64,
     hook: Option<StepHook>,
 }
@@ -384,6 +414,7 @@ impl fmt::Debug for Claimer {
         f.debug_struct("Claimer")
             .field("dir", &self.dir.path())
             .field("strategy", &self.strategy)
+            .field("private", &self.private.as_ref().map(|dir| dir.path()))
             .field("id", &self.id)
             .field("hook", &self.hook.is_some())
             .finish()
@@ -394,8 +425,14 @@ impl fmt::Debug for Claimer {
 struct Held {
     /// Always Some until `drop`, which closes it before reporting AfterClose.
     file: Option<File>,
+    /// Where the file is now: the folder it was claimed in, or the private folder a
+    /// shared claim took it to.
     dir: Arc<Dir>,
     name: CString,
+    /// The folder a shared claim took the file from, while the file is in the private
+    /// folder: letting the claim go moves it back there (under the lock), as letting go
+    /// of any other claim leaves the file where it was found.
+    give_back: Option<Arc<Dir>>,
     claimer: u64,
     hook: Option<StepHook>,
 }
@@ -423,6 +460,11 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        if let Some(from) = self.give_back.take() {
+            // Still under the lock. If this fails the file stays in the private folder,
+            // where any daemon's recovery of released claims finds it once unlocked.
+            let _ = fs::renameat_noreplace(self.dir.as_fd(), &self.name, from.as_fd(), &self.name);
+        }
         // Close first, so the hook really runs after the lock is gone.
         drop(self.file.take());
         self.step(Step::AfterClose, Ok(()));
@@ -430,14 +472,35 @@ impl Drop for Held {
 }
 
 impl Claimer {
-    /// A claimer for the files of `dir`.
+    /// A claimer for the files of `dir`. A [`Strategy::Shared`] claimer needs its
+    /// private folder ([`Claimer::shared`] or [`Claimer::with_private`]); without one its
+    /// claims fail (ENOTDIR).
     pub fn new(dir: Arc<Dir>, strategy: Strategy) -> Claimer {
         Claimer {
             dir,
             strategy,
+            private: None,
             id: 0,
             hook: None,
         }
+    }
+
+    /// A [`Strategy::Shared`] claimer for the files of `dir` that takes its jobs into
+    /// `private`: a folder on the same file system that no other claimer renames into,
+    /// and in which this claimer keeps only the jobs it holds.
+    pub fn shared(dir: Arc<Dir>, private: Arc<Dir>) -> Claimer {
+        Claimer::new(dir, Strategy::Shared).with_private(private)
+    }
+
+    /// Sets the private folder a shared claimer takes its jobs into.
+    pub fn with_private(mut self, private: Arc<Dir>) -> Claimer {
+        self.private = Some(private);
+        self
+    }
+
+    /// The private folder, for a shared claimer.
+    pub fn private(&self) -> Option<&Arc<Dir>> {
+        self.private.as_ref()
     }
 
     /// Sets the id reported to the hook (a worker number, say).
@@ -543,10 +606,11 @@ impl Claimer {
             // never a job, and a person must see it, so reject it by name.
             Err(errno) => return self.reject_unopenable(name, c, errno),
         };
-        let held = Held {
+        let mut held = Held {
             file: Some(File::from(fd)),
             dir: self.dir.clone(),
             name: c,
+            give_back: None,
             claimer: self.id,
             hook: self.hook.clone(),
         };
@@ -563,10 +627,12 @@ impl Claimer {
             Err(errno) => return Err(Error::sys(Op::Lock, &self.dir.display_path(name), errno)),
         }
 
-        let verdict = self.verify(&held);
+        let verdict = self.verify(&mut held);
         let code = match &verdict {
             Ok(Verdict::Claimed(_)) => Ok(()),
-            Ok(Verdict::Stale(StaleReason::Replaced)) => Err(Errno::ESTALE),
+            Ok(Verdict::Stale(StaleReason::Replaced | StaleReason::TookAnother)) => {
+                Err(Errno::ESTALE)
+            }
             Ok(Verdict::Stale(_)) => Err(Errno::ENOENT),
             Ok(Verdict::Rejected(RejectReason::HardLinked { .. })) => Err(Errno::EMLINK),
             Ok(Verdict::Rejected(_)) => Err(Errno::EINVAL),
@@ -602,7 +668,7 @@ impl Claimer {
         }))
     }
 
-    fn verify(&self, held: &Held) -> Result<Verdict, Error> {
+    fn verify(&self, held: &mut Held) -> Result<Verdict, Error> {
         let path = || self.dir.display_path(held.os_name());
         let stat = fs::fstat(held.file().as_fd())
             .map_err(|errno| Error::sys(Op::Fstat, &path(), errno))?;
@@ -621,6 +687,9 @@ impl Claimer {
         if stat.nlink == 0 {
             return Ok(Verdict::Stale(StaleReason::Unlinked));
         }
+        if self.strategy == Strategy::Shared {
+            return self.take(held, stat);
+        }
         match fs::fstatat_nofollow(self.dir.as_fd(), &held.name) {
             Ok(there) if there.dev == stat.dev && there.ino == stat.ino => {
                 Ok(Verdict::Claimed(stat))
@@ -630,6 +699,77 @@ impl Claimer {
             Err(errno) => Err(Error::sys(Op::Fstatat, &path(), errno)),
         }
     }
+}
+
+impl Claimer {
+    /// The shared strategy's proof, under the lock: rename the name into the private
+    /// folder (the server resolves the name: ENOENT means another claimer took or
+    /// completed the job), then list the private folder (the server's entries, not the
+    /// kernel's cached names) and compare the taken name's inode with the locked one. A
+    /// client with a stale name may have moved another file than the one it locked: that
+    /// file goes back where it was, unopened.
+    fn take(&self, held: &mut Held, stat: FileStat) -> Result<Verdict, Error> {
+        let Some(private) = self.private.clone() else {
+            held.step(Step::AfterTake, Err(Errno::ENOTDIR));
+            return Err(Error::sys(Op::Rename, self.dir.path(), Errno::ENOTDIR));
+        };
+        let taken =
+            fs::renameat_to_own_name(self.dir.as_fd(), &held.name, private.as_fd(), &held.name);
+        held.step(Step::AfterTake, taken);
+        match taken {
+            Ok(()) => {}
+            // The private folder itself gone would look the same: say so, or every claim
+            // would be stale from now on.
+            Err(Errno::ENOENT) if private.stat().is_ok_and(|dir| dir.nlink > 0) => {
+                return Ok(Verdict::Stale(StaleReason::NameGone));
+            }
+            Err(errno) => {
+                return Err(Error::sys(
+                    Op::Rename,
+                    &private.display_path(held.os_name()),
+                    errno,
+                ));
+            }
+        }
+        held.dir = private.clone();
+        held.give_back = Some(self.dir.clone());
+        match listed_inode(&private, held.os_name())? {
+            Some(ino) if ino == stat.ino => Ok(Verdict::Claimed(stat)),
+            Some(_) => {
+                // Not ours: back where it was found, now. Should the name have been
+                // published again meanwhile (EEXIST) the file stays here, and recovery
+                // of released claims finds it unlocked.
+                held.give_back = None;
+                let _ = fs::renameat_noreplace(
+                    private.as_fd(),
+                    &held.name,
+                    self.dir.as_fd(),
+                    &held.name,
+                );
+                held.dir = self.dir.clone();
+                Ok(Verdict::Stale(StaleReason::TookAnother))
+            }
+            None => {
+                // Renamed, yet not listed: nothing to give back; should it appear after
+                // all, recovery of released claims finds it unlocked.
+                held.give_back = None;
+                Ok(Verdict::Stale(StaleReason::NameGone))
+            }
+        }
+    }
+}
+
+/// The inode number the listing of `dir` gives `name`, if listed.
+fn listed_inode(dir: &Dir, name: &OsStr) -> Result<Option<u64>, Error> {
+    let list_error = |errno| Error::sys(Op::ReadDir, dir.path(), errno);
+    let mut stream = fs::dir_stream(dir.as_fd()).map_err(list_error)?;
+    while let Some(entry) = stream.next_inode() {
+        let (listed, ino) = entry.map_err(list_error)?;
+        if listed == name {
+            return Ok(Some(ino));
+        }
+    }
+    Ok(None)
 }
 
 enum Verdict {
@@ -679,9 +819,16 @@ impl Claim {
         self.held.os_name()
     }
 
-    /// The folder the job was claimed in.
+    /// The folder the job is in: the one it was claimed in, or the claimer's private
+    /// folder once a shared claim took it there.
     pub fn dir(&self) -> &Arc<Dir> {
         &self.held.dir
+    }
+
+    /// The folder a shared claim took the job from (and gives it back to when let go);
+    /// `None` for a claim that left the job where it was found.
+    pub fn taken_from(&self) -> Option<&Arc<Dir>> {
+        self.held.give_back.as_ref()
     }
 
     /// The file's (device, inode): its identity while the claim holds it.
@@ -743,13 +890,16 @@ impl Claim {
     /// Completes the job: unlinks its name while still holding the lock, then closes.
     /// Whoever takes the lock afterwards sees a file with no links. A name that no
     /// longer names the claimed file is left alone ([`ActError::NotAtName`]).
-    pub fn complete(self) -> Result<(), ActError> {
+    pub fn complete(mut self) -> Result<(), ActError> {
         self.held.step(Step::BeforeComplete, Ok(()));
         let result = self.act_on_name(|held| {
             fs::unlinkat(held.dir.as_fd(), &held.name).map_err(|errno| {
                 Error::sys(Op::Unlink, &held.dir.display_path(held.os_name()), errno)
             })
         });
+        if result.is_ok() {
+            self.held.give_back = None;
+        }
         self.held
             .step(Step::AfterComplete, act_step_result(&result));
         drop(self);
@@ -760,13 +910,16 @@ impl Claim {
     /// never replacing an existing name, then closes. A name that no longer names the
     /// claimed file is left alone ([`ActError::NotAtName`]). On failure the claim comes
     /// back, still locked.
-    pub fn move_to(self, to: &Dir, to_name: &OsStr) -> Result<(), Box<MoveFailed<Claim>>> {
+    pub fn move_to(mut self, to: &Dir, to_name: &OsStr) -> Result<(), Box<MoveFailed<Claim>>> {
         self.held.step(Step::BeforeComplete, Ok(()));
         let result = self.act_on_name(|held| move_held(held, to, to_name));
         self.held
             .step(Step::AfterComplete, act_step_result(&result));
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.held.give_back = None;
+                Ok(())
+            }
             Err(error) => Err(Box::new(MoveFailed { error, claim: self })),
         }
     }
@@ -786,7 +939,8 @@ impl Claim {
         Ok(())
     }
 
-    /// Releases the lock without touching the file (the same as dropping the claim).
+    /// Releases the lock, leaving the file where it was found (the same as dropping the
+    /// claim): a shared claim moves it back from the private folder first.
     pub fn release(self) {}
 }
 
@@ -880,7 +1034,7 @@ mod tests {
             assert_eq!(step.as_str().parse(), Ok(step));
         }
         assert!("opened".parse::<Step>().is_err());
-        for strategy in [Strategy::Naive, Strategy::Verified] {
+        for strategy in Strategy::ALL {
             assert_eq!(strategy.as_str().parse(), Ok(strategy));
         }
     }

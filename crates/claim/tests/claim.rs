@@ -324,25 +324,35 @@ fn directory_open_refuses_a_symlink() {
 
 #[test]
 fn hook_sees_every_step_in_order() {
-    let (_tmp, dir) = setup();
-    std::fs::write(dir.path().join("a"), b"x").unwrap();
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let hook = Arc::new(move |ev: &StepEvent<'_>| {
-        let _ = tx
-            .lock()
-            .unwrap()
-            .send((ev.claimer, ev.step, ev.result.is_ok()));
-    });
-    let claimer = Claimer::new(dir, Strategy::Verified)
+    for strategy in Strategy::ALL {
+        let (tmp, dir) = setup();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let hook = Arc::new(move |ev: &StepEvent<'_>| {
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send((ev.claimer, ev.step, ev.result.is_ok()));
+        });
+        let claimer = match strategy {
+            Strategy::Shared => shared_claimer(&tmp, &dir, "t"),
+            _ => Claimer::new(dir, strategy),
+        }
         .with_id(7)
         .with_hook(hook);
-    claimed(claimer.claim(name("a")).unwrap())
-        .complete()
-        .unwrap();
-    let steps: Vec<_> = rx.try_iter().collect();
-    let expected: Vec<_> = Step::ALL.iter().map(|&s| (7, s, true)).collect();
-    assert_eq!(steps, expected);
+        claimed(claimer.claim(name("a")).unwrap())
+            .complete()
+            .unwrap();
+        let steps: Vec<_> = rx.try_iter().collect();
+        // Only the shared strategy takes the job.
+        let expected: Vec<_> = Step::ALL
+            .iter()
+            .filter(|&&s| s != Step::AfterTake || strategy == Strategy::Shared)
+            .map(|&s| (7, s, true))
+            .collect();
+        assert_eq!(steps, expected, "{strategy}");
+    }
 }
 
 #[test]
@@ -449,4 +459,112 @@ fn rename_keeps_the_claim_under_its_new_name_and_never_replaces() {
     claim.complete().unwrap();
     assert!(!dir.path().join("a.1").exists());
     assert_eq!(std::fs::read(dir.path().join("a.2")).unwrap(), b"another");
+}
+
+/// A shared claimer taking into `claimed/<token>/` beside `new/`.
+fn shared_claimer(tmp: &tempfile::TempDir, dir: &Arc<Dir>, token: &str) -> Claimer {
+    let private = tmp.path().join("claimed").join(token);
+    std::fs::create_dir_all(&private).unwrap();
+    Claimer::shared(dir.clone(), Arc::new(Dir::open(&private).unwrap()))
+}
+
+fn listed(path: std::path::PathBuf) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_shared_claim_takes_the_job_into_its_private_folder_and_acts_on_it_there() {
+    let (tmp, dir) = setup();
+    std::fs::write(tmp.path().join("new/a.0"), b"one").unwrap();
+    std::fs::write(tmp.path().join("new/b.0"), b"two").unwrap();
+    std::fs::create_dir(tmp.path().join("retry")).unwrap();
+    let retry = Dir::open(&tmp.path().join("retry")).unwrap();
+    let claimer = shared_claimer(&tmp, &dir, "host.boot.1");
+    let private = tmp.path().join("claimed/host.boot.1");
+
+    let mut claim = claimed(claimer.claim(name("a.0")).unwrap());
+    assert_eq!(listed(tmp.path().join("new")), ["b.0"]);
+    assert_eq!(listed(private.clone()), ["a.0"]);
+    assert_eq!(claim.dir().path(), private);
+    assert_eq!(claim.taken_from().unwrap().path(), tmp.path().join("new"));
+    // Another claimer finds the name gone from new/.
+    let other = shared_claimer(&tmp, &dir, "host.boot.2");
+    assert!(matches!(other.claim(name("a.0")).unwrap(), Outcome::Gone));
+    // Counting the attempt renames it inside the private folder.
+    claim.rename(name("a.1")).unwrap();
+    assert_eq!(listed(private.clone()), ["a.1"]);
+    assert_eq!(claim.read_all().unwrap(), b"one");
+    claim.complete().unwrap();
+    assert!(listed(private.clone()).is_empty());
+
+    let claim = claimed(claimer.claim(name("b.0")).unwrap());
+    claim.move_to(&retry, name("b.1.due")).unwrap();
+    assert!(listed(private.clone()).is_empty());
+    assert_eq!(listed(tmp.path().join("retry")), ["b.1.due"]);
+    assert!(listed(tmp.path().join("new")).is_empty());
+}
+
+#[test]
+fn a_shared_claim_let_go_puts_the_job_back_where_it_was_found() {
+    let (tmp, dir) = setup();
+    std::fs::write(tmp.path().join("new/a.0"), b"one").unwrap();
+    let claimer = shared_claimer(&tmp, &dir, "t");
+    let mut claim = claimed(claimer.claim(name("a.0")).unwrap());
+    claim.rename(name("a.1")).unwrap();
+    drop(claim);
+    // Under the name that counts the attempt, as a verified claim leaves it.
+    assert_eq!(listed(tmp.path().join("new")), ["a.1"]);
+    assert!(listed(tmp.path().join("claimed/t")).is_empty());
+    let claim = claimed(claimer.claim(name("a.1")).unwrap());
+    claim.release();
+    assert_eq!(listed(tmp.path().join("new")), ["a.1"]);
+}
+
+#[test]
+fn a_shared_claim_that_takes_another_file_than_it_locked_moves_it_back() {
+    // The stale-name case of a network file system, made on a local one: between the
+    // lock and the take the locked file is moved away and the name made to name
+    // another file, so the rename moves a file the claimer does not hold. Only the
+    // listing of the private folder tells.
+    let (tmp, dir) = setup();
+    std::fs::write(tmp.path().join("new/a.0"), b"locked").unwrap();
+    let new_path = tmp.path().join("new");
+    let away = tmp.path().join("away");
+    std::fs::create_dir(&away).unwrap();
+    let hook = Arc::new(move |ev: &StepEvent<'_>| {
+        if ev.step == Step::AfterLock && ev.result.is_ok() {
+            std::fs::rename(new_path.join("a.0"), away.join("a.0")).unwrap();
+            std::fs::write(new_path.join(".other"), b"another").unwrap();
+            std::fs::rename(new_path.join(".other"), new_path.join("a.0")).unwrap();
+        }
+    });
+    let claimer = shared_claimer(&tmp, &dir, "t").with_hook(hook);
+    match claimer.claim(name("a.0")).unwrap() {
+        Outcome::Stale(StaleReason::TookAnother) => {}
+        other => panic!("expected stale (took another), got {other:?}"),
+    }
+    assert_eq!(listed(tmp.path().join("new")), ["a.0"]);
+    assert_eq!(
+        std::fs::read(tmp.path().join("new/a.0")).unwrap(),
+        b"another"
+    );
+    assert!(listed(tmp.path().join("claimed/t")).is_empty());
+}
+
+#[test]
+fn a_shared_claimer_without_its_private_folder_claims_nothing() {
+    let (tmp, dir) = setup();
+    std::fs::write(tmp.path().join("new/a.0"), b"one").unwrap();
+    let claimer = shared_claimer(&tmp, &dir, "t");
+    std::fs::remove_dir(tmp.path().join("claimed/t")).unwrap();
+    let error = claimer.claim(name("a.0")).unwrap_err();
+    assert_eq!(error.errno(), Some(spoolq_claim::Errno::ENOENT), "{error}");
+    let unset = Claimer::new(dir.clone(), Strategy::Shared);
+    assert!(unset.claim(name("a.0")).is_err());
+    assert_eq!(listed(tmp.path().join("new")), ["a.0"]);
 }

@@ -5,7 +5,8 @@
 //! - never a claim after the job was completed (the race of docs/protocol.md).
 //!
 //! Every claimer runs in its own thread with its own open file description, against a
-//! fresh temp dir per interleaving. A claimer parks at every step (every hook call but
+//! fresh temp dir per interleaving (the job in `new/`, each shared claimer's private
+//! folder in `claimed/<claimer>/`). A claimer parks at every step (every hook call but
 //! the final close) and moves one step when the schedule says so.
 
 use std::collections::HashSet;
@@ -15,9 +16,15 @@ use std::thread;
 
 use spoolq_claim::{Claimer, Dir, Outcome, StaleReason, Step, StepEvent, Strategy};
 
-/// One step of a claimer: the pause points are every hook call except AfterClose, plus
-/// the final close that ends the claimer.
-const STEPS_PER_CLAIMER: usize = 6;
+/// The steps of a claimer that claims and completes: the pause points are every hook
+/// call except AfterClose, plus the final close that ends the claimer. The shared
+/// strategy has one more: the take.
+fn steps_per_claimer(strategy: Strategy) -> usize {
+    match strategy {
+        Strategy::Shared => 7,
+        Strategy::Naive | Strategy::Verified => 6,
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -104,8 +111,9 @@ struct RunResult {
 /// then lets any unfinished claimer run to its end.
 fn run_interleaving(strategy: Strategy, claimers: usize, schedule: &[usize]) -> RunResult {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("job"), b"payload").unwrap();
-    let dir = Arc::new(Dir::open(tmp.path()).unwrap());
+    std::fs::create_dir(tmp.path().join("new")).unwrap();
+    std::fs::write(tmp.path().join("new/job"), b"payload").unwrap();
+    let dir = Arc::new(Dir::open(&tmp.path().join("new")).unwrap());
     let gate = Gate::new(claimers);
 
     let hook_gate = gate.clone();
@@ -126,9 +134,14 @@ fn run_interleaving(strategy: Strategy, claimers: usize, schedule: &[usize]) -> 
 
     let handles: Vec<_> = (0..claimers)
         .map(|me| {
-            let claimer = Claimer::new(dir.clone(), strategy)
+            let mut claimer = Claimer::new(dir.clone(), strategy)
                 .with_id(me as u64)
                 .with_hook(hook.clone());
+            if strategy == Strategy::Shared {
+                let private = tmp.path().join(format!("claimed/{me}"));
+                std::fs::create_dir_all(&private).unwrap();
+                claimer = claimer.with_private(Arc::new(Dir::open(&private).unwrap()));
+            }
             let gate = gate.clone();
             thread::spawn(move || {
                 let outcome = claimer.claim(OsStr::new("job")).unwrap();
@@ -171,6 +184,15 @@ fn run_interleaving(strategy: Strategy, claimers: usize, schedule: &[usize]) -> 
         }
     }
     let outcomes = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    if strategy == Strategy::Shared {
+        // Completed from a private folder, and nothing left in any other.
+        for me in 0..claimers {
+            let left = std::fs::read_dir(tmp.path().join(format!("claimed/{me}")))
+                .unwrap()
+                .count();
+            assert_eq!(left, 0, "claimer {me}'s private folder is not empty");
+        }
+    }
     let st = gate.state.lock().unwrap();
     RunResult {
         violations: st.violations.clone(),
@@ -247,11 +269,39 @@ fn seed_interleaving_verified_sees_stale() {
 }
 
 #[test]
+fn seed_interleavings_shared() {
+    // The seed's interleaving: A opens and locks; B opens; A takes, completes and
+    // closes; B locks a file with no links left.
+    let seed = [0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+    let run = run_interleaving(Strategy::Shared, 2, &seed);
+    assert_eq!(
+        run.outcomes,
+        [
+            "claimed".to_owned(),
+            format!("stale({:?})", StaleReason::Unlinked)
+        ],
+        "trace: {:?}",
+        run.trace
+    );
+    assert!(run.violations.is_empty(), "{:?}", run.violations);
+    // B opens one step later: the name is in A's private folder already.
+    let seed = [0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+    let run = run_interleaving(Strategy::Shared, 2, &seed);
+    assert_eq!(run.outcomes, ["claimed", "gone"], "trace: {:?}", run.trace);
+    assert!(run.violations.is_empty(), "{:?}", run.violations);
+}
+
+#[test]
 fn every_two_claimer_interleaving() {
-    let schedules = all_interleavings(&[STEPS_PER_CLAIMER, STEPS_PER_CLAIMER]);
-    // C(12, 6): every way to interleave two claimers of six steps each.
-    assert_eq!(schedules.len(), 924);
-    for strategy in [Strategy::Verified, Strategy::Naive] {
+    for strategy in [Strategy::Verified, Strategy::Shared, Strategy::Naive] {
+        let steps = steps_per_claimer(strategy);
+        let schedules = all_interleavings(&[steps, steps]);
+        // C(12, 6) and C(14, 7): every way to interleave two claimers' steps.
+        assert_eq!(
+            schedules.len(),
+            if steps == 6 { 924 } else { 3432 },
+            "{strategy}"
+        );
         let mut failing = Vec::new();
         for schedule in &schedules {
             let run = run_interleaving(strategy, 2, schedule);
@@ -273,7 +323,9 @@ fn every_two_claimer_interleaving() {
             failing.len()
         ));
         match strategy {
-            Strategy::Verified => assert!(failing.is_empty(), "verified failed: {failing:?}"),
+            Strategy::Verified | Strategy::Shared => {
+                assert!(failing.is_empty(), "{strategy} failed: {failing:?}")
+            }
             Strategy::Naive => {
                 assert!(
                     failing.contains(&SEED.to_vec()),
@@ -302,12 +354,12 @@ fn sampled_three_claimer_interleavings() {
     const SEED: u64 = 0x5EED_5EED_0123_4567;
     let mut rng = XorShift(SEED);
     let mut seen = HashSet::new();
-    for strategy in [Strategy::Verified, Strategy::Naive] {
+    for strategy in [Strategy::Verified, Strategy::Shared, Strategy::Naive] {
         let mut failing = 0;
         for _ in 0..SAMPLES {
-            // A uniformly shuffled multiset of 6 steps per claimer (Fisher-Yates).
+            // A uniformly shuffled multiset of each claimer's steps (Fisher-Yates).
             let mut schedule: Vec<usize> = (0..3)
-                .flat_map(|who| std::iter::repeat_n(who, STEPS_PER_CLAIMER))
+                .flat_map(|who| std::iter::repeat_n(who, steps_per_claimer(strategy)))
                 .collect();
             for i in (1..schedule.len()).rev() {
                 let j = (rng.next() % (i as u64 + 1)) as usize;
@@ -321,7 +373,7 @@ fn sampled_three_claimer_interleavings() {
                 assert_eq!(
                     strategy,
                     Strategy::Naive,
-                    "verified failed in {schedule:?}: {:?}\ntrace: {:?}",
+                    "{strategy} failed in {schedule:?}: {:?}\ntrace: {:?}",
                     run.violations,
                     run.trace
                 );

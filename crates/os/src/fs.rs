@@ -414,6 +414,24 @@ pub fn renameat(
     call(|| rustix::fs::renameat(from_dir, from, to_dir, to))
 }
 
+/// Renames to a name only the caller ever creates (a claimer's private folder): without
+/// replacing where the file system takes the no-replace flag, plainly where it does not
+/// (EINVAL, ENOSYS). Never a link then unlink, which would show the file under two names
+/// to whoever finds the first one while it has both.
+pub fn renameat_to_own_name(
+    from_dir: BorrowedFd<'_>,
+    from: &CStr,
+    to_dir: BorrowedFd<'_>,
+    to: &CStr,
+) -> Result<(), Errno> {
+    match renameat_noreplace_native(from_dir, from, to_dir, to) {
+        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
+            renameat(from_dir, from, to_dir, to)
+        }
+        other => other,
+    }
+}
+
 /// `linkat(from_dir, from, to_dir, to, 0)`.
 pub fn linkat(
     from_dir: BorrowedFd<'_>,
@@ -521,6 +539,23 @@ impl DirStream {
                 kind => Some(kind),
             };
             return Some(Ok((OsString::from_vec(bytes.to_vec()), kind)));
+        }
+    }
+
+    /// The next name with the inode number its directory entry reports (`d_ino`), as
+    /// the file system answered the listing: on a network or FUSE file system the
+    /// server's answer, never a name cached by the kernel's lookups. Skips `.` and `..`.
+    pub fn next_inode(&mut self) -> Option<Result<(OsString, u64), Errno>> {
+        loop {
+            let entry = match self.stream.read()? {
+                Ok(entry) => entry,
+                Err(errno) => return Some(Err(errno.into())),
+            };
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            return Some(Ok((OsString::from_vec(bytes.to_vec()), entry.ino())));
         }
     }
 }
