@@ -76,6 +76,18 @@ impl Dir {
         fs::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
     }
 
+    /// `fstat` of the directory itself, answered by the file system rather than a
+    /// client's attribute cache ([`fs::fstat_fresh`]).
+    pub fn stat_fresh(&self) -> Result<FileStat, Error> {
+        fs::fstat_fresh(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
+    /// The file system this directory is on ([`crate::filesystem::file_system`]).
+    pub fn file_system(&self) -> Result<crate::FileSystem, Error> {
+        crate::filesystem::file_system(self.fd.as_fd())
+            .map_err(|errno| Error::sys(Op::Statfs, &self.path, errno))
+    }
+
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat_at(&self, name: &OsStr) -> Result<FileStat, Error> {
         let c = c_name(name)?;

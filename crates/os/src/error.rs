@@ -39,6 +39,8 @@ pub enum Op {
     ReadDir,
     /// Reading a file's bytes.
     Read,
+    /// `fstatfs` of a folder: which file system it is on.
+    Statfs,
 }
 
 impl fmt::Display for Op {
@@ -58,6 +60,7 @@ impl fmt::Display for Op {
             Op::Fsync => "fsync of",
             Op::ReadDir => "listing",
             Op::Read => "reading",
+            Op::Statfs => "statfs of",
         })
     }
 }
@@ -76,7 +79,7 @@ pub enum Error {
         errno: Errno,
     },
     /// A std I/O call failed (reads, fsync).
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {}", path.display(), crate::errno::describe_io(source))]
     Io {
         /// The operation.
         op: Op,

@@ -205,6 +205,9 @@ pub struct FileStat {
     pub gid: u32,
     /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
+    /// Last status change (`st_ctime`): also moves when a name is added to or removed
+    /// from a directory, whoever set the modification time.
+    pub ctime: SystemTime,
     /// When the file was created, where the file system reports it (`statx`'s
     /// `stx_btime` on Linux, `st_birthtime` on macOS). With the inode number it tells a
     /// file from a later one that reuses the number once the first is freed.
@@ -217,6 +220,7 @@ impl FileStat {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn from_raw(st: &rustix::fs::Stat) -> FileStat {
         let mtime = since_epoch(st.st_mtime as i64, st.st_mtime_nsec as i64);
+        let ctime = since_epoch(st.st_ctime as i64, st.st_ctime_nsec as i64);
         #[cfg(target_vendor = "apple")]
         let birth = Some(since_epoch(
             st.st_birthtime as i64,
@@ -235,6 +239,7 @@ impl FileStat {
             uid: st.st_uid as u32,
             gid: st.st_gid as u32,
             mtime,
+            ctime,
             birth,
         }
     }
@@ -258,6 +263,7 @@ impl FileStat {
             uid: stx.stx_uid,
             gid: stx.stx_gid,
             mtime: time(&stx.stx_mtime),
+            ctime: time(&stx.stx_ctime),
             birth: born.then(|| time(&stx.stx_btime)),
         }
     }
@@ -293,6 +299,17 @@ fn statx_at(dir: BorrowedFd<'_>, name: &CStr, flags: AtFlags) -> Result<Option<F
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(stat) = statx_at(fd, c"", AtFlags::EMPTY_PATH)? {
+        return Ok(stat);
+    }
+    call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
+}
+
+/// `fstat(fd)` answered by the file system itself rather than by a client's attribute
+/// cache: on Linux `statx(AT_STATX_FORCE_SYNC)`, which makes an NFS or FUSE client ask
+/// its server (on a local file system it is an ordinary stat); elsewhere `fstat`.
+pub fn fstat_fresh(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(stat) = statx_at(fd, c"", AtFlags::EMPTY_PATH | AtFlags::STATX_FORCE_SYNC)? {
         return Ok(stat);
     }
     call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
