@@ -223,7 +223,7 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
             info!(job = %id, attempt, "job done");
             outcome.done(DoneResult::Ok, None)
         }
-        Err(e) if e.is_not_found() => {
+        Err(e) if e.is_gone() => {
             // The naive strategy's race: another consumer completed this job while we
             // waited for the lock, and we ran it again. Record it; keep serving.
             Stats::bump(&shared.stats.completed);

@@ -130,6 +130,13 @@ impl Error {
         self.errno() == Some(Errno::ENOENT)
     }
 
+    /// True for ENOENT or ESTALE: the file is gone. A network or FUSE client answers
+    /// ESTALE for a file its server deleted (through another client) while this one still
+    /// had its name or a descriptor for it.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.errno(), Some(e) if e == Errno::ENOENT || e == Errno::ESTALE)
+    }
+
     /// True for EEXIST: the target name is taken.
     pub fn is_already_exists(&self) -> bool {
         self.errno() == Some(Errno::EEXIST)
