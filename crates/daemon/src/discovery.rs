@@ -5,7 +5,9 @@
 //!   (`rescan_interval`), and when the queue has room again after a listing was cut short;
 //! - the watcher (`watcher`) on new/ (names created or moved in) and retry/ (due times);
 //! - the retry mover (`retry_mover`), run at start, on a rescan, and at the earliest due
-//!   time it or the watcher saw.
+//!   time it or the watcher saw;
+//! - on a file system other hosts may drop jobs into, new/'s change stamp
+//!   (`remote_drops`), which the watcher cannot see move for them.
 //!
 //! Each turn also checks that the spool's folders are the ones opened at start, and
 //! each rescan sweeps tmp/ (`tmp`).
@@ -37,6 +39,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::lifecycle::{Folder, Lifecycle};
 use crate::queue::Offer;
+use crate::remote_drops::{self, RemoteDrops};
 use crate::retry_mover::{self, RetryReport};
 use crate::state::{Shared, Stats, blocking};
 use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
@@ -108,6 +111,12 @@ struct Discovery {
     drain_delay: Duration,
     /// [`Stats::progress`] when the workers last went idle.
     last_progress: u64,
+    /// new/'s change-stamp poller, on a file system other hosts may drop jobs into.
+    remote: Option<RemoteDrops>,
+    /// When the poller looks next.
+    remote_at: Option<Instant>,
+    /// The poller's look is due on the next turn.
+    check_remote: bool,
 }
 
 impl Discovery {
@@ -133,11 +142,23 @@ impl Discovery {
             last_retry_pass: RetryReport::default(),
             drain_at: None,
             drain_delay: DRAIN_MIN,
+            remote: None,
+            remote_at: None,
+            check_remote: false,
         }
     }
 
     /// Turns until the daemon stops or, in drain mode, the spool is drained.
     async fn run(mut self) {
+        let s = self.shared.clone();
+        self.remote = blocking(move || remote_drops::start(&s))
+            .await
+            .ok()
+            .flatten();
+        self.remote_at = self
+            .remote
+            .as_ref()
+            .map(|poller| Instant::now() + poller.interval());
         loop {
             if self.lifecycle.is_stopping() {
                 return;
@@ -149,6 +170,9 @@ impl Discovery {
                 );
                 self.scan_new = true;
                 self.scan_retry = true;
+            }
+            if self.check_remote {
+                self.look_for_remote_drops().await;
             }
             if self.sweep_tmp {
                 self.sweep_tmp().await;
@@ -190,6 +214,32 @@ impl Discovery {
                 );
             }
         }
+    }
+
+    /// Looks at new/'s change stamp; when it moved, lists new/ (or, while a listing cut
+    /// short waits for room, lists it from the start once that one is done).
+    async fn look_for_remote_drops(&mut self) {
+        self.check_remote = false;
+        let Some(mut poller) = self.remote.take() else {
+            return;
+        };
+        let Ok((poller, changed)) = blocking(move || {
+            let changed = poller.changed();
+            (poller, changed)
+        })
+        .await
+        else {
+            return;
+        };
+        if changed {
+            if self.cursor.is_some() {
+                self.missed = true;
+            } else {
+                self.scan_new = true;
+            }
+        }
+        self.remote_at = Some(Instant::now() + poller.interval());
+        self.remote = Some(poller);
     }
 
     /// Lists new/ into the queue, from the start or where the last listing stopped.
@@ -280,6 +330,10 @@ impl Discovery {
                 self.scan_retry = true;
             }
             () = self.shared.queue.progressed() => self.on_progress(),
+            () = sleep_until(self.remote_at), if self.remote_at.is_some() => {
+                self.remote_at = None;
+                self.check_remote = true;
+            }
             () = sleep_until(self.drain_at), if self.drain_at.is_some() => {
                 self.drain_at = None;
                 self.scan_new = true;

@@ -32,6 +32,7 @@
 //! outcome         complete, retry, bury or release a claimed job, and journal it
 //! claiming        claim one name, check that it is a job, journal the claim
 //! discovery       the discovery task: when to list new/, run the retry mover, sweep
+//! remote_drops    new/'s change stamp, polled where other hosts may drop jobs
 //! retry_mover     move due jobs from retry/ back to new/
 //! watcher         inotify (Linux) or notify (elsewhere) on new/ and retry/
 //! quarantine      a file that is not a job goes to failed/ with its reason
@@ -76,7 +77,9 @@
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, state, queue,
+//!                lifecycle, failed
+//! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
 //! quarantine  -> state, failed
@@ -112,6 +115,7 @@ mod outcome;
 mod quarantine;
 mod queue;
 mod record;
+mod remote_drops;
 mod retry_mover;
 mod state;
 mod tmp;

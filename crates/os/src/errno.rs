@@ -495,10 +495,7 @@ mod tests {
             describe_io(&std::io::Error::from_raw_os_error(libc::ESTALE)),
             "Stale file handle (ESTALE)"
         );
-        assert_eq!(
-            describe_io(&std::io::Error::other("no errno")),
-            "no errno"
-        );
+        assert_eq!(describe_io(&std::io::Error::other("no errno")), "no errno");
         assert_eq!(Errno(-1).name(), "E?");
     }
 }

@@ -192,7 +192,9 @@ impl SharedMounts {
     }
 
     fn named(variable: &str, engine: &str) -> Option<SharedMounts> {
-        let value = std::env::var(variable).ok().filter(|v| !v.trim().is_empty())?;
+        let value = std::env::var(variable)
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
         let mounts: Vec<PathBuf> = value.split(',').map(|m| PathBuf::from(m.trim())).collect();
         for mount in &mounts {
             assert!(
