@@ -4,11 +4,14 @@
 //! understand (a newer spoolq writing into the spool).
 //!
 //! Everything here is read-only and lock-free where the platform allows it. "In flight"
-//! means "some process holds the claim lock on the file in new/". On Linux that is read
-//! from `/proc/locks`, matched by device and inode, without opening a single job file;
-//! elsewhere (macOS, the BSDs) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh
-//! descriptor ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that
-//! job for an instant (it finds it again on its next scan) but never takes or loses it.
+//! means "some process holds the claim lock on the file in new/". On Linux, on a local
+//! file system, that is read from `/proc/locks`, matched by device and inode, without
+//! opening a single job file. Elsewhere (macOS, the BSDs) and on a file system other
+//! hosts share (whose locks `/proc/locks` does not list: FUSE, or those of other hosts
+//! on NFS) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh descriptor
+//! ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that job for an
+//! instant (it finds it again on its next scan) but never takes or loses it. When
+//! neither can tell, in flight is unknown, never a guessed 0.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -50,6 +53,8 @@ pub struct Status {
     pub in_flight: Option<u64>,
     /// How `in_flight` was found.
     pub in_flight_method: InFlightMethod,
+    /// The file system new/ is on, and whether spoolq's one-host assumptions hold there.
+    pub file_system: FileSystemStatus,
     /// Names in new/ starting with `.` (`.DS_Store`, editor files): never claimed, but they
     /// keep launchd's QueueDirectories and systemd's DirectoryNotEmpty= firing.
     pub hidden_in_new: u64,
@@ -102,16 +107,32 @@ pub struct UnknownRecords {
     pub first: Vec<UnknownEntry>,
 }
 
+/// The file system of a spool.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSystemStatus {
+    /// Its type as the mount table names it (`ext4`, `nfs4`, `fuse.juicefs`).
+    pub name: String,
+    /// `local`, `shared` (other hosts may reach it) or `unknown`.
+    pub sharing: &'static str,
+    /// Whether spoolq's one-host assumptions (every change seen by the watcher, every
+    /// lock in `/proc/locks`, lookups and stats answered by the kernel) are known to hold.
+    pub local_assumptions_hold: bool,
+}
+
 /// How in-flight jobs were detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InFlightMethod {
     /// Read from `/proc/locks` (Linux): no lock taken, no job file opened.
     ProcLocks,
-    /// A shared non-blocking flock probe per file (macOS, BSDs).
+    /// A shared non-blocking flock probe per file (macOS, BSDs, and file systems shared
+    /// with other hosts, whose locks `/proc/locks` does not list).
     FlockProbe,
     /// `/proc/locks` could not be read; nothing was probed, so as not to disturb claims.
     Unavailable,
+    /// A lock probe failed with an error that says nothing about the lock (the file
+    /// system may not support the probe): not known.
+    ProbeFailed,
 }
 
 /// The oldest job waiting in new/.
@@ -219,9 +240,20 @@ impl Status {
             }
         }
 
-        let (locked, method) = locked_names(new_dir, &jobs)?;
+        let file_system = match new_dir.file_system() {
+            Ok(fs) => fs,
+            Err(_) => spoolq_os::FileSystem {
+                name: "unknown".to_owned(),
+                sharing: spoolq_os::Sharing::Unknown,
+            },
+        };
+        let (locked, method) = if file_system.sharing.local_assumptions_hold() {
+            locked_names(new_dir, &jobs)?
+        } else {
+            probe_locked_names(new_dir, &jobs)?
+        };
         let in_flight = match method {
-            InFlightMethod::Unavailable => None,
+            InFlightMethod::Unavailable | InFlightMethod::ProbeFailed => None,
             _ => Some(locked.len() as u64),
         };
 
@@ -282,6 +314,11 @@ impl Status {
             ready,
             in_flight,
             in_flight_method: method,
+            file_system: FileSystemStatus {
+                sharing: file_system.sharing.as_str(),
+                local_assumptions_hold: file_system.sharing.local_assumptions_hold(),
+                name: file_system.name,
+            },
             hidden_in_new,
             oldest_ready: oldest.map(|(t, name, source)| OldestReady {
                 name: names::printable(name),
@@ -414,6 +451,16 @@ fn locked_names(
     dir: &Dir,
     jobs: &[std::ffi::OsString],
 ) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+    probe_locked_names(dir, jobs)
+}
+
+/// The names among `jobs` whose lock is held right now, by a shared lock probe of each;
+/// [`InFlightMethod::ProbeFailed`] when a probe fails with an error that says nothing
+/// about the lock.
+fn probe_locked_names(
+    dir: &Dir,
+    jobs: &[std::ffi::OsString],
+) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
     let mut locked = HashSet::new();
     for name in jobs {
         // Only regular files: opening a FIFO or a device to probe it would be wrong.
@@ -428,13 +475,16 @@ fn locked_names(
                 locked.insert(name.clone());
             }
             Ok(false) => {}
-            // Gone (completed meanwhile), or unreadable by us: not known to be in flight.
+            // Gone (completed meanwhile, here or through another host's mount), or
+            // unreadable by us: not known to be in flight.
             Err(e)
-                if e.is_not_found()
+                if e.is_gone()
                     || matches!(e.errno(), Some(x) if x == spoolq_os::Errno::EACCES
                         || x == spoolq_os::Errno::EPERM
                         || x == spoolq_os::Errno::ELOOP) => {}
-            Err(e) => return Err(e.into()),
+            // The lock call itself failed (ENOLCK, EOPNOTSUPP, EIO): the count would be a
+            // guess.
+            Err(_) => return Ok((HashSet::new(), InFlightMethod::ProbeFailed)),
         }
     }
     Ok((locked, InFlightMethod::FlockProbe))

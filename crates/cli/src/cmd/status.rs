@@ -62,11 +62,27 @@ fn human(s: &Status) -> String {
     out += &format!("ready      {}\n", s.ready);
     out += &match (s.in_flight, s.in_flight_method) {
         (Some(n), _) => format!("in flight  {n}\n"),
+        (None, InFlightMethod::ProbeFailed) => {
+            "in flight  unknown (a lock probe failed on this file system)\n".to_owned()
+        }
         (None, _) => "in flight  unknown (/proc/locks is not readable)\n".to_owned(),
     };
     if s.in_flight_method == InFlightMethod::FlockProbe {
         out += "           (found by a shared lock probe)\n";
     }
+    let fs = &s.file_system;
+    out += &if fs.local_assumptions_hold {
+        format!(
+            "file sys   {} ({}: spoolq's one-host assumptions hold)\n",
+            fs.name, fs.sharing
+        )
+    } else {
+        format!(
+            "file sys   {} ({}: spoolq's one-host assumptions are not known to hold; see \
+             docs/multi-host.md)\n",
+            fs.name, fs.sharing
+        )
+    };
     out += &format!("retry      {}", s.retry.waiting);
     if let (Some(due), Some(in_secs)) = (&s.retry.next_due, s.retry.next_due_in_secs) {
         if s.retry.due_now > 0 {
