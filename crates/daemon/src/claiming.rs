@@ -5,7 +5,7 @@
 //! the name was busy, gone, stale, not a job (handed to `quarantine`) or could not be
 //! journaled (released). Running the handler and acting on its end are not here.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 
@@ -120,6 +120,18 @@ pub(crate) fn claim_valid(
     let claim = match claimer.claim(&name) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
+            match publishing(shared, &rejected, &name) {
+                Publishing::Finished => {
+                    drop(rejected);
+                    return claim_valid(shared, claimer, worker, name, want_payload);
+                }
+                Publishing::Young => {
+                    debug!(name = %printable(&name), "two links, freshly made: a publish in \
+                        progress through another mount; left for a later claim");
+                    return None;
+                }
+                Publishing::No => {}
+            }
             let why = Rejection::ClaimRefused {
                 reason: rejected.reason(),
                 job: record::id_from_name(&name),
@@ -197,6 +209,59 @@ pub(crate) fn claim_valid(
         payload,
         worker,
     })
+}
+
+/// What a job file with two links is, as far as publishing goes.
+enum Publishing {
+    /// Its other link was its producer's tmp/ name, now removed: claim it again.
+    Finished,
+    /// Its other link is nowhere to be found, but its links changed less than
+    /// [`LINKS_SETTLE`] ago on a file system other hosts share: a publish another client
+    /// finished while this one's caches still show two links. Left in new/ for a later
+    /// claim.
+    Young,
+    /// Not a publish: a hard link someone made, to be quarantined.
+    No,
+}
+
+/// How long after its last change of links a file with two links in new/ may still be a
+/// publish seen through a client's attribute cache (GlusterFS's default is one second).
+const LINKS_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A file rejected for a second link may be a job being published where the file system
+/// has no no-replace rename (link into new/, then unlink from tmp/; docs/protocol.md):
+/// finish that publish, or leave a fresh one alone. Blocking.
+fn publishing(shared: &Shared, rejected: &spoolq_claim::Rejected, name: &OsStr) -> Publishing {
+    let (spoolq_claim::RejectReason::HardLinked { nlink: 2 }, Some(stat), Some(ready)) =
+        (rejected.reason(), rejected.stat(), ReadyName::parse(name))
+    else {
+        return Publishing::No;
+    };
+    match shared.spool.finish_publish(ready.id, stat.ino) {
+        Ok(true) => return Publishing::Finished,
+        Ok(false) => {}
+        Err(e) => {
+            error!(name = %printable(name), error = %e, "looking for the producer's name in tmp/ \
+                failed; the file stays in new/");
+            return Publishing::Young;
+        }
+    }
+    // A local file system's link count is never a cache's: two links are two links.
+    let local = shared
+        .spool
+        .new_dir()
+        .file_system()
+        .is_ok_and(|fs| fs.sharing.local_assumptions_hold());
+    let young = match std::time::SystemTime::now().duration_since(stat.ctime) {
+        Ok(age) => age < LINKS_SETTLE,
+        // A change time ahead of this host's clock: another host's clock runs ahead.
+        Err(_) => true,
+    };
+    if young && !local {
+        Publishing::Young
+    } else {
+        Publishing::No
+    }
 }
 
 enum HeaderProblem {

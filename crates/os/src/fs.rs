@@ -392,7 +392,9 @@ pub fn linkat(
 /// rustix calls for `RenameFlags::NOREPLACE` there. Where the kernel or file system
 /// lacks the flag (EINVAL, ENOSYS; on macOS ENOTSUP, see rename(2)), falls back to
 /// `linkat` then `unlinkat`, which is equally exclusive (link fails with EEXIST) and
-/// only briefly shows the file under both names.
+/// only briefly shows the file under both names. The unlink finding the old name gone
+/// (ENOENT) is success: the link stands, and whoever removed the old name finished the
+/// move (a consumer finishing a publish it met with two links, see docs/protocol.md).
 pub fn renameat_noreplace(
     from_dir: BorrowedFd<'_>,
     from: &CStr,
@@ -402,7 +404,10 @@ pub fn renameat_noreplace(
     match renameat_noreplace_native(from_dir, from, to_dir, to) {
         Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
             linkat(from_dir, from, to_dir, to)?;
-            unlinkat(from_dir, from)
+            match unlinkat(from_dir, from) {
+                Err(Errno::ENOENT) => Ok(()),
+                other => other,
+            }
         }
         other => other,
     }

@@ -341,6 +341,36 @@ impl Spool {
             .collect()
     }
 
+    /// Finishes the publish of job `id` whose file in new/ (inode `ino`) still has its
+    /// producer's name in tmp/: where the file system has no no-replace rename
+    /// (GlusterFS), a drop links the file into new/ and then unlinks its tmp/ name, so for
+    /// an instant (or for good, if the producer died in between) the job has two links.
+    /// Removes that tmp/ name (`<id>.<pid>.<sequence>`, as [`Spool::drop_job`] names it)
+    /// and returns true; false when tmp/ holds no name of this id for this inode. The
+    /// caller holds the job's lock; the producer, finding its tmp/ name gone, takes its
+    /// publish as done.
+    pub fn finish_publish(&self, id: JobId, ino: u64) -> Result<bool, spoolq_os::Error> {
+        let prefix = format!("{id}.");
+        for name in self.tmp.entries()? {
+            let name = name?;
+            if !name.as_encoded_bytes().starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            match self.tmp.stat_at(&name) {
+                Ok(stat) if stat.ino == ino => {
+                    return match self.tmp.unlink(&name) {
+                        Err(e) if !e.is_not_found() => Err(e),
+                        _ => Ok(true),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
     /// Drops a new job atomically: write it into tmp/, optionally fsync it, rename it into
     /// new/ without replacing anything, optionally fsync new/. On any error nothing is
     /// left in new/ and the temp file is removed.
