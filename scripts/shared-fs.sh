@@ -224,9 +224,10 @@ case $command in
     up)
         for engine in $(engines "${1:-}"); do
             log "bringing up $engine in $WORK/$engine"
+            # A fresh volume each time: what an earlier `up` left mounted comes down first.
             case $engine in
-                juicefs) juicefs_up ;;
-                glusterfs) gluster_up ;;
+                juicefs) juicefs_down; juicefs_up ;;
+                glusterfs) gluster_down; gluster_up ;;
             esac
             env_lines "$engine" | tee "$WORK/$engine.env"
         done
