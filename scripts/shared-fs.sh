@@ -50,6 +50,18 @@ apt_install() {
 
 mounted() { mountpoint -q "$1" 2>/dev/null; }
 
+# Whether process $1 still runs (a zombie nobody reaped runs no code).
+running() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
+# Waits until process $1 has ended.
+wait_gone() {
+    for _ in $(seq 1 200); do
+        running "$1" || return 0
+        sleep 0.05
+    done
+    log "process $1 did not end"
+}
+
 # Waits until every mount point of an engine is mounted (the engines return before the
 # FUSE mount is ready). Not a sleep standing in for synchronisation: it polls the state.
 wait_mounted() {
@@ -123,6 +135,13 @@ juicefs_down() {
         { [[ -x $JUICEFS ]] && "$JUICEFS" umount "$dir" >/dev/null 2>&1; } \
             || umount "$dir" 2>/dev/null || umount -l "$dir" || log "could not unmount $dir"
     done
+    # A client whose mount is gone may linger (its supervisor, a reconnecting child):
+    # end the clients of these mount points, each by its pid.
+    local pid
+    for pid in $(pgrep -f "juicefs mount .* $base/mnt/"); do
+        kill "$pid" 2>/dev/null || true
+        wait_gone "$pid"
+    done
     if [[ -f $base/redis.pid ]]; then
         redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 \
             || kill "$(cat "$base/redis.pid")" 2>/dev/null || true
@@ -135,8 +154,11 @@ gluster_up() {
     local base="$WORK/glusterfs" host
     host=$(hostname)
     mkdir -p "$base"
-    if [[ ! -f $base/glusterd.pid ]] || ! kill -0 "$(cat "$base/glusterd.pid")" 2>/dev/null; then
-        pgrep -x glusterd >/dev/null && die "a glusterd not started by this script is running"
+    if [[ ! -f $base/glusterd.pid ]] || ! running "$(cat "$base/glusterd.pid")"; then
+        local pid
+        for pid in $(pgrep -x glusterd); do
+            running "$pid" && die "a glusterd not started by this script is running ($pid)"
+        done
         glusterd -p "$base/glusterd.pid" -l "$base/glusterd.log"
         for _ in $(seq 1 200); do
             gluster --mode=script volume list >/dev/null 2>&1 && break
@@ -178,7 +200,7 @@ gluster_down() {
         umount "$dir" 2>/dev/null || umount -l "$dir" || log "could not unmount $dir"
     done
     [[ -f $base/glusterd.pid ]] || return 0
-    if kill -0 "$(cat "$base/glusterd.pid")" 2>/dev/null; then
+    if running "$(cat "$base/glusterd.pid")"; then
         gluster --mode=script volume stop "$VOLUME" force >/dev/null 2>&1 || true
         gluster --mode=script volume delete "$VOLUME" >/dev/null 2>&1 || true
         # The volume's brick process and self-heal daemon were started by glusterd for
@@ -187,8 +209,10 @@ gluster_down() {
         for pid in $(cat /var/run/gluster/vols/"$VOLUME"/*.pid 2>/dev/null) \
                    $(cat /var/run/gluster/*.pid 2>/dev/null); do
             kill "$pid" 2>/dev/null || true
+            wait_gone "$pid"
         done
         kill "$(cat "$base/glusterd.pid")" 2>/dev/null || true
+        wait_gone "$(cat "$base/glusterd.pid")"
         # glusterd runs the volume's hook scripts in the background: let them finish.
         for _ in $(seq 1 100); do
             pgrep -f "volname=$VOLUME" >/dev/null || break
