@@ -163,7 +163,7 @@ pub(crate) fn claim_valid(
     let header = match read_header(&claim) {
         Ok(header) => header,
         Err(HeaderProblem::Io(e)) => {
-            error!(job = %ready.id, error = %e, "reading the job failed; it stays in new/");
+            error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "reading the job failed; it stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
@@ -196,7 +196,7 @@ pub(crate) fn claim_valid(
     {
         Ok(payload) => payload,
         Err(e) => {
-            error!(job = %ready.id, error = %e, "cannot open the payload; the job stays in new/");
+            error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "cannot open the payload; the job stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }

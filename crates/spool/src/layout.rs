@@ -530,13 +530,13 @@ pub enum DropError {
         id: JobId,
     },
     /// The payload's reader failed.
-    #[error("reading the payload: {source}")]
+    #[error("reading the payload: {}", spoolq_os::describe_io(source))]
     Payload {
         /// The reader's error.
         source: std::io::Error,
     },
     /// Writing or fsyncing the temporary file failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {}", path.display(), spoolq_os::describe_io(source))]
     Write {
         /// The temporary file in tmp/.
         path: PathBuf,
