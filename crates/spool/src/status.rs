@@ -55,8 +55,14 @@ pub struct Status {
     pub hidden_in_new: u64,
     /// The oldest ready (unclaimed) job, if any.
     pub oldest_ready: Option<OldestReady>,
-    /// Jobs waiting out a backoff in retry/.
+    /// Jobs waiting out a backoff in retry/ after a failed attempt (names
+    /// `<id>.<n>.<due>` with `n` of at least 1); names the daemon does not know are
+    /// counted here too, as `unparsable`.
     pub retry: RetryStatus,
+    /// Jobs in retry/ before their first attempt, produced for a later time (`spoolq
+    /// produce --at` or `--delay`: `<id>.0.<due>`). Never called a retry: nothing has
+    /// failed.
+    pub scheduled: RetryStatus,
     /// Dead letters and quarantined files in failed/ (reason files not counted).
     pub failed: u64,
     /// Files in tmp/: drops in progress, or leftovers of crashed producers.
@@ -145,14 +151,15 @@ pub enum AgeSource {
 /// at once; an id much older or newer than its file was chosen by someone else.
 pub const ID_TIME_TOLERANCE: Duration = Duration::from_secs(60);
 
-/// retry/ in numbers.
+/// Jobs in retry/ in numbers: those waiting for a retry, or those scheduled.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetryStatus {
-    /// Files waiting in retry/.
+    /// Files waiting.
     pub waiting: u64,
     /// Of those, how many are already due (the daemon moves them back to new/ shortly).
     pub due_now: u64,
-    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them.
+    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them
+    /// (always 0 for scheduled jobs).
     pub unparsable: u64,
     /// The earliest due time (RFC 3339, UTC), if any job waits.
     pub next_due: Option<String>,
@@ -232,28 +239,22 @@ impl Status {
         let oldest = oldest_ready(new_dir, &ready_jobs, now)?;
         let ready = jobs.len() as u64 - locked.len() as u64;
 
-        let mut retry = RetryStatus::default();
-        let mut next_due: Option<SystemTime> = None;
+        let mut retry = Waiting::default();
+        let mut scheduled = Waiting::default();
         for name in names(spool.retry())? {
             if names::is_hidden(&name) {
                 continue;
             }
-            retry.waiting += 1;
             match RetryName::parse(&name) {
-                Some(r) => {
-                    let due = r.due();
-                    if due <= now {
-                        retry.due_now += 1;
-                    }
-                    if next_due.is_none_or(|d| due < d) {
-                        next_due = Some(due);
-                    }
+                Some(r) if r.attempts == 0 => scheduled.add(r.due(), now),
+                Some(r) => retry.add(r.due(), now),
+                None => {
+                    retry.status.waiting += 1;
+                    retry.status.unparsable += 1;
                 }
-                None => retry.unparsable += 1,
             }
         }
-        retry.next_due = next_due.map(rfc3339);
-        retry.next_due_in_secs = next_due.map(|d| secs_between(now, d));
+        let (retry, scheduled) = (retry.finish(now), scheduled.finish(now));
 
         let failed = names(spool.failed())?
             .iter()
@@ -289,6 +290,7 @@ impl Status {
                 source,
             }),
             retry,
+            scheduled,
             failed,
             tmp,
             recent_processes,
@@ -296,6 +298,31 @@ impl Status {
             unknown_records,
             journal_problems,
         })
+    }
+}
+
+/// Jobs in retry/ of one kind, while they are counted.
+#[derive(Default)]
+struct Waiting {
+    status: RetryStatus,
+    next_due: Option<SystemTime>,
+}
+
+impl Waiting {
+    fn add(&mut self, due: SystemTime, now: SystemTime) {
+        self.status.waiting += 1;
+        if due <= now {
+            self.status.due_now += 1;
+        }
+        if self.next_due.is_none_or(|d| due < d) {
+            self.next_due = Some(due);
+        }
+    }
+
+    fn finish(mut self, now: SystemTime) -> RetryStatus {
+        self.status.next_due = self.next_due.map(rfc3339);
+        self.status.next_due_in_secs = self.next_due.map(|d| secs_between(now, d));
+        self.status
     }
 }
 
