@@ -49,6 +49,10 @@ enum Command {
     Status(cmd::status::Args),
     /// Write a launchd plist or systemd unit that runs the daemon.
     Service(cmd::service::Args),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Write the man pages of every command into a folder.
+    Man(cmd::completions::ManArgs),
 }
 
 impl Command {
@@ -62,6 +66,8 @@ impl Command {
             Command::Init(_) => "init",
             Command::Status(_) => "status",
             Command::Service(_) => "service install",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
         Command::Init(args) => cmd::init::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Service(args) => cmd::service::run(args),
+        Command::Completions(args) => cmd::completions::completions(args),
+        Command::Man(args) => cmd::completions::man(args),
     };
     match result {
         Ok(exit) => {

@@ -1,6 +1,7 @@
 //! One module per subcommand: its flags (clap) and how its result is printed.
 
 pub mod audit;
+pub mod completions;
 pub mod daemon;
 pub mod init;
 pub mod lab;
