@@ -726,6 +726,7 @@ struct Stamp {
 struct Requeue {
     domain: u32,
     mono: u64,
+    wall: Option<i64>,
     attempt: u32,
 }
 
@@ -947,6 +948,7 @@ impl Analyzer {
                 state.requeues.push(Requeue {
                     domain: domain_index,
                     mono: t,
+                    wall,
                     attempt: requeued.attempt,
                 });
                 return;
@@ -1461,14 +1463,35 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
                 .first()
                 .map(|&i| &state.claims[i])
         {
-            // A consumer may journal `claimed` before the producer journals `produced`
-            // (it is written after the rename): that is zero latency, not negative.
-            let latency = if first.domain == produced.domain {
-                Some(first.start.saturating_sub(produced.mono))
+            // From when the job became claimable: its `produced` record, or, for a job
+            // produced for later (into retry/), the `requeued` record of its move to new/
+            // before its first claim. A consumer may journal `claimed` before the producer
+            // journals `produced` (it is written after the rename): that is zero latency,
+            // not negative.
+            let published = state
+                .requeues
+                .iter()
+                .filter(|r| r.attempt == 1)
+                .filter(|r| {
+                    if r.domain == first.domain {
+                        r.mono <= first.start
+                    } else {
+                        r.wall.zip(first.start_wall).is_some_and(|(r, c)| r <= c)
+                    }
+                })
+                .map(|r| Stamp {
+                    domain: r.domain,
+                    mono: r.mono,
+                    wall: r.wall,
+                })
+                .max_by_key(|r| (r.domain == first.domain, r.wall, r.mono));
+            let ready = published.unwrap_or(produced);
+            let latency = if first.domain == ready.domain {
+                Some(first.start.saturating_sub(ready.mono))
             } else {
                 first
                     .start_wall
-                    .zip(produced.wall)
+                    .zip(ready.wall)
                     .map(|(c, p)| u64::try_from(c.saturating_sub(p)).unwrap_or(0))
             };
             first_claim.extend(latency);

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use spoolq_auditor::Finding;
 
@@ -41,6 +41,57 @@ pub fn positive_duration(s: &str) -> Result<HumanDuration, String> {
         }
         d => Ok(d),
     }
+}
+
+/// A point in time for `--at`: RFC 3339 with its zone (`2026-12-01T18:30:00Z`,
+/// `2026-12-01T19:30:00+01:00`; a space may stand for the `T`), or `@` and Unix seconds
+/// (`@1796161441`). A time without a zone is refused: whose local time it is would be a
+/// guess.
+pub fn parse_at(s: &str) -> Result<SystemTime, String> {
+    let hint = "write it as 2026-12-01T18:30:00Z, 2026-12-01T19:30:00+01:00 or @<unix seconds> \
+                (date -u +%FT%TZ -d 'tomorrow 18:30' prints one)";
+    if let Some(secs) = s.strip_prefix('@') {
+        let secs: u64 = secs
+            .parse()
+            .map_err(|_| format!("{s:?} is not @<unix seconds>; {hint}"))?;
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+    }
+    let (local, offset_secs) =
+        split_offset(s).ok_or_else(|| format!("{s:?} has no time zone (Z or +HH:MM); {hint}"))?;
+    let utc = humantime::parse_rfc3339_weak(local)
+        .map_err(|e| format!("{s:?} is not a time ({e}); {hint}"))?;
+    let shift = Duration::from_secs(offset_secs.unsigned_abs());
+    let t = if offset_secs >= 0 {
+        utc.checked_sub(shift)
+    } else {
+        utc.checked_add(shift)
+    };
+    t.ok_or_else(|| format!("{s:?} is out of range; {hint}"))
+}
+
+/// `text` without its zone, and the zone's offset east of UTC in seconds; `None` when it
+/// has none.
+fn split_offset(text: &str) -> Option<(&str, i64)> {
+    if let Some(local) = text.strip_suffix('Z').or_else(|| text.strip_suffix('z')) {
+        return Some((local, 0));
+    }
+    let at = text.len().checked_sub(6)?;
+    let (local, zone) = (text.get(..at)?, text.get(at..)?);
+    let bytes = zone.as_bytes();
+    let sign = match bytes[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    if bytes[3] != b':' || !local.contains(':') {
+        return None;
+    }
+    let hours: i64 = zone.get(1..3)?.parse().ok()?;
+    let minutes: i64 = zone.get(4..6)?.parse().ok()?;
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some((local, sign * (hours * 3600 + minutes * 60)))
 }
 
 /// Permission bits, written and read in octal (`750`, `2770`).
@@ -97,5 +148,30 @@ mod tests {
             assert_eq!(printed.parse::<FailOn>(), Ok(FailOn(finding)));
         }
         assert_eq!(Mode(0o2770).to_string(), "2770");
+    }
+
+    #[test]
+    fn at_takes_rfc3339_with_a_zone_or_unix_seconds() {
+        let at = |s: &str| parse_at(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap());
+        let secs = Duration::from_secs;
+        assert_eq!(at("2026-12-01T18:30:00Z"), Ok(secs(1_796_149_800)));
+        assert_eq!(at("2026-12-01 18:30:00Z"), Ok(secs(1_796_149_800)));
+        assert_eq!(at("2026-12-01T19:30:00+01:00"), Ok(secs(1_796_149_800)));
+        assert_eq!(at("2026-12-01T13:00:00-05:30"), Ok(secs(1_796_149_800)));
+        assert_eq!(
+            at("2026-12-01T18:30:00.250Z"),
+            Ok(Duration::from_millis(1_796_149_800_250))
+        );
+        assert_eq!(at("@1796149800"), Ok(secs(1_796_149_800)));
+        for bad in [
+            "2026-12-01T18:30:00",
+            "2026-12-01",
+            "tomorrow",
+            "@-5",
+            "2026-12-01T18:30:00+25:00",
+            "",
+        ] {
+            assert!(parse_at(bad).is_err(), "{bad:?}");
+        }
     }
 }
