@@ -53,7 +53,7 @@ use spoolq_spool::journal::{
 };
 use spoolq_spool::{
     DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Problem, QuarantineCause,
-    ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
+    ReadyName, Record, ReleaseCause, RequeueCause, RetryName, Spool, UnknownEntry,
 };
 
 pub use order::OrderingBasis;
@@ -372,6 +372,9 @@ pub struct Counts {
     pub released: u64,
     /// Jobs whose id was claimed in two or more files (see [`CopiedJob`]).
     pub copied: u64,
+    /// `requeued` records of jobs sent back from failed/ (`spoolq requeue`): each such
+    /// job is pending again (or done, if it ran since), no longer dead.
+    pub sent_back: u64,
     /// Jobs now in new/ or retry/.
     pub pending: Option<u64>,
     /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
@@ -736,6 +739,36 @@ struct JobState {
     terminal: u8,
     claims: Vec<ClaimRec>,
     requeues: Vec<Requeue>,
+    /// Its moves to failed/ (`dead`, `quarantined`), for telling whether one was undone
+    /// by a later send-back.
+    buried: Vec<Stamp>,
+    /// Its `requeued` records from failed/ (`spoolq requeue`): each starts its attempt
+    /// count again.
+    sent_back: Vec<Stamp>,
+}
+
+impl JobState {
+    /// Whether the job ended in failed/ and stays there as far as the journals tell: a
+    /// move to failed/ that no later send-back undid (by the monotonic clock within one
+    /// domain, by wall clock between domains; a send-back nothing orders after it does
+    /// not undo it).
+    fn still_buried(&self) -> bool {
+        self.buried.iter().any(|bury| {
+            !self.sent_back.iter().any(|back| {
+                if back.domain == bury.domain {
+                    back.mono >= bury.mono
+                } else {
+                    back.wall.zip(bury.wall).is_some_and(|(b, d)| b > d)
+                }
+            })
+        })
+    }
+
+    /// Whether the job reached an outcome that leaves it nowhere to be found: completed,
+    /// or in failed/ (and not sent back since).
+    fn terminal(&self) -> bool {
+        self.terminal & DONE != 0 || self.still_buried()
+    }
 }
 
 /// Who wrote a record: its host, boot and pid, and the start its journal's name gives.
@@ -945,6 +978,14 @@ impl Analyzer {
                 return;
             }
             Event::Requeued(requeued) => {
+                if requeued.result == Some(RequeueCause::FromFailed) {
+                    c.sent_back += 1;
+                    state.sent_back.push(Stamp {
+                        domain: domain_index,
+                        mono: t,
+                        wall,
+                    });
+                }
                 state.requeues.push(Requeue {
                     domain: domain_index,
                     mono: t,
@@ -987,11 +1028,21 @@ impl Analyzer {
                 c.dead += 1;
                 pc.dead += 1;
                 state.terminal |= DEAD;
+                state.buried.push(Stamp {
+                    domain: domain_index,
+                    mono: t,
+                    wall,
+                });
             }
             ClaimEnd::Quarantined(_) => {
                 c.quarantined += 1;
                 pc.quarantined += 1;
                 state.terminal |= QUARANTINED;
+                state.buried.push(Stamp {
+                    domain: domain_index,
+                    mono: t,
+                    wall,
+                });
             }
             ClaimEnd::Released(_) => {
                 c.released += 1;
@@ -1117,13 +1168,24 @@ impl Analyzer {
                 }
             })
             .collect();
+        // A job sent back from failed/ started its attempt count again: the counts of
+        // its claims no longer order them.
+        let sequence_holds = state.sent_back.is_empty();
         let mut verdicts: Vec<Option<order::Verdict>> = placed.iter().map(|_| None).collect();
         for j in 1..placed.len() {
             for i in 0..j {
                 if !placed[i].claim.file.same_file(placed[j].claim.file) {
                     continue;
                 }
-                let relation = order::relate(i, &placed[i], j, &placed[j], &facts, skew_ns);
+                let relation = order::relate(
+                    i,
+                    &placed[i],
+                    j,
+                    &placed[j],
+                    &facts,
+                    skew_ns,
+                    sequence_holds,
+                );
                 let verdict = order::judge(relation, i, j, |first, second| {
                     self.finished_before(state, placed[first].claim, placed[second].claim)
                 });
@@ -1507,7 +1569,7 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
         }
         if spool.is_some()
             && state.produced.is_some()
-            && state.terminal == 0
+            && !state.terminal()
             && !present.contains(&job)
         {
             if last.is_some_and(|c| c.end.is_none()) {

@@ -120,6 +120,7 @@ pub fn render_report(report: &Report) -> String {
         ("quarantined", c.quarantined),
         ("released", c.released),
         ("copied", c.copied),
+        ("sent back", c.sent_back),
     ] {
         let _ = writeln!(out, "  {name:<20} {value:>10}");
     }

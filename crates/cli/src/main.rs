@@ -38,6 +38,8 @@ enum Command {
     /// Drop jobs into a spool atomically.
     #[command(name = subcommand::PRODUCE)]
     Produce(cmd::produce::Args),
+    /// Send dead jobs from failed/ back to new/, with a fresh attempt count.
+    Requeue(cmd::requeue::Args),
     /// Read every journal and report duplicates, lost jobs and latency.
     Audit(cmd::audit::Args),
     /// Run many consumers on one spool and show the race, naive against verified.
@@ -61,6 +63,7 @@ impl Command {
         match self {
             Command::Daemon(_) => "daemon",
             Command::Produce(_) => "produce",
+            Command::Requeue(_) => "requeue",
             Command::Audit(args) => args.name(),
             Command::Lab(args) => args.name(),
             Command::Init(_) => "init",
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Daemon(args) => cmd::daemon::run(args),
         Command::Produce(args) => cmd::produce::run(args),
+        Command::Requeue(args) => cmd::requeue::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Init(args) => cmd::init::run(args),

@@ -6,11 +6,16 @@
 //! Each published job is journaled as a `produced` record when a [`JournalWriter`] is
 //! given.
 //!
-//! Boundaries: this crate publishes jobs and journals them. It never claims, reads back
-//! or deletes jobs, prints nothing and chooses no exit code (that is the binary's job).
+//! [`requeue`] publishes dead jobs again: from failed/ back to new/, under the claim's lock.
+//!
+//! Boundaries: this crate publishes jobs and journals them. It never claims a job in new/
+//! or retry/ (only, to send it back, a dead one in failed/), never reads back or deletes
+//! one, prints nothing and chooses no exit code (that is the binary's job).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod requeue;
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -16,7 +16,7 @@ use spoolq_spool::journal::{
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
-    ReleaseCause, WriterOptions,
+    ReleaseCause, RequeueCause, WriterOptions,
 };
 
 fn golden_lines() -> Vec<String> {
@@ -258,6 +258,31 @@ fn golden_records() -> Vec<Record> {
                 strategy: Verified,
                 attempt: 2,
                 name: format!("{c}.1"),
+                result: None,
+            },
+        ),
+        booted(
+            921254491800,
+            "2026-12-01T21:42:41.588829Z",
+            Requeued {
+                job: job(c),
+                worker: 0,
+                strategy: Verified,
+                attempt: 3,
+                name: format!("{c}.2"),
+                result: Some(RequeueCause::Due),
+            },
+        ),
+        booted(
+            921254491900,
+            "2026-12-01T21:42:41.588929Z",
+            Requeued {
+                job: job(c),
+                worker: 0,
+                strategy: Verified,
+                attempt: 1,
+                name: c.to_owned(),
+                result: Some(RequeueCause::FromFailed),
             },
         ),
         record(

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod init;
 pub mod lab;
 pub mod produce;
+pub mod requeue;
 pub mod service;
 pub mod status;
 pub mod value;

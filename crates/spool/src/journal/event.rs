@@ -10,7 +10,9 @@
 use spoolq_claim::{Step, Strategy};
 
 use super::wire::{Decode, OnWire, Text, Wire, on_wire, put, take};
-use crate::codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, Word, words};
+use crate::codes::{
+    DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, Word, words,
+};
 use crate::job::JobId;
 
 /// One journal line: what happened, stamped by the writer with who wrote it and when.
@@ -426,13 +428,17 @@ pub struct Requeued {
     pub attempt: u32,
     /// Its name in new/ (printable).
     pub name: String,
+    /// Why it came back: `None` in records of the retry mover, which wrote none (due);
+    /// [`RequeueCause::FromFailed`] for a job sent back from failed/ by `spoolq requeue`.
+    pub result: Option<RequeueCause>,
 }
 on_wire!(Requeued {
     job,
     worker,
     strategy,
     attempt,
-    name
+    name,
+    result
 });
 
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
@@ -628,11 +634,8 @@ impl Event {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
             }),
-            Event::Start(_)
-            | Event::Stop(_)
-            | Event::Produced(_)
-            | Event::Claimed(_)
-            | Event::Requeued(_) => None,
+            Event::Requeued(e) => e.result.map(|cause| cause.word()),
+            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Claimed(_) => None,
         }
     }
 
