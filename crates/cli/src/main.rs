@@ -45,6 +45,8 @@ enum Command {
     /// Run many consumers on one spool and show the race, naive against verified.
     #[command(name = subcommand::LAB)]
     Lab(cmd::lab::Args),
+    /// Journal retention: remove old journal files, never one still written.
+    Journal(cmd::journal::Args),
     /// Create a spool with its folders, modes and group.
     Init(cmd::init::Args),
     /// Show what a spool holds: ready, in flight, retrying, dead, recent processes.
@@ -67,6 +69,7 @@ impl Command {
             Command::Audit(args) => args.name(),
             Command::Lab(args) => args.name(),
             Command::Init(_) => "init",
+            Command::Journal(args) => args.name(),
             Command::Status(_) => "status",
             Command::Service(_) => "service install",
             Command::Completions(_) => "completions",
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Init(args) => cmd::init::run(args),
+        Command::Journal(args) => cmd::journal::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Service(args) => cmd::service::run(args),
         Command::Completions(args) => cmd::completions::completions(args),

@@ -8,7 +8,7 @@
 //!   time it or the watcher saw.
 //!
 //! Each turn also checks that the spool's folders are the ones opened at start, and
-//! each rescan sweeps tmp/ (`tmp`).
+//! each rescan sweeps tmp/ (`tmp`) and, at most once a minute, prunes journal/ (`prune`).
 //!
 //! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
@@ -36,6 +36,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::lifecycle::{Folder, Lifecycle};
+use crate::prune::Pruner;
 use crate::queue::Offer;
 use crate::retry_mover::{self, RetryReport};
 use crate::state::{Shared, Stats, blocking};
@@ -108,6 +109,8 @@ struct Discovery {
     drain_delay: Duration,
     /// [`Stats::progress`] when the workers last went idle.
     last_progress: u64,
+    /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
+    pruner: Pruner,
 }
 
 impl Discovery {
@@ -133,6 +136,7 @@ impl Discovery {
             last_retry_pass: RetryReport::default(),
             drain_at: None,
             drain_delay: DRAIN_MIN,
+            pruner: Pruner::default(),
         }
     }
 
@@ -171,6 +175,11 @@ impl Discovery {
         let s = self.shared.clone();
         let max_age = s.config.tmp_max_age;
         let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+        if self.pruner.due() {
+            self.pruner.ran();
+            let s = self.shared.clone();
+            let _ = blocking(move || crate::prune::prune(&s)).await;
+        }
     }
 
     async fn move_due_retries(&mut self) {

@@ -37,6 +37,7 @@
 //! quarantine      a file that is not a job goes to failed/ with its reason
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
+//! prune           journal retention: old journal files removed at start and rescans
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -76,12 +77,13 @@
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed
+//! discovery   -> retry_mover, watcher, hidden, tmp, prune, state, queue, lifecycle, failed
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
 //! quarantine  -> state, failed
 //! hidden      -> state, failed
 //! tmp         -> state
+//! prune       -> state
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -109,6 +111,7 @@ mod handler;
 mod hidden;
 mod lifecycle;
 mod outcome;
+mod prune;
 mod quarantine;
 mod queue;
 mod record;

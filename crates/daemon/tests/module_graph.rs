@@ -16,6 +16,7 @@ const ORDER: &[&str] = &[
     "quarantine",
     "hidden",
     "tmp",
+    "prune",
     "handler",
     "state",
     "record",

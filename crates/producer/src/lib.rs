@@ -180,9 +180,11 @@ pub fn open_spool(path: &Path) -> Result<Spool, ProduceError> {
     Ok(Spool::open(path)?)
 }
 
-/// Opens a new journal file for this producer process in the spool's journal/.
+/// Opens the journal this process appends its records to: the shared journal of this
+/// host's one-shot processes for this boot (see [`JournalWriter::open_shared`]), so that
+/// a thousand one-job calls leave one file, not a thousand.
 pub fn open_journal(spool: &Spool) -> Result<JournalWriter, ProduceError> {
-    JournalWriter::create(
+    JournalWriter::open_shared(
         spool.journal().clone(),
         Role::Producer,
         WriterOptions::default(),

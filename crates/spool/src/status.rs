@@ -20,7 +20,7 @@ use spoolq_os::{Dir, FileKind};
 
 use crate::failed::FailedEntry;
 use crate::journal::{
-    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry,
+    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry, Writer,
 };
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
@@ -167,17 +167,21 @@ pub struct RetryStatus {
     pub next_due_in_secs: Option<f64>,
 }
 
-/// A process that journaled recently, from its journal file's name and mtime.
+/// A process that journaled recently, from its journal file's name and mtime; or the
+/// shared journal of one-shot processes (`spoolq produce`, `spoolq requeue`) of a host,
+/// which stands for however many wrote it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentProcess {
     /// What kind of process it is.
     pub role: Role,
     /// Its host, as its journal file's name carries it.
     pub host: String,
-    /// Its process id.
-    pub pid: u32,
-    /// When the process started its journal (RFC 3339).
-    pub started: String,
+    /// Its process id; `None` for a shared journal.
+    pub pid: Option<u32>,
+    /// Whether this is the shared journal of one-shot processes.
+    pub shared: bool,
+    /// When the process started its journal (RFC 3339); `None` for a shared journal.
+    pub started: Option<String>,
     /// Seconds since its journal was last written.
     pub last_write_secs_ago: f64,
     /// Its most recently written journal file.
@@ -566,8 +570,9 @@ struct RecentJournals {
 }
 
 fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
-    // One entry per process (a process rotates through several files): its latest write.
-    type Process = (Role, String, u32, u64);
+    // One entry per process (a process rotates through several files), or per shared
+    // journal: its latest write.
+    type Process = (Role, String, Writer);
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
     let mut unrecognized = 0;
     let mut problems = JournalProblems::default();
@@ -599,7 +604,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         if secs_between(mtime, now) > RECENT.as_secs_f64() {
             continue;
         }
-        let key = (parsed.role, parsed.host, parsed.pid, parsed.start_ms);
+        let key = (parsed.role, parsed.host, parsed.writer);
         latest
             .entry(key)
             .and_modify(|(t, f)| {
@@ -613,16 +618,26 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     let latest_files = latest.values().map(|(_, file)| file.clone()).collect();
     let mut processes: Vec<RecentProcess> = latest
         .into_iter()
-        .map(
-            |((role, host, pid, start_ms), (mtime, journal))| RecentProcess {
+        .map(|((role, host, writer), (mtime, journal))| {
+            let (pid, started) = match writer {
+                Writer::Process { pid, start_ms } => (
+                    Some(pid),
+                    Some(rfc3339(
+                        SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms),
+                    )),
+                ),
+                Writer::Shared { .. } => (None, None),
+            };
+            RecentProcess {
                 role,
                 host,
                 pid,
-                started: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms)),
+                shared: started.is_none(),
+                started,
                 last_write_secs_ago: secs_between(mtime, now),
                 journal: names::printable(&journal),
-            },
-        )
+            }
+        })
         .collect();
     processes.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
     Ok(RecentJournals {

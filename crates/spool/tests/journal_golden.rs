@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use spoolq_claim::{Dir, Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Quarantined, Released, Requeued, Retry, Role, Start,
-    Stop, parse_line,
+    ClaimStep, Claimed, Dead, Done, Produced, Pruned, Quarantined, Released, Requeued, Retry, Role,
+    Start, Stop, parse_line,
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
@@ -283,6 +283,14 @@ fn golden_records() -> Vec<Record> {
                 attempt: 1,
                 name: c.to_owned(),
                 result: Some(RequeueCause::FromFailed),
+            },
+        ),
+        booted(
+            921254492000,
+            "2026-12-01T21:42:41.589029Z",
+            Pruned {
+                horizon_ns: 1_796_160_000_123_456_789,
+                detail: "files=3 bytes=4096".into(),
             },
         ),
         record(

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod completions;
 pub mod daemon;
 pub mod init;
+pub mod journal;
 pub mod lab;
 pub mod produce;
 pub mod requeue;

@@ -145,14 +145,24 @@ fn human(s: &Status) -> String {
     } else {
         out += "processes  journaled in the last minute:\n";
         for p in &s.recent_processes {
-            out += &format!(
-                "  {:<9} {}:{} last write {} ago (started {})\n",
-                p.role,
-                p.host,
-                p.pid,
-                secs(p.last_write_secs_ago),
-                p.started
-            );
+            match (p.pid, &p.started) {
+                (Some(pid), Some(started)) => {
+                    out += &format!(
+                        "  {:<9} {}:{pid} last write {} ago (started {started})\n",
+                        p.role,
+                        p.host,
+                        secs(p.last_write_secs_ago),
+                    );
+                }
+                _ => {
+                    out += &format!(
+                        "  {:<9} {} one-shot processes (shared journal) last write {} ago\n",
+                        p.role,
+                        p.host,
+                        secs(p.last_write_secs_ago),
+                    );
+                }
+            }
         }
     }
     if s.unrecognized_journal_files > 0 {

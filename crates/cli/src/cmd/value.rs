@@ -33,6 +33,102 @@ impl FromStr for HumanDuration {
     }
 }
 
+/// A size in bytes: digits, optionally with a k, M or G suffix (1024s).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let multiplier: u64 = match unit {
+        "" | "B" | "b" => 1,
+        "k" | "K" | "KiB" | "kB" => 1 << 10,
+        "M" | "MiB" | "MB" => 1 << 20,
+        "G" | "GiB" | "GB" => 1 << 30,
+        "T" | "TiB" | "TB" => 1 << 40,
+        _ => return Err(format!("{s:?} is not a size: use bytes, or 4k, 1M, 1G")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{s:?} is not a size: use bytes, or 4k, 1M, 1G"))
+}
+
+/// A retention limit: a value, or `none` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit<T> {
+    /// No limit.
+    None,
+    /// This limit.
+    Some(T),
+}
+
+impl<T: Copy> Limit<T> {
+    pub fn get(self) -> Option<T> {
+        match self {
+            Limit::None => None,
+            Limit::Some(t) => Some(t),
+        }
+    }
+}
+
+impl fmt::Display for Limit<HumanDuration> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::None => f.write_str("none"),
+            Limit::Some(d) => d.fmt(f),
+        }
+    }
+}
+
+impl FromStr for Limit<HumanDuration> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(Limit::None);
+        }
+        positive_duration(s).map(Limit::Some)
+    }
+}
+
+/// A size limit, shown in the largest unit that divides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Limit<Bytes> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::None => f.write_str("none"),
+            Limit::Some(Bytes(n)) => {
+                for (unit, size) in [
+                    ("T", 1u64 << 40),
+                    ("G", 1 << 30),
+                    ("M", 1 << 20),
+                    ("k", 1 << 10),
+                ] {
+                    if *n >= size && n % size == 0 {
+                        return write!(f, "{}{unit}", n / size);
+                    }
+                }
+                write!(f, "{n}")
+            }
+        }
+    }
+}
+
+impl FromStr for Limit<Bytes> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(Limit::None);
+        }
+        match parse_size(s)? {
+            0 => Err("must be larger than zero, or none".into()),
+            n => Ok(Limit::Some(Bytes(n))),
+        }
+    }
+}
+
 /// A duration longer than zero.
 pub fn positive_duration(s: &str) -> Result<HumanDuration, String> {
     match s.parse::<HumanDuration>()? {
@@ -148,6 +244,15 @@ mod tests {
             assert_eq!(printed.parse::<FailOn>(), Ok(FailOn(finding)));
         }
         assert_eq!(Mode(0o2770).to_string(), "2770");
+        for text in ["none", "30days", "1h"] {
+            let limit: Limit<HumanDuration> = text.parse().unwrap();
+            assert_eq!(limit.to_string().parse::<Limit<HumanDuration>>(), Ok(limit));
+        }
+        for text in ["none", "1G", "1536M", "1000"] {
+            let limit: Limit<Bytes> = text.parse().unwrap();
+            assert_eq!(limit.to_string().parse::<Limit<Bytes>>(), Ok(limit));
+        }
+        assert_eq!(Limit::Some(Bytes(1 << 30)).to_string(), "1G");
     }
 
     #[test]
