@@ -144,3 +144,31 @@ fn prune_flags_are_checked_and_a_dry_run_removes_nothing() {
         .unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
 }
+
+/// Producers appending to the shared journal at once: every record lands whole, one per
+/// line, none lost or torn, and the audit counts each job once.
+#[test]
+fn concurrent_one_shot_producers_share_one_file_without_a_torn_line() {
+    let spool = TempSpool::new();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            spoolq()
+                .args(["produce", "--count", "40", "--sync", "never", "--spool"])
+                .arg(spool.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let out = run(&["audit", "--json"], &spool);
+    let audit = json(&out);
+    assert_eq!(audit["counts"]["produced"], 240, "{audit:#}");
+    assert_eq!(audit["problem_count"], 0, "{audit:#}");
+    assert_eq!(audit["counts"]["pending"], 240);
+    if spoolq_os::boot_id().is_ok() {
+        assert_eq!(journals(&spool, "producer-").len(), 1);
+    }
+}
