@@ -22,7 +22,8 @@ fn produce(spool: &TempSpool, args: &[&str], payload: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(payload).unwrap();
+    // A usage error exits before reading stdin: the pipe may be closed already.
+    let _ = child.stdin.take().unwrap().write_all(payload);
     child.wait_with_output().unwrap()
 }
 
