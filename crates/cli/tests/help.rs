@@ -72,6 +72,11 @@ fn daemon_help_shows_the_daemon_librarys_defaults() {
             ("rescan-interval", duration(Config::DEFAULT_RESCAN_INTERVAL)),
             ("shutdown-grace", duration(Config::DEFAULT_SHUTDOWN_GRACE)),
             ("tmp-max-age", duration(Config::DEFAULT_TMP_MAX_AGE)),
+            (
+                "journal-max-age",
+                duration(spoolq_spool::journal::retention::Retention::DEFAULT_MAX_AGE),
+            ),
+            ("journal-max-bytes", "1G".to_owned()),
         ],
     );
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use spoolq_claim::Strategy;
+use spoolq_spool::journal::retention::Retention;
 
 /// Everything the daemon needs to know. Build it with [`Config::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -55,6 +56,10 @@ pub struct Config {
     /// Files in tmp/ not modified for longer than this are leftovers of a producer that
     /// died mid-write: removed at start and at each periodic rescan.
     pub tmp_max_age: Duration,
+    /// Journal files to remove at start and at rescans (at most once a minute): those not
+    /// written for longer than its age, then the oldest while journal/ is over its size;
+    /// never one a live process writes.
+    pub journal_retention: Retention,
 }
 
 impl Config {
@@ -105,6 +110,7 @@ impl Config {
             journal_fsync: false,
             queue_capacity: Config::DEFAULT_QUEUE_CAPACITY,
             tmp_max_age: Config::DEFAULT_TMP_MAX_AGE,
+            journal_retention: Retention::default(),
         }
     }
 }

@@ -10,7 +10,7 @@
 //!   (`remote_drops`), which the watcher cannot see move for them.
 //!
 //! Each turn also checks that the spool's folders are the ones opened at start, and
-//! each rescan sweeps tmp/ (`tmp`).
+//! each rescan sweeps tmp/ (`tmp`) and, at most once a minute, prunes journal/ (`prune`).
 //!
 //! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
@@ -38,6 +38,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::lifecycle::{Folder, Lifecycle};
+use crate::prune::Pruner;
 use crate::queue::Offer;
 use crate::remote_drops::{self, RemoteDrops};
 use crate::retry_mover::{self, RetryReport};
@@ -117,6 +118,8 @@ struct Discovery {
     remote_at: Option<Instant>,
     /// The poller's look is due on the next turn.
     check_remote: bool,
+    /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
+    pruner: Pruner,
 }
 
 impl Discovery {
@@ -145,6 +148,7 @@ impl Discovery {
             remote: None,
             remote_at: None,
             check_remote: false,
+            pruner: Pruner::default(),
         }
     }
 
@@ -195,6 +199,11 @@ impl Discovery {
         let s = self.shared.clone();
         let max_age = s.config.tmp_max_age;
         let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+        if self.pruner.due() {
+            self.pruner.ran();
+            let s = self.shared.clone();
+            let _ = blocking(move || crate::prune::prune(&s)).await;
+        }
     }
 
     async fn move_due_retries(&mut self) {

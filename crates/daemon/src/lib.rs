@@ -38,6 +38,7 @@
 //! quarantine      a file that is not a job goes to failed/ with its reason
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
+//! prune           journal retention: old journal files removed at start and rescans
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -77,7 +78,7 @@
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, state, queue,
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, state, queue,
 //!                lifecycle, failed
 //! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
@@ -85,6 +86,7 @@
 //! quarantine  -> state, failed
 //! hidden      -> state, failed
 //! tmp         -> state
+//! prune       -> state
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -112,6 +114,7 @@ mod handler;
 mod hidden;
 mod lifecycle;
 mod outcome;
+mod prune;
 mod quarantine;
 mod queue;
 mod record;

@@ -196,7 +196,8 @@ fn is_outcome(event: &Event) -> bool {
         | Event::Stop(_)
         | Event::Produced(_)
         | Event::Claimed(_)
-        | Event::Step(_) => false,
+        | Event::Step(_)
+        | Event::Pruned(_) => false,
     }
 }
 

@@ -17,6 +17,7 @@ const ORDER: &[&str] = &[
     "quarantine",
     "hidden",
     "tmp",
+    "prune",
     "handler",
     "state",
     "record",

@@ -147,7 +147,8 @@ impl Dir {
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }
 
-    /// Opens `name` for appending, creating it if needed.
+    /// Opens `name` for appending, creating it if needed (never through a symlink, and
+    /// failing at once with ENXIO on a FIFO).
     pub fn open_append(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
         fs::open_append_at(self.fd.as_fd(), &c, mode)

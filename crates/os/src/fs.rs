@@ -95,8 +95,14 @@ pub fn create_excl_at(
 
 /// Opens (creating if needed) a file for appending, relative to `dir`.
 pub fn open_append_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags =
-        OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    // Non-blocking: a FIFO at the name fails at once (ENXIO) instead of waiting for a
+    // reader; on a regular file the flag changes nothing.
+    let flags = OFlags::WRONLY
+        | OFlags::CREATE
+        | OFlags::APPEND
+        | OFlags::NOFOLLOW
+        | OFlags::NONBLOCK
+        | OFlags::CLOEXEC;
     call(|| rustix::fs::openat(dir, name, flags, file_mode(mode)))
 }
 
@@ -126,6 +132,12 @@ fn file_mode(mode: u32) -> Mode {
 /// `flock(fd, LOCK_EX | LOCK_NB)`.
 pub fn flock_exclusive_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     call(|| rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive))
+}
+
+/// `flock(fd, LOCK_SH)`, waiting for an exclusive holder to let go: a journal writer's
+/// hold on the file it writes, which tells a pruner the file is alive.
+pub fn flock_shared(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    call(|| rustix::fs::flock(fd, FlockOperation::LockShared))
 }
 
 /// `flock(fd, LOCK_SH | LOCK_NB)`: used by read-only inspection that must not hold the

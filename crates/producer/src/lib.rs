@@ -6,18 +6,23 @@
 //! Each published job is journaled as a `produced` record when a [`JournalWriter`] is
 //! given.
 //!
-//! Boundaries: this crate publishes jobs and journals them. It never claims, reads back
-//! or deletes jobs, prints nothing and chooses no exit code (that is the binary's job).
+//! [`requeue`] publishes dead jobs again: from failed/ back to new/, under the claim's lock.
+//!
+//! Boundaries: this crate publishes jobs and journals them. It never claims a job in new/
+//! or retry/ (only, to send it back, a dead one in failed/), never reads back or deletes
+//! one, prints nothing and chooses no exit code (that is the binary's job).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod requeue;
 
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use spoolq_spool::journal::{Produced, Role};
 use spoolq_spool::{
@@ -175,9 +180,11 @@ pub fn open_spool(path: &Path) -> Result<Spool, ProduceError> {
     Ok(Spool::open(path)?)
 }
 
-/// Opens a new journal file for this producer process in the spool's journal/.
+/// Opens the journal this process appends its records to: the shared journal of this
+/// host's one-shot processes for this boot (see [`JournalWriter::open_shared`]), so that
+/// a thousand one-job calls leave one file, not a thousand.
 pub fn open_journal(spool: &Spool) -> Result<JournalWriter, ProduceError> {
-    JournalWriter::create(
+    JournalWriter::open_shared(
         spool.journal().clone(),
         Role::Producer,
         WriterOptions::default(),
@@ -263,6 +270,17 @@ enum IdChoice {
     Fresh(JobId),
 }
 
+/// When a job becomes claimable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum When {
+    /// At once: published into new/.
+    #[default]
+    Now,
+    /// At this time: published into retry/ as `<id>.0.<due ms>`, which the daemon moves
+    /// to new/ once due. A time already past publishes into new/ at once.
+    At(SystemTime),
+}
+
 fn produce_inner(
     spool: &Spool,
     id: IdChoice,
@@ -270,6 +288,7 @@ fn produce_inner(
     sync: SyncMode,
     journal: Option<&JournalWriter>,
     input: Option<&Path>,
+    when: When,
 ) -> Result<JobId, ProduceError> {
     let id = match id {
         IdChoice::Given(id) => {
@@ -284,9 +303,13 @@ fn produce_inner(
         }
         IdChoice::Fresh(id) => id,
     };
-    spool
-        .drop_job(id, payload, sync.durability())
-        .map_err(|e| drop_error(spool, e, input))?;
+    let dropped = match when {
+        When::At(due) if due > SystemTime::now() => {
+            spool.schedule_job(id, payload, sync.durability(), due)
+        }
+        When::Now | When::At(_) => spool.drop_job(id, payload, sync.durability()),
+    };
+    dropped.map_err(|e| drop_error(spool, e, input))?;
     if let Some(journal) = journal {
         journal
             .write(Record::new(Produced { job: id }))
@@ -309,7 +332,19 @@ pub fn produce_one(
     sync: SyncMode,
     journal: Option<&JournalWriter>,
 ) -> Result<JobId, ProduceError> {
-    produce_inner(spool, choose(id), payload, sync, journal, None)
+    schedule_one(spool, id, payload, sync, journal, When::Now)
+}
+
+/// [`produce_one`], claimable `when` (see [`When`]).
+pub fn schedule_one(
+    spool: &Spool,
+    id: Option<JobId>,
+    payload: &mut dyn Read,
+    sync: SyncMode,
+    journal: Option<&JournalWriter>,
+    when: When,
+) -> Result<JobId, ProduceError> {
+    produce_inner(spool, choose(id), payload, sync, journal, None, when)
 }
 
 /// Publishes one job whose payload is the file at `path`; errors name the file.
@@ -320,24 +355,44 @@ pub fn produce_file(
     sync: SyncMode,
     journal: Option<&JournalWriter>,
 ) -> Result<JobId, ProduceError> {
+    schedule_file(spool, id, path, sync, journal, When::Now)
+}
+
+/// [`produce_file`], claimable `when` (see [`When`]).
+pub fn schedule_file(
+    spool: &Spool,
+    id: Option<JobId>,
+    path: &Path,
+    sync: SyncMode,
+    journal: Option<&JournalWriter>,
+    when: When,
+) -> Result<JobId, ProduceError> {
     let mut file = std::fs::File::open(path).map_err(|source| ProduceError::Unreadable {
         path: path.to_owned(),
         source,
     })?;
-    produce_inner(spool, choose(id), &mut file, sync, journal, Some(path))
+    produce_inner(
+        spool,
+        choose(id),
+        &mut file,
+        sync,
+        journal,
+        Some(path),
+        when,
+    )
 }
 
-/// Ends a batch: in [`SyncMode::Batch`], fsyncs new/ so that every job published so far
-/// survives power loss. A no-op in the other modes.
+/// Ends a batch: in [`SyncMode::Batch`], fsyncs new/ (and retry/, which holds scheduled
+/// jobs) so that every job published so far survives power loss. A no-op in the other
+/// modes.
 pub fn finish_batch(spool: &Spool, sync: SyncMode) -> Result<(), ProduceError> {
     if sync == SyncMode::Batch {
-        spool
-            .new_dir()
-            .sync()
-            .map_err(|source| ProduceError::Sync {
+        for dir in [spool.new_dir(), spool.retry()] {
+            dir.sync().map_err(|source| ProduceError::Sync {
                 spool: spool.path().to_owned(),
                 source,
             })?;
+        }
     }
     Ok(())
 }
@@ -422,6 +477,7 @@ pub fn produce_generated(
             opts.sync,
             journal,
             None,
+            When::Now,
         )?;
         ids.push(id);
         progress(index + 1);

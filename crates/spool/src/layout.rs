@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use spoolq_os::{Dir, Errno};
 
 use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
-use crate::names::ReadyName;
+use crate::names::{ReadyName, RetryName};
 
 /// The folders of a spool, in creation order.
 pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
@@ -404,6 +404,34 @@ impl Spool {
         payload: &mut dyn Read,
         durability: Durability,
     ) -> Result<Dropped, DropError> {
+        let ready = ReadyName::new(id, 0).to_os_string();
+        self.drop_into(id, payload, durability, &self.new, &ready)
+    }
+
+    /// Drops a job that becomes claimable at `due`: written as [`Spool::drop_job`] writes
+    /// one, then renamed into retry/ as `<id>.0.<due ms>` ([`RetryName`] with no attempt
+    /// made), without replacing anything. The daemon's retry mover moves it to
+    /// `new/<id>` once due, as it moves a retry. `durability.fsync_dir` fsyncs retry/.
+    pub fn schedule_job(
+        &self,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+        due: std::time::SystemTime,
+    ) -> Result<Dropped, DropError> {
+        let scheduled = RetryName::new(id, 0, due).to_os_string();
+        self.drop_into(id, payload, durability, &self.retry, &scheduled)
+    }
+
+    /// Writes a job into tmp/ and publishes it as `to/name`.
+    fn drop_into(
+        &self,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+        to: &Dir,
+        name: &OsStr,
+    ) -> Result<Dropped, DropError> {
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         let tmp_name = format!(
             "{id}.{}.{}",
@@ -412,7 +440,7 @@ impl Spool {
         );
         let tmp_name = OsStr::new(&tmp_name);
         let file = self.tmp.create_new(tmp_name, 0o640)?;
-        let result = self.write_and_publish(&file, tmp_name, id, payload, durability);
+        let result = self.write_and_publish(&file, tmp_name, id, payload, durability, to, name);
         if result.is_err() {
             // Best effort: the temp file may already be gone (renamed, or never made).
             let _ = self.tmp.unlink(tmp_name);
@@ -420,6 +448,7 @@ impl Spool {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_and_publish(
         &self,
         file: &std::fs::File,
@@ -427,6 +456,8 @@ impl Spool {
         id: JobId,
         payload: &mut dyn Read,
         durability: Durability,
+        to: &Dir,
+        name: &OsStr,
     ) -> Result<Dropped, DropError> {
         let io_err = |source: std::io::Error| DropError::Write {
             path: self.tmp.display_path(tmp_name),
@@ -467,14 +498,13 @@ impl Spool {
         if durability.fsync_file {
             file.sync_all().map_err(io_err)?;
         }
-        let ready = ReadyName::new(id, 0).to_os_string();
-        match self.tmp.rename_noreplace(tmp_name, &self.new, &ready) {
+        match self.tmp.rename_noreplace(tmp_name, to, name) {
             Ok(()) => {}
             Err(e) if e.is_already_exists() => return Err(DropError::IdTaken { id }),
             Err(e) => return Err(e.into()),
         }
         if durability.fsync_dir {
-            self.new.sync()?;
+            to.sync()?;
         }
         Ok(Dropped {
             id,
@@ -523,8 +553,9 @@ pub struct Dropped {
 /// Why a drop failed. Nothing was published.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
-    /// new/ already holds a job of this id; it was left alone.
-    #[error("job id {id} is already in new/: refusing to replace it")]
+    /// The name it would be published under is taken (new/ holds a job of this id, or
+    /// retry/ one scheduled for the same millisecond); it was left alone.
+    #[error("job id {id} is already in the spool: refusing to replace it")]
     IdTaken {
         /// The id.
         id: JobId,

@@ -15,7 +15,9 @@ pub mod layout;
 pub mod names;
 pub mod status;
 
-pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
+pub use codes::{
+    DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, UnknownWord, Word,
+};
 pub use failed::{FailedEntry, FailedName, FoundIn, Reason, ReasonCode};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{

@@ -23,7 +23,7 @@ use spoolq_os::{Dir, FileKind};
 
 use crate::failed::FailedEntry;
 use crate::journal::{
-    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry,
+    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry, Writer,
 };
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
@@ -60,8 +60,14 @@ pub struct Status {
     pub hidden_in_new: u64,
     /// The oldest ready (unclaimed) job, if any.
     pub oldest_ready: Option<OldestReady>,
-    /// Jobs waiting out a backoff in retry/.
+    /// Jobs waiting out a backoff in retry/ after a failed attempt (names
+    /// `<id>.<n>.<due>` with `n` of at least 1); names the daemon does not know are
+    /// counted here too, as `unparsable`.
     pub retry: RetryStatus,
+    /// Jobs in retry/ before their first attempt, produced for a later time (`spoolq
+    /// produce --at` or `--delay`: `<id>.0.<due>`). Never called a retry: nothing has
+    /// failed.
+    pub scheduled: RetryStatus,
     /// Dead letters and quarantined files in failed/ (reason files not counted).
     pub failed: u64,
     /// Files in tmp/: drops in progress, or leftovers of crashed producers.
@@ -166,14 +172,15 @@ pub enum AgeSource {
 /// at once; an id much older or newer than its file was chosen by someone else.
 pub const ID_TIME_TOLERANCE: Duration = Duration::from_secs(60);
 
-/// retry/ in numbers.
+/// Jobs in retry/ in numbers: those waiting for a retry, or those scheduled.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetryStatus {
-    /// Files waiting in retry/.
+    /// Files waiting.
     pub waiting: u64,
     /// Of those, how many are already due (the daemon moves them back to new/ shortly).
     pub due_now: u64,
-    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them.
+    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them
+    /// (always 0 for scheduled jobs).
     pub unparsable: u64,
     /// The earliest due time (RFC 3339, UTC), if any job waits.
     pub next_due: Option<String>,
@@ -181,17 +188,21 @@ pub struct RetryStatus {
     pub next_due_in_secs: Option<f64>,
 }
 
-/// A process that journaled recently, from its journal file's name and mtime.
+/// A process that journaled recently, from its journal file's name and mtime; or the
+/// shared journal of one-shot processes (`spoolq produce`, `spoolq requeue`) of a host,
+/// which stands for however many wrote it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentProcess {
     /// What kind of process it is.
     pub role: Role,
     /// Its host, as its journal file's name carries it.
     pub host: String,
-    /// Its process id.
-    pub pid: u32,
-    /// When the process started its journal (RFC 3339).
-    pub started: String,
+    /// Its process id; `None` for a shared journal.
+    pub pid: Option<u32>,
+    /// Whether this is the shared journal of one-shot processes.
+    pub shared: bool,
+    /// When the process started its journal (RFC 3339); `None` for a shared journal.
+    pub started: Option<String>,
     /// Seconds since its journal was last written.
     pub last_write_secs_ago: f64,
     /// Its most recently written journal file.
@@ -264,28 +275,22 @@ impl Status {
         let oldest = oldest_ready(new_dir, &ready_jobs, now)?;
         let ready = jobs.len() as u64 - locked.len() as u64;
 
-        let mut retry = RetryStatus::default();
-        let mut next_due: Option<SystemTime> = None;
+        let mut retry = Waiting::default();
+        let mut scheduled = Waiting::default();
         for name in names(spool.retry())? {
             if names::is_hidden(&name) {
                 continue;
             }
-            retry.waiting += 1;
             match RetryName::parse(&name) {
-                Some(r) => {
-                    let due = r.due();
-                    if due <= now {
-                        retry.due_now += 1;
-                    }
-                    if next_due.is_none_or(|d| due < d) {
-                        next_due = Some(due);
-                    }
+                Some(r) if r.attempts == 0 => scheduled.add(r.due(), now),
+                Some(r) => retry.add(r.due(), now),
+                None => {
+                    retry.status.waiting += 1;
+                    retry.status.unparsable += 1;
                 }
-                None => retry.unparsable += 1,
             }
         }
-        retry.next_due = next_due.map(rfc3339);
-        retry.next_due_in_secs = next_due.map(|d| secs_between(now, d));
+        let (retry, scheduled) = (retry.finish(now), scheduled.finish(now));
 
         let failed = names(spool.failed())?
             .iter()
@@ -326,6 +331,7 @@ impl Status {
                 source,
             }),
             retry,
+            scheduled,
             failed,
             tmp,
             recent_processes,
@@ -333,6 +339,31 @@ impl Status {
             unknown_records,
             journal_problems,
         })
+    }
+}
+
+/// Jobs in retry/ of one kind, while they are counted.
+#[derive(Default)]
+struct Waiting {
+    status: RetryStatus,
+    next_due: Option<SystemTime>,
+}
+
+impl Waiting {
+    fn add(&mut self, due: SystemTime, now: SystemTime) {
+        self.status.waiting += 1;
+        if due <= now {
+            self.status.due_now += 1;
+        }
+        if self.next_due.is_none_or(|d| due < d) {
+            self.next_due = Some(due);
+        }
+    }
+
+    fn finish(mut self, now: SystemTime) -> RetryStatus {
+        self.status.next_due = self.next_due.map(rfc3339);
+        self.status.next_due_in_secs = self.next_due.map(|d| secs_between(now, d));
+        self.status
     }
 }
 
@@ -589,8 +620,9 @@ struct RecentJournals {
 }
 
 fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
-    // One entry per process (a process rotates through several files): its latest write.
-    type Process = (Role, String, u32, u64);
+    // One entry per process (a process rotates through several files), or per shared
+    // journal: its latest write.
+    type Process = (Role, String, Writer);
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
     let mut unrecognized = 0;
     let mut problems = JournalProblems::default();
@@ -622,7 +654,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         if secs_between(mtime, now) > RECENT.as_secs_f64() {
             continue;
         }
-        let key = (parsed.role, parsed.host, parsed.pid, parsed.start_ms);
+        let key = (parsed.role, parsed.host, parsed.writer);
         latest
             .entry(key)
             .and_modify(|(t, f)| {
@@ -636,16 +668,26 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     let latest_files = latest.values().map(|(_, file)| file.clone()).collect();
     let mut processes: Vec<RecentProcess> = latest
         .into_iter()
-        .map(
-            |((role, host, pid, start_ms), (mtime, journal))| RecentProcess {
+        .map(|((role, host, writer), (mtime, journal))| {
+            let (pid, started) = match writer {
+                Writer::Process { pid, start_ms } => (
+                    Some(pid),
+                    Some(rfc3339(
+                        SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms),
+                    )),
+                ),
+                Writer::Shared { .. } => (None, None),
+            };
+            RecentProcess {
                 role,
                 host,
                 pid,
-                started: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms)),
+                shared: started.is_none(),
+                started,
                 last_write_secs_ago: secs_between(mtime, now),
                 journal: names::printable(&journal),
-            },
-        )
+            }
+        })
         .collect();
     processes.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
     Ok(RecentJournals {

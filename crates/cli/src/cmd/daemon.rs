@@ -13,7 +13,7 @@ use spoolq_daemon::Config;
 use spoolq_lab::argv::{daemon_flag as flag, log_format};
 use tracing_subscriber::EnvFilter;
 
-use crate::cmd::value::{HumanDuration, positive_duration};
+use crate::cmd::value::{Bytes, HumanDuration, Limit, positive_duration};
 use crate::{Error, Exit};
 
 /// Consume jobs: watch the spool, claim each job, run COMMAND on it.
@@ -108,6 +108,18 @@ pub struct Args {
           default_value_t = HumanDuration(Config::DEFAULT_TMP_MAX_AGE))]
     tmp_max_age: HumanDuration,
 
+    /// Remove journal files not written for longer than this, at start and at rescans
+    /// (`none`: no limit); never one a live process still writes.
+    #[arg(long = flag::JOURNAL_MAX_AGE, value_name = "DURATION",
+          default_value_t = crate::cmd::journal::default_max_age())]
+    journal_max_age: Limit<HumanDuration>,
+
+    /// Then remove the oldest journal files while journal/ holds more than this (bytes, or
+    /// 200M, 1G; `none`: no limit).
+    #[arg(long = flag::JOURNAL_MAX_BYTES, value_name = "SIZE",
+          default_value_t = crate::cmd::journal::default_max_bytes())]
+    journal_max_bytes: Limit<Bytes>,
+
     /// Log format on stderr.
     #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -183,6 +195,10 @@ impl Args {
         config.race_window = self.race_window.map(|d| d.0);
         config.journal_fsync = self.journal_fsync;
         config.tmp_max_age = self.tmp_max_age.0;
+        config.journal_retention = spoolq_spool::journal::retention::Retention {
+            max_age: self.journal_max_age.get().map(|d| d.0),
+            max_bytes: self.journal_max_bytes.get().map(|b| b.0),
+        };
         config
     }
 }
@@ -368,6 +384,8 @@ mod tests {
         c.race_window = Some(Duration::from_millis(1));
         c.journal_fsync = true;
         c.tmp_max_age = Duration::from_secs(7200);
+        c.journal_retention.max_age = Some(Duration::from_secs(7 * 24 * 3600));
+        c.journal_retention.max_bytes = None;
         all.json_logs = true;
         assert_round_trip(&all);
         // The defaults need no flag at all, and parse back to the defaults.

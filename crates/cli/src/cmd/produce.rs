@@ -6,9 +6,12 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use spoolq_lab::argv::produce_flag as flag;
-use spoolq_producer::{Generate, SyncMode};
+use std::time::SystemTime;
+
+use spoolq_producer::{Generate, SyncMode, When};
 use spoolq_spool::{JobId, JournalWriter, Spool};
 
+use crate::cmd::value::{HumanDuration, parse_at};
 use crate::output::Stdout;
 use crate::{Error, Exit};
 
@@ -18,9 +21,13 @@ use crate::{Error, Exit};
   spoolq produce --spool /var/spool/jobs report.pdf invoice.json
   spoolq produce --spool /var/spool/jobs --id 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a order.json
   spoolq produce --spool /var/spool/jobs --count 10000 --size 4k --rate 500 --sync batch
+  spoolq produce --spool /var/spool/jobs --delay 15m report.json
+  spoolq produce --spool /var/spool/jobs --at 2026-12-01T18:30:00Z reminder.json
 
 Each job is written into tmp/, then renamed into new/: a consumer never sees a partial
-job, and an interrupted producer leaves nothing in new/. Job ids are printed one per line.")]
+job, and an interrupted producer leaves nothing in new/. Job ids are printed one per line.
+With --at or --delay the job is renamed into retry/ as <id>.0.<due unix ms> instead, and a
+running daemon moves it to new/ when it falls due (spoolq status counts it as scheduled).")]
 pub struct Args {
     /// The spool directory.
     #[arg(long = flag::SPOOL, value_name = "DIR")]
@@ -45,6 +52,13 @@ pub struct Args {
     /// end; never: no fsync (survives a crash of spoolq, not power loss).
     #[arg(long = flag::SYNC, value_name = "MODE", default_value_t = SyncMode::default())]
     sync: SyncMode,
+    /// Make the job(s) claimable at TIME, not now: RFC 3339 with a zone
+    /// (2026-12-01T18:30:00Z, ...+01:00) or @<unix seconds>. A time past publishes at once.
+    #[arg(long, value_name = "TIME", value_parser = parse_at, conflicts_with_all = ["count", "delay"])]
+    at: Option<SystemTime>,
+    /// Make the job(s) claimable after this long (e.g. 90s, 15m, 2h).
+    #[arg(long, value_name = "DURATION", conflicts_with = "count")]
+    delay: Option<HumanDuration>,
     /// Do not write a `produced` record to the spool's journal.
     #[arg(long)]
     no_journal: bool,
@@ -144,18 +158,24 @@ fn from_inputs(spool: &Spool, args: &Args, journal: Option<&JournalWriter>) -> R
     } else {
         &args.files
     };
+    let when = match (args.at, args.delay) {
+        (Some(at), _) => When::At(at),
+        (None, Some(delay)) => When::At(SystemTime::now() + delay.0),
+        (None, None) => When::Now,
+    };
     let mut ids = Ids::new();
     for input in inputs {
         let produced = if input == Path::new("-") {
-            spoolq_producer::produce_one(
+            spoolq_producer::schedule_one(
                 spool,
                 args.id,
                 &mut std::io::stdin().lock(),
                 args.sync,
                 journal,
+                when,
             )
         } else {
-            spoolq_producer::produce_file(spool, args.id, input, args.sync, journal)
+            spoolq_producer::schedule_file(spool, args.id, input, args.sync, journal, when)
         };
         match produced {
             // Each id as soon as its job is published: a reader may act on it.
@@ -248,6 +268,7 @@ mod tests {
             assert_eq!(parsed.rate, intended.rate);
             assert_eq!(parsed.sync, intended.sync);
             assert!(parsed.files.is_empty() && parsed.id.is_none() && !parsed.no_journal);
+            assert!(parsed.at.is_none() && parsed.delay.is_none());
         }
     }
 }

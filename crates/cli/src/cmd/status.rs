@@ -1,4 +1,5 @@
-//! `spoolq status --spool DIR [--json]`: what a spool holds right now.
+//! `spoolq status --spool DIR [--json | --format prometheus]`: what a spool holds right
+//! now, as text, JSON, or the Prometheus metrics of `spoolq-metrics`.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -12,21 +13,41 @@ use crate::{Error, Exit};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Counts jobs ready in new/, in flight (claim lock held right now), waiting in retry/ (with
-the next due time), dead in failed/, the oldest ready job's age, and the processes that
-journaled in the last minute. Read-only: on Linux in-flight jobs are read from /proc/locks
+the next due time), scheduled for later (produce --at/--delay), dead in failed/, the oldest
+ready job's age, and the processes that journaled in the last minute. Read-only: on Linux in-flight jobs are read from /proc/locks
 without taking any lock; on macOS a shared non-blocking lock probe may make a consumer skip
 a job for an instant (it is found again on the next scan), never lose it.
 
 Examples:
   spoolq status --spool /var/spool/jobs
-  spoolq status --spool /var/spool/jobs --json | jq .ready")]
+  spoolq status --spool /var/spool/jobs --json | jq .ready
+  spoolq status --spool /var/spool/jobs --format prometheus > /var/lib/node_exporter/spoolq.prom.$$ \
+    && mv /var/lib/node_exporter/spoolq.prom.$$ /var/lib/node_exporter/spoolq.prom
+
+--format prometheus prints the spool's gauges (spoolq_jobs{state=...} and the others, each
+sample labelled with the spool) in the OpenMetrics text format, for node_exporter's textfile
+collector; docs/operations.md lists them.")]
 pub struct Args {
     /// The spool directory.
     #[arg(long, value_name = "DIR")]
     pub spool: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
+    /// Print one JSON object instead of text (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output: human (text), json, or prometheus (OpenMetrics text of the spool's gauges).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// How `spoolq status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    Human,
+    /// One JSON object.
+    Json,
+    /// The Prometheus metrics (OpenMetrics text format).
+    Prometheus,
 }
 
 pub fn run(args: Args) -> Result<Exit, Error> {
@@ -37,11 +58,15 @@ pub fn run(args: Args) -> Result<Exit, Error> {
             spool.path().display()
         ))
     })?;
+    let format = if args.json { Format::Json } else { args.format };
     let mut out = Stdout::new();
-    if args.json {
-        out.line(&serde_json::to_string_pretty(&status)?)?;
-    } else {
-        out.print(&human(&status))?;
+    match format {
+        Format::Human => out.print(&human(&status))?,
+        Format::Json => out.line(&serde_json::to_string_pretty(&status)?)?,
+        Format::Prometheus => out.print(
+            &spoolq_metrics::render_status(&status)
+                .map_err(|e| Error::Failed(format!("rendering the metrics: {e}")))?,
+        )?,
     }
     Ok(Exit::Ok)
 }
@@ -98,6 +123,17 @@ fn human(s: &Status) -> String {
         );
     }
     out += "\n";
+    if s.scheduled.waiting > 0 {
+        out += &format!("scheduled  {}", s.scheduled.waiting);
+        if let (Some(due), Some(in_secs)) = (&s.scheduled.next_due, s.scheduled.next_due_in_secs) {
+            if s.scheduled.due_now > 0 {
+                out += &format!(" ({} due now)", s.scheduled.due_now);
+            } else {
+                out += &format!(" (next due {due}, in {})", secs(in_secs));
+            }
+        }
+        out += "\n";
+    }
     out += &format!("failed     {}\n", s.failed);
     match &s.oldest_ready {
         Some(o) if o.source == AgeSource::MtimeIdImplausible => {
@@ -125,14 +161,24 @@ fn human(s: &Status) -> String {
     } else {
         out += "processes  journaled in the last minute:\n";
         for p in &s.recent_processes {
-            out += &format!(
-                "  {:<9} {}:{} last write {} ago (started {})\n",
-                p.role,
-                p.host,
-                p.pid,
-                secs(p.last_write_secs_ago),
-                p.started
-            );
+            match (p.pid, &p.started) {
+                (Some(pid), Some(started)) => {
+                    out += &format!(
+                        "  {:<9} {}:{pid} last write {} ago (started {started})\n",
+                        p.role,
+                        p.host,
+                        secs(p.last_write_secs_ago),
+                    );
+                }
+                _ => {
+                    out += &format!(
+                        "  {:<9} {} one-shot processes (shared journal) last write {} ago\n",
+                        p.role,
+                        p.host,
+                        secs(p.last_write_secs_ago),
+                    );
+                }
+            }
         }
     }
     if s.unrecognized_journal_files > 0 {

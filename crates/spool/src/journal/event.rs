@@ -10,7 +10,9 @@
 use spoolq_claim::{Step, Strategy};
 
 use super::wire::{Decode, OnWire, Text, Wire, on_wire, put, take};
-use crate::codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, Word, words};
+use crate::codes::{
+    DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, Word, words,
+};
 use crate::job::JobId;
 
 /// One journal line: what happened, stamped by the writer with who wrote it and when.
@@ -142,6 +144,8 @@ events! {
     Requeued(Requeued) = "requeued",
     /// A claim protocol step (with `--trace-claims`).
     Step(ClaimStep) = "step",
+    /// Journal files were removed by retention.
+    Pruned(Pruned) = "pruned",
 }
 
 /// A daemon started (its strategy, and its settings in `detail`).
@@ -426,14 +430,31 @@ pub struct Requeued {
     pub attempt: u32,
     /// Its name in new/ (printable).
     pub name: String,
+    /// Why it came back: `None` in records of the retry mover, which wrote none (due);
+    /// [`RequeueCause::FromFailed`] for a job sent back from failed/ by `spoolq requeue`.
+    pub result: Option<RequeueCause>,
 }
 on_wire!(Requeued {
     job,
     worker,
     strategy,
     attempt,
-    name
+    name,
+    result
 });
+
+/// Retention removed journal files (`spoolq journal prune`, or a daemon at start and at
+/// its rescans), written before the first is removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pruned {
+    /// Every record of every file removed was written at or before this wall-clock time
+    /// (nanoseconds since the Unix epoch): the later of each file's modification time and
+    /// its last record's stamp. The auditor judges lost jobs only after it.
+    pub horizon_ns: u64,
+    /// What was removed, `files=N bytes=N`.
+    pub detail: String,
+}
+on_wire!(Pruned { horizon_ns, detail });
 
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -507,7 +528,7 @@ impl Event {
     /// The job the event is about, if any.
     pub fn job(&self) -> Option<JobId> {
         match self {
-            Event::Start(_) | Event::Stop(_) => None,
+            Event::Start(_) | Event::Stop(_) | Event::Pruned(_) => None,
             Event::Produced(e) => Some(e.job),
             Event::Claimed(e) => Some(e.job),
             Event::Done(e) => Some(e.job),
@@ -523,7 +544,7 @@ impl Event {
     /// The worker (claimer) that recorded it, for a consumer's job events.
     pub fn worker(&self) -> Option<u32> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
             Event::Claimed(e) => Some(e.worker),
             Event::Done(e) => Some(e.worker),
             Event::Retry(e) => Some(e.worker),
@@ -538,7 +559,7 @@ impl Event {
     /// The claim strategy of the consumer that recorded it.
     pub fn strategy(&self) -> Option<Strategy> {
         match self {
-            Event::Produced(_) => None,
+            Event::Produced(_) | Event::Pruned(_) => None,
             Event::Start(e) => Some(e.strategy),
             Event::Stop(e) => Some(e.strategy),
             Event::Claimed(e) => Some(e.strategy),
@@ -559,7 +580,8 @@ impl Event {
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Quarantined(_)
-            | Event::Step(_) => None,
+            | Event::Step(_)
+            | Event::Pruned(_) => None,
             Event::Claimed(e) => Some(e.attempt),
             Event::Done(e) => Some(e.attempt),
             Event::Retry(e) => Some(e.attempt),
@@ -572,7 +594,7 @@ impl Event {
     /// The file name involved (printable).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
             Event::Claimed(e) => Some(&e.name),
             Event::Done(e) => Some(&e.name),
             Event::Retry(e) => Some(&e.name),
@@ -597,7 +619,8 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
-            | Event::Step(_) => (None, None),
+            | Event::Step(_)
+            | Event::Pruned(_) => (None, None),
         }
     }
 
@@ -611,6 +634,7 @@ impl Event {
             Event::Dead(e) => Some(&e.detail),
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
+            Event::Pruned(e) => Some(&e.detail),
             Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
         }
     }
@@ -628,11 +652,12 @@ impl Event {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
             }),
+            Event::Requeued(e) => e.result.map(|cause| cause.word()),
             Event::Start(_)
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Claimed(_)
-            | Event::Requeued(_) => None,
+            | Event::Pruned(_) => None,
         }
     }
 
@@ -650,7 +675,8 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
-            | Event::Step(_) => None,
+            | Event::Step(_)
+            | Event::Pruned(_) => None,
         }
     }
 
