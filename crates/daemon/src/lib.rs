@@ -130,7 +130,7 @@ use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
 use tracing::{error, info, warn};
 
-pub use config::Config;
+pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
 pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
@@ -190,7 +190,8 @@ pub enum DaemonError {
          give a path or a program on PATH after `--`"
     )]
     CommandNotFound(String),
-    /// A setting is impossible (no attempts, a zero interval, ...); the text says which.
+    /// A setting is impossible (outside the values it accepts, a retry max below the
+    /// base); the text says which, and what is accepted.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// A task of the daemon panicked or was cancelled.
@@ -371,15 +372,12 @@ pub async fn run(
 
 /// Fills in defaults and rejects impossible settings.
 fn effective(mut config: Config) -> Result<Config, DaemonError> {
+    config
+        .check()
+        .map_err(|e| DaemonError::InvalidConfig(e.to_string()))?;
     if config.workers == 0 {
-        config.workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-    }
-    if config.max_attempts == 0 {
-        return Err(DaemonError::InvalidConfig(
-            "max attempts must be at least 1".into(),
-        ));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        config.workers = cpus.clamp(Config::WORKERS.min, Config::WORKERS.max);
     }
     if config.retry_max < config.retry_base {
         return Err(DaemonError::InvalidConfig(format!(
@@ -387,22 +385,6 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
             humantime::format_duration(config.retry_max),
             humantime::format_duration(config.retry_base)
         )));
-    }
-    if config.rescan_interval.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the rescan interval must be longer than zero".into(),
-        ));
-    }
-    if config.job_timeout.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the job timeout must be longer than zero".into(),
-        ));
-    }
-    if config.tmp_max_age.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the tmp/ max age must be longer than zero: a fresh file there may still be written"
-                .into(),
-        ));
     }
     config.queue_capacity = config.queue_capacity.max(1);
     if let Some(command) = &config.command
