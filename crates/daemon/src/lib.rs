@@ -42,6 +42,7 @@
 //! record          the journal writer and the claim step hook
 //! config          Config and its defaults (re-exported here)
 //! lifecycle       running, stopping, terminating; the folders given up
+//! log_sink        the log's writer: stderr, a failed line dropped and counted
 //! queue           the bounded, deduplicated queue between discovery and the workers
 //! failed          moving a file into failed/ with its reason file beside it
 //! backoff         exponential backoff with full jitter
@@ -72,7 +73,7 @@
 //!
 //! ```text
 //! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
-//!                lifecycle, config
+//!                lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
@@ -85,7 +86,7 @@
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
-//! config, lifecycle, queue, failed, backoff: nothing in this crate
+//! config, lifecycle, queue, failed, backoff, log_sink: nothing in this crate
 //! ```
 //!
 //! `tests/module_graph.rs` reads every module's `crate::` paths and fails on an arrow
@@ -108,6 +109,7 @@ mod failed;
 mod handler;
 mod hidden;
 mod lifecycle;
+pub mod log_sink;
 mod outcome;
 mod quarantine;
 mod queue;
@@ -158,6 +160,9 @@ pub struct Summary {
     pub requeued: u64,
     /// I/O errors on single jobs (logged; the daemon kept serving).
     pub errors: u64,
+    /// Log lines that could not be written to stderr and were dropped (in this process,
+    /// through [`log_sink::stderr`]).
+    pub log_lines_dropped: u64,
 }
 
 /// Why the daemon could not start or had to stop. Errors on single jobs are not here:
@@ -218,6 +223,7 @@ impl Summary {
             released: get(&stats.released),
             requeued: get(&stats.requeued),
             errors: get(&stats.errors),
+            log_lines_dropped: log_sink::dropped_log_lines(),
         }
     }
 }
@@ -337,21 +343,23 @@ pub async fn run(
     {
         let shared = shared.clone();
         blocking(move || {
-            shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::journal::Stop {
+            shared
+                .journal
+                .write(spoolq_spool::Record::new(spoolq_spool::journal::Stop {
                     strategy: shared.config.strategy,
                     detail: format!(
-                        "completed={} retried={} dead={} quarantined={} released={} requeued={} errors={}",
+                        "completed={} retried={} dead={} quarantined={} released={} requeued={} \
+                         errors={} log_lines_dropped={}",
                         summary.completed,
                         summary.retried,
                         summary.dead,
                         summary.quarantined,
                         summary.released,
                         summary.requeued,
-                        summary.errors
+                        summary.errors,
+                        summary.log_lines_dropped
                     ),
-                }),
-            )
+                }))
         })
         .await?
         .ok();
@@ -365,6 +373,7 @@ pub async fn run(
         released = summary.released,
         requeued = summary.requeued,
         errors = summary.errors,
+        log_lines_dropped = summary.log_lines_dropped,
         "daemon stopped"
     );
     Ok(summary)

@@ -149,12 +149,13 @@ fn init_logging(format: LogFormat) {
         },
         Err(_) => (EnvFilter::new("info"), None),
     };
-    // A closed or failing stderr loses log lines, nothing else: tracing ignores the
-    // write error instead of reporting it with eprintln!, which would panic.
+    // A closed or failing stderr loses log lines, nothing else: the writer drops and
+    // counts a line it cannot write (the stop record says how many), and tracing's own
+    // error report, an eprintln! that would panic, stays off.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(spoolq_daemon::log_sink::stderr)
         .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
