@@ -205,6 +205,11 @@ pub struct FileStat {
     pub gid: u32,
     /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
+    /// Last change of the inode (`st_ctime`): set by the kernel at creation, at every
+    /// write and at every change of name, owner or mode, and never settable by a
+    /// program, so unlike `mtime` a copy made with preserved times (`cp -p`, `rsync -a`,
+    /// `tar x`) does not carry the original's.
+    pub ctime: SystemTime,
     /// When the file was created, where the file system reports it (`statx`'s
     /// `stx_btime` on Linux, `st_birthtime` on macOS). With the inode number it tells a
     /// file from a later one that reuses the number once the first is freed.
@@ -217,6 +222,7 @@ impl FileStat {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn from_raw(st: &rustix::fs::Stat) -> FileStat {
         let mtime = since_epoch(st.st_mtime as i64, st.st_mtime_nsec as i64);
+        let ctime = since_epoch(st.st_ctime as i64, st.st_ctime_nsec as i64);
         #[cfg(target_vendor = "apple")]
         let birth = Some(since_epoch(
             st.st_birthtime as i64,
@@ -235,6 +241,7 @@ impl FileStat {
             uid: st.st_uid as u32,
             gid: st.st_gid as u32,
             mtime,
+            ctime,
             birth,
         }
     }
@@ -258,6 +265,7 @@ impl FileStat {
             uid: stx.stx_uid,
             gid: stx.stx_gid,
             mtime: time(&stx.stx_mtime),
+            ctime: time(&stx.stx_ctime),
             birth: born.then(|| time(&stx.stx_btime)),
         }
     }
