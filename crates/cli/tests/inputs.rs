@@ -86,3 +86,126 @@ fn the_library_refuses_what_the_command_line_refuses() {
         "{e}"
     );
 }
+
+#[test]
+fn init_refuses_a_sticky_mode_and_explains_a_group_that_cannot_remove_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sticky = dir.path().join("sticky");
+    // In a sticky new/ only a file's owner may unlink or rename it: a daemon running as
+    // another user could never complete the jobs producers own.
+    let out = spoolq()
+        .arg("init")
+        .arg(&sticky)
+        .args(["--mode", "3770"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sticky"), "{stderr}");
+    assert!(
+        stderr.contains("2770"),
+        "names the mode that works: {stderr}"
+    );
+    assert!(!sticky.exists(), "nothing created");
+
+    // A group that may read but not write: said, not refused (readers are a use).
+    let readers = dir.path().join("readers");
+    let out = spoolq()
+        .arg("init")
+        .arg(&readers)
+        .args(["--mode", "2750", "--group", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains("may not drop jobs") && stdout.contains("--mode 2770"),
+        "{stdout}"
+    );
+
+    // A spool made sticky by hand: the daemon says so at start, naming the fix.
+    let spool = TempSpool::new();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(spool.folder("new"), std::fs::Permissions::from_mode(0o1750)).unwrap();
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("sticky bit") && log.contains("/new") && log.contains("chmod -t"),
+        "{log}"
+    );
+}
+
+/// A bind mount of `from` at `at` (a second mount of the same file system), unmounted
+/// when dropped.
+struct BindMount(std::path::PathBuf);
+
+impl BindMount {
+    fn mount(from: &std::path::Path, at: &std::path::Path) -> Result<BindMount, String> {
+        let out = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .output()
+            .map_err(|e| format!("running mount(8): {e}"))?;
+        if out.status.success() {
+            Ok(BindMount(at.to_owned()))
+        } else {
+            Err(format!(
+                "bind mounts are not permitted here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn the_daemon_refuses_to_start_when_job_folders_are_on_different_mounts() {
+    // retry/ on its own file system: every move to retry/ would fail with EXDEV.
+    let spool = TempSpool::new();
+    spool.drop_jobs(2);
+    let _retry = match TmpfsMount::mount(&spool.folder("retry"), "1m") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert_eq!(log.lines().count(), 1, "one line: {log}");
+    assert!(
+        log.contains("/retry")
+            && log.contains("another file system")
+            && log.contains("one file system"),
+        "{log}"
+    );
+    assert!(spool.events(EventKind::Start).is_empty(), "nothing started");
+    assert_eq!(spool.names("new").len(), 2, "nothing claimed");
+
+    // failed/ a bind mount of the same file system: same device, but a rename across
+    // two mounts fails with EXDEV all the same.
+    let spool = TempSpool::new();
+    let elsewhere = spool.scratch().join("failed-elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let _failed = match BindMount::mount(&elsewhere, &spool.folder("failed")) {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("/failed"), "{log}");
+
+    // journal/ on its own file system is fine: no job moves through it.
+    let spool = TempSpool::new();
+    spool.drop_jobs(2);
+    let _journal = TmpfsMount::mount(&spool.folder("journal"), "1m").unwrap();
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(spool.names("new").is_empty(), "{log}");
+}

@@ -186,6 +186,20 @@ pub enum DaemonError {
         #[source]
         source: spoolq_claim::Error,
     },
+    /// A spool folder that jobs move into by rename is on another file system (or
+    /// another mount of one) than new/.
+    #[error(
+        "spool folder {} is on another file system (or mount) than {}: jobs move between \
+         tmp/, new/, retry/ and failed/ by rename, which cannot cross file systems; put \
+         those four folders on one file system (journal/ may be on its own)",
+        folder.display(), new.display()
+    )]
+    FoldersApart {
+        /// The folder on another mount.
+        folder: PathBuf,
+        /// new/.
+        new: PathBuf,
+    },
     /// The journal file could not be created.
     #[error("cannot start the journal: {0}")]
     Journal(#[from] JournalError),
@@ -246,6 +260,7 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    warn_sticky_folders(&shared.spool);
 
     let watcher = if config.watch {
         match watcher::start(&shared) {
@@ -408,6 +423,12 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
 /// and starts the journal. Blocking.
 fn open(config: Config) -> Result<Shared, DaemonError> {
     let spool = Spool::open(&config.spool)?;
+    if let Some(folder) = spool.folder_on_another_mount().map_err(LayoutError::from)? {
+        return Err(DaemonError::FoldersApart {
+            folder,
+            new: spool.new_dir().path().to_owned(),
+        });
+    }
     for dir in [
         spool.new_dir(),
         spool.retry(),
@@ -477,6 +498,30 @@ fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
             path: dir.path().to_owned(),
             source,
         }),
+    }
+}
+
+/// Warns about folders with the sticky bit: in them only a file's owner (or the
+/// folder's, or root) may remove or rename it, so a daemon that is none of those cannot
+/// complete, retry or bury the jobs producers own there.
+fn warn_sticky_folders(spool: &Spool) {
+    const STICKY: u32 = 0o1000;
+    for (name, dir) in spool.folders() {
+        if name == "journal" {
+            continue;
+        }
+        if let Ok(stat) = dir.stat()
+            && stat.perm & STICKY != 0
+        {
+            warn!(
+                folder = %dir.path().display(),
+                mode = %format!("{:04o}", stat.perm),
+                "spool folder has the sticky bit: only a file's owner, the folder's owner or \
+                 root may remove or rename files there, so this daemon cannot complete, retry \
+                 or bury jobs that producers own unless it runs as one of those; clear it \
+                 (chmod -t, or spoolq init SPOOL --mode 2770)"
+            );
+        }
     }
 }
 

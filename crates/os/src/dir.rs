@@ -76,6 +76,11 @@ impl Dir {
         fs::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
     }
 
+    /// The mount this directory is on (see [`fs::MountId`]).
+    pub fn mount(&self) -> Result<fs::MountId, Error> {
+        fs::mount_of(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat_at(&self, name: &OsStr) -> Result<FileStat, Error> {
         let c = c_name(name)?;

@@ -317,6 +317,54 @@ pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileStat, Er
         .map(|st| FileStat::from_raw(&st))
 }
 
+/// Which mounted file system a file is on: its device and, on Linux, the id of the mount
+/// it was reached through (`statx`'s `STATX_MNT_ID`, since Linux 5.8). A rename cannot
+/// cross mounts, not even two mounts of one device (a bind mount), so two files may be
+/// renamed into each other's folders only if [`MountId::same_as`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountId {
+    /// The device (`st_dev`).
+    pub dev: u64,
+    /// The mount's id, where the kernel reports it.
+    pub mount: Option<u64>,
+}
+
+impl MountId {
+    /// Whether both are on one mount: the same device, and the same mount id where both
+    /// are known.
+    pub fn same_as(self, other: MountId) -> bool {
+        self.dev == other.dev
+            && match (self.mount, other.mount) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// The mount `fd`'s file is on.
+pub fn mount_of(fd: BorrowedFd<'_>) -> Result<MountId, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::StatxFlags;
+        let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+        match call(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, mask)) {
+            Ok(stx) => {
+                let known = StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID);
+                return Ok(MountId {
+                    dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                    mount: known.then_some(stx.stx_mnt_id),
+                });
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    fstat(fd).map(|stat| MountId {
+        dev: stat.dev,
+        mount: None,
+    })
+}
+
 /// The major number of a device id (`major(3)`).
 pub fn device_major(dev: u64) -> u32 {
     rustix::fs::major(dev as rustix::fs::Dev)

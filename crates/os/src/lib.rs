@@ -38,5 +38,5 @@ pub mod spawn;
 pub use dir::{Dir, Entries, c_name};
 pub use errno::Errno;
 pub use error::{Error, Op};
-pub use fs::{FileKind, FileStat};
+pub use fs::{FileKind, FileStat, MountId};
 pub use host::{BootIdError, HostnameError, boot_id, hostname, monotonic_ns};

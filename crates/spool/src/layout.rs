@@ -331,6 +331,20 @@ impl Spool {
         ]
     }
 
+    /// The first of tmp/, retry/ and failed/ that is not on new/'s mount, if any, with
+    /// new/'s path: jobs move between those four folders by rename, which cannot cross
+    /// file systems, nor mounts of one (a bind mount). journal/ may be on another one: no
+    /// job moves through it.
+    pub fn folder_on_another_mount(&self) -> Result<Option<PathBuf>, spoolq_os::Error> {
+        let new = self.new.mount()?;
+        for dir in [&self.tmp, &self.retry, &self.failed] {
+            if !dir.mount()?.same_as(new) {
+                return Ok(Some(dir.path().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Checks that every folder held open is still the folder at its name (not moved
     /// away, not replaced by a symlink). Returns the names of those that are not.
     pub fn moved_folders(&self) -> Vec<&'static str> {
