@@ -209,3 +209,171 @@ fn the_daemon_refuses_to_start_when_job_folders_are_on_different_mounts() {
     assert_eq!(code, Some(0), "{log}");
     assert!(spool.names("new").is_empty(), "{log}");
 }
+
+/// The names in `folder` of `spool`, as a set.
+fn name_set(spool: &TempSpool, folder: &str) -> std::collections::BTreeSet<String> {
+    spool.names(folder).into_iter().collect()
+}
+
+/// The ids a producer printed, as a set.
+fn printed(stdout: &[u8]) -> std::collections::BTreeSet<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn produce_refuses_rates_and_sizes_it_cannot_honour_before_publishing() {
+    let spool = TempSpool::new();
+    for (flag, value, says) in [
+        // 1e-300 jobs/s: the second job's due time is no representable duration.
+        ("--rate", "1e-300", "from 0.001 to 1000000"),
+        ("--rate", "0", "from 0.001"),
+        ("--rate", "-5", "from 0.001"),
+        ("--rate", "NaN", "from 0.001"),
+        ("--rate", "inf", "from 0.001"),
+        // Writes until the disk is full.
+        ("--size", "2G", "larger than 1G"),
+    ] {
+        let out = spoolq()
+            .args([
+                "produce",
+                "--count",
+                "3",
+                &format!("{flag}={value}"),
+                "--spool",
+            ])
+            .arg(spool.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    assert!(spool.names("new").is_empty(), "nothing published");
+    assert!(spool.names("tmp").is_empty());
+}
+
+#[test]
+fn a_producer_stopped_by_a_signal_has_printed_every_id_it_published() {
+    use std::io::BufRead;
+    let spool = TempSpool::new();
+    let mut producer = spoolq()
+        .args([
+            "produce", "--count", "100000", "--rate", "50", "--sync", "never", "--spool",
+        ])
+        .arg(spool.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each id as its job is published: read three while it still runs.
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = producer.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let _ = lines.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    for _ in 0..3 {
+        seen.recv_timeout(PATIENCE)
+            .expect("an id printed while the producer runs");
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &producer.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = producer.wait_with_output().unwrap();
+    let ids: std::collections::BTreeSet<String> = reader.join().unwrap().into_iter().collect();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 15), "{stderr}");
+    assert!(stderr.contains("stopped by signal 15"), "{stderr}");
+    assert!(ids.len() >= 3, "{ids:?}");
+    assert_eq!(
+        ids,
+        name_set(&spool, "new"),
+        "every published job's id, and no other"
+    );
+    assert!(spool.names("tmp").is_empty(), "{:?}", spool.names("tmp"));
+}
+
+#[test]
+fn a_producer_interrupted_mid_payload_removes_its_partial_file() {
+    use std::io::Write;
+    let spool = TempSpool::new();
+    let mut producer = spoolq()
+        .args(["produce", "--spool"])
+        .arg(spool.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // More than fits in one write with the header, then silence: the writer stays open.
+    let mut stdin = producer.stdin.take().unwrap();
+    stdin.write_all(&vec![b'x'; 100 * 1024]).unwrap();
+    wait_until("the partial file is in tmp/", PATIENCE, || {
+        !spool.names("tmp").is_empty()
+    });
+    let int = std::process::Command::new("kill")
+        .args(["-INT", &producer.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(int.success());
+    let out = producer.wait_with_output().unwrap();
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 2), "{stderr}");
+    assert!(stderr.contains("partial file was removed"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(spool.names("tmp").is_empty(), "{:?}", spool.names("tmp"));
+    assert!(spool.names("new").is_empty());
+}
+
+#[test]
+fn a_producer_on_a_full_disk_prints_the_ids_it_published_and_says_what_filled() {
+    let spool = TempSpool::new();
+    let _small = match TmpfsMount::mount(&spool.scratch().join("small"), "2m") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    let path = spool.scratch().join("small/spool");
+    let out = spoolq().arg("init").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // Five jobs of 600 KiB on 2 MiB: the first ones fit, then the disk is full.
+    let out = spoolq()
+        .args(["produce", "--count", "5", "--size", "600k", "--spool"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let published: std::collections::BTreeSet<String> = std::fs::read_dir(path.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !published.is_empty() && published.len() < 5,
+        "{published:?}"
+    );
+    assert_eq!(
+        printed(&out.stdout),
+        published,
+        "every published id printed"
+    );
+    assert!(stderr.contains("file system is full"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} job(s) were published", published.len())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot read standard input"), "{stderr}");
+    assert_eq!(std::fs::read_dir(path.join("tmp")).unwrap().count(), 0);
+}

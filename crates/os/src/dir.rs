@@ -76,6 +76,12 @@ impl Dir {
         fs::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
     }
 
+    /// The bytes an unprivileged writer may still use on this directory's file system.
+    pub fn available_bytes(&self) -> Result<u64, Error> {
+        fs::available_bytes(self.fd.as_fd())
+            .map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
     /// The mount this directory is on (see [`fs::MountId`]).
     pub fn mount(&self) -> Result<fs::MountId, Error> {
         fs::mount_of(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))

@@ -365,6 +365,33 @@ pub fn mount_of(fd: BorrowedFd<'_>) -> Result<MountId, Errno> {
     })
 }
 
+/// The bytes an unprivileged writer may still use on the file system of `fd`
+/// (`fstatvfs`: available blocks times the fragment size).
+pub fn available_bytes(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let vfs = call(|| rustix::fs::fstatvfs(fd))?;
+    // The widths differ per platform; every value fits in a u64.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    Ok((vfs.f_bavail as u64).saturating_mul(vfs.f_frsize as u64))
+}
+
+/// Waits at most `timeout` for `fd` to have something to read (or its end, or an
+/// error to report): true when a read would not block. For readers that must notice a
+/// request to stop while the other end is silent (a terminal, a pipe).
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    // A timeout too long for a timespec waits a second: the caller asks again.
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    });
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e == rustix::io::Errno::INTR => Ok(false),
+        Err(e) => Err(Errno::from(e)),
+    }
+}
+
 /// The major number of a device id (`major(3)`).
 pub fn device_major(dev: u64) -> u32 {
     rustix::fs::major(dev as rustix::fs::Dev)

@@ -436,8 +436,20 @@ impl Spool {
             let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
             writer.write_all(&rendered).map_err(io_err)?;
             writer.write_all(&small).map_err(io_err)?;
-            let rest = std::io::copy(payload, &mut writer)
-                .map_err(|source| DropError::Payload { source })?;
+            // Copied by hand rather than with io::copy, so that a failed write (a full
+            // disk) is told from a failed read of the payload.
+            let mut buffer = vec![0; 64 * 1024];
+            let mut rest = 0u64;
+            loop {
+                let n = match payload.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(source) => return Err(DropError::Payload { source }),
+                };
+                writer.write_all(&buffer[..n]).map_err(io_err)?;
+                rest += n as u64;
+            }
             writer.flush().map_err(io_err)?;
             drop(writer);
             let length = small.len() as u64 + rest;
@@ -504,7 +516,8 @@ pub struct Dropped {
     pub header_len: u64,
 }
 
-/// Why a drop failed. Nothing was published.
+/// Why a drop failed. Nothing was published, and the drop's own file in tmp/ was
+/// removed.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
     /// new/ already holds a job of this id; it was left alone.
