@@ -377,3 +377,152 @@ fn a_producer_on_a_full_disk_prints_the_ids_it_published_and_says_what_filled() 
     assert!(!stderr.contains("cannot read standard input"), "{stderr}");
     assert_eq!(std::fs::read_dir(path.join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn a_missing_folder_and_a_spool_that_is_a_file_are_answered_with_the_fix_that_works() {
+    // journal/ removed by hand: the answer is `spoolq init SPOOL`, never SPOOL/journal
+    // (which would nest a second spool inside the first).
+    let spool = TempSpool::new();
+    spool.drop_jobs(2);
+    std::fs::remove_dir(spool.folder("journal")).unwrap();
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(2), "{log}");
+    let fix = format!("`spoolq init {}`", spool.path().display());
+    assert!(log.contains(&fix) && log.contains("journal/"), "{log}");
+    assert!(!log.contains("init {}/journal"), "{log}");
+    // The fix works: init makes the missing folder, the jobs stay, the daemon runs.
+    let out = spoolq().arg("init").arg(spool.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(spool.names("new").len(), 2);
+    let (code, log) = daemon_exit(&spool, &[]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(spool.names("new").is_empty());
+
+    // A --spool that is a regular file is called one, not a symbolic link.
+    let file = spool.scratch().join("not-a-spool");
+    std::fs::write(&file, b"").unwrap();
+    for command in ["daemon", "status", "produce"] {
+        let out = spoolq()
+            .arg(command)
+            .arg("--spool")
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("is a regular file, not a directory"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("symbolic link"), "{command}: {stderr}");
+    }
+}
+
+#[test]
+fn a_read_only_spool_is_told_to_remount_not_to_fix_owner_or_mode() {
+    let scratch = tempfile::tempdir().unwrap();
+    let at = scratch.path().join("ro");
+    let _mount = match TmpfsMount::mount(&at, "1m") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    let path = at.join("spool");
+    assert!(spoolq().arg("init").arg(&path).status().unwrap().success());
+    let produced = spoolq()
+        .args(["produce", "--spool"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(produced.status.code(), Some(0));
+    let remount = |mode: &str| {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    };
+    remount("ro");
+    for command in [&["daemon", "--drain"][..], &["produce"]] {
+        let out = spoolq()
+            .args(command)
+            .arg("--spool")
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("read-only file system") && stderr.contains("remount"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("owner or mode"), "{command:?}: {stderr}");
+    }
+    // The fix works.
+    remount("rw");
+    let out = spoolq()
+        .args(["daemon", "--drain", "--spool"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read_dir(path.join("new")).unwrap().count(), 0);
+}
+
+/// Fills the file system of `path` with one file there.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    for chunk in [64 * 1024, 4096, 512, 64, 8, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {}
+    }
+}
+
+#[test]
+fn log_lines_name_a_job_by_its_id_not_by_a_debug_form() {
+    // A journal file system full from the start: each claim's record fails and its job
+    // is released unprocessed; the first failure is an error, the next ones are logged
+    // at debug, naming their job.
+    let spool = TempSpool::new();
+    let _journal = match TmpfsMount::mount(&spool.folder("journal"), "256k") {
+        Ok(mount) => mount,
+        Err(why) => return skip(&why),
+    };
+    let ids = spool.drop_jobs(3);
+    let filler = spool.folder("journal").join("filler");
+    fill(&filler);
+    let mut daemon = spool.daemon_with_env(
+        &["--workers", "1", "--rescan-interval", "50ms"],
+        &[("SPOOLQ_LOG", "debug")],
+        &["sh", "-c", "cat > /dev/null"],
+    );
+    wait_until(
+        "a claim after the first failed and named its job",
+        PATIENCE,
+        || daemon.log_text().contains("claimed record not journaled"),
+    );
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("every job done once space is back", PATIENCE, || {
+        spool.names("new").is_empty()
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    let log = daemon.log_text();
+    let named: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("claimed record not journaled"))
+        .collect();
+    assert!(!named.is_empty());
+    for line in named {
+        assert!(
+            ids.iter().any(|id| line.contains(&format!("job={id}"))),
+            "{line}"
+        );
+    }
+    assert!(!log.contains("Some("), "{log}");
+    assert!(!log.contains("JobId("), "{log}");
+}

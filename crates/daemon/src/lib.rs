@@ -173,6 +173,17 @@ pub enum DaemonError {
     /// or an I/O error.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// One of the spool's folders is on a file system mounted read-only.
+    #[error(
+        "spool folder {} is on a read-only file system: the daemon moves and deletes jobs \
+         there: remount it read-write (mount -o remount,rw MOUNTPOINT) or move the spool \
+         to a writable file system",
+        path.display()
+    )]
+    ReadOnly {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The daemon cannot create, rename and unlink in one of the spool's folders.
     #[error(
         "spool folder {} is not writable by this process: {source}; \
@@ -494,6 +505,9 @@ fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
             let _ = dir.unlink(name);
             Ok(())
         }
+        Err(source) if source.is_read_only() => Err(DaemonError::ReadOnly {
+            path: dir.path().to_owned(),
+        }),
         Err(source) => Err(DaemonError::NotWritable {
             path: dir.path().to_owned(),
             source,

@@ -125,6 +125,16 @@ pub enum ProduceError {
         /// The write's error.
         source: std::io::Error,
     },
+    /// The spool is on a file system mounted read-only.
+    #[error(
+        "spool {} is on a read-only file system: remount it read-write (mount -o remount,rw \
+         MOUNTPOINT) or produce into a spool on a writable one (nothing was published)",
+        spool.display()
+    )]
+    ReadOnly {
+        /// The spool.
+        spool: PathBuf,
+    },
     /// Any other failure of the drop.
     #[error("spool {}: {source} (this job was not published)", spool.display())]
     Drop {
@@ -215,7 +225,15 @@ pub fn open_journal(spool: &Spool) -> Result<JournalWriter, ProduceError> {
         Role::Producer,
         WriterOptions::default(),
     )
-    .map_err(ProduceError::JournalOpen)
+    .map_err(|e| {
+        if e.is_read_only() {
+            ProduceError::ReadOnly {
+                spool: spool.path().to_owned(),
+            }
+        } else {
+            ProduceError::JournalOpen(e)
+        }
+    })
 }
 
 /// Where a job with `id` already is in new/ (`<id>`, `<id>.<n>`) or retry/
@@ -276,6 +294,7 @@ fn drop_error(spool: &Spool, e: DropError, input: Option<&Path>) -> ProduceError
                 source,
             }
         }
+        DropError::Io(e) if e.is_read_only() => ProduceError::ReadOnly { spool: spool_path },
         DropError::Io(e) if e.is_out_of_space() => ProduceError::DiskFull {
             spool: spool_path,
             source: e.into(),

@@ -97,6 +97,10 @@ pub fn run(args: Args) -> Result<Exit, Error> {
                 "; run it as root, or as the owner of the directory (and a member of the \
                  group for --group)"
             }
+            InitError::Layout(spoolq_spool::LayoutError::Io(io)) if io.is_read_only() => {
+                "; the file system is mounted read-only: remount it read-write (mount -o \
+                 remount,rw MOUNTPOINT) or choose a directory on a writable one"
+            }
             _ => "",
         };
         Error::Failed(format!("{e}{hint}"))
