@@ -44,6 +44,7 @@
 //! record          the journal writer and the claim step hook
 //! config          Config and its defaults (re-exported here)
 //! lifecycle       running, stopping, terminating; the folders given up
+//! log_sink        the log's writer: stderr, a failed line dropped and counted
 //! queue           the bounded, deduplicated queue between discovery and the workers
 //! failed          moving a file into failed/ with its reason file beside it
 //! backoff         exponential backoff with full jitter
@@ -74,7 +75,7 @@
 //!
 //! ```text
 //! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
-//!                lifecycle, config
+//!                lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
@@ -90,7 +91,7 @@
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
-//! config, lifecycle, queue, failed, backoff: nothing in this crate
+//! config, lifecycle, queue, failed, backoff, log_sink: nothing in this crate
 //! ```
 //!
 //! `tests/module_graph.rs` reads every module's `crate::` paths and fails on an arrow
@@ -113,6 +114,7 @@ mod failed;
 mod handler;
 mod hidden;
 mod lifecycle;
+pub mod log_sink;
 mod outcome;
 mod prune;
 mod quarantine;
@@ -137,7 +139,7 @@ use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
 use tracing::{error, info, warn};
 
-pub use config::Config;
+pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
 pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
@@ -165,6 +167,9 @@ pub struct Summary {
     pub requeued: u64,
     /// I/O errors on single jobs (logged; the daemon kept serving).
     pub errors: u64,
+    /// Log lines that could not be written to stderr and were dropped (in this process,
+    /// through [`log_sink::stderr`]).
+    pub log_lines_dropped: u64,
 }
 
 /// Why the daemon could not start or had to stop. Errors on single jobs are not here:
@@ -175,6 +180,17 @@ pub enum DaemonError {
     /// or an I/O error.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// One of the spool's folders is on a file system mounted read-only.
+    #[error(
+        "spool folder {} is on a read-only file system: the daemon moves and deletes jobs \
+         there: remount it read-write (mount -o remount,rw MOUNTPOINT) or move the spool \
+         to a writable file system",
+        path.display()
+    )]
+    ReadOnly {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The daemon cannot create, rename and unlink in one of the spool's folders.
     #[error(
         "spool folder {} is not writable by this process: {source}; \
@@ -188,6 +204,20 @@ pub enum DaemonError {
         #[source]
         source: spoolq_claim::Error,
     },
+    /// A spool folder that jobs move into by rename is on another file system (or
+    /// another mount of one) than new/.
+    #[error(
+        "spool folder {} is on another file system (or mount) than {}: jobs move between \
+         tmp/, new/, retry/ and failed/ by rename, which cannot cross file systems; put \
+         those four folders on one file system (journal/ may be on its own)",
+        folder.display(), new.display()
+    )]
+    FoldersApart {
+        /// The folder on another mount.
+        folder: PathBuf,
+        /// new/.
+        new: PathBuf,
+    },
     /// The journal file could not be created.
     #[error("cannot start the journal: {0}")]
     Journal(#[from] JournalError),
@@ -197,7 +227,8 @@ pub enum DaemonError {
          give a path or a program on PATH after `--`"
     )]
     CommandNotFound(String),
-    /// A setting is impossible (no attempts, a zero interval, ...); the text says which.
+    /// A setting is impossible (outside the values it accepts, a retry max below the
+    /// base); the text says which, and what is accepted.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// A task of the daemon panicked or was cancelled.
@@ -224,6 +255,7 @@ impl Summary {
             released: get(&stats.released),
             requeued: get(&stats.requeued),
             errors: get(&stats.errors),
+            log_lines_dropped: log_sink::dropped_log_lines(),
         }
     }
 }
@@ -246,6 +278,7 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    warn_sticky_folders(&shared.spool);
 
     let watcher = if config.watch {
         match watcher::start(&shared) {
@@ -343,21 +376,23 @@ pub async fn run(
     {
         let shared = shared.clone();
         blocking(move || {
-            shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::journal::Stop {
+            shared
+                .journal
+                .write(spoolq_spool::Record::new(spoolq_spool::journal::Stop {
                     strategy: shared.config.strategy,
                     detail: format!(
-                        "completed={} retried={} dead={} quarantined={} released={} requeued={} errors={}",
+                        "completed={} retried={} dead={} quarantined={} released={} requeued={} \
+                         errors={} log_lines_dropped={}",
                         summary.completed,
                         summary.retried,
                         summary.dead,
                         summary.quarantined,
                         summary.released,
                         summary.requeued,
-                        summary.errors
+                        summary.errors,
+                        summary.log_lines_dropped
                     ),
-                }),
-            )
+                }))
         })
         .await?
         .ok();
@@ -371,6 +406,7 @@ pub async fn run(
         released = summary.released,
         requeued = summary.requeued,
         errors = summary.errors,
+        log_lines_dropped = summary.log_lines_dropped,
         "daemon stopped"
     );
     Ok(summary)
@@ -378,15 +414,12 @@ pub async fn run(
 
 /// Fills in defaults and rejects impossible settings.
 fn effective(mut config: Config) -> Result<Config, DaemonError> {
+    config
+        .check()
+        .map_err(|e| DaemonError::InvalidConfig(e.to_string()))?;
     if config.workers == 0 {
-        config.workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-    }
-    if config.max_attempts == 0 {
-        return Err(DaemonError::InvalidConfig(
-            "max attempts must be at least 1".into(),
-        ));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        config.workers = cpus.clamp(Config::WORKERS.min, Config::WORKERS.max);
     }
     if config.retry_max < config.retry_base {
         return Err(DaemonError::InvalidConfig(format!(
@@ -394,22 +427,6 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
             humantime::format_duration(config.retry_max),
             humantime::format_duration(config.retry_base)
         )));
-    }
-    if config.rescan_interval.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the rescan interval must be longer than zero".into(),
-        ));
-    }
-    if config.job_timeout.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the job timeout must be longer than zero".into(),
-        ));
-    }
-    if config.tmp_max_age.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the tmp/ max age must be longer than zero: a fresh file there may still be written"
-                .into(),
-        ));
     }
     config.queue_capacity = config.queue_capacity.max(1);
     if let Some(command) = &config.command
@@ -424,6 +441,12 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
 /// and starts the journal. Blocking.
 fn open(config: Config) -> Result<Shared, DaemonError> {
     let spool = Spool::open(&config.spool)?;
+    if let Some(folder) = spool.folder_on_another_mount().map_err(LayoutError::from)? {
+        return Err(DaemonError::FoldersApart {
+            folder,
+            new: spool.new_dir().path().to_owned(),
+        });
+    }
     for dir in [
         spool.new_dir(),
         spool.retry(),
@@ -489,10 +512,37 @@ fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
             let _ = dir.unlink(name);
             Ok(())
         }
+        Err(source) if source.is_read_only() => Err(DaemonError::ReadOnly {
+            path: dir.path().to_owned(),
+        }),
         Err(source) => Err(DaemonError::NotWritable {
             path: dir.path().to_owned(),
             source,
         }),
+    }
+}
+
+/// Warns about folders with the sticky bit: in them only a file's owner (or the
+/// folder's, or root) may remove or rename it, so a daemon that is none of those cannot
+/// complete, retry or bury the jobs producers own there.
+fn warn_sticky_folders(spool: &Spool) {
+    const STICKY: u32 = 0o1000;
+    for (name, dir) in spool.folders() {
+        if name == "journal" {
+            continue;
+        }
+        if let Ok(stat) = dir.stat()
+            && stat.perm & STICKY != 0
+        {
+            warn!(
+                folder = %dir.path().display(),
+                mode = %format!("{:04o}", stat.perm),
+                "spool folder has the sticky bit: only a file's owner, the folder's owner or \
+                 root may remove or rename files there, so this daemon cannot complete, retry \
+                 or bury jobs that producers own unless it runs as one of those; clear it \
+                 (chmod -t, or spoolq init SPOOL --mode 2770)"
+            );
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl Journal {
                     if let Some((event, job)) = waited {
                         info!(
                             event = event.as_str(),
-                            job = ?job.map(|id| id.to_string()),
+                            job = job.map(tracing::field::display),
                             records = written.len(),
                             "journal: space is back; the waiting outcome is recorded"
                         );
@@ -109,7 +109,7 @@ impl Journal {
                 if waited.is_none() {
                     warn!(
                         event = first.kind().as_str(),
-                        job = ?first.job().map(|id| id.to_string()),
+                        job = first.job().map(tracing::field::display),
                         error = %error.error,
                         "journal: the file system is full; waiting for space to record \
                          this outcome (new claims are released unprocessed meanwhile): \
@@ -156,7 +156,7 @@ impl Journal {
             }
             Err(e) => {
                 if self.claims_failing.swap(true, Ordering::SeqCst) {
-                    tracing::debug!(job = ?job.map(|id| id.to_string()), error = %e,
+                    tracing::debug!(job = job.map(tracing::field::display), error = %e,
                         "claimed record not journaled: job released unprocessed");
                 } else {
                     error!(

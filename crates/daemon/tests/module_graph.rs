@@ -26,10 +26,18 @@ const ORDER: &[&str] = &[
     "queue",
     "failed",
     "backoff",
+    "log_sink",
 ];
 
 /// Modules that import nothing from the crate.
-const LEAVES: &[&str] = &["config", "lifecycle", "queue", "failed", "backoff"];
+const LEAVES: &[&str] = &[
+    "config",
+    "lifecycle",
+    "queue",
+    "failed",
+    "backoff",
+    "log_sink",
+];
 
 /// The first path segment of every `crate::` path in `source`, comments left out;
 /// `crate::{a, b::c}` yields `a` and `b`.

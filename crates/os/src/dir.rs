@@ -88,6 +88,17 @@ impl Dir {
             .map_err(|errno| Error::sys(Op::Statfs, &self.path, errno))
     }
 
+    /// The bytes an unprivileged writer may still use on this directory's file system.
+    pub fn available_bytes(&self) -> Result<u64, Error> {
+        fs::available_bytes(self.fd.as_fd())
+            .map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
+    /// The mount this directory is on (see [`fs::MountId`]).
+    pub fn mount(&self) -> Result<fs::MountId, Error> {
+        fs::mount_of(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat_at(&self, name: &OsStr) -> Result<FileStat, Error> {
         let c = c_name(name)?;

@@ -142,6 +142,11 @@ impl Error {
         self.errno() == Some(Errno::EEXIST)
     }
 
+    /// True for EROFS: the file system is mounted read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.errno() == Some(Errno::EROFS)
+    }
+
     /// True for ENOSPC or EDQUOT: out of space.
     pub fn is_out_of_space(&self) -> bool {
         matches!(self.errno(), Some(e) if e == Errno::ENOSPC || e == Errno::EDQUOT)

@@ -217,8 +217,10 @@ pub struct FileStat {
     pub gid: u32,
     /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
-    /// Last status change (`st_ctime`): also moves when a name is added to or removed
-    /// from a directory, whoever set the modification time.
+    /// Last change of the inode (`st_ctime`): set by the kernel at creation, at every
+    /// write and at every change of name, owner or mode, and never settable by a
+    /// program, so unlike `mtime` a copy made with preserved times (`cp -p`, `rsync -a`,
+    /// `tar x`) does not carry the original's.
     pub ctime: SystemTime,
     /// When the file was created, where the file system reports it (`statx`'s
     /// `stx_btime` on Linux, `st_birthtime` on macOS). With the inode number it tells a
@@ -336,6 +338,81 @@ pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileStat, Er
     }
     call(|| rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW))
         .map(|st| FileStat::from_raw(&st))
+}
+
+/// Which mounted file system a file is on: its device and, on Linux, the id of the mount
+/// it was reached through (`statx`'s `STATX_MNT_ID`, since Linux 5.8). A rename cannot
+/// cross mounts, not even two mounts of one device (a bind mount), so two files may be
+/// renamed into each other's folders only if [`MountId::same_as`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountId {
+    /// The device (`st_dev`).
+    pub dev: u64,
+    /// The mount's id, where the kernel reports it.
+    pub mount: Option<u64>,
+}
+
+impl MountId {
+    /// Whether both are on one mount: the same device, and the same mount id where both
+    /// are known.
+    pub fn same_as(self, other: MountId) -> bool {
+        self.dev == other.dev
+            && match (self.mount, other.mount) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// The mount `fd`'s file is on.
+pub fn mount_of(fd: BorrowedFd<'_>) -> Result<MountId, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::StatxFlags;
+        let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+        match call(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, mask)) {
+            Ok(stx) => {
+                let known = StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID);
+                return Ok(MountId {
+                    dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                    mount: known.then_some(stx.stx_mnt_id),
+                });
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    fstat(fd).map(|stat| MountId {
+        dev: stat.dev,
+        mount: None,
+    })
+}
+
+/// The bytes an unprivileged writer may still use on the file system of `fd`
+/// (`fstatvfs`: available blocks times the fragment size).
+pub fn available_bytes(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let vfs = call(|| rustix::fs::fstatvfs(fd))?;
+    // The widths differ per platform; every value fits in a u64.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    Ok((vfs.f_bavail as u64).saturating_mul(vfs.f_frsize as u64))
+}
+
+/// Waits at most `timeout` for `fd` to have something to read (or its end, or an
+/// error to report): true when a read would not block. For readers that must notice a
+/// request to stop while the other end is silent (a terminal, a pipe).
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    // A timeout too long for a timespec waits a second: the caller asks again.
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    });
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e == rustix::io::Errno::INTR => Ok(false),
+        Err(e) => Err(Errno::from(e)),
+    }
 }
 
 /// The major number of a device id (`major(3)`).

@@ -42,5 +42,5 @@ pub use dir::{Dir, Entries, c_name};
 pub use errno::{Errno, describe_io};
 pub use error::{Error, Op};
 pub use filesystem::{FileSystem, Sharing};
-pub use fs::{FileKind, FileStat};
+pub use fs::{FileKind, FileStat, MountId};
 pub use host::{BootIdError, HostnameError, boot_id, hostname, monotonic_ns};

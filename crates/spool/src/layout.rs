@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use spoolq_os::{Dir, Errno};
+use spoolq_os::{Dir, Errno, FileKind};
 
 use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
 use crate::names::{ReadyName, RetryName};
@@ -27,27 +27,86 @@ pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
 /// The default mode of the spool's folders.
 pub const DEFAULT_MODE: u32 = 0o750;
 
-/// Why a spool could not be opened or created.
+/// Why a spool could not be opened or created. Each message names the fix that works.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    /// The spool, or one of its folders, does not exist.
+    /// The spool directory itself does not exist.
     #[error("spool {}: no such directory; create it with `spoolq init {}`", path.display(), path.display())]
     NotFound {
         /// The missing directory.
         path: PathBuf,
     },
-    /// A folder is a symlink or not a directory: refused, never followed.
+    /// One of the spool's folders does not exist.
     #[error(
-        "spool folder {} is a symbolic link or not a directory; spoolq never follows links \
-         inside a spool: replace it with a real directory", path.display()
+        "spool {} has no {folder}/ folder; `spoolq init {}` creates the missing folders and \
+         leaves the jobs in the others alone",
+        spool.display(), spool.display()
     )]
+    FolderMissing {
+        /// The spool.
+        spool: PathBuf,
+        /// The missing folder's name.
+        folder: &'static str,
+    },
+    /// The spool's path is not a directory (a regular file, say).
+    #[error(
+        "spool {} is a {kind}, not a directory: give the spool's directory (`spoolq init DIR` \
+         makes one)",
+        path.display()
+    )]
+    RootNotADirectory {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead ("regular file", ...).
+        kind: &'static str,
+    },
+    /// A folder is a symlink or not a directory: refused, never followed.
+    #[error("spool folder {} is a {kind}, not a directory; {}", path.display(), folder_fix(kind))]
     NotADirectory {
         /// The folder.
         path: PathBuf,
+        /// What it is instead ("symbolic link", "regular file", ...).
+        kind: &'static str,
     },
     /// Any other failure of a directory operation.
     #[error(transparent)]
     Io(#[from] spoolq_os::Error),
+}
+
+/// What to do about a folder that is not a directory.
+fn folder_fix(kind: &str) -> &'static str {
+    if kind == FileKind::Symlink.describe() {
+        "spoolq never follows links inside a spool: replace it with a real directory"
+    } else {
+        "move it out of the spool, then `spoolq init` on the spool makes the folder"
+    }
+}
+
+/// What is at `path`, not following a symlink, for messages.
+fn kind_at(path: &Path) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return "missing file";
+    };
+    let t = meta.file_type();
+    let kind = if t.is_symlink() {
+        FileKind::Symlink
+    } else if t.is_dir() {
+        FileKind::Directory
+    } else if t.is_file() {
+        FileKind::Regular
+    } else if t.is_fifo() {
+        FileKind::Fifo
+    } else if t.is_socket() {
+        FileKind::Socket
+    } else if t.is_char_device() {
+        FileKind::CharDevice
+    } else if t.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Unknown
+    };
+    kind.describe()
 }
 
 /// Why `spoolq init` refused or failed.
@@ -139,8 +198,28 @@ fn classify(path: &Path, e: spoolq_os::Error) -> LayoutError {
         },
         Some(Errno::ELOOP) | Some(Errno::ENOTDIR) => LayoutError::NotADirectory {
             path: path.to_owned(),
+            kind: kind_at(path),
         },
         _ => LayoutError::Io(e),
+    }
+}
+
+/// [`classify`] for the spool's own directory.
+fn classify_root(path: &Path, e: spoolq_os::Error) -> LayoutError {
+    match classify(path, e) {
+        LayoutError::NotADirectory { path, kind } => LayoutError::RootNotADirectory { path, kind },
+        other => other,
+    }
+}
+
+/// [`classify`] for folder `name` of the spool at `root`.
+fn classify_folder(root: &Path, name: &'static str, e: spoolq_os::Error) -> LayoutError {
+    match classify(&root.join(name), e) {
+        LayoutError::NotFound { .. } => LayoutError::FolderMissing {
+            spool: root.to_owned(),
+            folder: name,
+        },
+        other => other,
     }
 }
 
@@ -157,7 +236,7 @@ fn make_root(path: &Path) -> Result<(PathBuf, Dir), LayoutError> {
     let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
         path: path.to_owned(),
     })?;
-    let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+    let root = Dir::open(&root_path).map_err(|e| classify_root(path, e))?;
     Ok((root_path, root))
 }
 
@@ -169,11 +248,11 @@ impl Spool {
         let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
             path: path.to_owned(),
         })?;
-        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
-        let sub = |name: &str| -> Result<Arc<Dir>, LayoutError> {
+        let root = Dir::open(&root_path).map_err(|e| classify_root(path, e))?;
+        let sub = |name: &'static str| -> Result<Arc<Dir>, LayoutError> {
             root.open_subdir(OsStr::new(name))
                 .map(Arc::new)
-                .map_err(|e| classify(&root_path.join(name), e))
+                .map_err(|e| classify_folder(&root_path, name, e))
         };
         Ok(Spool {
             tmp: sub("tmp")?,
@@ -331,6 +410,20 @@ impl Spool {
         ]
     }
 
+    /// The first of tmp/, retry/ and failed/ that is not on new/'s mount, if any, with
+    /// new/'s path: jobs move between those four folders by rename, which cannot cross
+    /// file systems, nor mounts of one (a bind mount). journal/ may be on another one: no
+    /// job moves through it.
+    pub fn folder_on_another_mount(&self) -> Result<Option<PathBuf>, spoolq_os::Error> {
+        let new = self.new.mount()?;
+        for dir in [&self.tmp, &self.retry, &self.failed] {
+            if !dir.mount()?.same_as(new) {
+                return Ok(Some(dir.path().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Checks that every folder held open is still the folder at its name (not moved
     /// away, not replaced by a symlink). Returns the names of those that are not.
     pub fn moved_folders(&self) -> Vec<&'static str> {
@@ -483,8 +576,20 @@ impl Spool {
             let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
             writer.write_all(&rendered).map_err(io_err)?;
             writer.write_all(&small).map_err(io_err)?;
-            let rest = std::io::copy(payload, &mut writer)
-                .map_err(|source| DropError::Payload { source })?;
+            // Copied by hand rather than with io::copy, so that a failed write (a full
+            // disk) is told from a failed read of the payload.
+            let mut buffer = vec![0; 64 * 1024];
+            let mut rest = 0u64;
+            loop {
+                let n = match payload.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(source) => return Err(DropError::Payload { source }),
+                };
+                writer.write_all(&buffer[..n]).map_err(io_err)?;
+                rest += n as u64;
+            }
             writer.flush().map_err(io_err)?;
             drop(writer);
             let length = small.len() as u64 + rest;
@@ -550,7 +655,8 @@ pub struct Dropped {
     pub header_len: u64,
 }
 
-/// Why a drop failed. Nothing was published.
+/// Why a drop failed. Nothing was published, and the drop's own file in tmp/ was
+/// removed.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
     /// The name it would be published under is taken (new/ holds a job of this id, or

@@ -12,6 +12,14 @@
 //! ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that job for an
 //! instant (it finds it again on its next scan) but never takes or loses it. When
 //! neither can tell, in flight is unknown, never a guessed 0.
+//!
+//! Anyone who can read a job file can lock it, and a daemon skips a locked job for as
+//! long as the lock is held, so "in flight" is not always a daemon at work. On Linux
+//! /proc/locks names the process that took each lock: status says whether it is a
+//! spoolq daemon of this spool (a daemon journal in journal/ names this host and that
+//! pid, and was started after that process was) and names any other holder
+//! ([`LockHolders`]). A probe names nobody (macOS keeps no lock table; a shared file
+//! system's locks are not in /proc/locks): a held job is "held by another process".
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -55,6 +63,8 @@ pub struct Status {
     pub in_flight_method: InFlightMethod,
     /// The file system new/ is on, and whether spoolq's one-host assumptions hold there.
     pub file_system: FileSystemStatus,
+    /// Who holds the locks counted in `in_flight`.
+    pub lock_holders: LockHolders,
     /// Names in new/ starting with `.` (`.DS_Store`, editor files): never claimed, but they
     /// keep launchd's QueueDirectories and systemd's DirectoryNotEmpty= firing.
     pub hidden_in_new: u64,
@@ -123,6 +133,43 @@ pub struct FileSystemStatus {
     /// Whether spoolq's one-host assumptions (every change seen by the watcher, every
     /// lock in `/proc/locks`, lookups and stats answered by the kernel) are known to hold.
     pub local_assumptions_hold: bool,
+}
+
+/// Who holds the locks of in-flight jobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LockHolders {
+    /// Jobs locked by a spoolq daemon of this spool: being handled.
+    pub by_spoolq_daemons: u64,
+    /// Jobs locked by another process: no daemon can claim them for as long as it holds
+    /// the lock (anyone who can read a job file can lock it).
+    pub by_others: u64,
+    /// Jobs locked by a process this status cannot name (macOS keeps no lock table; an
+    /// open-file-description lock carries no pid).
+    pub unknown: u64,
+    /// The held jobs and their holders, those not held by a spoolq daemon first, at most
+    /// [`HELD_LISTED`].
+    pub held: Vec<HeldJob>,
+}
+
+/// How many held jobs a status lists with their holders.
+pub const HELD_LISTED: usize = 20;
+
+/// One locked job in new/ and who holds its lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldJob {
+    /// Its name in new/.
+    pub name: String,
+    /// The process that took the lock (/proc/locks), when known.
+    pub pid: Option<u32>,
+    /// That process still runs. When it does not, the lock lives on in a descriptor it
+    /// passed on (to a child it started), which some other process still holds.
+    pub running: bool,
+    /// Its command name, when it runs and /proc shows it.
+    pub command: Option<String>,
+    /// It is (or was) a spoolq daemon of this spool.
+    pub spoolq_daemon: bool,
+    /// The lock is exclusive (a daemon's claim is), not shared; None when unknown.
+    pub exclusive: Option<bool>,
 }
 
 /// How in-flight jobs were detected.
@@ -258,15 +305,16 @@ impl Status {
                 sharing: spoolq_os::Sharing::Unknown,
             },
         };
-        let (locked, method) = if file_system.sharing.local_assumptions_hold() {
+        let (locks, method) = if file_system.sharing.local_assumptions_hold() {
             locked_names(new_dir, &jobs)?
         } else {
             probe_locked_names(new_dir, &jobs)?
         };
         let in_flight = match method {
             InFlightMethod::Unavailable | InFlightMethod::ProbeFailed => None,
-            _ => Some(locked.len() as u64),
+            _ => Some(locks.len() as u64),
         };
+        let locked: HashSet<&OsStr> = locks.keys().map(OsString::as_os_str).collect();
 
         let ready_jobs: Vec<&OsString> = jobs
             .iter()
@@ -301,6 +349,7 @@ impl Status {
             .filter(|n| !names::is_hidden(n))
             .count() as u64;
         let mut journals = recent_journals(spool.journal(), now)?;
+        let lock_holders = lock_holders(&locks, &journals.daemons);
         let unknown_records = unknown_records(
             spool.journal(),
             &journals.latest_files,
@@ -324,6 +373,7 @@ impl Status {
                 local_assumptions_hold: file_system.sharing.local_assumptions_hold(),
                 name: file_system.name,
             },
+            lock_holders,
             hidden_in_new,
             oldest_ready: oldest.map(|(t, name, source)| OldestReady {
                 name: names::printable(name),
@@ -436,20 +486,20 @@ fn oldest_ready<'a>(
     Ok(None)
 }
 
-/// The names among `jobs` whose lock is held right now.
+/// The locks taken on a job file: who took each, as far as the platform tells.
+type Locks = BTreeMap<OsString, Vec<ProcLock>>;
+
+/// The names among `jobs` whose lock is held right now, each with its locks.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn locked_names(
-    dir: &Dir,
-    jobs: &[std::ffi::OsString],
-) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+fn locked_names(dir: &Dir, jobs: &[OsString]) -> Result<(Locks, InFlightMethod), StatusError> {
     use spoolq_os::fs::{device_major, device_minor};
 
     let Ok(text) = std::fs::read_to_string("/proc/locks") else {
-        return Ok((HashSet::new(), InFlightMethod::Unavailable));
+        return Ok((Locks::new(), InFlightMethod::Unavailable));
     };
     let table = parse_proc_locks(&text);
     if table.is_empty() || jobs.is_empty() {
-        return Ok((HashSet::new(), InFlightMethod::ProcLocks));
+        return Ok((Locks::new(), InFlightMethod::ProcLocks));
     }
     // /proc/locks names the device of the file system's superblock. For most file
     // systems that is st_dev; on btrfs subvolumes and overlayfs stat reports another
@@ -457,7 +507,7 @@ fn locked_names(
     let mount_dev = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|info| mount_device(&info, dir.path()));
-    let mut locked = HashSet::new();
+    let mut locked = Locks::new();
     for name in jobs {
         let stat = match dir.stat_at(name) {
             Ok(stat) => stat,
@@ -467,32 +517,30 @@ fn locked_names(
         if stat.kind != FileKind::Regular {
             continue;
         }
-        let held = table.contains(&(device_major(stat.dev), device_minor(stat.dev), stat.ino))
-            || mount_dev.is_some_and(|(ma, mi)| table.contains(&(ma, mi, stat.ino)));
-        if held {
-            locked.insert(name.clone());
+        let held = table
+            .get(&(device_major(stat.dev), device_minor(stat.dev), stat.ino))
+            .or_else(|| mount_dev.and_then(|(ma, mi)| table.get(&(ma, mi, stat.ino))));
+        if let Some(locks) = held {
+            locked.insert(name.clone(), locks.clone());
         }
     }
     Ok((locked, InFlightMethod::ProcLocks))
 }
 
-/// The names among `jobs` whose lock is held right now.
+/// The names among `jobs` whose lock is held right now; who holds them is not known.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn locked_names(
-    dir: &Dir,
-    jobs: &[std::ffi::OsString],
-) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+fn locked_names(dir: &Dir, jobs: &[OsString]) -> Result<(Locks, InFlightMethod), StatusError> {
     probe_locked_names(dir, jobs)
 }
 
-/// The names among `jobs` whose lock is held right now, by a shared lock probe of each;
-/// [`InFlightMethod::ProbeFailed`] when a probe fails with an error that says nothing
-/// about the lock.
+/// The names among `jobs` whose lock is held right now, by a shared lock probe of each
+/// (who holds them is not known); [`InFlightMethod::ProbeFailed`] when a probe fails
+/// with an error that says nothing about the lock.
 fn probe_locked_names(
     dir: &Dir,
-    jobs: &[std::ffi::OsString],
-) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
-    let mut locked = HashSet::new();
+    jobs: &[OsString],
+) -> Result<(Locks, InFlightMethod), StatusError> {
+    let mut locked = Locks::new();
     for name in jobs {
         // Only regular files: opening a FIFO or a device to probe it would be wrong.
         match dir.stat_at(name) {
@@ -503,7 +551,7 @@ fn probe_locked_names(
         }
         match dir.probe_locked(name) {
             Ok(true) => {
-                locked.insert(name.clone());
+                locked.insert(name.clone(), Vec::new());
             }
             Ok(false) => {}
             // Gone (completed meanwhile, here or through another host's mount), or
@@ -515,19 +563,131 @@ fn probe_locked_names(
                         || x == spoolq_os::Errno::ELOOP) => {}
             // The lock call itself failed (ENOLCK, EOPNOTSUPP, EIO): the count would be a
             // guess.
-            Err(_) => return Ok((HashSet::new(), InFlightMethod::ProbeFailed)),
+            Err(_) => return Ok((Locks::new(), InFlightMethod::ProbeFailed)),
         }
     }
     Ok((locked, InFlightMethod::FlockProbe))
 }
 
-/// The held locks of a `/proc/locks` text as `(major, minor, inode)`. Waiters (`->`
-/// lines), leases and delegations are left out; unparsable lines are skipped.
+/// A held lock from `/proc/locks`: who took it, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProcLock {
+    /// The process that took it; None for a lock that names none (an OFD lock, `-1`).
+    pub pid: Option<u32>,
+    /// `WRITE` (exclusive) rather than `READ` (shared).
+    pub exclusive: bool,
+}
+
+/// Daemon journals of this host in journal/, by pid: when each was started (ms since
+/// the epoch). Read from their names only.
+type DaemonJournals = BTreeMap<u32, Vec<u64>>;
+
+/// Who holds each of `locks`, judged against the daemon journals of this spool.
+fn lock_holders(locks: &Locks, daemons: &DaemonJournals) -> LockHolders {
+    let booted = boot_time().map(millis);
+    let mut holders = LockHolders::default();
+    let mut held = Vec::new();
+    for (name, entries) in locks {
+        let name = names::printable(name);
+        let Some(lock) = entries
+            .iter()
+            .max_by_key(|l| (l.exclusive, l.pid.is_some()))
+        else {
+            holders.unknown += 1;
+            held.push(HeldJob {
+                name,
+                pid: None,
+                running: false,
+                command: None,
+                spoolq_daemon: false,
+                exclusive: None,
+            });
+            continue;
+        };
+        let Some(pid) = lock.pid else {
+            holders.unknown += 1;
+            held.push(HeldJob {
+                name,
+                pid: None,
+                running: false,
+                command: None,
+                spoolq_daemon: false,
+                exclusive: Some(lock.exclusive),
+            });
+            continue;
+        };
+        let process = running_process(pid);
+        let spoolq_daemon = daemons.get(&pid).is_some_and(|starts| {
+            starts.iter().any(|&start_ms| match &process {
+                // The journal was started by this very process, not by an earlier one
+                // with the same pid (the boot time is in whole seconds).
+                Some((started, _)) => start_ms + 1000 >= millis(*started),
+                // Exited: a journal of this boot (a pid of an earlier boot is another
+                // process).
+                None => booted.is_none_or(|booted| start_ms + 1000 >= booted),
+            })
+        });
+        if spoolq_daemon {
+            holders.by_spoolq_daemons += 1;
+        } else {
+            holders.by_others += 1;
+        }
+        held.push(HeldJob {
+            name,
+            pid: Some(pid),
+            running: process.is_some(),
+            command: process.and_then(|(_, command)| command),
+            spoolq_daemon,
+            exclusive: Some(lock.exclusive),
+        });
+    }
+    // What needs a look first: jobs not held by a running spoolq daemon.
+    held.sort_by_key(|h| (h.spoolq_daemon && h.running, h.name.clone()));
+    held.truncate(HELD_LISTED);
+    holders.held = held;
+    holders
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When the system booted, where the platform says (Linux: /proc/stat).
+fn boot_time() -> Option<SystemTime> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        spoolq_os::process::boot_time()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
+    }
+}
+
+/// When process `pid` started and its command name, if it runs (Linux: from /proc;
+/// elsewhere locks name no pid, so nothing is asked).
+fn running_process(pid: u32) -> Option<(SystemTime, Option<String>)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        spoolq_os::process::process_info(pid).map(|p| (p.started, p.command))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// The held locks of a `/proc/locks` text by `(major, minor, inode)`, each with who
+/// took it. Waiters (`->` lines), leases and delegations are left out; unparsable lines
+/// are skipped.
 ///
-/// A line reads `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`: the device
-/// numbers in hex, the inode in decimal.
-pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
-    let mut held = HashSet::new();
+/// A line reads `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`: the kind, the
+/// access (WRITE: exclusive), the pid (-1 for an open-file-description lock), the
+/// device numbers in hex and the inode in decimal.
+pub fn parse_proc_locks(text: &str) -> BTreeMap<(u32, u32, u64), Vec<ProcLock>> {
+    let mut held: BTreeMap<(u32, u32, u64), Vec<ProcLock>> = BTreeMap::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
         let _id = fields.next();
@@ -536,6 +696,9 @@ pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
             // "->" (a blocked waiter), LEASE, DELEG, BREAKING, ...
             continue;
         }
+        let _advisory = fields.next();
+        let exclusive = fields.next() == Some("WRITE");
+        let pid = fields.next().and_then(|p| p.parse::<u32>().ok());
         // The dev:ino field is the first one with two colons.
         let Some(triple) = fields.find(|f| f.matches(':').count() == 2) else {
             continue;
@@ -550,7 +713,9 @@ pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
             u32::from_str_radix(minor, 16),
             ino.parse::<u64>(),
         ) {
-            held.insert((major, minor, ino));
+            held.entry((major, minor, ino))
+                .or_default()
+                .push(ProcLock { pid, exclusive });
         }
     }
     held
@@ -617,6 +782,8 @@ struct RecentJournals {
     unrecognized: u64,
     /// Journal names that are not regular files.
     problems: JournalProblems,
+    /// Every daemon journal of this host, whatever its age.
+    daemons: DaemonJournals,
 }
 
 fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
@@ -626,6 +793,10 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
     let mut unrecognized = 0;
     let mut problems = JournalProblems::default();
+    let mut daemons = DaemonJournals::new();
+    let this_host = spoolq_os::hostname()
+        .ok()
+        .map(|host| JournalName::new(Role::Daemon, &host, 0, 0).host);
     for name in names(dir)? {
         let Some(parsed) = JournalName::parse(&name) else {
             if !names::is_hidden(&name) {
@@ -633,6 +804,9 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             }
             continue;
         };
+        if parsed.role == Role::Daemon && this_host.as_deref() == Some(parsed.host.as_str()) {
+            daemons.entry(parsed.pid).or_default().push(parsed.start_ms);
+        }
         let mtime = match dir.stat_at(&name) {
             Ok(stat) if stat.kind == FileKind::Regular => stat.mtime,
             Ok(stat) => {
@@ -695,6 +869,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         latest_files,
         unrecognized,
         problems,
+        daemons,
     })
 }
 
@@ -746,11 +921,51 @@ mod tests {
                     3: OFDLCK ADVISORY  READ -1 00:2f:7 0 EOF\n\
                     4: LEASE  ACTIVE    READ 77 08:02:43 0 EOF\n\
                     5: FLOCK  ADVISORY  WRITE 1 <none>:0 0 EOF\n\
+                    6: FLOCK  ADVISORY  READ 7 08:02:42 0 EOF\n\
                     garbage\n";
         let held = parse_proc_locks(text);
-        let mut v: Vec<_> = held.into_iter().collect();
-        v.sort();
-        assert_eq!(v, [(0, 0x2f, 7), (8, 2, 42), (0xfd, 1, 1_234_567)]);
+        let lock = |pid, exclusive| ProcLock { pid, exclusive };
+        let expected = BTreeMap::from([
+            ((0, 0x2f, 7), vec![lock(None, false)]),
+            (
+                (8, 2, 42),
+                vec![lock(Some(99), false), lock(Some(7), false)],
+            ),
+            ((0xfd, 1, 1_234_567), vec![lock(Some(12345), true)]),
+        ]);
+        assert_eq!(held, expected);
+    }
+
+    #[test]
+    fn a_holder_is_a_daemon_only_if_its_journal_is_no_older_than_it() {
+        let me = std::process::id();
+        let started = millis(running_process(me).map_or(SystemTime::now(), |(t, _)| t));
+        let locks = Locks::from([
+            (
+                OsString::from("a"),
+                vec![ProcLock {
+                    pid: Some(me),
+                    exclusive: true,
+                }],
+            ),
+            (
+                OsString::from("b"),
+                vec![ProcLock {
+                    pid: None,
+                    exclusive: false,
+                }],
+            ),
+        ]);
+        let mine = DaemonJournals::from([(me, vec![started + 5])]);
+        let holders = lock_holders(&locks, &mine);
+        assert_eq!((holders.by_spoolq_daemons, holders.unknown), (1, 1));
+        // A journal of an earlier process that had this pid: not this process's.
+        let earlier = DaemonJournals::from([(me, vec![started.saturating_sub(60_000)])]);
+        if cfg!(target_os = "linux") {
+            let holders = lock_holders(&locks, &earlier);
+            assert_eq!(holders.by_others, 1, "{holders:?}");
+            assert!(holders.held.iter().any(|h| h.running && !h.spoolq_daemon));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use spoolq_spool::Spool;
-use spoolq_spool::status::{AgeSource, InFlightMethod, Status};
+use spoolq_spool::status::{AgeSource, HeldJob, InFlightMethod, Status};
 
 use crate::output::Stdout;
 use crate::{Error, Exit};
@@ -14,9 +14,12 @@ use crate::{Error, Exit};
 #[command(after_help = "\
 Counts jobs ready in new/, in flight (claim lock held right now), waiting in retry/ (with
 the next due time), scheduled for later (produce --at/--delay), dead in failed/, the oldest
-ready job's age, and the processes that journaled in the last minute. Read-only: on Linux in-flight jobs are read from /proc/locks
-without taking any lock; on macOS a shared non-blocking lock probe may make a consumer skip
-a job for an instant (it is found again on the next scan), never lose it.
+ready job's age, and the processes that journaled in the last minute. Read-only: on Linux
+in-flight jobs are read from /proc/locks without taking any lock, with the pid that holds
+each lock and whether it is a spoolq daemon of this spool (any reader of a job file can lock
+it and block it); on macOS a shared non-blocking lock probe may make a consumer skip a job
+for an instant (it is found again on the next scan), never lose it, and cannot tell who
+holds a lock.
 
 Examples:
   spoolq status --spool /var/spool/jobs
@@ -82,6 +85,84 @@ fn secs(s: f64) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// Who holds the locks of the jobs in flight: the daemons by pid, every other holder by
+/// job, pid and command, since no daemon can claim a job while another process holds it.
+fn holders(s: &Status) -> String {
+    const INDENT: &str = "           ";
+    let h = &s.lock_holders;
+    let mut out = String::new();
+    if s.in_flight_method == InFlightMethod::FlockProbe {
+        if s.in_flight.is_some_and(|n| n > 0) {
+            out += &format!(
+                "{INDENT}(found by a shared lock probe; held by another process: this system \
+                 keeps no lock table to name it)\n"
+            );
+        }
+        return out;
+    }
+    if h.by_spoolq_daemons > 0 {
+        let mut pids: Vec<u32> = h
+            .held
+            .iter()
+            .filter(|job| job.spoolq_daemon)
+            .filter_map(|job| job.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        out += &format!(
+            "{INDENT}{} by spoolq daemons of this spool (pid {})\n",
+            h.by_spoolq_daemons,
+            pids.join(", ")
+        );
+    }
+    let others: Vec<&HeldJob> = h
+        .held
+        .iter()
+        .filter(|job| !(job.spoolq_daemon && job.running))
+        .collect();
+    for job in &others {
+        out += &format!("{INDENT}{}: {}\n", job.name, holder(job));
+    }
+    let listed = others.iter().filter(|job| !job.spoolq_daemon).count() as u64;
+    let unlisted = (h.by_others + h.unknown).saturating_sub(listed);
+    if unlisted > 0 {
+        out += &format!("{INDENT}and {unlisted} more held by other processes (see --json)\n");
+    }
+    out
+}
+
+/// Who holds `job`'s lock, in words.
+fn holder(job: &HeldJob) -> String {
+    let lock = match job.exclusive {
+        Some(false) => "a shared lock",
+        _ => "its lock",
+    };
+    let command = job
+        .command
+        .as_deref()
+        .map_or(String::new(), |c| format!(" ({c})"));
+    match (job.pid, job.running, job.spoolq_daemon) {
+        (None, _, _) => format!("{lock} is held by another process (the lock names none)"),
+        (Some(pid), true, true) => format!("held by spoolq daemon pid {pid}"),
+        (Some(pid), false, true) => format!(
+            "locked by spoolq daemon pid {pid}, which has exited; a process it started \
+             (a handler still running) holds the lock, so no daemon claims the job until it \
+             ends"
+        ),
+        (Some(pid), true, false) => format!(
+            "{lock} is held by pid {pid}{command}, not a spoolq daemon of this spool: no \
+             daemon can claim the job while it holds it (end that process, or keep it out of \
+             the spool's group)"
+        ),
+        (Some(pid), false, false) => format!(
+            "{lock} was taken by pid {pid}, which has exited; a process it passed the \
+             descriptor to still holds it, so no daemon can claim the job (find it with \
+             fuser or lsof on the file)"
+        ),
+    }
+}
+
 fn human(s: &Status) -> String {
     let mut out = format!("spool      {}\n", s.spool.display());
     out += &format!("ready      {}\n", s.ready);
@@ -92,9 +173,6 @@ fn human(s: &Status) -> String {
         }
         (None, _) => "in flight  unknown (/proc/locks is not readable)\n".to_owned(),
     };
-    if s.in_flight_method == InFlightMethod::FlockProbe {
-        out += "           (found by a shared lock probe)\n";
-    }
     let fs = &s.file_system;
     out += &if fs.local_assumptions_hold {
         format!(
@@ -108,6 +186,7 @@ fn human(s: &Status) -> String {
             fs.name, fs.sharing
         )
     };
+    out += &holders(s);
     out += &format!("retry      {}", s.retry.waiting);
     if let (Some(due), Some(in_secs)) = (&s.retry.next_due, s.retry.next_due_in_secs) {
         if s.retry.due_now > 0 {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use spoolq_auditor::Finding;
+use spoolq_daemon::{Accepted, Bound, Config};
 
 /// `items` as a flag with `value_delimiter = ','` takes them (clap shows several
 /// default values separated by spaces, which such a flag would not parse).
@@ -190,6 +191,73 @@ fn split_offset(text: &str) -> Option<(&str, i64)> {
     Some((local, sign * (hours * 3600 + minutes * 60)))
 }
 
+/// A parser for a duration flag that accepts what `accepted` does: clap refuses any
+/// other value at parse time (exit 2) with the range and its reason, the same bounds
+/// the daemon library checks.
+pub fn duration_in(
+    accepted: Accepted<Duration>,
+) -> impl Fn(&str) -> Result<HumanDuration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let d = s.parse::<HumanDuration>()?;
+        accepted
+            .check("", d.0)
+            .map(HumanDuration)
+            .map_err(|e| e.bounds())
+    }
+}
+
+/// A parser for a count flag that accepts what `accepted` does (see [`duration_in`]).
+pub fn count_in<T>(
+    accepted: Accepted<T>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: Bound + FromStr + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let n = s
+            .parse::<T>()
+            .map_err(|_| format!("not a whole number; {}", accepted.range()))?;
+        accepted.check("", n).map_err(|e| e.bounds())
+    }
+}
+
+/// The daemon's worker count: `auto` (one per CPU) or a number, as `--workers` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers(pub usize);
+
+impl Workers {
+    /// What `--workers` takes for one worker per CPU.
+    pub const AUTO: &str = "auto";
+}
+
+impl fmt::Display for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str(Workers::AUTO),
+            n => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `--workers`: `auto`, or a count within the daemon's accepted range (0 is refused: it
+/// used to mean `auto` without saying so).
+pub fn workers(s: &str) -> Result<Workers, String> {
+    if s == Workers::AUTO {
+        return Ok(Workers(0));
+    }
+    let accepted = Config::WORKERS;
+    let n = s.parse::<usize>().map_err(|_| {
+        format!(
+            "not a number; write auto (one per CPU) or a count {}",
+            accepted.range()
+        )
+    })?;
+    accepted
+        .check("", n)
+        .map(Workers)
+        .map_err(|e| format!("{}; or auto for one per CPU", e.bounds()))
+}
+
 /// Permission bits, written and read in octal (`750`, `2770`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mode(pub u32);
@@ -253,6 +321,9 @@ mod tests {
             assert_eq!(limit.to_string().parse::<Limit<Bytes>>(), Ok(limit));
         }
         assert_eq!(Limit::Some(Bytes(1 << 30)).to_string(), "1G");
+        for n in [0, 1, 256] {
+            assert_eq!(workers(&Workers(n).to_string()), Ok(Workers(n)));
+        }
     }
 
     #[test]
@@ -278,5 +349,21 @@ mod tests {
         ] {
             assert!(parse_at(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn values_outside_the_daemons_bounds_name_the_range() {
+        let e = workers("0").unwrap_err();
+        assert!(e.contains("from 1 to 256") && e.contains("auto"), "{e}");
+        assert!(workers("600").unwrap_err().contains("blocking threads"));
+        let rescan = duration_in(Config::RESCAN_INTERVAL);
+        assert!(rescan("1ns").unwrap_err().contains("from 10ms to 1day"));
+        assert!(rescan("10ms").is_ok());
+        assert!(count_in(Config::MAX_ATTEMPTS)("0").is_err());
+        assert!(
+            count_in(Config::MAX_ATTEMPTS)("x")
+                .unwrap_err()
+                .contains("from 1")
+        );
     }
 }

@@ -80,6 +80,17 @@ impl JournalError {
             JournalError::Host(_) => false,
         }
     }
+
+    /// True when the file system is mounted read-only.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            JournalError::Write { source, .. } => {
+                source.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+            }
+            JournalError::Open(e) => e.is_read_only(),
+            JournalError::Host(_) => false,
+        }
+    }
 }
 
 /// A batch of records that was not (entirely) written: the records before the failure
