@@ -16,6 +16,10 @@
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
 //! and renames run on the blocking pool.
 //!
+//! While the spool is paused (`pause`) new/ is not listed; on a resume it is listed
+//! from the start. A drain of a paused spool returns once nothing is in flight, at once
+//! when it starts paused.
+//!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
 //! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
 //! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
@@ -37,7 +41,7 @@ use spoolq_spool::names::is_hidden;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-use crate::lifecycle::{Folder, Lifecycle};
+use crate::lifecycle::{Folder, Lifecycle, PauseChanges};
 use crate::prune::Pruner;
 use crate::queue::Offer;
 use crate::remote_drops::{self, RemoteDrops};
@@ -120,6 +124,8 @@ struct Discovery {
     check_remote: bool,
     /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
     pruner: Pruner,
+    /// Wakes discovery at a pause or resume.
+    pause: PauseChanges,
 }
 
 impl Discovery {
@@ -129,6 +135,7 @@ impl Discovery {
         rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Discovery {
             lifecycle: shared.lifecycle.clone(),
+            pause: shared.lifecycle.pause_changes(),
             last_progress: shared.stats.progress(),
             shared,
             feed,
@@ -184,7 +191,19 @@ impl Discovery {
             if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
                 self.move_due_retries().await;
             }
-            if (self.scan_new || self.resume_new) && self.list_new().await {
+            if self.lifecycle.is_paused() {
+                // Resuming lists new/ from the start.
+                self.scan_new = false;
+                self.resume_new = false;
+                if self.shared.config.drain && self.shared.queue.is_idle() {
+                    info!(
+                        "drain: the spool is paused (spoolq pause): nothing more is claimed and \
+                         nothing is in flight, so the drain ends; `spoolq resume` lets the \
+                         next start claim again"
+                    );
+                    return;
+                }
+            } else if (self.scan_new || self.resume_new) && self.list_new().await {
                 self.end_drain().await;
                 return;
             }
@@ -339,6 +358,12 @@ impl Discovery {
                 self.scan_retry = true;
             }
             () = self.shared.queue.progressed() => self.on_progress(),
+            Ok(()) = self.pause.changed() => {
+                if !*self.pause.borrow_and_update() {
+                    self.scan_new = true;
+                    self.scan_retry = true;
+                }
+            }
             () = sleep_until(self.remote_at), if self.remote_at.is_some() => {
                 self.remote_at = None;
                 self.check_remote = true;

@@ -39,6 +39,7 @@
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
 //! prune           journal retention: old journal files removed at start and rescans
+//! pause           the spool's pause marker followed: claiming stops and resumes
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -74,8 +75,8 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
-//!                lifecycle, config, log_sink
+//! lib         -> worker, discovery, pause, watcher, outcome, handler, state, record,
+//!                queue, lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
@@ -88,6 +89,7 @@
 //! hidden      -> state, failed
 //! tmp         -> state
 //! prune       -> state
+//! pause       -> state
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -116,6 +118,7 @@ mod hidden;
 mod lifecycle;
 pub mod log_sink;
 mod outcome;
+mod pause;
 mod prune;
 mod quarantine;
 mod queue;
@@ -319,6 +322,7 @@ pub async fn run(
         .ok();
     }
 
+    let pause_watch = pause::start(&shared).await;
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
@@ -345,6 +349,7 @@ pub async fn run(
     }
     shared.lifecycle.stop();
     drop(watch_handle);
+    drop(pause_watch);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
     tokio::pin!(grace);

@@ -18,6 +18,7 @@ const ORDER: &[&str] = &[
     "hidden",
     "tmp",
     "prune",
+    "pause",
     "handler",
     "state",
     "record",
