@@ -66,6 +66,10 @@ pub struct Config {
     /// written for longer than its age, then the oldest while journal/ is over its size;
     /// never one a live process writes.
     pub journal_retention: Retention,
+    /// Serve `GET /metrics` (the spool's gauges, this daemon's counters) on this address;
+    /// None: no listener. No authentication: keep it on loopback unless a firewall says
+    /// who may reach it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -188,6 +192,7 @@ impl Config {
             queue_capacity: Config::DEFAULT_QUEUE_CAPACITY,
             tmp_max_age: Config::DEFAULT_TMP_MAX_AGE,
             journal_retention: Retention::default(),
+            metrics_listen: None,
         }
     }
 }

@@ -40,6 +40,7 @@
 //! tmp             the sweep of leftovers in tmp/
 //! prune           journal retention: old journal files removed at start and rescans
 //! pause           the spool's pause marker followed: claiming stops and resumes
+//! metrics_server  GET /metrics over HTTP/1.1 (--metrics-listen)
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -75,8 +76,8 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, pause, watcher, outcome, handler, state, record,
-//!                queue, lifecycle, config, log_sink
+//! lib         -> worker, discovery, pause, metrics_server, watcher, outcome, handler,
+//!                state, record, queue, lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
@@ -90,6 +91,7 @@
 //! tmp         -> state
 //! prune       -> state
 //! pause       -> state
+//! metrics_server -> state
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -117,6 +119,7 @@ mod handler;
 mod hidden;
 mod lifecycle;
 pub mod log_sink;
+mod metrics_server;
 mod outcome;
 mod pause;
 mod prune;
@@ -237,6 +240,19 @@ pub enum DaemonError {
     /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
+    /// `--metrics-listen`'s address could not be bound.
+    #[error(
+        "cannot listen on {addr} for /metrics: {}; choose another address or port \
+         (--metrics-listen 127.0.0.1:9464)",
+        spoolq_os::describe_io(source)
+    )]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What bind failed with.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<TaskFailed> for DaemonError {
@@ -281,6 +297,14 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics_server::bind(addr)
+                .await
+                .map_err(|source| DaemonError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
     warn_sticky_folders(&shared.spool);
 
     let watcher = if config.watch {
@@ -323,6 +347,9 @@ pub async fn run(
     }
 
     let pause_watch = pause::start(&shared).await;
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics_server::serve(shared.clone(), listener));
+    }
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();

@@ -19,6 +19,7 @@ const ORDER: &[&str] = &[
     "tmp",
     "prune",
     "pause",
+    "metrics_server",
     "handler",
     "state",
     "record",

@@ -74,6 +74,8 @@ pub mod daemon_flag {
     pub const RACE_WINDOW: &str = "race-window";
     /// `--no-watch`: [`Config::watch`](spoolq_daemon::Config::watch) off (hidden).
     pub const NO_WATCH: &str = "no-watch";
+    /// `--metrics-listen ADDR`: serve GET /metrics there.
+    pub const METRICS_LISTEN: &str = "metrics-listen";
 }
 
 /// Values of `spoolq daemon --log-format`.
@@ -158,6 +160,7 @@ impl DaemonArgs {
             queue_capacity,
             tmp_max_age,
             journal_retention,
+            metrics_listen,
         } = &self.config;
         if *queue_capacity != Config::DEFAULT_QUEUE_CAPACITY {
             return Err(NoFlag("the queue capacity"));
@@ -216,6 +219,9 @@ impl DaemonArgs {
         }
         if let Some(window) = race_window {
             args.duration(flag::RACE_WINDOW, *window);
+        }
+        if let Some(addr) = metrics_listen {
+            args.value(flag::METRICS_LISTEN, addr.to_string());
         }
         if self.json_logs {
             args.value(flag::LOG_FORMAT, log_format::JSON);

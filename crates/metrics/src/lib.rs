@@ -24,10 +24,10 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use spoolq_spool::journal::Role;
 use spoolq_spool::status::Status;
 
+pub use prometheus_client::metrics::histogram::Histogram;
 pub use prometheus_client::registry::Registry;
 
 /// The label every sample carries: the spool's canonical path.

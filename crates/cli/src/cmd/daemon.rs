@@ -33,7 +33,8 @@ Without COMMAND a built-in handler logs each job and succeeds.
 Examples:
   spoolq daemon --spool /var/spool/jobs -- ./handle-job --verbose
   spoolq daemon --spool /var/spool/jobs --drain --workers 2 -- sh -c 'wc -c'
-  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json")]
+  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json
+  spoolq daemon --spool /var/spool/jobs --metrics-listen 127.0.0.1:9464 -- ./handle-job")]
 pub struct Args {
     /// The spool directory (with tmp/, new/, retry/, failed/, journal/).
     #[arg(long = flag::SPOOL, value_name = "DIR")]
@@ -122,6 +123,12 @@ pub struct Args {
           default_value_t = crate::cmd::journal::default_max_bytes())]
     journal_max_bytes: Limit<Bytes>,
 
+    /// Serve GET /metrics (Prometheus: the spool's gauges, this daemon's counters and
+    /// handler durations) on this address, e.g. 127.0.0.1:9464 (port 0: any free port,
+    /// logged). No authentication: keep it on loopback. Default: off.
+    #[arg(long = flag::METRICS_LISTEN, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+
     /// Log format on stderr.
     #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -199,6 +206,7 @@ impl Args {
         config.race_window = self.race_window.map(|d| d.0);
         config.journal_fsync = self.journal_fsync;
         config.tmp_max_age = self.tmp_max_age.0;
+        config.metrics_listen = self.metrics_listen;
         config.journal_retention = spoolq_spool::journal::retention::Retention {
             max_age: self.journal_max_age.get().map(|d| d.0),
             max_bytes: self.journal_max_bytes.get().map(|b| b.0),
