@@ -321,7 +321,8 @@ RequiresMountsFor={spool_word}
 
 [Service]
 # exec: the drain is a plain process that exits when done (a oneshot would hold
-# systemctl start until then). It does not send sd_notify, so not Type=notify.
+# systemctl start until then). systemd gives an exec unit no NOTIFY_SOCKET, so the
+# daemon's readiness messages are not sent.
 Type=exec
 ",
             name = spec.name
@@ -337,9 +338,14 @@ Description=spoolq daemon for {spool_text}
 RequiresMountsFor={spool_word}
 
 [Service]
-# exec: started once the binary is executed. The daemon does not send sd_notify
-# (READY=1), so Type=notify would time out.
-Type=exec
+# notify: started once the daemon says READY=1, which it does when it watches new/ and
+# has listed it; STOPPING=1 when it stops claiming. Only the daemon's own messages
+# count (NotifyAccess=main): a handler inheriting NOTIFY_SOCKET changes nothing.
+Type=notify
+NotifyAccess=main
+# The daemon pings the watchdog at half this interval from its runtime; if the pings
+# stop (a wedged runtime) systemd kills it and Restart= starts it again.
+WatchdogSec=30s
 "
         );
     }

@@ -126,6 +126,10 @@ struct Discovery {
     pruner: Pruner,
     /// Wakes discovery at a pause or resume.
     pause: PauseChanges,
+    /// The service manager was told the daemon is ready (after the first turn).
+    announced: bool,
+    /// Names the first listing of new/ found (for the readiness status).
+    first_listing: u64,
 }
 
 impl Discovery {
@@ -136,6 +140,8 @@ impl Discovery {
         Discovery {
             lifecycle: shared.lifecycle.clone(),
             pause: shared.lifecycle.pause_changes(),
+            announced: false,
+            first_listing: 0,
             last_progress: shared.stats.progress(),
             shared,
             feed,
@@ -206,6 +212,11 @@ impl Discovery {
             } else if (self.scan_new || self.resume_new) && self.list_new().await {
                 self.end_drain().await;
                 return;
+            }
+            if !self.announced {
+                // Watching (the watcher started before discovery) and new/ listed once.
+                self.announced = true;
+                crate::notify::ready(&self.ready_status());
             }
             if self.wait().await.is_break() {
                 return;
@@ -295,6 +306,9 @@ impl Discovery {
             return false;
         };
         self.cursor = next;
+        if !self.announced {
+            self.first_listing += report.listed;
+        }
         self.incomplete = report.full;
         if !report.full && !report.fresh && self.missed {
             // A continued listing ended; names turned away meanwhile may lie behind
@@ -311,6 +325,17 @@ impl Discovery {
         let drained = self.lifecycle.is_gone(Folder::New)
             || (report.fresh && report.listed == 0 && !report.full && self.shared.queue.is_idle());
         self.shared.config.drain && drained
+    }
+
+    /// The status line sent with READY=1.
+    fn ready_status(&self) -> String {
+        if self.lifecycle.is_paused() {
+            return "ready: the spool is paused (spoolq resume); nothing is claimed".to_owned();
+        }
+        format!(
+            "ready: watching new/; {} name(s) found by the first listing",
+            self.first_listing
+        )
     }
 
     /// A drain is complete: say what waits in retry/, sweep stale hidden names.

@@ -41,6 +41,7 @@
 //! prune           journal retention: old journal files removed at start and rescans
 //! pause           the spool's pause marker followed: claiming stops and resumes
 //! metrics_server  GET /metrics over HTTP/1.1 (--metrics-listen)
+//! notify          systemd's readiness protocol: READY, STOPPING, WATCHDOG
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -76,13 +77,13 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, pause, metrics_server, watcher, outcome, handler,
-//!                state, record, queue, lifecycle, config, log_sink
+//! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
+//!                handler, state, record, queue, lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, state, queue,
-//!                lifecycle, failed
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
+//!                queue, lifecycle, failed
 //! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
@@ -92,6 +93,7 @@
 //! prune       -> state
 //! pause       -> state
 //! metrics_server -> state
+//! notify      -> lifecycle
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -120,6 +122,7 @@ mod hidden;
 mod lifecycle;
 pub mod log_sink;
 mod metrics_server;
+mod notify;
 mod outcome;
 mod pause;
 mod prune;
@@ -347,6 +350,7 @@ pub async fn run(
     }
 
     let pause_watch = pause::start(&shared).await;
+    notify::start(&shared.lifecycle);
     if let Some(listener) = metrics {
         tokio::spawn(metrics_server::serve(shared.clone(), listener));
     }

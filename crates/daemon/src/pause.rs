@@ -27,11 +27,19 @@ use crate::state::{Shared, blocking};
 /// How often the marker is read, whatever the watch says.
 pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// Follows the pause marker until the daemon stops; dropping it ends the root's watch.
+/// Follows the pause marker until the daemon stops; dropping it ends the following and
+/// the root's watch.
 #[derive(Debug)]
 pub(crate) struct PauseWatch {
+    task: tokio::task::JoinHandle<()>,
     #[cfg(target_os = "linux")]
     _root_watch: Option<root_watch::Handle>,
+}
+
+impl Drop for PauseWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Reads the marker (a paused spool pauses the daemon before anything is claimed), then
@@ -59,8 +67,9 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> PauseWatch {
     };
     #[cfg(not(target_os = "linux"))]
     drop(wake_tx);
-    tokio::spawn(follower.follow(wake));
+    let task = tokio::spawn(follower.follow(wake));
     PauseWatch {
+        task,
         #[cfg(target_os = "linux")]
         _root_watch: root_watch,
     }

@@ -20,6 +20,7 @@ const ORDER: &[&str] = &[
     "prune",
     "pause",
     "metrics_server",
+    "notify",
     "handler",
     "state",
     "record",
