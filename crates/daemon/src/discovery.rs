@@ -21,9 +21,10 @@
 //! when it starts paused.
 //!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
-//! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
-//! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
-//! draining never spins.
+//! nothing is queued or in flight, unless a job in retry/ falls due within
+//! `drain_retry_wait`: then it waits for it (the retry mover's wake-up) and goes on. Jobs
+//! due later do not keep it alive. While jobs are held by someone else (busy), re-listing
+//! backs off, so draining never spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
@@ -130,6 +131,8 @@ struct Discovery {
     announced: bool,
     /// Names the first listing of new/ found (for the readiness status).
     first_listing: u64,
+    /// The due time a drain said it stays up for.
+    waiting_for: Option<Instant>,
 }
 
 impl Discovery {
@@ -142,6 +145,7 @@ impl Discovery {
             pause: shared.lifecycle.pause_changes(),
             announced: false,
             first_listing: 0,
+            waiting_for: None,
             last_progress: shared.stats.progress(),
             shared,
             feed,
@@ -209,7 +213,10 @@ impl Discovery {
                     );
                     return;
                 }
-            } else if (self.scan_new || self.resume_new) && self.list_new().await {
+            } else if (self.scan_new || self.resume_new)
+                && self.list_new().await
+                && !self.retry_due_soon()
+            {
                 self.end_drain().await;
                 return;
             }
@@ -327,6 +334,26 @@ impl Discovery {
         self.shared.config.drain && drained
     }
 
+    /// A drain found new/ empty: true when a job in retry/ falls due within
+    /// `drain_retry_wait`, so the drain stays up for it (said once per due time).
+    fn retry_due_soon(&mut self) -> bool {
+        let wait = self.shared.config.drain_retry_wait;
+        let Some(due) = self.retry_due else {
+            return false;
+        };
+        let soon = due <= Instant::now() + wait;
+        if soon && self.waiting_for != Some(due) {
+            self.waiting_for = Some(due);
+            info!(
+                due_in = %humantime::format_duration(due.saturating_duration_since(Instant::now())),
+                wait = %humantime::format_duration(wait),
+                "drain: new/ is empty, but a job in retry/ falls due within --drain-retry-wait: \
+                 staying up to run it"
+            );
+        }
+        soon
+    }
+
     /// The status line sent with READY=1.
     fn ready_status(&self) -> String {
         if self.lifecycle.is_paused() {
@@ -345,8 +372,9 @@ impl Discovery {
             info!(
                 waiting = waiting.waiting,
                 next_due = %waiting.next_due.map(crate::failed::rfc3339).unwrap_or_default(),
-                "drain: jobs waiting in retry/ for a future due time do not keep \
-                 the daemon alive; a later start moves them back to new/ when due"
+                "drain: jobs waiting in retry/ for a due time beyond --drain-retry-wait do \
+                 not keep the daemon alive; a later start (the on-demand services' timer or \
+                 StartInterval) moves them back to new/ when due"
             );
         }
         let s = self.shared.clone();

@@ -76,6 +76,8 @@ pub mod daemon_flag {
     pub const NO_WATCH: &str = "no-watch";
     /// `--metrics-listen ADDR`: serve GET /metrics there.
     pub const METRICS_LISTEN: &str = "metrics-listen";
+    /// `--drain-retry-wait`: [`Config::drain_retry_wait`](spoolq_daemon::Config::drain_retry_wait).
+    pub const DRAIN_RETRY_WAIT: &str = "drain-retry-wait";
 }
 
 /// Values of `spoolq daemon --log-format`.
@@ -161,6 +163,7 @@ impl DaemonArgs {
             tmp_max_age,
             journal_retention,
             metrics_listen,
+            drain_retry_wait,
         } = &self.config;
         if *queue_capacity != Config::DEFAULT_QUEUE_CAPACITY {
             return Err(NoFlag("the queue capacity"));
@@ -189,6 +192,11 @@ impl DaemonArgs {
                 Config::DEFAULT_SHUTDOWN_GRACE,
             ),
             (flag::TMP_MAX_AGE, tmp_max_age, Config::DEFAULT_TMP_MAX_AGE),
+            (
+                flag::DRAIN_RETRY_WAIT,
+                drain_retry_wait,
+                Config::DEFAULT_DRAIN_RETRY_WAIT,
+            ),
         ] {
             if *value != default {
                 args.duration(name, *value);

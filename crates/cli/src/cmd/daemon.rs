@@ -105,6 +105,14 @@ pub struct Args {
           value_parser = duration_in(Config::SIMULATED_PAUSE))]
     simulate_work: Option<HumanDuration>,
 
+    /// With --drain: stay up while a job in retry/ falls due within this long, and run it
+    /// (0s: exit with retries waiting). The on-demand services also start a drain every 4
+    /// minutes, so every retry runs on time.
+    #[arg(long = flag::DRAIN_RETRY_WAIT, value_name = "DURATION",
+          value_parser = duration_in(Config::DRAIN_RETRY_WAIT),
+          default_value_t = HumanDuration(Config::DEFAULT_DRAIN_RETRY_WAIT))]
+    drain_retry_wait: HumanDuration,
+
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
     #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = duration_in(Config::TMP_MAX_AGE),
@@ -201,6 +209,7 @@ impl Args {
         config.rescan_interval = self.rescan_interval.0;
         config.shutdown_grace = self.shutdown_grace.0;
         config.drain = self.drain;
+        config.drain_retry_wait = self.drain_retry_wait.0;
         config.watch = !self.no_watch;
         config.trace_claims = self.trace_claims;
         config.race_window = self.race_window.map(|d| d.0);
@@ -396,6 +405,8 @@ mod tests {
         c.race_window = Some(Duration::from_millis(1));
         c.journal_fsync = true;
         c.tmp_max_age = Duration::from_secs(7200);
+        c.drain_retry_wait = Duration::from_secs(90);
+        c.metrics_listen = Some("127.0.0.1:9464".parse().unwrap());
         c.journal_retention.max_age = Some(Duration::from_secs(7 * 24 * 3600));
         c.journal_retention.max_bytes = None;
         all.json_logs = true;
