@@ -142,12 +142,14 @@ impl Follower {
                 self.current = Some(pause);
             }
             (Some(pause), None) => {
-                self.shared.lifecycle.set_paused(false);
-                info!(paused_since = %pause.since, "spool resumed: claiming again");
+                // Journaled before claiming resumes, as `paused` is after it stopped: a
+                // job first seen while paused is claimed after this `resumed` record.
                 self.journal(Resumed {
                     detail: pause.describe(),
                 })
                 .await;
+                self.shared.lifecycle.set_paused(false);
+                info!(paused_since = %pause.since, "spool resumed: claiming again");
             }
             (_, now) => self.current = now,
         }
