@@ -246,7 +246,9 @@ impl ClaimEnd {
             | Event::Claimed(_)
             | Event::Requeued(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -1041,7 +1043,11 @@ impl Analyzer {
             Event::Dead(e) => e.worker,
             Event::Quarantined(e) => e.worker,
             Event::Released(e) => e.worker,
-            Event::Start(_) | Event::Stop(_) | Event::Pruned(_) => return,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => return,
         };
         let Some(end) = ClaimEnd::of(&record.event) else {
             return;

@@ -39,6 +39,9 @@
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
 //! prune           journal retention: old journal files removed at start and rescans
+//! pause           the spool's pause marker followed: claiming stops and resumes
+//! metrics_server  GET /metrics over HTTP/1.1 (--metrics-listen)
+//! notify          systemd's readiness protocol: READY, STOPPING, WATCHDOG
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! record          the journal writer and the claim step hook
@@ -74,13 +77,13 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
-//!                lifecycle, config, log_sink
+//! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
+//!                handler, state, record, queue, lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, state, queue,
-//!                lifecycle, failed
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
+//!                queue, lifecycle, failed
 //! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
@@ -88,6 +91,9 @@
 //! hidden      -> state, failed
 //! tmp         -> state
 //! prune       -> state
+//! pause       -> state
+//! metrics_server -> state
+//! notify      -> lifecycle
 //! handler     -> lifecycle
 //! state       -> record, config, queue, lifecycle
 //! record      -> lifecycle
@@ -115,7 +121,10 @@ mod handler;
 mod hidden;
 mod lifecycle;
 pub mod log_sink;
+mod metrics_server;
+mod notify;
 mod outcome;
+mod pause;
 mod prune;
 mod quarantine;
 mod queue;
@@ -234,6 +243,19 @@ pub enum DaemonError {
     /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
+    /// `--metrics-listen`'s address could not be bound.
+    #[error(
+        "cannot listen on {addr} for /metrics: {}; choose another address or port \
+         (--metrics-listen 127.0.0.1:9464)",
+        spoolq_os::describe_io(source)
+    )]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What bind failed with.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<TaskFailed> for DaemonError {
@@ -278,6 +300,14 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics_server::bind(addr)
+                .await
+                .map_err(|source| DaemonError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
     warn_sticky_folders(&shared.spool);
 
     let watcher = if config.watch {
@@ -319,6 +349,11 @@ pub async fn run(
         .ok();
     }
 
+    let pause_watch = pause::start(&shared).await;
+    notify::start(&shared.lifecycle);
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics_server::serve(shared.clone(), listener));
+    }
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
@@ -345,6 +380,7 @@ pub async fn run(
     }
     shared.lifecycle.stop();
     drop(watch_handle);
+    drop(pause_watch);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
     tokio::pin!(grace);

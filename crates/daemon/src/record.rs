@@ -197,7 +197,9 @@ fn is_outcome(event: &Event) -> bool {
         | Event::Produced(_)
         | Event::Claimed(_)
         | Event::Step(_)
-        | Event::Pruned(_) => false,
+        | Event::Pruned(_)
+        | Event::Paused(_)
+        | Event::Resumed(_) => false,
     }
 }
 

@@ -171,6 +171,10 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsSt
     for job in jobs {
         journaled(shared, &job);
         let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
+        shared
+            .stats
+            .handler_durations
+            .observe(run.started, run.ended);
         if succeeded(&run) && !run.interrupted {
             outcomes.push(complete_unjournaled(shared, job, &run));
         } else {
@@ -219,6 +223,10 @@ async fn process(
         lifecycle,
     )
     .await;
+    shared
+        .stats
+        .handler_durations
+        .observe(run.started, run.ended);
     let s = shared.clone();
     if let Err(e) = blocking(move || finish(&s, job, run)).await {
         error!(error = %e, "finishing a job failed");

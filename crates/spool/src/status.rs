@@ -61,6 +61,8 @@ pub struct Status {
     pub in_flight: Option<u64>,
     /// How `in_flight` was found.
     pub in_flight_method: InFlightMethod,
+    /// The spool's pause (`spoolq pause`), if it is paused: its daemons claim nothing.
+    pub paused: Option<PausedStatus>,
     /// The file system new/ is on, and whether spoolq's one-host assumptions hold there.
     pub file_system: FileSystemStatus,
     /// Who holds the locks counted in `in_flight`.
@@ -94,6 +96,16 @@ pub struct Status {
     /// files (never opened, never followed), and damaged lines at the end of the recent
     /// journals (a line too long, say).
     pub journal_problems: JournalProblems,
+}
+
+/// A paused spool's marker, as status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PausedStatus {
+    /// Since when, who paused it and why.
+    #[serde(flatten)]
+    pub pause: crate::pause::Pause,
+    /// Seconds from `since` to the snapshot.
+    pub for_secs: f64,
 }
 
 /// Problems met reading journal/.
@@ -362,12 +374,27 @@ impl Status {
             ..
         } = journals;
 
+        let paused = match spool.pause_state() {
+            Ok(pause) => pause.map(|pause| PausedStatus {
+                for_secs: pause.age_secs(now),
+                pause,
+            }),
+            Err(crate::layout::LayoutError::Io(e)) => return Err(e.into()),
+            Err(e) => {
+                return Err(StatusError::Io(spoolq_os::Error::io(
+                    spoolq_os::Op::Read,
+                    &spool.path().join(crate::pause::PAUSE_MARKER),
+                    std::io::Error::other(e.to_string()),
+                )));
+            }
+        };
         Ok(Status {
             spool: spool.path().to_owned(),
             taken_at: rfc3339(now),
             ready,
             in_flight,
             in_flight_method: method,
+            paused,
             file_system: FileSystemStatus {
                 sharing: file_system.sharing.as_str(),
                 local_assumptions_hold: file_system.sharing.local_assumptions_hold(),

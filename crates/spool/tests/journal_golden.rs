@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use spoolq_claim::{Dir, Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Pruned, Quarantined, Released, Requeued, Retry, Role,
-    Start, Stop, parse_line,
+    ClaimStep, Claimed, Dead, Done, Paused, Produced, Pruned, Quarantined, Released, Requeued,
+    Resumed, Retry, Role, Start, Stop, parse_line,
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
@@ -291,6 +291,20 @@ fn golden_records() -> Vec<Record> {
             Pruned {
                 horizon_ns: 1_796_160_000_123_456_789,
                 detail: "files=3 bytes=4096".into(),
+            },
+        ),
+        booted(
+            921254492100,
+            "2026-12-01T21:42:41.589129Z",
+            Paused {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
+            },
+        ),
+        booted(
+            921254492200,
+            "2026-12-01T21:42:41.589229Z",
+            Resumed {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
             },
         ),
         record(

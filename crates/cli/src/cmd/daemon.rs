@@ -33,7 +33,8 @@ Without COMMAND a built-in handler logs each job and succeeds.
 Examples:
   spoolq daemon --spool /var/spool/jobs -- ./handle-job --verbose
   spoolq daemon --spool /var/spool/jobs --drain --workers 2 -- sh -c 'wc -c'
-  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json")]
+  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json
+  spoolq daemon --spool /var/spool/jobs --metrics-listen 127.0.0.1:9464 -- ./handle-job")]
 pub struct Args {
     /// The spool directory (with tmp/, new/, retry/, failed/, journal/).
     #[arg(long = flag::SPOOL, value_name = "DIR")]
@@ -104,6 +105,14 @@ pub struct Args {
           value_parser = duration_in(Config::SIMULATED_PAUSE))]
     simulate_work: Option<HumanDuration>,
 
+    /// With --drain: stay up while a job in retry/ falls due within this long, and run it
+    /// (0s: exit with retries waiting). The on-demand services also start a drain every 4
+    /// minutes, so every retry runs on time.
+    #[arg(long = flag::DRAIN_RETRY_WAIT, value_name = "DURATION",
+          value_parser = duration_in(Config::DRAIN_RETRY_WAIT),
+          default_value_t = HumanDuration(Config::DEFAULT_DRAIN_RETRY_WAIT))]
+    drain_retry_wait: HumanDuration,
+
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
     #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = duration_in(Config::TMP_MAX_AGE),
@@ -121,6 +130,12 @@ pub struct Args {
     #[arg(long = flag::JOURNAL_MAX_BYTES, value_name = "SIZE",
           default_value_t = crate::cmd::journal::default_max_bytes())]
     journal_max_bytes: Limit<Bytes>,
+
+    /// Serve GET /metrics (Prometheus: the spool's gauges, this daemon's counters and
+    /// handler durations) on this address, e.g. 127.0.0.1:9464 (port 0: any free port,
+    /// logged). No authentication: keep it on loopback. Default: off.
+    #[arg(long = flag::METRICS_LISTEN, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 
     /// Log format on stderr.
     #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -194,11 +209,13 @@ impl Args {
         config.rescan_interval = self.rescan_interval.0;
         config.shutdown_grace = self.shutdown_grace.0;
         config.drain = self.drain;
+        config.drain_retry_wait = self.drain_retry_wait.0;
         config.watch = !self.no_watch;
         config.trace_claims = self.trace_claims;
         config.race_window = self.race_window.map(|d| d.0);
         config.journal_fsync = self.journal_fsync;
         config.tmp_max_age = self.tmp_max_age.0;
+        config.metrics_listen = self.metrics_listen;
         config.journal_retention = spoolq_spool::journal::retention::Retention {
             max_age: self.journal_max_age.get().map(|d| d.0),
             max_bytes: self.journal_max_bytes.get().map(|b| b.0),
@@ -388,6 +405,8 @@ mod tests {
         c.race_window = Some(Duration::from_millis(1));
         c.journal_fsync = true;
         c.tmp_max_age = Duration::from_secs(7200);
+        c.drain_retry_wait = Duration::from_secs(90);
+        c.metrics_listen = Some("127.0.0.1:9464".parse().unwrap());
         c.journal_retention.max_age = Some(Duration::from_secs(7 * 24 * 3600));
         c.journal_retention.max_bytes = None;
         all.json_logs = true;

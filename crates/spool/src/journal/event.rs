@@ -146,6 +146,10 @@ events! {
     Step(ClaimStep) = "step",
     /// Journal files were removed by retention.
     Pruned(Pruned) = "pruned",
+    /// A daemon saw its spool paused (`spoolq pause`): it claims nothing until resumed.
+    Paused(Paused) = "paused",
+    /// A daemon saw its spool resumed (`spoolq resume`): it claims again.
+    Resumed(Resumed) = "resumed",
 }
 
 /// A daemon started (its strategy, and its settings in `detail`).
@@ -456,6 +460,23 @@ pub struct Pruned {
 }
 on_wire!(Pruned { horizon_ns, detail });
 
+/// A daemon saw its spool's pause marker appear (or found it at start): from here it
+/// claims nothing, and jobs it had in flight finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paused {
+    /// The pause as its marker says: `since TIME by HOST:PID: REASON`.
+    pub detail: String,
+}
+on_wire!(Paused { detail });
+
+/// A daemon saw its spool's pause marker go: it claims again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// The pause that ended, as its marker said.
+    pub detail: String,
+}
+on_wire!(Resumed { detail });
+
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimStep {
@@ -528,7 +549,11 @@ impl Event {
     /// The job the event is about, if any.
     pub fn job(&self) -> Option<JobId> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Produced(e) => Some(e.job),
             Event::Claimed(e) => Some(e.job),
             Event::Done(e) => Some(e.job),
@@ -544,7 +569,12 @@ impl Event {
     /// The worker (claimer) that recorded it, for a consumer's job events.
     pub fn worker(&self) -> Option<u32> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.worker),
             Event::Done(e) => Some(e.worker),
             Event::Retry(e) => Some(e.worker),
@@ -559,7 +589,7 @@ impl Event {
     /// The claim strategy of the consumer that recorded it.
     pub fn strategy(&self) -> Option<Strategy> {
         match self {
-            Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Produced(_) | Event::Pruned(_) | Event::Paused(_) | Event::Resumed(_) => None,
             Event::Start(e) => Some(e.strategy),
             Event::Stop(e) => Some(e.strategy),
             Event::Claimed(e) => Some(e.strategy),
@@ -581,7 +611,9 @@ impl Event {
             | Event::Produced(_)
             | Event::Quarantined(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.attempt),
             Event::Done(e) => Some(e.attempt),
             Event::Retry(e) => Some(e.attempt),
@@ -594,7 +626,12 @@ impl Event {
     /// The file name involved (printable).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(&e.name),
             Event::Done(e) => Some(&e.name),
             Event::Retry(e) => Some(&e.name),
@@ -620,7 +657,9 @@ impl Event {
             | Event::Quarantined(_)
             | Event::Requeued(_)
             | Event::Step(_)
-            | Event::Pruned(_) => (None, None),
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => (None, None),
         }
     }
 
@@ -635,6 +674,8 @@ impl Event {
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
             Event::Pruned(e) => Some(&e.detail),
+            Event::Paused(e) => Some(&e.detail),
+            Event::Resumed(e) => Some(&e.detail),
             Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
         }
     }
@@ -657,7 +698,9 @@ impl Event {
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Claimed(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -676,7 +719,9 @@ impl Event {
             | Event::Quarantined(_)
             | Event::Requeued(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 

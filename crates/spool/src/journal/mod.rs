@@ -32,8 +32,8 @@ use std::time::SystemTime;
 use spoolq_claim::Dir;
 
 pub use event::{
-    ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Pruned, Quarantined, Record,
-    Released, Requeued, Retry, RetryResult, Start, Stop, file_identity,
+    ClaimStep, Claimed, Dead, Done, Event, EventKind, Paused, Produced, Pruned, Quarantined,
+    Record, Released, Requeued, Resumed, Retry, RetryResult, Start, Stop, file_identity,
 };
 pub use name::{JournalName, Role, Writer};
 pub use set::{JournalCopy, JournalSet};
