@@ -372,7 +372,10 @@ pub async fn run(
         result = &mut discovery => {
             discovery_done = true;
             match result {
-                Ok(()) if config.drain => info!("drain: no claimable job left in new/ and nothing in flight"),
+                // A paused drain said why it ends when it ended.
+                Ok(()) if config.drain && !shared.lifecycle.is_paused() => {
+                    info!("drain: no claimable job left in new/ and nothing in flight")
+                }
                 Ok(()) => {}
                 Err(e) => error!(error = %e, "discovery task failed; stopping"),
             }
