@@ -23,8 +23,9 @@
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
 //! nothing is queued or in flight, unless a job in retry/ falls due within
 //! `drain_retry_wait`: then it waits for it (the retry mover's wake-up) and goes on. Jobs
-//! due later do not keep it alive. While jobs are held by someone else (busy), re-listing
-//! backs off, so draining never spins.
+//! due later do not keep it alive, nor do jobs this daemon gave up on (`stuck`). While
+//! nothing moves on (jobs held by someone else, claims released because the journal
+//! cannot be written), re-listing backs off, so draining never spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use spoolq_claim::FileKind;
 use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::RetryName;
 use spoolq_spool::names::is_hidden;
@@ -72,8 +74,8 @@ struct ScanReport {
 #[derive(Debug)]
 struct NewCursor {
     stream: DirStream,
-    /// The name the queue had no room for.
-    pending: Option<OsString>,
+    /// The name the queue had no room for, with the kind its directory entry reported.
+    pending: Option<(OsString, Option<FileKind>)>,
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
@@ -99,6 +101,8 @@ struct Discovery {
     scan_retry: bool,
     /// Sweep tmp/ on the next turn.
     sweep_tmp: bool,
+    /// Journal the `stuck` records again on the next turn, if they are due.
+    remind_stuck: bool,
     /// The last listing of new/ stopped at a full queue: list again once there is room.
     incomplete: bool,
     /// Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
@@ -155,6 +159,7 @@ impl Discovery {
             resume_new: false,
             scan_retry: true,
             sweep_tmp: true,
+            remind_stuck: false,
             incomplete: false,
             cursor: None,
             missed: false,
@@ -197,6 +202,11 @@ impl Discovery {
             }
             if self.sweep_tmp {
                 self.sweep_tmp().await;
+            }
+            if self.remind_stuck {
+                self.remind_stuck = false;
+                let s = self.shared.clone();
+                let _ = blocking(move || s.stuck.remind(&s.journal)).await;
             }
             if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
                 self.move_due_retries().await;
@@ -390,6 +400,7 @@ impl Discovery {
                 self.scan_new = true;
                 self.scan_retry = true;
                 self.sweep_tmp = true;
+                self.remind_stuck = true;
             }
             msg = recv(&mut self.feed) => {
                 let mut next = Some(msg);
@@ -555,27 +566,28 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         },
     };
     while !shared.lifecycle.is_stopping() {
-        let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
+        let (name, seen) = match pending.take().map(Ok).or_else(|| stream.next_entry()) {
             None => break,
-            Some(Ok(name)) => name,
+            Some(Ok(entry)) => entry,
             Some(Err(errno)) => {
                 error!(error = %errno, "listing new/ failed midway; retrying at the next rescan");
                 report.full = true;
                 return (report, None);
             }
         };
-        if is_hidden(&name) {
+        // A job this daemon gave up on is not claimable here: a drain does not wait for it.
+        if is_hidden(&name) || shared.stuck.given_up(&name) {
             continue;
         }
         report.listed += 1;
-        match shared.queue.offer(&name) {
+        match shared.queue.offer(&name, seen) {
             Offer::Queued => report.queued += 1,
             Offer::Known => {}
             Offer::Full => {
                 report.full = true;
                 let cursor = NewCursor {
                     stream,
-                    pending: Some(name),
+                    pending: Some((name, seen)),
                 };
                 return (report, Some(cursor));
             }

@@ -44,6 +44,7 @@
 //! notify          systemd's readiness protocol: READY, STOPPING, WATCHDOG
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
+//! stuck           the jobs the daemon could not act on, and those it gave up
 //! record          the journal writer and the claim step hook
 //! config          Config and its defaults (re-exported here)
 //! lifecycle       running, stopping, terminating; the folders given up
@@ -57,18 +58,25 @@
 //!
 //! 1. A producer renames `new/<id>` into place. The watcher's thread
 //!    (`watcher::start`) offers the name to the queue (`Queue::offer`); a listing by
-//!    discovery (`Discovery::list_new`) would find it too.
+//!    discovery (`Discovery::list_new`) would find it too, with the kind its directory
+//!    entry reports.
 //! 2. A worker (`worker::worker`) takes a batch of names (`take_batch`).
-//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim`) and checks its
-//!    name, header and id; a file that is not a job goes to `quarantine::quarantine`.
-//!    The `claimed` record is written (`claiming::claim_and_journal`, or one write for
-//!    the batch in `worker::process_inline`).
-//! 4. The handler runs: `handler::run` starts the command with the payload on its stdin,
-//!    or `handler::builtin_now` logs the job in place.
-//! 5. `outcome::finish` acts on how it ended: exit 0 completes it (`complete`: unlink
-//!    under the lock, `done`); exit 100 or the last attempt buries it in failed/
-//!    (`bury_dead`); any other failure moves it to `retry/<id>.<n>.<due ms>`
-//!    (`retry`); a shutdown releases it.
+//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim_seen`: nothing but a
+//!    regular file is opened) and checks its name, header and id; a file that is not a
+//!    job goes to `quarantine::quarantine`; a job whose name counts `max_attempts`
+//!    started attempts already is buried unrun (`outcome::bury_unstarted`). The
+//!    `claimed` record is written (`claiming::journal_claim` from `worker::prepare`, or
+//!    one write for the batch in `worker::process_inline`).
+//! 4. For an external handler, `claiming::count_attempt` renames the job to
+//!    `new/<id>.<n+1>` under its lock; then `handler::run` starts the command with the
+//!    locked file itself on its stdin. The built-in handler (`handler::builtin_now`)
+//!    logs the job in place.
+//! 5. `outcome::finish` acts on how it ended, each act on the claimed file only (a name
+//!    that names another file now is left alone: `released`, `name_changed`): exit 0
+//!    completes it (`complete`: unlink under the lock, `done`); exit 100 or the last
+//!    attempt buries it in failed/ (`bury_dead`); any other failure moves it to
+//!    `retry/<id>.<n>.<due ms>` (`retry`); a shutdown releases it. An act that fails
+//!    counts in `stuck`, which gives the job up after `max_attempts` failures.
 //! 6. Once due, the retry mover (`retry_mover::move_due`, run by discovery) moves it back
 //!    to `new/<id>.<n>` and offers it to the queue: step 2 again.
 //!
@@ -78,9 +86,9 @@
 //!
 //! ```text
 //! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
-//!                handler, state, record, queue, lifecycle, config, log_sink
-//! worker      -> outcome, claiming, handler, record, state, lifecycle
-//! outcome     -> claiming, handler, state, failed, backoff
+//!                handler, state, stuck, record, queue, lifecycle, config, log_sink
+//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue
+//! outcome     -> claiming, handler, state, stuck, failed, backoff
 //! claiming    -> quarantine, record, state
 //! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
 //!                queue, lifecycle, failed
@@ -95,7 +103,8 @@
 //! metrics_server -> state
 //! notify      -> lifecycle
 //! handler     -> lifecycle
-//! state       -> record, config, queue, lifecycle
+//! state       -> stuck, record, config, queue, lifecycle
+//! stuck       -> record
 //! record      -> lifecycle
 //! config, lifecycle, queue, failed, backoff, log_sink: nothing in this crate
 //! ```
@@ -132,6 +141,7 @@ mod record;
 mod remote_drops;
 mod retry_mover;
 mod state;
+mod stuck;
 mod tmp;
 mod watcher;
 mod worker;
@@ -156,6 +166,7 @@ use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
 use crate::state::{Shared, Stats, TaskFailed, blocking};
+use crate::stuck::StuckJobs;
 
 /// What a run of the daemon did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -174,6 +185,9 @@ pub struct Summary {
     pub released: u64,
     /// Jobs moved from retry/ back to new/ when due.
     pub requeued: u64,
+    /// Jobs given up: acting on them (their unlink, a move, the rename that counts an
+    /// attempt) failed `max_attempts` times; they stay in new/.
+    pub stuck: u64,
     /// I/O errors on single jobs (logged; the daemon kept serving).
     pub errors: u64,
     /// Log lines that could not be written to stderr and were dropped (in this process,
@@ -266,7 +280,7 @@ impl From<TaskFailed> for DaemonError {
 
 impl Summary {
     /// The counters as they are now.
-    fn of(stats: &Stats) -> Summary {
+    fn of(stats: &Stats, stuck: &StuckJobs) -> Summary {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Summary {
             claimed: get(&stats.claimed),
@@ -276,6 +290,7 @@ impl Summary {
             quarantined: get(&stats.quarantined),
             released: get(&stats.released),
             requeued: get(&stats.requeued),
+            stuck: stuck.count(),
             errors: get(&stats.errors),
             log_lines_dropped: log_sink::dropped_log_lines(),
         }
@@ -411,7 +426,7 @@ pub async fn run(
         let _ = discovery.await;
     }
 
-    let summary = Summary::of(&shared.stats);
+    let summary = Summary::of(&shared.stats, &shared.stuck);
     {
         let shared = shared.clone();
         blocking(move || {
@@ -421,13 +436,14 @@ pub async fn run(
                     strategy: shared.config.strategy,
                     detail: format!(
                         "completed={} retried={} dead={} quarantined={} released={} requeued={} \
-                         errors={} log_lines_dropped={}",
+                         stuck={} errors={} log_lines_dropped={}",
                         summary.completed,
                         summary.retried,
                         summary.dead,
                         summary.quarantined,
                         summary.released,
                         summary.requeued,
+                        summary.stuck,
                         summary.errors,
                         summary.log_lines_dropped
                     ),
@@ -444,6 +460,7 @@ pub async fn run(
         quarantined = summary.quarantined,
         released = summary.released,
         requeued = summary.requeued,
+        stuck = summary.stuck,
         errors = summary.errors,
         log_lines_dropped = summary.log_lines_dropped,
         "daemon stopped"
@@ -515,6 +532,7 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         stats: Stats::default(),
         queue,
         lifecycle,
+        stuck: StuckJobs::new(config.max_attempts),
         config,
     })
 }

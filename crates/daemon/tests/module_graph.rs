@@ -23,6 +23,7 @@ const ORDER: &[&str] = &[
     "notify",
     "handler",
     "state",
+    "stuck",
     "record",
     "config",
     "lifecycle",

@@ -1,7 +1,9 @@
 //! `spoolq daemon`: the consumer. Parses flags into a `spoolq_daemon::Config`, sets up
 //! logging (tracing, human or JSON, filter from SPOOLQ_LOG), builds the tokio runtime,
-//! turns SIGTERM/SIGINT into the daemon's shutdown future (a second signal kills the
-//! handlers and returns at once), and returns the outcome for `main` to report.
+//! turns SIGTERM, SIGINT and SIGHUP into the daemon's shutdown future (a second signal
+//! kills the handlers and returns at once), and returns the outcome for `main` to report.
+//! SIGHUP is a stop like the others: the terminal or session the daemon ran in is gone,
+//! and there is no configuration to reload.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -81,7 +83,7 @@ pub struct Args {
           default_value_t = HumanDuration(Config::DEFAULT_RESCAN_INTERVAL))]
     rescan_interval: HumanDuration,
 
-    /// On SIGTERM/SIGINT, let running handlers finish for this long, then terminate them
+    /// On SIGTERM, SIGINT or SIGHUP, let running handlers finish for this long, then terminate them
     /// and release (not delete) their jobs.
     #[arg(long = flag::SHUTDOWN_GRACE, value_name = "DURATION", value_parser = duration_in(Config::SHUTDOWN_GRACE),
           default_value_t = HumanDuration(Config::DEFAULT_SHUTDOWN_GRACE))]
@@ -284,10 +286,11 @@ async fn serve(config: Config) -> Result<Exit, Error> {
     }
 }
 
-/// SIGTERM and SIGINT.
+/// SIGTERM, SIGINT and SIGHUP.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -296,6 +299,7 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -303,11 +307,13 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => SIGTERM,
             _ = self.int.recv() => SIGINT,
+            _ = self.hup.recv() => SIGHUP,
         }
     }
 }
 
 // The signals' numbers, the same on Linux and macOS.
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 

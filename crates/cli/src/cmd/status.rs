@@ -294,6 +294,19 @@ fn human(s: &Status) -> String {
             out += &format!("  {problem}\n");
         }
     }
+    if !s.stuck.is_empty() {
+        out += &format!(
+            "stuck      {} job(s) in new/ a running daemon gave up on (it could not remove or \
+             move them --max-attempts times; a person must act):\n",
+            s.stuck.len()
+        );
+        for job in &s.stuck {
+            out += &format!(
+                "  {} by {} since {}: {} ({})\n",
+                job.name, job.daemon, job.since, job.cause, job.detail
+            );
+        }
+    }
     let unknown = &s.unknown_records;
     if unknown.count > 0 {
         out += &format!(

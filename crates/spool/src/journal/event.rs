@@ -142,6 +142,9 @@ events! {
     Released(Released) = "released",
     /// A job's retry came due and it was moved back to new/.
     Requeued(Requeued) = "requeued",
+    /// A daemon gave up on a job it could not complete, retry or bury: it claims it no
+    /// more, and the job stays where it is until a person acts.
+    Stuck(Stuck) = "stuck",
     /// A claim protocol step (with `--trace-claims`).
     Step(ClaimStep) = "step",
     /// Journal files were removed by retention.
@@ -447,6 +450,39 @@ on_wire!(Requeued {
     result
 });
 
+/// A daemon gave up on a job: acting on it failed `--max-attempts` times (its unlink,
+/// its move to retry/ or failed/, or the rename that counts an attempt), so this daemon
+/// claims it no more. The job stays where it is (in new/) until a person acts; a daemon
+/// started later tries it again. Written once when the daemon gives up, and again while
+/// it runs so that the end of its journal keeps saying so (`spoolq status` reads that
+/// end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The job given up on.
+    pub job: JobId,
+    /// The worker whose act failed last.
+    pub worker: u32,
+    /// The claim's strategy.
+    pub strategy: Strategy,
+    /// The job's attempt when the daemon gave up.
+    pub attempt: u32,
+    /// The job's name in new/ (printable), where it stays.
+    pub name: String,
+    /// What failed the last time (the `released` record's cause).
+    pub result: ReleaseCause,
+    /// The last error, and how many times acting on the job failed.
+    pub detail: String,
+}
+on_wire!(Stuck {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    detail
+});
+
 /// Retention removed journal files (`spoolq journal prune`, or a daemon at start and at
 /// its rescans), written before the first is removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -562,6 +598,7 @@ impl Event {
             Event::Quarantined(e) => e.job,
             Event::Released(e) => Some(e.job),
             Event::Requeued(e) => Some(e.job),
+            Event::Stuck(e) => Some(e.job),
             Event::Step(e) => e.job,
         }
     }
@@ -582,6 +619,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.worker),
             Event::Released(e) => Some(e.worker),
             Event::Requeued(e) => Some(e.worker),
+            Event::Stuck(e) => Some(e.worker),
             Event::Step(e) => Some(e.worker),
         }
     }
@@ -599,6 +637,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.strategy),
             Event::Released(e) => Some(e.strategy),
             Event::Requeued(e) => Some(e.strategy),
+            Event::Stuck(e) => Some(e.strategy),
             Event::Step(e) => Some(e.strategy),
         }
     }
@@ -620,6 +659,7 @@ impl Event {
             Event::Dead(e) => Some(e.attempt),
             Event::Released(e) => Some(e.attempt),
             Event::Requeued(e) => Some(e.attempt),
+            Event::Stuck(e) => Some(e.attempt),
         }
     }
 
@@ -639,6 +679,7 @@ impl Event {
             Event::Quarantined(e) => Some(&e.name),
             Event::Released(e) => e.name.as_deref(),
             Event::Requeued(e) => Some(&e.name),
+            Event::Stuck(e) => Some(&e.name),
             Event::Step(e) => Some(&e.name),
         }
     }
@@ -656,6 +697,7 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_)
             | Event::Pruned(_)
             | Event::Paused(_)
@@ -673,6 +715,7 @@ impl Event {
             Event::Dead(e) => Some(&e.detail),
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
+            Event::Stuck(e) => Some(&e.detail),
             Event::Pruned(e) => Some(&e.detail),
             Event::Paused(e) => Some(&e.detail),
             Event::Resumed(e) => Some(&e.detail),
@@ -689,6 +732,7 @@ impl Event {
             Event::Dead(e) => Some(e.result.word()),
             Event::Quarantined(e) => Some(e.result.word()),
             Event::Released(e) => Some(e.result.word()),
+            Event::Stuck(e) => Some(e.result.word()),
             Event::Step(e) => Some(match e.result {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
@@ -718,6 +762,7 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_)
             | Event::Pruned(_)
             | Event::Paused(_)
