@@ -53,7 +53,7 @@ use spoolq_spool::journal::{
 };
 use spoolq_spool::{
     DeadCause, DoneResult, EventKind, FailedEntry, JobId, LayoutError, Problem, QuarantineCause,
-    ReadyName, Record, ReleaseCause, RetryName, Spool, UnknownEntry,
+    ReadyName, Record, ReleaseCause, RequeueCause, RetryName, Spool, UnknownEntry,
 };
 
 pub use order::OrderingBasis;
@@ -246,7 +246,10 @@ impl ClaimEnd {
             | Event::Claimed(_)
             | Event::Requeued(_)
             | Event::Stuck(_)
-            | Event::Step(_) => None,
+            | Event::Step(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -381,10 +384,17 @@ pub struct Counts {
     /// Jobs a daemon gave up on (`stuck`): acting on them failed `--max-attempts` times,
     /// and they stay where they are until a person acts. Not lost while they are there.
     pub stuck: u64,
+    /// `requeued` records of jobs sent back from failed/ (`spoolq requeue`): each such
+    /// job is pending again (or done, if it ran since), no longer dead.
+    pub sent_back: u64,
     /// Jobs now in new/ or retry/.
     pub pending: Option<u64>,
     /// Jobs produced, never completed, dead nor quarantined, and not in the spool.
     pub lost: Option<u64>,
+    /// Jobs gone from the spool, with no outcome in the journals read, produced at or
+    /// before the pruning horizon (plus the skew bound): their outcome may have been in a
+    /// journal removed by retention, so they are not judged lost. `None` without a spool.
+    pub before_horizon: Option<u64>,
     /// Jobs gone from the spool whose last claim ended with its process dying before it
     /// journaled an outcome: completed (or moved to failed/) by that process in its last
     /// instant. A dead process holds no lock and leaves its job in place, so only its own
@@ -534,6 +544,22 @@ pub struct ClockDomain {
     pub last_wall: Option<String>,
 }
 
+/// What time the journals read cover (wall clock, RFC 3339).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JournalWindow {
+    /// The earliest stamp of the records read.
+    pub first: Option<String>,
+    /// The latest stamp of the records read.
+    pub last: Option<String>,
+    /// Journals removed by retention held nothing written after this (the latest
+    /// `pruned` record's horizon); `None` when none were pruned, or their records are
+    /// gone too.
+    pub pruned_before: Option<String>,
+    /// Lost jobs are judged only among jobs produced after this: the horizon plus the
+    /// skew bound.
+    pub judged_after: Option<String>,
+}
+
 /// The result of an audit; `Serialize` for `--json`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
@@ -568,6 +594,8 @@ pub struct Report {
     pub lost_jobs: Vec<JobId>,
     /// Unconfirmed job ids (see `counts.unconfirmed`).
     pub unconfirmed_jobs: Vec<JobId>,
+    /// The time the journals read cover, and the horizon of those removed by retention.
+    pub journal_window: JournalWindow,
     /// The first problems met (damaged lines, files not read), at most
     /// [`spoolq_spool::journal::KEPT_ASIDE`]; `problem_count` counts them all.
     pub problems: Vec<Problem>,
@@ -737,6 +765,7 @@ struct Stamp {
 struct Requeue {
     domain: u32,
     mono: u64,
+    wall: Option<i64>,
     attempt: u32,
 }
 
@@ -748,6 +777,37 @@ struct JobState {
     stuck: bool,
     claims: Vec<ClaimRec>,
     requeues: Vec<Requeue>,
+    /// Its moves to failed/ (`dead`, `quarantined`), for telling whether one was undone
+    /// by a later send-back.
+    buried: Vec<Stamp>,
+    /// Its `requeued` records from failed/ (`spoolq requeue`): each starts its attempt
+    /// count again.
+    sent_back: Vec<Stamp>,
+}
+
+impl JobState {
+    /// Whether the job ended in failed/ and stays there as far as the journals tell: a
+    /// move to failed/ that no later send-back undid (by the monotonic clock within one
+    /// domain, by wall clock between domains; a send-back nothing orders after it does
+    /// not undo it).
+    fn still_buried(&self) -> bool {
+        self.buried.iter().any(|bury| {
+            !self.sent_back.iter().any(|back| {
+                if back.domain == bury.domain {
+                    back.mono >= bury.mono
+                } else {
+                    back.wall.zip(bury.wall).is_some_and(|(b, d)| b > d)
+                }
+            })
+        })
+    }
+
+    /// Whether the job reached an outcome that leaves it nowhere to be found: completed,
+    /// or in failed/ (and not sent back since), or its name left alone because another
+    /// hand had replaced or removed its file.
+    fn terminal(&self) -> bool {
+        self.terminal & (DONE | LEFT_ALONE) != 0 || self.still_buried()
+    }
 }
 
 /// Who wrote a record: its host, boot and pid, and the start its journal's name gives.
@@ -812,6 +872,11 @@ struct Analyzer {
     hosts: HashMap<String, u32>,
     counts: Counts,
     events: u64,
+    /// The latest horizon of the `pruned` records read: journals removed by retention
+    /// held nothing written after it.
+    horizon_ns: Option<i64>,
+    /// The skew bound, for judging what lies after the horizon.
+    skew_ns: i64,
 }
 
 impl Analyzer {
@@ -820,8 +885,8 @@ impl Analyzer {
         let start_ms = file
             .name
             .as_ref()
-            .filter(|name| name.pid == record.pid)
-            .map(|name| name.start_ms);
+            .filter(|name| name.pid() == Some(record.pid))
+            .and_then(|name| name.start_ms());
         if let Some((key, index)) = &self.last_process
             && key.pid == record.pid
             && key.start_ms == start_ms
@@ -902,6 +967,10 @@ impl Analyzer {
                     Some(wall.saturating_sub(i64::try_from(record.mono_ns).unwrap_or(i64::MAX)));
             }
         }
+        if let Event::Pruned(pruned) = &record.event {
+            let horizon = i64::try_from(pruned.horizon_ns).unwrap_or(i64::MAX);
+            self.horizon_ns = Some(self.horizon_ns.map_or(horizon, |h| h.max(horizon)));
+        }
         let Some(job) = record.job() else {
             // A file that names no job, moved to failed/: counted like any other.
             if let Event::Quarantined(_) = &record.event
@@ -957,9 +1026,18 @@ impl Analyzer {
                 return;
             }
             Event::Requeued(requeued) => {
+                if requeued.result == Some(RequeueCause::FromFailed) {
+                    c.sent_back += 1;
+                    state.sent_back.push(Stamp {
+                        domain: domain_index,
+                        mono: t,
+                        wall,
+                    });
+                }
                 state.requeues.push(Requeue {
                     domain: domain_index,
                     mono: t,
+                    wall,
                     attempt: requeued.attempt,
                 });
                 return;
@@ -986,7 +1064,11 @@ impl Analyzer {
                 }
                 return;
             }
-            Event::Start(_) | Event::Stop(_) => return,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => return,
         };
         let Some(end) = ClaimEnd::of(&record.event) else {
             return;
@@ -1005,11 +1087,21 @@ impl Analyzer {
                 c.dead += 1;
                 pc.dead += 1;
                 state.terminal |= DEAD;
+                state.buried.push(Stamp {
+                    domain: domain_index,
+                    mono: t,
+                    wall,
+                });
             }
             ClaimEnd::Quarantined(_) => {
                 c.quarantined += 1;
                 pc.quarantined += 1;
                 state.terminal |= QUARANTINED;
+                state.buried.push(Stamp {
+                    domain: domain_index,
+                    mono: t,
+                    wall,
+                });
             }
             ClaimEnd::Released(cause) => {
                 c.released += 1;
@@ -1033,6 +1125,25 @@ impl Analyzer {
             claim.held_until = record.event.outcome_ns();
             claim.outcome = Some(end);
         }
+    }
+
+    /// Whether a wall-clock stamp lies after the pruning horizon by more than the skew
+    /// bound: nothing in a journal removed by retention was written after the horizon,
+    /// so what happened to a job after this stamp is all in the journals read. True when
+    /// no journal was pruned; false for a stamp that is not known.
+    fn after_horizon(&self, wall: Option<i64>) -> bool {
+        match self.horizon_ns {
+            None => true,
+            Some(horizon) => wall.is_some_and(|w| w > horizon.saturating_add(self.skew_ns)),
+        }
+    }
+
+    /// The wall-clock time a claim's hold ended, from its start's stamp.
+    fn end_wall(&self, claim: &ClaimRec) -> Option<i64> {
+        let end = self.effective_end(claim);
+        claim
+            .start_wall
+            .map(|w| w.saturating_add(end as i64 - claim.start as i64))
     }
 
     /// A monotonic time of `domain` on the display axis: unchanged when every journal
@@ -1092,6 +1203,11 @@ impl Analyzer {
     fn finished_before(&self, state: &JobState, first: &ClaimRec, second: &ClaimRec) -> bool {
         match first.outcome {
             Some(ClaimEnd::Done(_)) => true,
+            // A send-back may have been journaled in a file that retention removed: the
+            // absence of one is no evidence before the horizon.
+            Some(end) if end.finished_the_job() && !self.after_horizon(self.end_wall(first)) => {
+                false
+            }
             Some(end) if end.finished_the_job() => {
                 let end = first.end.unwrap_or(first.start);
                 let requeued_between = state.requeues.iter().any(|r| {
@@ -1139,13 +1255,29 @@ impl Analyzer {
                 }
             })
             .collect();
+        // A job sent back from failed/ started its attempt count again: the counts of
+        // its claims no longer order them. Nor do they before the pruning horizon, where
+        // a send-back may have been in a journal removed since.
+        let sequence_holds = state.sent_back.is_empty()
+            && state
+                .claims
+                .iter()
+                .all(|c| self.after_horizon(c.start_wall));
         let mut verdicts: Vec<Option<order::Verdict>> = placed.iter().map(|_| None).collect();
         for j in 1..placed.len() {
             for i in 0..j {
                 if !placed[i].claim.file.same_file(placed[j].claim.file) {
                     continue;
                 }
-                let relation = order::relate(i, &placed[i], j, &placed[j], &facts, skew_ns);
+                let relation = order::relate(
+                    i,
+                    &placed[i],
+                    j,
+                    &placed[j],
+                    &facts,
+                    skew_ns,
+                    sequence_holds,
+                );
                 let verdict = order::judge(relation, i, j, |first, second| {
                     self.finished_before(state, placed[first].claim, placed[second].claim)
                 });
@@ -1244,6 +1376,30 @@ impl Analyzer {
         rows
     }
 
+    fn window(&self) -> JournalWindow {
+        let first = self
+            .domains
+            .iter()
+            .filter_map(|d| d.wall_span)
+            .map(|(f, _)| f)
+            .min();
+        let last = self
+            .domains
+            .iter()
+            .filter_map(|d| d.wall_span)
+            .map(|(_, l)| l)
+            .max();
+        JournalWindow {
+            first: first.and_then(rfc3339_ns),
+            last: last.and_then(rfc3339_ns),
+            pruned_before: self.horizon_ns.and_then(rfc3339_ns),
+            judged_after: self
+                .horizon_ns
+                .map(|h| h.saturating_add(self.skew_ns))
+                .and_then(rfc3339_ns),
+        }
+    }
+
     fn clock_domains(&self) -> Vec<ClockDomain> {
         let rfc3339 = |ns: i64| {
             u64::try_from(ns).ok().map(|ns| {
@@ -1262,6 +1418,14 @@ impl Analyzer {
             })
             .collect()
     }
+}
+
+/// Wall-clock nanoseconds since the epoch as RFC 3339 with microseconds.
+fn rfc3339_ns(ns: i64) -> Option<String> {
+    u64::try_from(ns).ok().map(|ns| {
+        humantime::format_rfc3339_micros(std::time::UNIX_EPOCH + Duration::from_nanos(ns))
+            .to_string()
+    })
 }
 
 fn check_journal_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
@@ -1445,7 +1609,10 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
         list_pending(spool, &mut present)?;
     }
 
-    let mut analyzer = Analyzer::default();
+    let mut analyzer = Analyzer {
+        skew_ns: skew,
+        ..Analyzer::default()
+    };
     let (files, journal_copies, aside) =
         read_journals(&files, |entry, file| analyzer.observe(&entry.record, file));
 
@@ -1474,6 +1641,7 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     let mut to_outcome = Vec::new();
     let mut lost = Vec::new();
     let mut unconfirmed = Vec::new();
+    let mut before_horizon = 0u64;
     let mut duplicates = Vec::new();
     let mut copies = Vec::new();
     let mut unfinished = vec![0u64; analyzer.processes.len()];
@@ -1485,14 +1653,35 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
                 .first()
                 .map(|&i| &state.claims[i])
         {
-            // A consumer may journal `claimed` before the producer journals `produced`
-            // (it is written after the rename): that is zero latency, not negative.
-            let latency = if first.domain == produced.domain {
-                Some(first.start.saturating_sub(produced.mono))
+            // From when the job became claimable: its `produced` record, or, for a job
+            // produced for later (into retry/), the `requeued` record of its move to new/
+            // before its first claim. A consumer may journal `claimed` before the producer
+            // journals `produced` (it is written after the rename): that is zero latency,
+            // not negative.
+            let published = state
+                .requeues
+                .iter()
+                .filter(|r| r.attempt == 1)
+                .filter(|r| {
+                    if r.domain == first.domain {
+                        r.mono <= first.start
+                    } else {
+                        r.wall.zip(first.start_wall).is_some_and(|(r, c)| r <= c)
+                    }
+                })
+                .map(|r| Stamp {
+                    domain: r.domain,
+                    mono: r.mono,
+                    wall: r.wall,
+                })
+                .max_by_key(|r| (r.domain == first.domain, r.wall, r.mono));
+            let ready = published.unwrap_or(produced);
+            let latency = if first.domain == ready.domain {
+                Some(first.start.saturating_sub(ready.mono))
             } else {
                 first
                     .start_wall
-                    .zip(produced.wall)
+                    .zip(ready.wall)
                     .map(|(c, p)| u64::try_from(c.saturating_sub(p)).unwrap_or(0))
             };
             first_claim.extend(latency);
@@ -1506,12 +1695,15 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
                 }
             }
         }
-        if spool.is_some()
-            && state.produced.is_some()
-            && state.terminal == 0
+        if let Some(produced) = state.produced
+            && spool.is_some()
+            && !state.terminal()
             && !present.contains(&job)
         {
-            if last.is_some_and(|c| c.end.is_none()) {
+            if !analyzer.after_horizon(produced.wall) {
+                // Its outcome may be in a journal removed by retention.
+                before_horizon += 1;
+            } else if last.is_some_and(|c| c.end.is_none()) {
                 unconfirmed.push(job);
             } else {
                 lost.push(job);
@@ -1543,6 +1735,8 @@ pub fn audit(input: &AuditInput) -> Result<Report, AuditError> {
     report.lost_jobs = lost;
     unconfirmed.sort();
     report.counts.unconfirmed = spool.as_ref().map(|_| unconfirmed.len() as u64);
+    report.counts.before_horizon = spool.as_ref().map(|_| before_horizon);
+    report.journal_window = analyzer.window();
     report.unconfirmed_jobs = unconfirmed;
     report.duplicates = duplicates;
     report.copies = copies;

@@ -105,7 +105,9 @@ impl Placed<'_> {
     }
 }
 
-/// The relation of claims `i` and `j` (`i` earlier in display order).
+/// The relation of claims `i` and `j` (`i` earlier in display order). `sequence_holds`:
+/// the job's attempt count was never started again (a job sent back from failed/ starts
+/// it again, so its counts order nothing).
 pub(crate) fn relate(
     i: usize,
     a: &Placed<'_>,
@@ -113,12 +115,13 @@ pub(crate) fn relate(
     b: &Placed<'_>,
     domains: &[DomainFacts],
     skew_ns: i64,
+    sequence_holds: bool,
 ) -> Relation {
     let (ca, cb) = (a.claim, b.claim);
     if ca.domain == cb.domain {
         return by_monotonic(i, a, j, b);
     }
-    if ca.attempt != cb.attempt {
+    if sequence_holds && ca.attempt != cb.attempt {
         let (first, second) = if ca.attempt < cb.attempt {
             (i, j)
         } else {

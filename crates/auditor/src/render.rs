@@ -108,6 +108,17 @@ pub fn render_report(report: &Report) -> String {
         report.events,
         report.jobs
     );
+    let window = &report.journal_window;
+    if let (Some(first), Some(last)) = (&window.first, &window.last) {
+        let _ = writeln!(out, "  journals cover {first} to {last}");
+    }
+    if let (Some(pruned), Some(judged)) = (&window.pruned_before, &window.judged_after) {
+        let _ = writeln!(
+            out,
+            "  journals up to {pruned} were removed by retention: lost jobs are judged only \
+             among jobs produced after {judged} (the skew bound later)"
+        );
+    }
     let several_domains = report.clock_domains.len() > 1;
     let c = &report.counts;
     let _ = writeln!(out, "\ncounts");
@@ -120,6 +131,7 @@ pub fn render_report(report: &Report) -> String {
         ("quarantined", c.quarantined),
         ("released", c.released),
         ("copied", c.copied),
+        ("sent back", c.sent_back),
     ] {
         let _ = writeln!(out, "  {name:<20} {value:>10}");
     }
@@ -132,6 +144,15 @@ pub fn render_report(report: &Report) -> String {
             "  {:<20} {:>10}  (gone from the spool; the claiming process died before journaling the outcome)",
             "unconfirmed",
             opt(c.unconfirmed, unknown)
+        );
+    }
+    if c.before_horizon.unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>10}  (gone from the spool, produced before the pruning horizon: \
+             their outcome may be in a removed journal; not judged)",
+            "before horizon",
+            opt(c.before_horizon, unknown)
         );
     }
     if report.unfinished_claims > 0 {

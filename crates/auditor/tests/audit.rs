@@ -357,6 +357,7 @@ fn retry_and_died_claims_are_redelivery_not_violations() {
                 strategy: Strategy::Naive,
                 attempt: 2,
                 name: format!("{retried}.1"),
+                result: None,
             }),
         )
         .ev(300, EventKind::Claimed, retried, 0)

@@ -606,3 +606,77 @@ fn latency_across_hosts_is_by_wall_clock() {
     let l = report.latency.produced_to_claimed.unwrap();
     assert_eq!((l.samples, l.p50_ns), (1, 2_000_000));
 }
+
+/// A job that died on one host after two attempts, sent back from failed/ (its attempt
+/// count starts again), then completed on another host as attempt 1. The counts no
+/// longer order its claims (attempt 1 on host B came after attempt 2 on host A): read as
+/// a claim sequence they would put B's completion first and flag A's last attempt as a
+/// run after completion. With the send-back journaled, the auditor orders them by other
+/// evidence (here the wall clock) and finds redeliveries only.
+#[test]
+fn a_job_sent_back_from_failed_is_not_ordered_by_its_restarted_attempt_count() {
+    use spoolq_spool::RequeueCause;
+    use spoolq_spool::journal::{Dead, Requeued};
+    let dir = tempfile::tempdir().unwrap();
+    let job = id(7);
+    let second = Claim {
+        attempt: 2,
+        ..verified()
+    };
+    let mut a = Journal::new(dir.path(), "daemon", "a", Some(BOOT_1), 10, T0);
+    a.claimed(SECOND, job, verified())
+        .retry(2 * SECOND, job, verified())
+        .claimed(5 * SECOND, job, second)
+        .record(
+            6 * SECOND,
+            Dead {
+                job,
+                worker: 1,
+                strategy: Strategy::Verified,
+                attempt: 2,
+                name: job.to_string(),
+                result: spoolq_spool::DeadCause::AttemptsExhausted,
+                exit: Some(75),
+                signal: None,
+                detail: "exit 75".into(),
+                outcome_ns: Some(6 * SECOND - 5),
+            },
+        )
+        .write();
+    let mut operator = Journal::new(dir.path(), "producer", "a", Some(BOOT_1), 11, T0);
+    operator
+        .record(
+            20 * SECOND,
+            Requeued {
+                job,
+                worker: 0,
+                strategy: Strategy::Verified,
+                attempt: 1,
+                name: job.to_string(),
+                result: Some(RequeueCause::FromFailed),
+            },
+        )
+        .write();
+    let mut b = Journal::new(dir.path(), "daemon", "b", Some(BOOT_B), 20, T0);
+    b.claimed(30 * SECOND, job, verified())
+        .done(
+            31 * SECOND,
+            job,
+            verified(),
+            DoneResult::Ok,
+            Some(31 * SECOND - 5),
+        )
+        .write();
+    let report = audit_dir(dir.path());
+    assert_eq!(report.counts.sent_back, 1);
+    assert_eq!(
+        verdicts(&report),
+        [
+            (DuplicateClass::Redelivery, OrderingBasis::Monotonic),
+            (DuplicateClass::Redelivery, OrderingBasis::WallClock),
+        ],
+        "{}",
+        render_report(&report)
+    );
+    assert!(report.findings(&Finding::DEFAULT).is_empty());
+}

@@ -345,7 +345,9 @@ pub enum Outcome {
     Claimed(Claim),
     /// Another descriptor holds the lock.
     Busy,
-    /// The name did not exist at open.
+    /// The name did not exist at open, or the file was deleted through another client
+    /// of a shared file system between the open and the lock (the lock failed with
+    /// ESTALE or ENOENT).
     Gone,
     /// The lock was taken, but the file is no longer the job.
     Stale(StaleReason),
@@ -561,7 +563,8 @@ impl Claimer {
                 Ok(FileKind::Regular) => None,
                 Ok(FileKind::Symlink) => Some((Errno::ELOOP, RejectReason::Symlink)),
                 Ok(kind) => Some((Errno::EINVAL, RejectReason::NotRegular(kind))),
-                Err(Errno::ENOENT) => {
+                // ESTALE: a network or FUSE client's cached name whose file is gone.
+                Err(Errno::ENOENT | Errno::ESTALE) => {
                     self.step(Step::AfterOpen, name, Err(Errno::ENOENT));
                     return Ok(Outcome::Gone);
                 }
@@ -574,6 +577,7 @@ impl Claimer {
                 self.step(Step::AfterOpen, name, Err(errno));
                 return Ok(Outcome::Rejected(Rejected {
                     reason,
+                    stat: None,
                     held: None,
                     dir: self.dir.clone(),
                     name: c,
@@ -588,10 +592,13 @@ impl Claimer {
         );
         let fd = match opened {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(Outcome::Gone),
+            // ESTALE: a network or FUSE client resolved the name from its cache to a file
+            // its server had already deleted.
+            Err(Errno::ENOENT | Errno::ESTALE) => return Ok(Outcome::Gone),
             Err(Errno::ELOOP) => {
                 return Ok(Outcome::Rejected(Rejected {
                     reason: RejectReason::Symlink,
+                    stat: None,
                     held: None,
                     dir: self.dir.clone(),
                     name: c,
@@ -624,6 +631,9 @@ impl Claimer {
         match locked {
             Ok(()) => {}
             Err(Errno::EWOULDBLOCK) => return Ok(Outcome::Busy),
+            // On a shared file system (GlusterFS) a file deleted through another client
+            // since our open: the job is gone, completed there.
+            Err(Errno::ENOENT | Errno::ESTALE) => return Ok(Outcome::Gone),
             Err(errno) => return Err(Error::sys(Op::Lock, &self.dir.display_path(name), errno)),
         }
 
@@ -634,16 +644,17 @@ impl Claimer {
                 Err(Errno::ESTALE)
             }
             Ok(Verdict::Stale(_)) => Err(Errno::ENOENT),
-            Ok(Verdict::Rejected(RejectReason::HardLinked { .. })) => Err(Errno::EMLINK),
-            Ok(Verdict::Rejected(_)) => Err(Errno::EINVAL),
+            Ok(Verdict::Rejected(RejectReason::HardLinked { .. }, _)) => Err(Errno::EMLINK),
+            Ok(Verdict::Rejected(..)) => Err(Errno::EINVAL),
             Err(e) => Err(e.errno().unwrap_or(Errno::EIO)),
         };
         held.step(Step::AfterVerify, code);
         Ok(match verdict? {
             Verdict::Claimed(stat) => Outcome::Claimed(Claim { held, stat }),
             Verdict::Stale(reason) => Outcome::Stale(reason),
-            Verdict::Rejected(reason) => Outcome::Rejected(Rejected {
+            Verdict::Rejected(reason, stat) => Outcome::Rejected(Rejected {
                 reason,
+                stat: Some(stat),
                 name: held.name.clone(),
                 dir: held.dir.clone(),
                 held: Some(held),
@@ -662,6 +673,7 @@ impl Claimer {
         };
         Ok(Outcome::Rejected(Rejected {
             reason,
+            stat: None,
             held: None,
             dir: self.dir.clone(),
             name: c,
@@ -670,15 +682,27 @@ impl Claimer {
 
     fn verify(&self, held: &mut Held) -> Result<Verdict, Error> {
         let path = || self.dir.display_path(held.os_name());
-        let stat = fs::fstat(held.file().as_fd())
-            .map_err(|errno| Error::sys(Op::Fstat, &path(), errno))?;
+        let mut stat = match fs::fstat(held.file().as_fd()) {
+            Ok(stat) => stat,
+            // A shared file system's client whose server deleted the file meanwhile.
+            Err(Errno::ENOENT | Errno::ESTALE) => return Ok(Verdict::Stale(StaleReason::Unlinked)),
+            Err(errno) => return Err(Error::sys(Op::Fstat, &path(), errno)),
+        };
         if stat.kind != FileKind::Regular {
-            return Ok(Verdict::Rejected(RejectReason::NotRegular(stat.kind)));
+            return Ok(Verdict::Rejected(RejectReason::NotRegular(stat.kind), stat));
         }
         if stat.nlink > 1 {
-            return Ok(Verdict::Rejected(RejectReason::HardLinked {
-                nlink: stat.nlink,
-            }));
+            // A client's attribute cache may still hold the second link a producer's
+            // link-then-unlink publish had for an instant: ask the file system itself
+            // before rejecting a job for it.
+            stat = fs::fstat_fresh(held.file().as_fd())
+                .map_err(|errno| Error::sys(Op::Fstat, &path(), errno))?;
+        }
+        if stat.nlink > 1 {
+            return Ok(Verdict::Rejected(
+                RejectReason::HardLinked { nlink: stat.nlink },
+                stat,
+            ));
         }
         if self.strategy == Strategy::Naive {
             // The naive pattern stops here: it trusts that the lock means ownership.
@@ -695,7 +719,7 @@ impl Claimer {
                 Ok(Verdict::Claimed(stat))
             }
             Ok(_) => Ok(Verdict::Stale(StaleReason::Replaced)),
-            Err(Errno::ENOENT) => Ok(Verdict::Stale(StaleReason::NameGone)),
+            Err(Errno::ENOENT | Errno::ESTALE) => Ok(Verdict::Stale(StaleReason::NameGone)),
             Err(errno) => Err(Error::sys(Op::Fstatat, &path(), errno)),
         }
     }
@@ -775,7 +799,7 @@ fn listed_inode(dir: &Dir, name: &OsStr) -> Result<Option<u64>, Error> {
 enum Verdict {
     Claimed(FileStat),
     Stale(StaleReason),
-    Rejected(RejectReason),
+    Rejected(RejectReason, FileStat),
 }
 
 /// An exclusively held job file. Dropping it releases the lock and leaves the file in
@@ -862,7 +886,8 @@ impl Claim {
         match fs::identity_at(held.dir.as_fd(), &held.name) {
             Ok(identity) if identity == self.identity() => Ok(None),
             Ok(_) => Ok(Some(NameNow::Replaced)),
-            Err(Errno::ENOENT) => Ok(Some(NameNow::Gone)),
+            // ESTALE: a network or FUSE client's cached name whose file is gone.
+            Err(Errno::ENOENT | Errno::ESTALE) => Ok(Some(NameNow::Gone)),
             Err(errno) => Err(Error::sys(
                 Op::Fstatat,
                 &held.dir.display_path(held.os_name()),
@@ -969,6 +994,8 @@ fn move_held(held: &Held, to: &Dir, to_name: &OsStr) -> Result<(), Error> {
 /// it to quarantine happens under the lock like every other move.
 pub struct Rejected {
     reason: RejectReason,
+    /// The `fstat` under the lock, when the file could be opened.
+    stat: Option<FileStat>,
     held: Option<Held>,
     dir: Arc<Dir>,
     name: CString,
@@ -993,6 +1020,12 @@ impl Rejected {
     /// The rejected name in its folder.
     pub fn name(&self) -> &OsStr {
         OsStr::from_bytes(self.name.as_bytes())
+    }
+
+    /// The `fstat` taken under the lock, when the file could be opened and locked (None
+    /// for a symlink, a socket, an unreadable file).
+    pub fn stat(&self) -> Option<&FileStat> {
+        self.stat.as_ref()
     }
 
     /// Whether the file is held locked (it is not when it could not be opened: a

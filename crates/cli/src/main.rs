@@ -38,17 +38,29 @@ enum Command {
     /// Drop jobs into a spool atomically.
     #[command(name = subcommand::PRODUCE)]
     Produce(cmd::produce::Args),
+    /// Send dead jobs from failed/ back to new/, with a fresh attempt count.
+    Requeue(cmd::requeue::Args),
+    /// Pause a spool: its daemons claim nothing until resumed (jobs in flight finish).
+    Pause(cmd::pause::PauseArgs),
+    /// Resume a paused spool: its daemons claim again.
+    Resume(cmd::pause::ResumeArgs),
     /// Read every journal and report duplicates, lost jobs and latency.
     Audit(cmd::audit::Args),
     /// Run many consumers on one spool and show the race, naive against verified.
     #[command(name = subcommand::LAB)]
     Lab(cmd::lab::Args),
+    /// Journal retention: remove old journal files, never one still written.
+    Journal(cmd::journal::Args),
     /// Create a spool with its folders, modes and group.
     Init(cmd::init::Args),
     /// Show what a spool holds: ready, in flight, retrying, dead, recent processes.
     Status(cmd::status::Args),
     /// Write a launchd plist or systemd unit that runs the daemon.
     Service(cmd::service::Args),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Write the man pages of every command into a folder.
+    Man(cmd::completions::ManArgs),
 }
 
 impl Command {
@@ -57,11 +69,17 @@ impl Command {
         match self {
             Command::Daemon(_) => "daemon",
             Command::Produce(_) => "produce",
+            Command::Requeue(_) => "requeue",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
             Command::Audit(args) => args.name(),
             Command::Lab(args) => args.name(),
             Command::Init(_) => "init",
+            Command::Journal(args) => args.name(),
             Command::Status(_) => "status",
             Command::Service(_) => "service install",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -82,11 +100,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Daemon(args) => cmd::daemon::run(args),
         Command::Produce(args) => cmd::produce::run(args),
+        Command::Requeue(args) => cmd::requeue::run(args),
+        Command::Pause(args) => cmd::pause::pause(args),
+        Command::Resume(args) => cmd::pause::resume(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Init(args) => cmd::init::run(args),
+        Command::Journal(args) => cmd::journal::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Service(args) => cmd::service::run(args),
+        Command::Completions(args) => cmd::completions::completions(args),
+        Command::Man(args) => cmd::completions::man(args),
     };
     match result {
         Ok(exit) => {

@@ -62,7 +62,14 @@ fn daemon_help_shows_the_daemon_librarys_defaults() {
     assert_defaults(
         "daemon",
         &[
-            ("workers", Config::DEFAULT_WORKERS.to_string()),
+            // The library's 0 (one per CPU) is spelled auto on the command line.
+            (
+                "workers",
+                match Config::DEFAULT_WORKERS {
+                    0 => "auto".to_owned(),
+                    n => n.to_string(),
+                },
+            ),
             ("claim", Config::DEFAULT_STRATEGY.to_string()),
             ("job-timeout", duration(Config::DEFAULT_JOB_TIMEOUT)),
             ("kill-grace", duration(Config::DEFAULT_KILL_GRACE)),
@@ -72,6 +79,11 @@ fn daemon_help_shows_the_daemon_librarys_defaults() {
             ("rescan-interval", duration(Config::DEFAULT_RESCAN_INTERVAL)),
             ("shutdown-grace", duration(Config::DEFAULT_SHUTDOWN_GRACE)),
             ("tmp-max-age", duration(Config::DEFAULT_TMP_MAX_AGE)),
+            (
+                "journal-max-age",
+                duration(spoolq_spool::journal::retention::Retention::DEFAULT_MAX_AGE),
+            ),
+            ("journal-max-bytes", "1G".to_owned()),
         ],
     );
 }

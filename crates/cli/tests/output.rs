@@ -326,3 +326,74 @@ fn a_closed_or_full_stderr_changes_no_exit_status() {
         assert_eq!(out.code(), Some(0), "lab, stderr {name}");
     }
 }
+
+/// The daemon's log on a closed pipe or a full disk while handlers write to it: work
+/// goes on, every job gets its outcome record, SIGTERM stops it cleanly (0, never 101),
+/// and the stop record counts the log lines it had to drop.
+#[test]
+fn a_daemon_whose_stderr_fails_records_every_outcome_and_counts_the_lines_it_dropped() {
+    use spoolq_spool::{Event, EventKind};
+    use spoolq_testkit::{PATIENCE, TempSpool};
+    use std::time::Instant;
+
+    const JOBS: usize = 20;
+    for broken in Broken::ALL {
+        let spool = TempSpool::new();
+        let ids = spool.drop_jobs(JOBS);
+        let mut daemon = spoolq()
+            .args(["daemon", "--workers", "2", "--spool"])
+            .arg(spool.path())
+            .args(["--", "sh", "-c", "cat; echo 'a line for the log' >&2"])
+            .stdout(Stdio::null())
+            .stderr(broken.stdio())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while spool.count_per_job(EventKind::Done).len() < JOBS {
+            assert!(
+                daemon.try_wait().unwrap().is_none(),
+                "{broken:?}: the daemon died"
+            );
+            assert!(Instant::now() < deadline, "{broken:?}: jobs left undone");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let term = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = daemon.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{broken:?}: no exit after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(0), "{broken:?}");
+        let done = spool.count_per_job(EventKind::Done);
+        for id in &ids {
+            assert_eq!(done.get(id), Some(&1), "{broken:?}: job {id}");
+        }
+        assert!(spool.names("new").is_empty(), "{broken:?}");
+        let stops = spool.events(EventKind::Stop);
+        let [stop] = &stops[..] else {
+            panic!("{broken:?}: one stop record, not {stops:?}");
+        };
+        let Event::Stop(stop) = &stop.event else {
+            unreachable!()
+        };
+        let dropped: u64 = stop
+            .detail
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("log_lines_dropped="))
+            .unwrap_or_else(|| panic!("{broken:?}: no count in {:?}", stop.detail))
+            .parse()
+            .unwrap();
+        // At least the start line, one per job done and one per handler line.
+        assert!(dropped > 2 * JOBS as u64, "{broken:?}: {}", stop.detail);
+    }
+}

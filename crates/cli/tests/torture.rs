@@ -1050,6 +1050,29 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     }
 }
 
+/// How long ago `path`'s content or inode last changed (the later of mtime and ctime),
+/// as the daemon's tmp/ sweep judges it; None once it is gone.
+fn unchanged_for(path: &Path) -> Option<Duration> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let time = |secs: i64, nanos: i64| {
+        SystemTime::UNIX_EPOCH
+            + Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
+    };
+    let last = time(meta.mtime(), meta.mtime_nsec()).max(time(meta.ctime(), meta.ctime_nsec()));
+    Some(SystemTime::now().duration_since(last).unwrap_or_default())
+}
+
+/// Sets `path`'s modification time `ago` into the past, as `cp -p` or `rsync -a` leave a
+/// copy of an old file (its ctime stays the time of the copy: no program can set it).
+fn preserve_old_mtime(path: &Path, ago: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - ago)
+        .unwrap();
+}
+
 #[test]
 fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
     // A producer killed mid-write leaves nothing in new/: see
@@ -1058,16 +1081,16 @@ fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
     let spool = TempSpool::new();
     let tmp = spool.folder("tmp");
     let old = tmp.join(format!("{}.4242.0", JobId::generate()));
-    let fresh = tmp.join(format!("{}.4243.0", JobId::generate()));
     std::fs::write(&old, b"spoolq-job 1\nid: half-writ").unwrap();
+    let fresh = tmp.join(format!("{}.4243.0", JobId::generate()));
     std::fs::write(&fresh, b"spoolq-job 1\nid: still bei").unwrap();
-    let two_hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
+    // Copied in a moment ago with its times preserved (cp -p, rsync -a, tar x): its
+    // mtime says two hours, its ctime says now.
+    let copied = tmp.join(format!("{}.4244.0", JobId::generate()));
+    std::fs::write(&copied, b"spoolq-job 1\nid: copied wi").unwrap();
+    preserve_old_mtime(&copied, Duration::from_secs(2 * 3600));
+
+    // Nothing here is an hour old: nothing is removed, the copy included.
     let out = spoolq()
         .args(["daemon", "--drain", "--tmp-max-age", "1h", "--spool"])
         .arg(spool.path())
@@ -1075,35 +1098,85 @@ fn leftovers_in_tmp_are_removed_once_old_and_never_while_fresh() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    assert!(!old.exists(), "the old leftover is still there:\n{log}");
-    assert!(fresh.exists(), "the fresh file was removed:\n{log}");
-    assert!(log.contains("removed a leftover in tmp/"), "{log}");
+    for kept in [&old, &fresh, &copied] {
+        assert!(kept.exists(), "{} was removed:\n{log}", kept.display());
+    }
+    assert!(!log.contains("removed a leftover"), "{log}");
 
-    // A running daemon sweeps at each rescan: an old leftover appearing later goes too.
-    let mut daemon = spool.daemon(&["--rescan-interval", "100ms", "--tmp-max-age", "1h"], &[]);
-    wait_until("the daemon started", PATIENCE, || {
-        spool.events(EventKind::Start).len() == 2
+    // Once a file is older than --tmp-max-age by both of its times, a sweep at start
+    // removes it.
+    wait_until("the leftover is older than a second", PATIENCE, || {
+        unchanged_for(&old) > Some(Duration::from_secs(1))
     });
-    let later = tmp.join(format!("{}.4244.0", JobId::generate()));
-    std::fs::write(&later, b"partial").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&later)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
-    wait_until("the later leftover is swept", PATIENCE, || !later.exists());
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
-    assert!(fresh.exists());
-    // Zero is refused: a fresh file may still be written.
     let out = spoolq()
-        .args(["daemon", "--drain", "--tmp-max-age", "0s", "--spool"])
+        .args(["daemon", "--drain", "--tmp-max-age", "1s", "--spool"])
         .arg(spool.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(!old.exists(), "the old leftover is still there:\n{log}");
+    assert!(log.contains("removed a leftover in tmp/"), "{log}");
+
+    // A running daemon sweeps at each rescan: a leftover appearing later goes too, once
+    // it is old.
+    let mut daemon = spool.daemon(&["--rescan-interval", "100ms", "--tmp-max-age", "1s"], &[]);
+    wait_until("the daemon started", PATIENCE, || {
+        spool.events(EventKind::Start).len() == 3
+    });
+    let later = tmp.join(format!("{}.4245.0", JobId::generate()));
+    std::fs::write(&later, b"partial").unwrap();
+    wait_until("the later leftover is swept", PATIENCE, || !later.exists());
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
     report(
-        "tmp/ sweep: 2 leftovers older than --tmp-max-age removed (at start, at a rescan), 1 fresh kept",
+        "tmp/ sweep: a copy with an mtime two hours old kept under --tmp-max-age 1h (its ctime is \
+         fresh); leftovers older than --tmp-max-age removed at start and at a rescan",
     );
+}
+
+#[test]
+fn a_tmp_folder_moved_away_is_never_swept() {
+    let spool = TempSpool::new();
+    let mut daemon = spool.daemon_with_env(
+        &["--rescan-interval", "50ms", "--tmp-max-age", "1s"],
+        &[("SPOOLQ_LOG", "info,spoolq_daemon::tmp=debug")],
+        &[],
+    );
+    wait_until("the daemon started", PATIENCE, || {
+        !spool.events(EventKind::Start).is_empty()
+    });
+    // tmp/ moved away while the daemon holds it open, and a new folder in its place.
+    let moved = spool.scratch().join("moved-tmp");
+    std::fs::rename(spool.folder("tmp"), &moved).unwrap();
+    std::fs::create_dir(spool.folder("tmp")).unwrap();
+    let theirs = moved.join("someone-elses-file");
+    std::fs::write(&theirs, b"not a leftover of this spool any more").unwrap();
+    let replacement = spool.folder("tmp").join("in-the-replacement");
+    std::fs::write(&replacement, b"not the folder the daemon opened").unwrap();
+    // (A file that is gone ends the wait too: the assertions below say which.)
+    let aged = |path: &Path| unchanged_for(path).is_none_or(|d| d > Duration::from_secs(1));
+    wait_until("both files are older than --tmp-max-age", PATIENCE, || {
+        aged(&theirs) && aged(&replacement)
+    });
+    // A sweep turn after that: it must have left both alone.
+    let skipped = |log: &str| log.matches("tmp/ was moved away or replaced").count();
+    let before = skipped(&daemon.log_text());
+    wait_until("a sweep turn after the files aged", PATIENCE, || {
+        skipped(&daemon.log_text()) > before || !theirs.exists()
+    });
+    assert!(
+        theirs.exists(),
+        "the moved folder was swept:\n{}",
+        daemon.log_text()
+    );
+    assert!(replacement.exists(), "the replacement was swept");
+    assert!(
+        daemon.log_text().contains("moved away or replaced"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(PATIENCE).code(), Some(0));
+    report("tmp/ moved away: the file in the moved folder and the one in its replacement kept");
 }

@@ -7,7 +7,7 @@
 //! daemon (`stuck`) or could not be journaled (released). Running the handler and
 //! acting on its end are not here.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -159,6 +159,18 @@ pub(crate) fn claim_valid(
     let claim = match claimer.claim_seen(&name, seen) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
+            match publishing(shared, &rejected, &name) {
+                Publishing::Finished => {
+                    drop(rejected);
+                    return claim_valid(shared, claimer, worker, name, seen, want_payload);
+                }
+                Publishing::Young => {
+                    debug!(name = %printable(&name), "two links, freshly made: a publish in \
+                        progress through another mount; left for a later claim");
+                    return None;
+                }
+                Publishing::No => {}
+            }
             let why = Rejection::ClaimRefused {
                 reason: rejected.reason(),
                 job: record::id_from_name(&name),
@@ -190,7 +202,7 @@ pub(crate) fn claim_valid(
     let header = match read_header(&claim) {
         Ok(header) => header,
         Err(HeaderProblem::Io(e)) => {
-            error!(job = %ready.id, error = %e, "reading the job failed; it stays in new/");
+            error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "reading the job failed; it stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
@@ -218,7 +230,7 @@ pub(crate) fn claim_valid(
     {
         Ok(payload) => payload,
         Err(e) => {
-            error!(job = %ready.id, error = %e, "cannot open the payload; the job stays in new/");
+            error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "cannot open the payload; the job stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
@@ -242,6 +254,59 @@ fn payload_at(claim: &Claim, offset: u64) -> std::io::Result<std::fs::File> {
     file.seek(SeekFrom::Start(offset))?;
     spoolq_os::fs::clear_nonblocking(file.as_fd()).map_err(spoolq_os::Errno::to_io)?;
     Ok(file)
+}
+
+/// What a job file with two links is, as far as publishing goes.
+enum Publishing {
+    /// Its other link was its producer's tmp/ name, now removed: claim it again.
+    Finished,
+    /// Its other link is nowhere to be found, but its links changed less than
+    /// [`LINKS_SETTLE`] ago on a file system other hosts share: a publish another client
+    /// finished while this one's caches still show two links. Left in new/ for a later
+    /// claim.
+    Young,
+    /// Not a publish: a hard link someone made, to be quarantined.
+    No,
+}
+
+/// How long after its last change of links a file with two links in new/ may still be a
+/// publish seen through a client's attribute cache (GlusterFS's default is one second).
+const LINKS_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A file rejected for a second link may be a job being published where the file system
+/// has no no-replace rename (link into new/, then unlink from tmp/; docs/protocol.md):
+/// finish that publish, or leave a fresh one alone. Blocking.
+fn publishing(shared: &Shared, rejected: &spoolq_claim::Rejected, name: &OsStr) -> Publishing {
+    let (spoolq_claim::RejectReason::HardLinked { nlink: 2 }, Some(stat), Some(ready)) =
+        (rejected.reason(), rejected.stat(), ReadyName::parse(name))
+    else {
+        return Publishing::No;
+    };
+    match shared.spool.finish_publish(ready.id, stat.ino) {
+        Ok(true) => return Publishing::Finished,
+        Ok(false) => {}
+        Err(e) => {
+            error!(name = %printable(name), error = %e, "looking for the producer's name in tmp/ \
+                failed; the file stays in new/");
+            return Publishing::Young;
+        }
+    }
+    // A local file system's link count is never a cache's: two links are two links.
+    let local = shared
+        .spool
+        .new_dir()
+        .file_system()
+        .is_ok_and(|fs| fs.sharing.local_assumptions_hold());
+    let young = match std::time::SystemTime::now().duration_since(stat.ctime) {
+        Ok(age) => age < LINKS_SETTLE,
+        // A change time ahead of this host's clock: another host's clock runs ahead.
+        Err(_) => true,
+    };
+    if young && !local {
+        Publishing::Young
+    } else {
+        Publishing::No
+    }
 }
 
 enum HeaderProblem {

@@ -5,20 +5,27 @@
 //!   (`rescan_interval`), and when the queue has room again after a listing was cut short;
 //! - the watcher (`watcher`) on new/ (names created or moved in) and retry/ (due times);
 //! - the retry mover (`retry_mover`), run at start, on a rescan, and at the earliest due
-//!   time it or the watcher saw.
+//!   time it or the watcher saw;
+//! - on a file system other hosts may drop jobs into, new/'s change stamp
+//!   (`remote_drops`), which the watcher cannot see move for them.
 //!
 //! Each turn also checks that the spool's folders are the ones opened at start, and
-//! each rescan sweeps tmp/ (`tmp`).
+//! each rescan sweeps tmp/ (`tmp`) and, at most once a minute, prunes journal/ (`prune`).
 //!
 //! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
 //! and renames run on the blocking pool.
 //!
+//! While the spool is paused (`pause`) new/ is not listed; on a resume it is listed
+//! from the start. A drain of a paused spool returns once nothing is in flight, at once
+//! when it starts paused.
+//!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
-//! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
-//! keep it alive, nor do jobs this daemon gave up on (`stuck`). While nothing moves on
-//! (jobs held by someone else, claims released because the journal cannot be written),
-//! re-listing backs off, so draining never spins.
+//! nothing is queued or in flight, unless a job in retry/ falls due within
+//! `drain_retry_wait`: then it waits for it (the retry mover's wake-up) and goes on. Jobs
+//! due later do not keep it alive, nor do jobs this daemon gave up on (`stuck`). While
+//! nothing moves on (jobs held by someone else, claims released because the journal
+//! cannot be written), re-listing backs off, so draining never spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
@@ -37,8 +44,10 @@ use spoolq_spool::names::is_hidden;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-use crate::lifecycle::{Folder, Lifecycle};
+use crate::lifecycle::{Folder, Lifecycle, PauseChanges};
+use crate::prune::Pruner;
 use crate::queue::Offer;
+use crate::remote_drops::{self, RemoteDrops};
 use crate::retry_mover::{self, RetryReport};
 use crate::state::{Shared, Stats, blocking};
 use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
@@ -112,6 +121,22 @@ struct Discovery {
     drain_delay: Duration,
     /// [`Stats::progress`] when the workers last went idle.
     last_progress: u64,
+    /// new/'s change-stamp poller, on a file system other hosts may drop jobs into.
+    remote: Option<RemoteDrops>,
+    /// When the poller looks next.
+    remote_at: Option<Instant>,
+    /// The poller's look is due on the next turn.
+    check_remote: bool,
+    /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
+    pruner: Pruner,
+    /// Wakes discovery at a pause or resume.
+    pause: PauseChanges,
+    /// The service manager was told the daemon is ready (after the first turn).
+    announced: bool,
+    /// Names the first listing of new/ found (for the readiness status).
+    first_listing: u64,
+    /// The due time a drain said it stays up for.
+    waiting_for: Option<Instant>,
 }
 
 impl Discovery {
@@ -121,6 +146,10 @@ impl Discovery {
         rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Discovery {
             lifecycle: shared.lifecycle.clone(),
+            pause: shared.lifecycle.pause_changes(),
+            announced: false,
+            first_listing: 0,
+            waiting_for: None,
             last_progress: shared.stats.progress(),
             shared,
             feed,
@@ -138,11 +167,24 @@ impl Discovery {
             last_retry_pass: RetryReport::default(),
             drain_at: None,
             drain_delay: DRAIN_MIN,
+            remote: None,
+            remote_at: None,
+            check_remote: false,
+            pruner: Pruner::default(),
         }
     }
 
     /// Turns until the daemon stops or, in drain mode, the spool is drained.
     async fn run(mut self) {
+        let s = self.shared.clone();
+        self.remote = blocking(move || remote_drops::start(&s))
+            .await
+            .ok()
+            .flatten();
+        self.remote_at = self
+            .remote
+            .as_ref()
+            .map(|poller| Instant::now() + poller.interval());
         loop {
             if self.lifecycle.is_stopping() {
                 return;
@@ -155,6 +197,9 @@ impl Discovery {
                 self.scan_new = true;
                 self.scan_retry = true;
             }
+            if self.check_remote {
+                self.look_for_remote_drops().await;
+            }
             if self.sweep_tmp {
                 self.sweep_tmp().await;
             }
@@ -166,9 +211,29 @@ impl Discovery {
             if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
                 self.move_due_retries().await;
             }
-            if (self.scan_new || self.resume_new) && self.list_new().await {
+            if self.lifecycle.is_paused() {
+                // Resuming lists new/ from the start.
+                self.scan_new = false;
+                self.resume_new = false;
+                if self.shared.config.drain && self.shared.queue.is_idle() {
+                    info!(
+                        "drain: the spool is paused (spoolq pause): nothing more is claimed and \
+                         nothing is in flight, so the drain ends; `spoolq resume` lets the \
+                         next start claim again"
+                    );
+                    return;
+                }
+            } else if (self.scan_new || self.resume_new)
+                && self.list_new().await
+                && !self.retry_due_soon()
+            {
                 self.end_drain().await;
                 return;
+            }
+            if !self.announced {
+                // Watching (the watcher started before discovery) and new/ listed once.
+                self.announced = true;
+                crate::notify::ready(&self.ready_status());
             }
             if self.wait().await.is_break() {
                 return;
@@ -181,6 +246,11 @@ impl Discovery {
         let s = self.shared.clone();
         let max_age = s.config.tmp_max_age;
         let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+        if self.pruner.due() {
+            self.pruner.ran();
+            let s = self.shared.clone();
+            let _ = blocking(move || crate::prune::prune(&s)).await;
+        }
     }
 
     async fn move_due_retries(&mut self) {
@@ -200,6 +270,32 @@ impl Discovery {
                 );
             }
         }
+    }
+
+    /// Looks at new/'s change stamp; when it moved, lists new/ (or, while a listing cut
+    /// short waits for room, lists it from the start once that one is done).
+    async fn look_for_remote_drops(&mut self) {
+        self.check_remote = false;
+        let Some(mut poller) = self.remote.take() else {
+            return;
+        };
+        let Ok((poller, changed)) = blocking(move || {
+            let changed = poller.changed();
+            (poller, changed)
+        })
+        .await
+        else {
+            return;
+        };
+        if changed {
+            if self.cursor.is_some() {
+                self.missed = true;
+            } else {
+                self.scan_new = true;
+            }
+        }
+        self.remote_at = Some(Instant::now() + poller.interval());
+        self.remote = Some(poller);
     }
 
     /// Lists new/ into the queue, from the start or where the last listing stopped.
@@ -227,6 +323,9 @@ impl Discovery {
             return false;
         };
         self.cursor = next;
+        if !self.announced {
+            self.first_listing += report.listed;
+        }
         self.incomplete = report.full;
         if !report.full && !report.fresh && self.missed {
             // A continued listing ended; names turned away meanwhile may lie behind
@@ -245,6 +344,37 @@ impl Discovery {
         self.shared.config.drain && drained
     }
 
+    /// A drain found new/ empty: true when a job in retry/ falls due within
+    /// `drain_retry_wait`, so the drain stays up for it (said once per due time).
+    fn retry_due_soon(&mut self) -> bool {
+        let wait = self.shared.config.drain_retry_wait;
+        let Some(due) = self.retry_due else {
+            return false;
+        };
+        let soon = due <= Instant::now() + wait;
+        if soon && self.waiting_for != Some(due) {
+            self.waiting_for = Some(due);
+            info!(
+                due_in = %humantime::format_duration(due.saturating_duration_since(Instant::now())),
+                wait = %humantime::format_duration(wait),
+                "drain: new/ is empty, but a job in retry/ falls due within --drain-retry-wait: \
+                 staying up to run it"
+            );
+        }
+        soon
+    }
+
+    /// The status line sent with READY=1.
+    fn ready_status(&self) -> String {
+        if self.lifecycle.is_paused() {
+            return "ready: the spool is paused (spoolq resume); nothing is claimed".to_owned();
+        }
+        format!(
+            "ready: watching new/; {} name(s) found by the first listing",
+            self.first_listing
+        )
+    }
+
     /// A drain is complete: say what waits in retry/, sweep stale hidden names.
     async fn end_drain(&self) {
         let waiting = self.last_retry_pass;
@@ -252,8 +382,9 @@ impl Discovery {
             info!(
                 waiting = waiting.waiting,
                 next_due = %waiting.next_due.map(crate::failed::rfc3339).unwrap_or_default(),
-                "drain: jobs waiting in retry/ for a future due time do not keep \
-                 the daemon alive; a later start moves them back to new/ when due"
+                "drain: jobs waiting in retry/ for a due time beyond --drain-retry-wait do \
+                 not keep the daemon alive; a later start (the on-demand services' timer or \
+                 StartInterval) moves them back to new/ when due"
             );
         }
         let s = self.shared.clone();
@@ -291,6 +422,16 @@ impl Discovery {
                 self.scan_retry = true;
             }
             () = self.shared.queue.progressed() => self.on_progress(),
+            Ok(()) = self.pause.changed() => {
+                if !*self.pause.borrow_and_update() {
+                    self.scan_new = true;
+                    self.scan_retry = true;
+                }
+            }
+            () = sleep_until(self.remote_at), if self.remote_at.is_some() => {
+                self.remote_at = None;
+                self.check_remote = true;
+            }
             () = sleep_until(self.drain_at), if self.drain_at.is_some() => {
                 self.drain_at = None;
                 self.scan_new = true;

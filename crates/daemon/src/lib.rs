@@ -32,17 +32,23 @@
 //! outcome         complete, retry, bury or release a claimed job, and journal it
 //! claiming        claim one name, check that it is a job, journal the claim
 //! discovery       the discovery task: when to list new/, run the retry mover, sweep
+//! remote_drops    new/'s change stamp, polled where other hosts may drop jobs
 //! retry_mover     move due jobs from retry/ back to new/
 //! watcher         inotify (Linux) or notify (elsewhere) on new/ and retry/
 //! quarantine      a file that is not a job goes to failed/ with its reason
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
+//! prune           journal retention: old journal files removed at start and rescans
+//! pause           the spool's pause marker followed: claiming stops and resumes
+//! metrics_server  GET /metrics over HTTP/1.1 (--metrics-listen)
+//! notify          systemd's readiness protocol: READY, STOPPING, WATCHDOG
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
 //! stuck           the jobs the daemon could not act on, and those it gave up
 //! record          the journal writer and the claim step hook
 //! config          Config and its defaults (re-exported here)
 //! lifecycle       running, stopping, terminating; the folders given up
+//! log_sink        the log's writer: stderr, a failed line dropped and counted
 //! queue           the bounded, deduplicated queue between discovery and the workers
 //! failed          moving a file into failed/ with its reason file beside it
 //! backoff         exponential backoff with full jitter
@@ -79,22 +85,28 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, watcher, outcome, handler, state, stuck, record,
-//!                queue, lifecycle, config
+//! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
+//!                handler, state, stuck, record, queue, lifecycle, config, log_sink
 //! worker      -> outcome, claiming, handler, record, state, lifecycle, queue
 //! outcome     -> claiming, handler, state, stuck, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> retry_mover, watcher, hidden, tmp, state, queue, lifecycle, failed
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
+//!                queue, lifecycle, failed
+//! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
 //! quarantine  -> state, failed
 //! hidden      -> state, failed
 //! tmp         -> state
+//! prune       -> state
+//! pause       -> state
+//! metrics_server -> state
+//! notify      -> lifecycle
 //! handler     -> lifecycle
 //! state       -> stuck, record, config, queue, lifecycle
 //! stuck       -> record
 //! record      -> lifecycle
-//! config, lifecycle, queue, failed, backoff: nothing in this crate
+//! config, lifecycle, queue, failed, backoff, log_sink: nothing in this crate
 //! ```
 //!
 //! `tests/module_graph.rs` reads every module's `crate::` paths and fails on an arrow
@@ -117,10 +129,16 @@ mod failed;
 mod handler;
 mod hidden;
 mod lifecycle;
+pub mod log_sink;
+mod metrics_server;
+mod notify;
 mod outcome;
+mod pause;
+mod prune;
 mod quarantine;
 mod queue;
 mod record;
+mod remote_drops;
 mod retry_mover;
 mod state;
 mod stuck;
@@ -140,7 +158,7 @@ use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
 use tracing::{error, info, warn};
 
-pub use config::Config;
+pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
 pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
@@ -172,6 +190,9 @@ pub struct Summary {
     pub stuck: u64,
     /// I/O errors on single jobs (logged; the daemon kept serving).
     pub errors: u64,
+    /// Log lines that could not be written to stderr and were dropped (in this process,
+    /// through [`log_sink::stderr`]).
+    pub log_lines_dropped: u64,
 }
 
 /// Why the daemon could not start or had to stop. Errors on single jobs are not here:
@@ -182,6 +203,17 @@ pub enum DaemonError {
     /// or an I/O error.
     #[error(transparent)]
     Spool(#[from] LayoutError),
+    /// One of the spool's folders is on a file system mounted read-only.
+    #[error(
+        "spool folder {} is on a read-only file system: the daemon moves and deletes jobs \
+         there: remount it read-write (mount -o remount,rw MOUNTPOINT) or move the spool \
+         to a writable file system",
+        path.display()
+    )]
+    ReadOnly {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The daemon cannot create, rename and unlink in one of the spool's folders.
     #[error(
         "spool folder {} is not writable by this process: {source}; \
@@ -195,6 +227,20 @@ pub enum DaemonError {
         #[source]
         source: spoolq_claim::Error,
     },
+    /// A spool folder that jobs move into by rename is on another file system (or
+    /// another mount of one) than new/.
+    #[error(
+        "spool folder {} is on another file system (or mount) than {}: jobs move between \
+         tmp/, new/, retry/ and failed/ by rename, which cannot cross file systems; put \
+         those four folders on one file system (journal/ may be on its own)",
+        folder.display(), new.display()
+    )]
+    FoldersApart {
+        /// The folder on another mount.
+        folder: PathBuf,
+        /// new/.
+        new: PathBuf,
+    },
     /// The journal file could not be created.
     #[error("cannot start the journal: {0}")]
     Journal(#[from] JournalError),
@@ -204,12 +250,26 @@ pub enum DaemonError {
          give a path or a program on PATH after `--`"
     )]
     CommandNotFound(String),
-    /// A setting is impossible (no attempts, a zero interval, ...); the text says which.
+    /// A setting is impossible (outside the values it accepts, a retry max below the
+    /// base); the text says which, and what is accepted.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
+    /// `--metrics-listen`'s address could not be bound.
+    #[error(
+        "cannot listen on {addr} for /metrics: {}; choose another address or port \
+         (--metrics-listen 127.0.0.1:9464)",
+        spoolq_os::describe_io(source)
+    )]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What bind failed with.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<TaskFailed> for DaemonError {
@@ -232,6 +292,7 @@ impl Summary {
             requeued: get(&stats.requeued),
             stuck: stuck.count(),
             errors: get(&stats.errors),
+            log_lines_dropped: log_sink::dropped_log_lines(),
         }
     }
 }
@@ -254,6 +315,15 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics_server::bind(addr)
+                .await
+                .map_err(|source| DaemonError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
+    warn_sticky_folders(&shared.spool);
 
     let watcher = if config.watch {
         match watcher::start(&shared) {
@@ -294,6 +364,11 @@ pub async fn run(
         .ok();
     }
 
+    let pause_watch = pause::start(&shared).await;
+    notify::start(&shared.lifecycle);
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics_server::serve(shared.clone(), listener));
+    }
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
@@ -312,7 +387,10 @@ pub async fn run(
         result = &mut discovery => {
             discovery_done = true;
             match result {
-                Ok(()) if config.drain => info!("drain: no claimable job left in new/ and nothing in flight"),
+                // A paused drain said why it ends when it ended.
+                Ok(()) if config.drain && !shared.lifecycle.is_paused() => {
+                    info!("drain: no claimable job left in new/ and nothing in flight")
+                }
                 Ok(()) => {}
                 Err(e) => error!(error = %e, "discovery task failed; stopping"),
             }
@@ -320,6 +398,7 @@ pub async fn run(
     }
     shared.lifecycle.stop();
     drop(watch_handle);
+    drop(pause_watch);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
     tokio::pin!(grace);
@@ -351,11 +430,13 @@ pub async fn run(
     {
         let shared = shared.clone();
         blocking(move || {
-            shared.journal.write(
-                spoolq_spool::Record::new(spoolq_spool::journal::Stop {
+            shared
+                .journal
+                .write(spoolq_spool::Record::new(spoolq_spool::journal::Stop {
                     strategy: shared.config.strategy,
                     detail: format!(
-                        "completed={} retried={} dead={} quarantined={} released={} requeued={} stuck={} errors={}",
+                        "completed={} retried={} dead={} quarantined={} released={} requeued={} \
+                         stuck={} errors={} log_lines_dropped={}",
                         summary.completed,
                         summary.retried,
                         summary.dead,
@@ -363,10 +444,10 @@ pub async fn run(
                         summary.released,
                         summary.requeued,
                         summary.stuck,
-                        summary.errors
+                        summary.errors,
+                        summary.log_lines_dropped
                     ),
-                }),
-            )
+                }))
         })
         .await?
         .ok();
@@ -381,6 +462,7 @@ pub async fn run(
         requeued = summary.requeued,
         stuck = summary.stuck,
         errors = summary.errors,
+        log_lines_dropped = summary.log_lines_dropped,
         "daemon stopped"
     );
     Ok(summary)
@@ -388,15 +470,12 @@ pub async fn run(
 
 /// Fills in defaults and rejects impossible settings.
 fn effective(mut config: Config) -> Result<Config, DaemonError> {
+    config
+        .check()
+        .map_err(|e| DaemonError::InvalidConfig(e.to_string()))?;
     if config.workers == 0 {
-        config.workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-    }
-    if config.max_attempts == 0 {
-        return Err(DaemonError::InvalidConfig(
-            "max attempts must be at least 1".into(),
-        ));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        config.workers = cpus.clamp(Config::WORKERS.min, Config::WORKERS.max);
     }
     if config.retry_max < config.retry_base {
         return Err(DaemonError::InvalidConfig(format!(
@@ -404,22 +483,6 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
             humantime::format_duration(config.retry_max),
             humantime::format_duration(config.retry_base)
         )));
-    }
-    if config.rescan_interval.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the rescan interval must be longer than zero".into(),
-        ));
-    }
-    if config.job_timeout.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the job timeout must be longer than zero".into(),
-        ));
-    }
-    if config.tmp_max_age.is_zero() {
-        return Err(DaemonError::InvalidConfig(
-            "the tmp/ max age must be longer than zero: a fresh file there may still be written"
-                .into(),
-        ));
     }
     config.queue_capacity = config.queue_capacity.max(1);
     if let Some(command) = &config.command
@@ -434,6 +497,12 @@ fn effective(mut config: Config) -> Result<Config, DaemonError> {
 /// and starts the journal. Blocking.
 fn open(config: Config) -> Result<Shared, DaemonError> {
     let spool = Spool::open(&config.spool)?;
+    if let Some(folder) = spool.folder_on_another_mount().map_err(LayoutError::from)? {
+        return Err(DaemonError::FoldersApart {
+            folder,
+            new: spool.new_dir().path().to_owned(),
+        });
+    }
     for dir in [
         spool.new_dir(),
         spool.retry(),
@@ -500,10 +569,37 @@ fn probe_writable(dir: &spoolq_claim::Dir) -> Result<(), DaemonError> {
             let _ = dir.unlink(name);
             Ok(())
         }
+        Err(source) if source.is_read_only() => Err(DaemonError::ReadOnly {
+            path: dir.path().to_owned(),
+        }),
         Err(source) => Err(DaemonError::NotWritable {
             path: dir.path().to_owned(),
             source,
         }),
+    }
+}
+
+/// Warns about folders with the sticky bit: in them only a file's owner (or the
+/// folder's, or root) may remove or rename it, so a daemon that is none of those cannot
+/// complete, retry or bury the jobs producers own there.
+fn warn_sticky_folders(spool: &Spool) {
+    const STICKY: u32 = 0o1000;
+    for (name, dir) in spool.folders() {
+        if name == "journal" {
+            continue;
+        }
+        if let Ok(stat) = dir.stat()
+            && stat.perm & STICKY != 0
+        {
+            warn!(
+                folder = %dir.path().display(),
+                mode = %format!("{:04o}", stat.perm),
+                "spool folder has the sticky bit: only a file's owner, the folder's owner or \
+                 root may remove or rename files there, so this daemon cannot complete, retry \
+                 or bury jobs that producers own unless it runs as one of those; clear it \
+                 (chmod -t, or spoolq init SPOOL --mode 2770)"
+            );
+        }
     }
 }
 

@@ -294,6 +294,16 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
             let detail = format!("{}: the name was already gone", path.display());
             vec![outcome.done(DoneResult::Enoent, Some(detail))]
         }
+        Err(ActError::Io(e)) if e.is_gone() => {
+            // The name, checked a moment before, was gone at the unlink itself (ENOENT, or
+            // ESTALE from a network client): removed through another mount or by hand in
+            // between. The handler ran; nothing is left to remove.
+            Stats::bump(&shared.stats.completed);
+            warn!(job = %id, attempt, error = %e,
+                "completing: the job's name was gone at the unlink (removed through another \
+                 mount or by hand since it was checked)");
+            vec![outcome.done(DoneResult::Enoent, Some(e.to_string()))]
+        }
         Err(ActError::NotAtName { now, .. }) => {
             vec![left_alone_record(shared, outcome, "remove it", now, run)]
         }

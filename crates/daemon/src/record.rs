@@ -86,7 +86,7 @@ impl Journal {
                     if let Some((event, job)) = waited {
                         info!(
                             event = event.as_str(),
-                            job = ?job.map(|id| id.to_string()),
+                            job = job.map(tracing::field::display),
                             records = written.len(),
                             "journal: space is back; the waiting outcome is recorded"
                         );
@@ -111,7 +111,7 @@ impl Journal {
                 if waited.is_none() {
                     warn!(
                         event = first.kind().as_str(),
-                        job = ?first.job().map(|id| id.to_string()),
+                        job = first.job().map(tracing::field::display),
                         error = %error.error,
                         "journal: the file system is full; waiting for space to record \
                          this outcome (new claims are released unprocessed meanwhile): \
@@ -160,7 +160,7 @@ impl Journal {
             }
             Err(e) => {
                 if self.claims_failing.swap(true, Ordering::SeqCst) {
-                    tracing::debug!(job = ?job.map(|id| id.to_string()), error = %e,
+                    tracing::debug!(job = job.map(tracing::field::display), error = %e,
                         "claimed record not journaled: job released unprocessed");
                 } else {
                     error!(
@@ -217,7 +217,10 @@ fn is_outcome(event: &Event) -> bool {
         | Event::Produced(_)
         | Event::Claimed(_)
         | Event::Stuck(_)
-        | Event::Step(_) => false,
+        | Event::Step(_)
+        | Event::Pruned(_)
+        | Event::Paused(_)
+        | Event::Resumed(_) => false,
     }
 }
 

@@ -12,7 +12,7 @@ use spoolq_claim::{Claimer, FileKind, Outcome, Strategy};
 use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
-use spoolq_spool::{Record, RetryName};
+use spoolq_spool::{Record, RequeueCause, RetryName};
 use tracing::{debug, error, warn};
 
 use crate::lifecycle::Folder;
@@ -115,6 +115,7 @@ fn requeue(
                 strategy: shared.journal.strategy(),
                 attempt: retry.attempts + 1,
                 name: printable(&ready),
+                result: Some(RequeueCause::Due),
             });
             let _ = shared.journal.write(record);
             debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");

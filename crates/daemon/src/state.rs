@@ -26,6 +26,31 @@ pub(crate) struct Stats {
     pub released: AtomicU64,
     pub requeued: AtomicU64,
     pub errors: AtomicU64,
+    /// How long each handler run took, for `/metrics`.
+    pub handler_durations: HandlerDurations,
+}
+
+/// The daemon's handler-duration histogram (`spoolq-metrics`' buckets), for its life.
+#[derive(Debug, Clone)]
+pub(crate) struct HandlerDurations(spoolq_metrics::Histogram);
+
+impl Default for HandlerDurations {
+    fn default() -> HandlerDurations {
+        HandlerDurations(spoolq_metrics::handler_duration_histogram())
+    }
+}
+
+impl HandlerDurations {
+    /// Counts one handler run that went from `started` to `ended`.
+    pub fn observe(&self, started: std::time::SystemTime, ended: std::time::SystemTime) {
+        let took = ended.duration_since(started).unwrap_or_default();
+        self.0.observe(took.as_secs_f64());
+    }
+
+    /// The histogram, to register in a scrape's registry.
+    pub fn histogram(&self) -> &spoolq_metrics::Histogram {
+        &self.0
+    }
 }
 
 impl Stats {

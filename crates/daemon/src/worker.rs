@@ -191,6 +191,10 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offe
     for job in jobs {
         journaled(shared, &job);
         let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
+        shared
+            .stats
+            .handler_durations
+            .observe(run.started, run.ended);
         if succeeded(&run) && !run.interrupted {
             outcomes.extend(complete_unjournaled(shared, job, &run));
         } else {
@@ -278,6 +282,10 @@ async fn process(
         lifecycle,
     )
     .await;
+    shared
+        .stats
+        .handler_durations
+        .observe(run.started, run.ended);
     // The name that counts this attempt leaves the queue's known names before the job
     // leaves it, so that the retry mover can offer it again once it is due.
     if let Some(held) = job.held.take() {

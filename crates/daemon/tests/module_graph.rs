@@ -11,11 +11,16 @@ const ORDER: &[&str] = &[
     "outcome",
     "claiming",
     "discovery",
+    "remote_drops",
     "retry_mover",
     "watcher",
     "quarantine",
     "hidden",
     "tmp",
+    "prune",
+    "pause",
+    "metrics_server",
+    "notify",
     "handler",
     "state",
     "stuck",
@@ -25,10 +30,18 @@ const ORDER: &[&str] = &[
     "queue",
     "failed",
     "backoff",
+    "log_sink",
 ];
 
 /// Modules that import nothing from the crate.
-const LEAVES: &[&str] = &["config", "lifecycle", "queue", "failed", "backoff"];
+const LEAVES: &[&str] = &[
+    "config",
+    "lifecycle",
+    "queue",
+    "failed",
+    "backoff",
+    "log_sink",
+];
 
 /// The first path segment of every `crate::` path in `source`, comments left out;
 /// `crate::{a, b::c}` yields `a` and `b`.

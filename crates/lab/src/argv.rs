@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use spoolq_daemon::Config;
 use spoolq_producer::SyncMode;
+use spoolq_spool::journal::retention::Retention;
 
 /// Subcommand names of the `spoolq` binary.
 pub mod subcommand {
@@ -61,12 +62,22 @@ pub mod daemon_flag {
     pub const SIMULATE_WORK: &str = "simulate-work";
     /// `--tmp-max-age`: [`Config::tmp_max_age`](spoolq_daemon::Config::tmp_max_age).
     pub const TMP_MAX_AGE: &str = "tmp-max-age";
+    /// `--journal-max-age`: the age limit of
+    /// [`Config::journal_retention`](spoolq_daemon::Config::journal_retention).
+    pub const JOURNAL_MAX_AGE: &str = "journal-max-age";
+    /// `--journal-max-bytes`: the size limit of
+    /// [`Config::journal_retention`](spoolq_daemon::Config::journal_retention).
+    pub const JOURNAL_MAX_BYTES: &str = "journal-max-bytes";
     /// `--log-format`: the log format, one of [`log_format`](super::log_format)'s values.
     pub const LOG_FORMAT: &str = "log-format";
     /// `--race-window`: [`Config::race_window`](spoolq_daemon::Config::race_window) (hidden).
     pub const RACE_WINDOW: &str = "race-window";
     /// `--no-watch`: [`Config::watch`](spoolq_daemon::Config::watch) off (hidden).
     pub const NO_WATCH: &str = "no-watch";
+    /// `--metrics-listen ADDR`: serve GET /metrics there.
+    pub const METRICS_LISTEN: &str = "metrics-listen";
+    /// `--drain-retry-wait`: [`Config::drain_retry_wait`](spoolq_daemon::Config::drain_retry_wait).
+    pub const DRAIN_RETRY_WAIT: &str = "drain-retry-wait";
 }
 
 /// Values of `spoolq daemon --log-format`.
@@ -150,6 +161,9 @@ impl DaemonArgs {
             journal_fsync,
             queue_capacity,
             tmp_max_age,
+            journal_retention,
+            metrics_listen,
+            drain_retry_wait,
         } = &self.config;
         if *queue_capacity != Config::DEFAULT_QUEUE_CAPACITY {
             return Err(NoFlag("the queue capacity"));
@@ -178,10 +192,28 @@ impl DaemonArgs {
                 Config::DEFAULT_SHUTDOWN_GRACE,
             ),
             (flag::TMP_MAX_AGE, tmp_max_age, Config::DEFAULT_TMP_MAX_AGE),
+            (
+                flag::DRAIN_RETRY_WAIT,
+                drain_retry_wait,
+                Config::DEFAULT_DRAIN_RETRY_WAIT,
+            ),
         ] {
             if *value != default {
                 args.duration(name, *value);
             }
+        }
+        let default_retention = Retention::default();
+        if journal_retention.max_age != default_retention.max_age {
+            match journal_retention.max_age {
+                Some(age) => args.duration(flag::JOURNAL_MAX_AGE, age),
+                None => args.value(flag::JOURNAL_MAX_AGE, "none"),
+            }
+        }
+        if journal_retention.max_bytes != default_retention.max_bytes {
+            let bytes = journal_retention
+                .max_bytes
+                .map_or_else(|| "none".to_owned(), |n| n.to_string());
+            args.value(flag::JOURNAL_MAX_BYTES, bytes);
         }
         if *max_attempts != Config::DEFAULT_MAX_ATTEMPTS {
             args.value(flag::MAX_ATTEMPTS, max_attempts.to_string());
@@ -195,6 +227,9 @@ impl DaemonArgs {
         }
         if let Some(window) = race_window {
             args.duration(flag::RACE_WINDOW, *window);
+        }
+        if let Some(addr) = metrics_listen {
+            args.value(flag::METRICS_LISTEN, addr.to_string());
         }
         if self.json_logs {
             args.value(flag::LOG_FORMAT, log_format::JSON);

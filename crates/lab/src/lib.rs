@@ -57,6 +57,10 @@ pub struct LabConfig {
     pub payload_size: usize,
     /// Give up on a run after this long.
     pub run_timeout: Duration,
+    /// Mount points of one shared volume (the same folder reached through each): the
+    /// spool is made and its jobs produced through the first, and consumer `i` is
+    /// started on mount `i % n`. Empty: one local spool.
+    pub mounts: Vec<PathBuf>,
 }
 
 impl LabConfig {
@@ -95,6 +99,7 @@ impl LabConfig {
             trace_claims: true,
             payload_size: LabConfig::DEFAULT_PAYLOAD_SIZE,
             run_timeout: LabConfig::DEFAULT_RUN_TIMEOUT,
+            mounts: Vec::new(),
         }
     }
 }
@@ -150,6 +155,19 @@ pub enum LabError {
     /// A daemon setting has no flag, so no consumer process can be given it.
     #[error(transparent)]
     NoFlag(#[from] argv::NoFlag),
+    /// A mount given with `--mounts` does not reach the folder made through the first.
+    #[error(
+        "{} does not reach the folder made through {} ({}): give mount points of one \
+         shared volume", mount.display(), first.display(), why
+    )]
+    NotTheSameVolume {
+        /// The mount that does not.
+        mount: PathBuf,
+        /// The first mount.
+        first: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
     /// A run did not drain in time.
     #[error("the {strategy} run did not drain within {timeout:?}; consumers were killed (logs in {})", logs.display())]
     Timeout {
@@ -189,6 +207,8 @@ pub struct RunResult {
     pub jobs_per_s: f64,
     /// Where the run's spool was (deleted afterwards unless kept).
     pub spool: PathBuf,
+    /// The spool as each consumer was given it (through its mount), one per consumer.
+    pub consumer_spools: Vec<PathBuf>,
     /// The first after-completion duplicate, if any.
     pub first_after_completion: Option<String>,
 }
@@ -231,6 +251,7 @@ pub fn run(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<LabReport, LabError> {
     let base = match &config.keep_in {
+        _ if !config.mounts.is_empty() => LabDir::Temp(mount_dir(&config.mounts)?),
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| LabError::Folder {
                 path: dir.clone(),
@@ -287,6 +308,63 @@ impl LabDir {
             LabDir::Kept(p) => p,
             LabDir::Temp(t) => t.path(),
         }
+    }
+}
+
+/// A temporary folder made through the first mount, checked to be the same folder
+/// through every other (same inode number, which the mounts of one volume share).
+fn mount_dir(mounts: &[PathBuf]) -> Result<tempfile::TempDir, LabError> {
+    use std::os::unix::fs::MetadataExt;
+    let first = &mounts[0];
+    let dir = tempfile::Builder::new()
+        .prefix("spoolq-lab-")
+        .tempdir_in(first)
+        .map_err(|source| LabError::Folder {
+            path: first.clone(),
+            source,
+        })?;
+    let relative = dir.path().strip_prefix(first).unwrap_or(dir.path());
+    let ino = std::fs::metadata(dir.path())
+        .map_err(|source| LabError::Folder {
+            path: dir.path().to_owned(),
+            source,
+        })?
+        .ino();
+    for mount in &mounts[1..] {
+        let there = mount.join(relative);
+        let found = std::fs::metadata(&there);
+        match found {
+            Ok(meta) if meta.ino() == ino => {}
+            other => {
+                return Err(LabError::NotTheSameVolume {
+                    mount: mount.clone(),
+                    first: first.clone(),
+                    why: match other {
+                        Ok(meta) => format!(
+                            "{} is another folder (inode {})",
+                            there.display(),
+                            meta.ino()
+                        ),
+                        Err(e) => format!("{}: {e}", there.display()),
+                    },
+                });
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// The spool at `spool` (made through the first mount) as consumer `index` reaches it:
+/// through mount `index % n`, or `spool` itself without mounts.
+fn consumer_spool(config: &LabConfig, spool: &Path, index: usize) -> PathBuf {
+    if config.mounts.is_empty() {
+        return spool.to_owned();
+    }
+    let first = &config.mounts[0];
+    let mount = &config.mounts[index % config.mounts.len()];
+    match spool.strip_prefix(first) {
+        Ok(relative) => mount.join(relative),
+        Err(_) => spool.to_owned(),
     }
 }
 
@@ -357,8 +435,11 @@ fn run_once(
 
     let started = Instant::now();
     let mut children = Vec::new();
-    for index in 0..config.consumers {
-        match spawn_consumer(config, strategy, &spool_path, &logs, index) {
+    let consumer_spools: Vec<PathBuf> = (0..config.consumers)
+        .map(|index| consumer_spool(config, &spool_path, index))
+        .collect();
+    for (index, spool) in consumer_spools.iter().enumerate() {
+        match spawn_consumer(config, strategy, spool, &logs, index) {
             Ok(child) => children.push(child),
             Err(e) => {
                 kill_all(&mut children);
@@ -425,6 +506,7 @@ fn run_once(
             0.0
         },
         spool: spool_path,
+        consumer_spools,
         first_after_completion,
     })
 }
@@ -528,6 +610,7 @@ fn median_row(runs: &[RunResult], strategy: &str) -> RunResult {
         wall_s: colf(|r| r.wall_s),
         jobs_per_s: colf(|r| r.jobs_per_s),
         spool: PathBuf::new(),
+        consumer_spools: Vec::new(),
         first_after_completion: None,
     }
 }
@@ -564,6 +647,14 @@ pub fn render_table(report: &LabReport) -> String {
             row.wall_s,
             row.jobs_per_s
         );
+    }
+    if let Some(run) = report.runs.first()
+        && run.consumer_spools.iter().any(|p| *p != run.spool)
+    {
+        let _ = writeln!(out, "consumers on the mounts in turn:");
+        for (index, spool) in run.consumer_spools.iter().enumerate() {
+            let _ = writeln!(out, "  consumer {index}: {}", spool.display());
+        }
     }
     let repeats = report.runs.iter().filter(|r| r.strategy == "naive").count();
     if repeats > 1 {
@@ -613,6 +704,7 @@ mod tests {
             wall_s: 1.0,
             jobs_per_s: 10.0,
             spool: PathBuf::new(),
+            consumer_spools: Vec::new(),
             first_after_completion: None,
         }
     }

@@ -76,6 +76,29 @@ impl Dir {
         fs::fstat(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
     }
 
+    /// `fstat` of the directory itself, answered by the file system rather than a
+    /// client's attribute cache ([`fs::fstat_fresh`]).
+    pub fn stat_fresh(&self) -> Result<FileStat, Error> {
+        fs::fstat_fresh(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
+    /// The file system this directory is on ([`crate::filesystem::file_system`]).
+    pub fn file_system(&self) -> Result<crate::FileSystem, Error> {
+        crate::filesystem::file_system(self.fd.as_fd())
+            .map_err(|errno| Error::sys(Op::Statfs, &self.path, errno))
+    }
+
+    /// The bytes an unprivileged writer may still use on this directory's file system.
+    pub fn available_bytes(&self) -> Result<u64, Error> {
+        fs::available_bytes(self.fd.as_fd())
+            .map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
+    /// The mount this directory is on (see [`fs::MountId`]).
+    pub fn mount(&self) -> Result<fs::MountId, Error> {
+        fs::mount_of(self.fd.as_fd()).map_err(|errno| Error::sys(Op::Fstat, &self.path, errno))
+    }
+
     /// `fstatat(name, AT_SYMLINK_NOFOLLOW)`.
     pub fn stat_at(&self, name: &OsStr) -> Result<FileStat, Error> {
         let c = c_name(name)?;
@@ -135,7 +158,8 @@ impl Dir {
             .map_err(|errno| Error::sys(Op::Create, &self.path.join(name), errno))
     }
 
-    /// Opens `name` for appending, creating it if needed.
+    /// Opens `name` for appending, creating it if needed (never through a symlink, and
+    /// failing at once with ENXIO on a FIFO).
     pub fn open_append(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let c = c_name(name)?;
         fs::open_append_at(self.fd.as_fd(), &c, mode)

@@ -244,6 +244,16 @@ impl Errno {
     }
 }
 
+/// A std I/O error for a message: with its errno's symbolic name (`No such file or
+/// directory (ENOENT)`) where std would print `(os error 2)`; other errors as std prints
+/// them.
+pub fn describe_io(error: &std::io::Error) -> String {
+    match (Errno::from_io(error), error.get_ref()) {
+        (Some(errno), None) => errno.to_string(),
+        _ => error.to_string(),
+    }
+}
+
 impl From<rustix::io::Errno> for Errno {
     fn from(errno: rustix::io::Errno) -> Errno {
         Errno(errno.raw_os_error())
@@ -261,7 +271,11 @@ impl fmt::Display for Errno {
         // io::Error's Display appends "(os error N)"; the symbolic name reads better.
         let text = self.to_io().to_string();
         let text = text.split(" (os error").next().unwrap_or(&text);
-        write!(f, "{text} ({})", self.name())
+        match self.name() {
+            // A number this system names nothing: the number is all there is to show.
+            "E?" => write!(f, "{text} (errno {})", self.0),
+            name => write!(f, "{text} ({name})"),
+        }
     }
 }
 
@@ -476,6 +490,12 @@ mod tests {
             format!("EEXIST({})", libc::EEXIST)
         );
         assert_eq!(Errno(0).name(), "E?");
+        assert_eq!(Errno(4095).to_string(), "Unknown error 4095 (errno 4095)");
+        assert_eq!(
+            describe_io(&std::io::Error::from_raw_os_error(libc::ESTALE)),
+            "Stale file handle (ESTALE)"
+        );
+        assert_eq!(describe_io(&std::io::Error::other("no errno")), "no errno");
         assert_eq!(Errno(-1).name(), "E?");
     }
 }

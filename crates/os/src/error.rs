@@ -39,6 +39,8 @@ pub enum Op {
     ReadDir,
     /// Reading a file's bytes.
     Read,
+    /// `fstatfs` of a folder: which file system it is on.
+    Statfs,
 }
 
 impl fmt::Display for Op {
@@ -58,6 +60,7 @@ impl fmt::Display for Op {
             Op::Fsync => "fsync of",
             Op::ReadDir => "listing",
             Op::Read => "reading",
+            Op::Statfs => "statfs of",
         })
     }
 }
@@ -76,7 +79,7 @@ pub enum Error {
         errno: Errno,
     },
     /// A std I/O call failed (reads, fsync).
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {}", path.display(), crate::errno::describe_io(source))]
     Io {
         /// The operation.
         op: Op,
@@ -127,9 +130,21 @@ impl Error {
         self.errno() == Some(Errno::ENOENT)
     }
 
+    /// True for ENOENT or ESTALE: the file is gone. A network or FUSE client answers
+    /// ESTALE for a file its server deleted (through another client) while this one still
+    /// had its name or a descriptor for it.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.errno(), Some(e) if e == Errno::ENOENT || e == Errno::ESTALE)
+    }
+
     /// True for EEXIST: the target name is taken.
     pub fn is_already_exists(&self) -> bool {
         self.errno() == Some(Errno::EEXIST)
+    }
+
+    /// True for EROFS: the file system is mounted read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.errno() == Some(Errno::EROFS)
     }
 
     /// True for ENOSPC or EDQUOT: out of space.

@@ -95,8 +95,14 @@ pub fn create_excl_at(
 
 /// Opens (creating if needed) a file for appending, relative to `dir`.
 pub fn open_append_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags =
-        OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    // Non-blocking: a FIFO at the name fails at once (ENXIO) instead of waiting for a
+    // reader; on a regular file the flag changes nothing.
+    let flags = OFlags::WRONLY
+        | OFlags::CREATE
+        | OFlags::APPEND
+        | OFlags::NOFOLLOW
+        | OFlags::NONBLOCK
+        | OFlags::CLOEXEC;
     call(|| rustix::fs::openat(dir, name, flags, file_mode(mode)))
 }
 
@@ -126,6 +132,12 @@ fn file_mode(mode: u32) -> Mode {
 /// `flock(fd, LOCK_EX | LOCK_NB)`.
 pub fn flock_exclusive_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     call(|| rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive))
+}
+
+/// `flock(fd, LOCK_SH)`, waiting for an exclusive holder to let go: a journal writer's
+/// hold on the file it writes, which tells a pruner the file is alive.
+pub fn flock_shared(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    call(|| rustix::fs::flock(fd, FlockOperation::LockShared))
 }
 
 /// `flock(fd, LOCK_SH | LOCK_NB)`: used by read-only inspection that must not hold the
@@ -205,6 +217,11 @@ pub struct FileStat {
     pub gid: u32,
     /// Last modification (`st_mtime`); the epoch for a time before it.
     pub mtime: SystemTime,
+    /// Last change of the inode (`st_ctime`): set by the kernel at creation, at every
+    /// write and at every change of name, owner or mode, and never settable by a
+    /// program, so unlike `mtime` a copy made with preserved times (`cp -p`, `rsync -a`,
+    /// `tar x`) does not carry the original's.
+    pub ctime: SystemTime,
     /// When the file was created, where the file system reports it (`statx`'s
     /// `stx_btime` on Linux, `st_birthtime` on macOS). With the inode number it tells a
     /// file from a later one that reuses the number once the first is freed.
@@ -217,6 +234,7 @@ impl FileStat {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn from_raw(st: &rustix::fs::Stat) -> FileStat {
         let mtime = since_epoch(st.st_mtime as i64, st.st_mtime_nsec as i64);
+        let ctime = since_epoch(st.st_ctime as i64, st.st_ctime_nsec as i64);
         #[cfg(target_vendor = "apple")]
         let birth = Some(since_epoch(
             st.st_birthtime as i64,
@@ -235,6 +253,7 @@ impl FileStat {
             uid: st.st_uid as u32,
             gid: st.st_gid as u32,
             mtime,
+            ctime,
             birth,
         }
     }
@@ -258,6 +277,7 @@ impl FileStat {
             uid: stx.stx_uid,
             gid: stx.stx_gid,
             mtime: time(&stx.stx_mtime),
+            ctime: time(&stx.stx_ctime),
             birth: born.then(|| time(&stx.stx_btime)),
         }
     }
@@ -293,6 +313,17 @@ fn statx_at(dir: BorrowedFd<'_>, name: &CStr, flags: AtFlags) -> Result<Option<F
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(stat) = statx_at(fd, c"", AtFlags::EMPTY_PATH)? {
+        return Ok(stat);
+    }
+    call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
+}
+
+/// `fstat(fd)` answered by the file system itself rather than by a client's attribute
+/// cache: on Linux `statx(AT_STATX_FORCE_SYNC)`, which makes an NFS or FUSE client ask
+/// its server (on a local file system it is an ordinary stat); elsewhere `fstat`.
+pub fn fstat_fresh(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(stat) = statx_at(fd, c"", AtFlags::EMPTY_PATH | AtFlags::STATX_FORCE_SYNC)? {
         return Ok(stat);
     }
     call(|| rustix::fs::fstat(fd)).map(|st| FileStat::from_raw(&st))
@@ -362,6 +393,81 @@ pub fn clear_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
         call(|| rustix::fs::fcntl_setfl(fd, flags - OFlags::NONBLOCK))?;
     }
     Ok(())
+}
+
+/// Which mounted file system a file is on: its device and, on Linux, the id of the mount
+/// it was reached through (`statx`'s `STATX_MNT_ID`, since Linux 5.8). A rename cannot
+/// cross mounts, not even two mounts of one device (a bind mount), so two files may be
+/// renamed into each other's folders only if [`MountId::same_as`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountId {
+    /// The device (`st_dev`).
+    pub dev: u64,
+    /// The mount's id, where the kernel reports it.
+    pub mount: Option<u64>,
+}
+
+impl MountId {
+    /// Whether both are on one mount: the same device, and the same mount id where both
+    /// are known.
+    pub fn same_as(self, other: MountId) -> bool {
+        self.dev == other.dev
+            && match (self.mount, other.mount) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// The mount `fd`'s file is on.
+pub fn mount_of(fd: BorrowedFd<'_>) -> Result<MountId, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::StatxFlags;
+        let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+        match call(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, mask)) {
+            Ok(stx) => {
+                let known = StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID);
+                return Ok(MountId {
+                    dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                    mount: known.then_some(stx.stx_mnt_id),
+                });
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    fstat(fd).map(|stat| MountId {
+        dev: stat.dev,
+        mount: None,
+    })
+}
+
+/// The bytes an unprivileged writer may still use on the file system of `fd`
+/// (`fstatvfs`: available blocks times the fragment size).
+pub fn available_bytes(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let vfs = call(|| rustix::fs::fstatvfs(fd))?;
+    // The widths differ per platform; every value fits in a u64.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    Ok((vfs.f_bavail as u64).saturating_mul(vfs.f_frsize as u64))
+}
+
+/// Waits at most `timeout` for `fd` to have something to read (or its end, or an
+/// error to report): true when a read would not block. For readers that must notice a
+/// request to stop while the other end is silent (a terminal, a pipe).
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    // A timeout too long for a timespec waits a second: the caller asks again.
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    });
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e == rustix::io::Errno::INTR => Ok(false),
+        Err(e) => Err(Errno::from(e)),
+    }
 }
 
 /// The major number of a device id (`major(3)`).
@@ -448,7 +554,9 @@ pub fn linkat(
 /// rustix calls for `RenameFlags::NOREPLACE` there. Where the kernel or file system
 /// lacks the flag (EINVAL, ENOSYS; on macOS ENOTSUP, see rename(2)), falls back to
 /// `linkat` then `unlinkat`, which is equally exclusive (link fails with EEXIST) and
-/// only briefly shows the file under both names.
+/// only briefly shows the file under both names. The unlink finding the old name gone
+/// (ENOENT) is success: the link stands, and whoever removed the old name finished the
+/// move (a consumer finishing a publish it met with two links, see docs/protocol.md).
 pub fn renameat_noreplace(
     from_dir: BorrowedFd<'_>,
     from: &CStr,
@@ -458,7 +566,10 @@ pub fn renameat_noreplace(
     match renameat_noreplace_native(from_dir, from, to_dir, to) {
         Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
             linkat(from_dir, from, to_dir, to)?;
-            unlinkat(from_dir, from)
+            match unlinkat(from_dir, from) {
+                Err(Errno::ENOENT) => Ok(()),
+                other => other,
+            }
         }
         other => other,
     }

@@ -9,6 +9,8 @@
 //! - [`fs`]: the same calls one level down, on borrowed descriptors and C strings, for
 //!   the claim protocol and for raw floor loops that must not pay for any abstraction.
 //! - [`process`]: signals to process groups, pipes.
+//! - [`filesystem`]: which file system a folder lives on, and whether spoolq's
+//!   one-host assumptions are known to hold there.
 //! - [`host`]: the host name, the boot id, the group database, the monotonic clock.
 //! - [`spawn`]: starting handler processes tied to the daemon (parent-death signal,
 //!   vfork-style spawn on Linux).
@@ -30,13 +32,15 @@
 mod dir;
 mod errno;
 mod error;
+pub mod filesystem;
 pub mod fs;
 pub mod host;
 pub mod process;
 pub mod spawn;
 
 pub use dir::{Dir, Entries, c_name};
-pub use errno::Errno;
+pub use errno::{Errno, describe_io};
 pub use error::{Error, Op};
-pub use fs::{FileKind, FileStat};
+pub use filesystem::{FileSystem, Sharing};
+pub use fs::{FileKind, FileStat, MountId};
 pub use host::{BootIdError, HostnameError, boot_id, hostname, monotonic_ns};

@@ -1,4 +1,5 @@
-//! Signals to process groups, and the pipes a handler's stdio is made of, on rustix.
+//! Signals to process groups, the pipes a handler's stdio is made of (on rustix), and
+//! what /proc tells of another process on Linux (when it started, its command name).
 #![forbid(unsafe_code)]
 
 use rustix::process::Pid;
@@ -55,6 +56,57 @@ pub fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Errno> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(Errno::from)
 }
 
+/// When the system booted, in whole seconds (`btime` in `/proc/stat`, Linux).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn boot_time() -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs: u64 = stat
+        .lines()
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// A running process as /proc shows it (Linux).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// When it started (the boot time plus its start in clock ticks since boot; to the
+    /// second at best, the boot time being in whole seconds).
+    pub started: std::time::SystemTime,
+    /// Its command name (`/proc/PID/comm`, at most 15 bytes), if readable.
+    pub command: Option<String>,
+}
+
+/// Process `pid` if it is running (not a zombie: a zombie holds no descriptors), from
+/// `/proc/PID/stat` and `/proc/stat`; None if it is not, or /proc hides it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn process_info(pid: u32) -> Option<ProcessInfo> {
+    use std::time::Duration;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command in parentheses may hold spaces and parentheses: fields follow the last.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state (field 3 of proc(5)) ... starttime (field 22).
+    if *fields.first()? == "Z" {
+        return None;
+    }
+    let start_ticks: u64 = fields.get(19)?.parse().ok()?;
+    let boot = boot_time()?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let since_boot = Duration::from_secs(start_ticks / ticks)
+        + Duration::from_nanos((start_ticks % ticks) * 1_000_000_000 / ticks);
+    let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end_matches('\n').to_owned());
+    Some(ProcessInfo {
+        started: boot + since_boot,
+        command,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +119,28 @@ mod tests {
             signal_process_group(u32::MAX, Signal::Kill),
             Err(Errno::EINVAL)
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn proc_tells_when_a_process_started_and_what_it_runs() {
+        let before = std::time::SystemTime::now();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let info = process_info(child.id()).unwrap();
+        // The boot time is in whole seconds.
+        let slack = std::time::Duration::from_secs(2);
+        assert!(info.started + slack >= before, "{info:?}");
+        assert!(
+            info.started <= std::time::SystemTime::now() + slack,
+            "{info:?}"
+        );
+        assert_eq!(info.command.as_deref(), Some("sleep"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(process_info(child.id()), None, "reaped: gone");
     }
 
     #[test]

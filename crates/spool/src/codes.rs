@@ -1,6 +1,6 @@
 //! The closed vocabularies that journals and reason files carry as words: how a job left
 //! a consumer's hands ([`DoneResult`], [`DeadCause`], [`QuarantineCause`],
-//! [`ReleaseCause`]) and the errno a claim protocol step returned ([`Errno`]).
+//! [`ReleaseCause`]), how it came back ([`RequeueCause`]) and the errno a claim protocol step returned ([`Errno`]).
 //!
 //! Each is an enum, and each word is spelled once, in the enum's definition: `as_str`,
 //! `Display`, `FromStr` and serde all use it. Code compares values, never words, so
@@ -259,6 +259,20 @@ words! {
     }
 }
 
+words! {
+    /// How a job came back to new/ (a `requeued` record's result; records without one
+    /// were written by the retry mover).
+    pub enum RequeueCause {
+        /// Its due time in retry/ passed (a retry, or a job produced for later): the
+        /// daemon's retry mover moved it. Its attempt count goes on.
+        Due = "due",
+        /// An operator sent it back from failed/ (`spoolq requeue`) with a fresh attempt
+        /// count: the count in its name starts again, so it no longer orders this job's
+        /// claims (see docs/audit.md).
+        FromFailed = "from_failed",
+    }
+}
+
 /// An errno as journals carry it: by its symbolic name (`"ENOENT"`), which is the same on
 /// every platform where the number is not. Any errno the OS layer names can be written and
 /// read back; [`Errno::Unnamed`] stands for a number the writer had no name for (`"E?"`).
@@ -357,6 +371,7 @@ mod tests {
         round_trips(DeadCause::ALL);
         round_trips(QuarantineCause::ALL);
         round_trips(ReleaseCause::ALL);
+        round_trips(RequeueCause::ALL);
         round_trips(&[
             Errno::Known(spoolq_os::Errno::ENOENT),
             Errno::Known(spoolq_os::Errno::ESTALE),

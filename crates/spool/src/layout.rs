@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use spoolq_os::{Dir, Errno};
+use spoolq_os::{Dir, Errno, FileKind};
 
 use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
-use crate::names::ReadyName;
+use crate::names::{ReadyName, RetryName};
 
 /// The folders of a spool, in creation order.
 pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
@@ -27,27 +27,86 @@ pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
 /// The default mode of the spool's folders.
 pub const DEFAULT_MODE: u32 = 0o750;
 
-/// Why a spool could not be opened or created.
+/// Why a spool could not be opened or created. Each message names the fix that works.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    /// The spool, or one of its folders, does not exist.
+    /// The spool directory itself does not exist.
     #[error("spool {}: no such directory; create it with `spoolq init {}`", path.display(), path.display())]
     NotFound {
         /// The missing directory.
         path: PathBuf,
     },
-    /// A folder is a symlink or not a directory: refused, never followed.
+    /// One of the spool's folders does not exist.
     #[error(
-        "spool folder {} is a symbolic link or not a directory; spoolq never follows links \
-         inside a spool: replace it with a real directory", path.display()
+        "spool {} has no {folder}/ folder; `spoolq init {}` creates the missing folders and \
+         leaves the jobs in the others alone",
+        spool.display(), spool.display()
     )]
+    FolderMissing {
+        /// The spool.
+        spool: PathBuf,
+        /// The missing folder's name.
+        folder: &'static str,
+    },
+    /// The spool's path is not a directory (a regular file, say).
+    #[error(
+        "spool {} is a {kind}, not a directory: give the spool's directory (`spoolq init DIR` \
+         makes one)",
+        path.display()
+    )]
+    RootNotADirectory {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead ("regular file", ...).
+        kind: &'static str,
+    },
+    /// A folder is a symlink or not a directory: refused, never followed.
+    #[error("spool folder {} is a {kind}, not a directory; {}", path.display(), folder_fix(kind))]
     NotADirectory {
         /// The folder.
         path: PathBuf,
+        /// What it is instead ("symbolic link", "regular file", ...).
+        kind: &'static str,
     },
     /// Any other failure of a directory operation.
     #[error(transparent)]
     Io(#[from] spoolq_os::Error),
+}
+
+/// What to do about a folder that is not a directory.
+fn folder_fix(kind: &str) -> &'static str {
+    if kind == FileKind::Symlink.describe() {
+        "spoolq never follows links inside a spool: replace it with a real directory"
+    } else {
+        "move it out of the spool, then `spoolq init` on the spool makes the folder"
+    }
+}
+
+/// What is at `path`, not following a symlink, for messages.
+fn kind_at(path: &Path) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return "missing file";
+    };
+    let t = meta.file_type();
+    let kind = if t.is_symlink() {
+        FileKind::Symlink
+    } else if t.is_dir() {
+        FileKind::Directory
+    } else if t.is_file() {
+        FileKind::Regular
+    } else if t.is_fifo() {
+        FileKind::Fifo
+    } else if t.is_socket() {
+        FileKind::Socket
+    } else if t.is_char_device() {
+        FileKind::CharDevice
+    } else if t.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Unknown
+    };
+    kind.describe()
 }
 
 /// Why `spoolq init` refused or failed.
@@ -139,8 +198,28 @@ fn classify(path: &Path, e: spoolq_os::Error) -> LayoutError {
         },
         Some(Errno::ELOOP) | Some(Errno::ENOTDIR) => LayoutError::NotADirectory {
             path: path.to_owned(),
+            kind: kind_at(path),
         },
         _ => LayoutError::Io(e),
+    }
+}
+
+/// [`classify`] for the spool's own directory.
+fn classify_root(path: &Path, e: spoolq_os::Error) -> LayoutError {
+    match classify(path, e) {
+        LayoutError::NotADirectory { path, kind } => LayoutError::RootNotADirectory { path, kind },
+        other => other,
+    }
+}
+
+/// [`classify`] for folder `name` of the spool at `root`.
+fn classify_folder(root: &Path, name: &'static str, e: spoolq_os::Error) -> LayoutError {
+    match classify(&root.join(name), e) {
+        LayoutError::NotFound { .. } => LayoutError::FolderMissing {
+            spool: root.to_owned(),
+            folder: name,
+        },
+        other => other,
     }
 }
 
@@ -157,7 +236,7 @@ fn make_root(path: &Path) -> Result<(PathBuf, Dir), LayoutError> {
     let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
         path: path.to_owned(),
     })?;
-    let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
+    let root = Dir::open(&root_path).map_err(|e| classify_root(path, e))?;
     Ok((root_path, root))
 }
 
@@ -169,11 +248,11 @@ impl Spool {
         let root_path = std::fs::canonicalize(path).map_err(|_| LayoutError::NotFound {
             path: path.to_owned(),
         })?;
-        let root = Dir::open(&root_path).map_err(|e| classify(path, e))?;
-        let sub = |name: &str| -> Result<Arc<Dir>, LayoutError> {
+        let root = Dir::open(&root_path).map_err(|e| classify_root(path, e))?;
+        let sub = |name: &'static str| -> Result<Arc<Dir>, LayoutError> {
             root.open_subdir(OsStr::new(name))
                 .map(Arc::new)
-                .map_err(|e| classify(&root_path.join(name), e))
+                .map_err(|e| classify_folder(&root_path, name, e))
         };
         Ok(Spool {
             tmp: sub("tmp")?,
@@ -247,6 +326,11 @@ impl Spool {
                 };
                 let is_folder = FOLDERS.iter().any(|f| OsStr::new(f) == name);
                 if is_folder && kind == Some(spoolq_os::FileKind::Directory) {
+                    continue;
+                }
+                // A paused spool's marker (`spoolq pause`) is the spool's own.
+                if name == crate::pause::PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular)
+                {
                     continue;
                 }
                 count += 1;
@@ -331,6 +415,20 @@ impl Spool {
         ]
     }
 
+    /// The first of tmp/, retry/ and failed/ that is not on new/'s mount, if any, with
+    /// new/'s path: jobs move between those four folders by rename, which cannot cross
+    /// file systems, nor mounts of one (a bind mount). journal/ may be on another one: no
+    /// job moves through it.
+    pub fn folder_on_another_mount(&self) -> Result<Option<PathBuf>, spoolq_os::Error> {
+        let new = self.new.mount()?;
+        for dir in [&self.tmp, &self.retry, &self.failed] {
+            if !dir.mount()?.same_as(new) {
+                return Ok(Some(dir.path().to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Checks that every folder held open is still the folder at its name (not moved
     /// away, not replaced by a symlink). Returns the names of those that are not.
     pub fn moved_folders(&self) -> Vec<&'static str> {
@@ -339,6 +437,36 @@ impl Spool {
             .filter(|(name, dir)| !matches!(dir.still_at(&self.root, OsStr::new(name)), Ok(true)))
             .map(|(name, _)| name)
             .collect()
+    }
+
+    /// Finishes the publish of job `id` whose file in new/ (inode `ino`) still has its
+    /// producer's name in tmp/: where the file system has no no-replace rename
+    /// (GlusterFS), a drop links the file into new/ and then unlinks its tmp/ name, so for
+    /// an instant (or for good, if the producer died in between) the job has two links.
+    /// Removes that tmp/ name (`<id>.<pid>.<sequence>`, as [`Spool::drop_job`] names it)
+    /// and returns true; false when tmp/ holds no name of this id for this inode. The
+    /// caller holds the job's lock; the producer, finding its tmp/ name gone, takes its
+    /// publish as done.
+    pub fn finish_publish(&self, id: JobId, ino: u64) -> Result<bool, spoolq_os::Error> {
+        let prefix = format!("{id}.");
+        for name in self.tmp.entries()? {
+            let name = name?;
+            if !name.as_encoded_bytes().starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            match self.tmp.stat_at(&name) {
+                Ok(stat) if stat.ino == ino => {
+                    return match self.tmp.unlink(&name) {
+                        Err(e) if !e.is_not_found() => Err(e),
+                        _ => Ok(true),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// Drops a new job atomically: write it into tmp/, optionally fsync it, rename it into
@@ -374,6 +502,34 @@ impl Spool {
         payload: &mut dyn Read,
         durability: Durability,
     ) -> Result<Dropped, DropError> {
+        let ready = ReadyName::new(id, 0).to_os_string();
+        self.drop_into(id, payload, durability, &self.new, &ready)
+    }
+
+    /// Drops a job that becomes claimable at `due`: written as [`Spool::drop_job`] writes
+    /// one, then renamed into retry/ as `<id>.0.<due ms>` ([`RetryName`] with no attempt
+    /// made), without replacing anything. The daemon's retry mover moves it to
+    /// `new/<id>` once due, as it moves a retry. `durability.fsync_dir` fsyncs retry/.
+    pub fn schedule_job(
+        &self,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+        due: std::time::SystemTime,
+    ) -> Result<Dropped, DropError> {
+        let scheduled = RetryName::new(id, 0, due).to_os_string();
+        self.drop_into(id, payload, durability, &self.retry, &scheduled)
+    }
+
+    /// Writes a job into tmp/ and publishes it as `to/name`.
+    fn drop_into(
+        &self,
+        id: JobId,
+        payload: &mut dyn Read,
+        durability: Durability,
+        to: &Dir,
+        name: &OsStr,
+    ) -> Result<Dropped, DropError> {
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         let tmp_name = format!(
             "{id}.{}.{}",
@@ -382,7 +538,7 @@ impl Spool {
         );
         let tmp_name = OsStr::new(&tmp_name);
         let file = self.tmp.create_new(tmp_name, 0o640)?;
-        let result = self.write_and_publish(&file, tmp_name, id, payload, durability);
+        let result = self.write_and_publish(&file, tmp_name, id, payload, durability, to, name);
         if result.is_err() {
             // Best effort: the temp file may already be gone (renamed, or never made).
             let _ = self.tmp.unlink(tmp_name);
@@ -390,6 +546,7 @@ impl Spool {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_and_publish(
         &self,
         file: &std::fs::File,
@@ -397,6 +554,8 @@ impl Spool {
         id: JobId,
         payload: &mut dyn Read,
         durability: Durability,
+        to: &Dir,
+        name: &OsStr,
     ) -> Result<Dropped, DropError> {
         let io_err = |source: std::io::Error| DropError::Write {
             path: self.tmp.display_path(tmp_name),
@@ -422,8 +581,20 @@ impl Spool {
             let mut writer = std::io::BufWriter::with_capacity(64 * 1024, file);
             writer.write_all(&rendered).map_err(io_err)?;
             writer.write_all(&small).map_err(io_err)?;
-            let rest = std::io::copy(payload, &mut writer)
-                .map_err(|source| DropError::Payload { source })?;
+            // Copied by hand rather than with io::copy, so that a failed write (a full
+            // disk) is told from a failed read of the payload.
+            let mut buffer = vec![0; 64 * 1024];
+            let mut rest = 0u64;
+            loop {
+                let n = match payload.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(source) => return Err(DropError::Payload { source }),
+                };
+                writer.write_all(&buffer[..n]).map_err(io_err)?;
+                rest += n as u64;
+            }
             writer.flush().map_err(io_err)?;
             drop(writer);
             let length = small.len() as u64 + rest;
@@ -437,14 +608,13 @@ impl Spool {
         if durability.fsync_file {
             file.sync_all().map_err(io_err)?;
         }
-        let ready = ReadyName::new(id, 0).to_os_string();
-        match self.tmp.rename_noreplace(tmp_name, &self.new, &ready) {
+        match self.tmp.rename_noreplace(tmp_name, to, name) {
             Ok(()) => {}
             Err(e) if e.is_already_exists() => return Err(DropError::IdTaken { id }),
             Err(e) => return Err(e.into()),
         }
         if durability.fsync_dir {
-            self.new.sync()?;
+            to.sync()?;
         }
         Ok(Dropped {
             id,
@@ -490,23 +660,25 @@ pub struct Dropped {
     pub header_len: u64,
 }
 
-/// Why a drop failed. Nothing was published.
+/// Why a drop failed. Nothing was published, and the drop's own file in tmp/ was
+/// removed.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
-    /// new/ already holds a job of this id; it was left alone.
-    #[error("job id {id} is already in new/: refusing to replace it")]
+    /// The name it would be published under is taken (new/ holds a job of this id, or
+    /// retry/ one scheduled for the same millisecond); it was left alone.
+    #[error("job id {id} is already in the spool: refusing to replace it")]
     IdTaken {
         /// The id.
         id: JobId,
     },
     /// The payload's reader failed.
-    #[error("reading the payload: {source}")]
+    #[error("reading the payload: {}", spoolq_os::describe_io(source))]
     Payload {
         /// The reader's error.
         source: std::io::Error,
     },
     /// Writing or fsyncing the temporary file failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {}", path.display(), spoolq_os::describe_io(source))]
     Write {
         /// The temporary file in tmp/.
         path: PathBuf,

@@ -13,9 +13,12 @@ pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod names;
+pub mod pause;
 pub mod status;
 
-pub use codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, UnknownWord, Word};
+pub use codes::{
+    DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, UnknownWord, Word,
+};
 pub use failed::{FailedEntry, FailedName, FoundIn, Reason, ReasonCode};
 pub use job::{FORMAT_VERSION, HeaderError, Job, JobHeader, JobId, ParseJobIdError};
 pub use journal::{
@@ -26,3 +29,4 @@ pub use layout::{
     CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,
 };
 pub use names::{ReadyName, RetryName};
+pub use pause::{PAUSE_MARKER, Pause, Paused};

@@ -4,11 +4,22 @@
 //! understand (a newer spoolq writing into the spool).
 //!
 //! Everything here is read-only and lock-free where the platform allows it. "In flight"
-//! means "some process holds the claim lock on the file in new/". On Linux that is read
-//! from `/proc/locks`, matched by device and inode, without opening a single job file;
-//! elsewhere (macOS, the BSDs) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh
-//! descriptor ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that
-//! job for an instant (it finds it again on its next scan) but never takes or loses it.
+//! means "some process holds the claim lock on the file in new/". On Linux, on a local
+//! file system, that is read from `/proc/locks`, matched by device and inode, without
+//! opening a single job file. Elsewhere (macOS, the BSDs) and on a file system other
+//! hosts share (whose locks `/proc/locks` does not list: FUSE, or those of other hosts
+//! on NFS) it is a `flock(LOCK_SH | LOCK_NB)` probe on a fresh descriptor
+//! ([`spoolq_os::Dir::probe_locked`]), which can make a consumer skip that job for an
+//! instant (it finds it again on its next scan) but never takes or loses it. When
+//! neither can tell, in flight is unknown, never a guessed 0.
+//!
+//! Anyone who can read a job file can lock it, and a daemon skips a locked job for as
+//! long as the lock is held, so "in flight" is not always a daemon at work. On Linux
+//! /proc/locks names the process that took each lock: status says whether it is a
+//! spoolq daemon of this spool (a daemon journal in journal/ names this host and that
+//! pid, and was started after that process was) and names any other holder
+//! ([`LockHolders`]). A probe names nobody (macOS keeps no lock table; a shared file
+//! system's locks are not in /proc/locks): a held job is "held by another process".
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -22,7 +33,7 @@ use crate::codes::ReleaseCause;
 use crate::failed::FailedEntry;
 use crate::job::JobId;
 use crate::journal::{
-    Event, FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry,
+    Event, FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry, Writer,
 };
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
@@ -52,13 +63,25 @@ pub struct Status {
     pub in_flight: Option<u64>,
     /// How `in_flight` was found.
     pub in_flight_method: InFlightMethod,
+    /// The spool's pause (`spoolq pause`), if it is paused: its daemons claim nothing.
+    pub paused: Option<PausedStatus>,
+    /// The file system new/ is on, and whether spoolq's one-host assumptions hold there.
+    pub file_system: FileSystemStatus,
+    /// Who holds the locks counted in `in_flight`.
+    pub lock_holders: LockHolders,
     /// Names in new/ starting with `.` (`.DS_Store`, editor files): never claimed, but they
     /// keep launchd's QueueDirectories and systemd's DirectoryNotEmpty= firing.
     pub hidden_in_new: u64,
     /// The oldest ready (unclaimed) job, if any.
     pub oldest_ready: Option<OldestReady>,
-    /// Jobs waiting out a backoff in retry/.
+    /// Jobs waiting out a backoff in retry/ after a failed attempt (names
+    /// `<id>.<n>.<due>` with `n` of at least 1); names the daemon does not know are
+    /// counted here too, as `unparsable`.
     pub retry: RetryStatus,
+    /// Jobs in retry/ before their first attempt, produced for a later time (`spoolq
+    /// produce --at` or `--delay`: `<id>.0.<due>`). Never called a retry: nothing has
+    /// failed.
+    pub scheduled: RetryStatus,
     /// Dead letters and quarantined files in failed/ (reason files not counted).
     pub failed: u64,
     /// Files in tmp/: drops in progress, or leftovers of crashed producers.
@@ -99,6 +122,16 @@ pub struct StuckJob {
     pub detail: String,
 }
 
+/// A paused spool's marker, as status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PausedStatus {
+    /// Since when, who paused it and why.
+    #[serde(flatten)]
+    pub pause: crate::pause::Pause,
+    /// Seconds from `since` to the snapshot.
+    pub for_secs: f64,
+}
+
 /// Problems met reading journal/.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JournalProblems {
@@ -126,16 +159,69 @@ pub struct UnknownRecords {
     pub first: Vec<UnknownEntry>,
 }
 
+/// The file system of a spool.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSystemStatus {
+    /// Its type as the mount table names it (`ext4`, `nfs4`, `fuse.juicefs`).
+    pub name: String,
+    /// `local`, `shared` (other hosts may reach it) or `unknown`.
+    pub sharing: &'static str,
+    /// Whether spoolq's one-host assumptions (every change seen by the watcher, every
+    /// lock in `/proc/locks`, lookups and stats answered by the kernel) are known to hold.
+    pub local_assumptions_hold: bool,
+}
+
+/// Who holds the locks of in-flight jobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LockHolders {
+    /// Jobs locked by a spoolq daemon of this spool: being handled.
+    pub by_spoolq_daemons: u64,
+    /// Jobs locked by another process: no daemon can claim them for as long as it holds
+    /// the lock (anyone who can read a job file can lock it).
+    pub by_others: u64,
+    /// Jobs locked by a process this status cannot name (macOS keeps no lock table; an
+    /// open-file-description lock carries no pid).
+    pub unknown: u64,
+    /// The held jobs and their holders, those not held by a spoolq daemon first, at most
+    /// [`HELD_LISTED`].
+    pub held: Vec<HeldJob>,
+}
+
+/// How many held jobs a status lists with their holders.
+pub const HELD_LISTED: usize = 20;
+
+/// One locked job in new/ and who holds its lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldJob {
+    /// Its name in new/.
+    pub name: String,
+    /// The process that took the lock (/proc/locks), when known.
+    pub pid: Option<u32>,
+    /// That process still runs. When it does not, the lock lives on in a descriptor it
+    /// passed on (to a child it started), which some other process still holds.
+    pub running: bool,
+    /// Its command name, when it runs and /proc shows it.
+    pub command: Option<String>,
+    /// It is (or was) a spoolq daemon of this spool.
+    pub spoolq_daemon: bool,
+    /// The lock is exclusive (a daemon's claim is), not shared; None when unknown.
+    pub exclusive: Option<bool>,
+}
+
 /// How in-flight jobs were detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InFlightMethod {
     /// Read from `/proc/locks` (Linux): no lock taken, no job file opened.
     ProcLocks,
-    /// A shared non-blocking flock probe per file (macOS, BSDs).
+    /// A shared non-blocking flock probe per file (macOS, BSDs, and file systems shared
+    /// with other hosts, whose locks `/proc/locks` does not list).
     FlockProbe,
     /// `/proc/locks` could not be read; nothing was probed, so as not to disturb claims.
     Unavailable,
+    /// A lock probe failed with an error that says nothing about the lock (the file
+    /// system may not support the probe): not known.
+    ProbeFailed,
 }
 
 /// The oldest job waiting in new/.
@@ -169,14 +255,15 @@ pub enum AgeSource {
 /// at once; an id much older or newer than its file was chosen by someone else.
 pub const ID_TIME_TOLERANCE: Duration = Duration::from_secs(60);
 
-/// retry/ in numbers.
+/// Jobs in retry/ in numbers: those waiting for a retry, or those scheduled.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetryStatus {
-    /// Files waiting in retry/.
+    /// Files waiting.
     pub waiting: u64,
     /// Of those, how many are already due (the daemon moves them back to new/ shortly).
     pub due_now: u64,
-    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them.
+    /// Names that are not `<id>.<attempts>.<due ms>`; the daemon never moves them
+    /// (always 0 for scheduled jobs).
     pub unparsable: u64,
     /// The earliest due time (RFC 3339, UTC), if any job waits.
     pub next_due: Option<String>,
@@ -184,17 +271,21 @@ pub struct RetryStatus {
     pub next_due_in_secs: Option<f64>,
 }
 
-/// A process that journaled recently, from its journal file's name and mtime.
+/// A process that journaled recently, from its journal file's name and mtime; or the
+/// shared journal of one-shot processes (`spoolq produce`, `spoolq requeue`) of a host,
+/// which stands for however many wrote it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentProcess {
     /// What kind of process it is.
     pub role: Role,
     /// Its host, as its journal file's name carries it.
     pub host: String,
-    /// Its process id.
-    pub pid: u32,
-    /// When the process started its journal (RFC 3339).
-    pub started: String,
+    /// Its process id; `None` for a shared journal.
+    pub pid: Option<u32>,
+    /// Whether this is the shared journal of one-shot processes.
+    pub shared: bool,
+    /// When the process started its journal (RFC 3339); `None` for a shared journal.
+    pub started: Option<String>,
     /// Seconds since its journal was last written.
     pub last_write_secs_ago: f64,
     /// Its most recently written journal file.
@@ -243,11 +334,23 @@ impl Status {
             }
         }
 
-        let (locked, method) = locked_names(new_dir, &jobs)?;
-        let in_flight = match method {
-            InFlightMethod::Unavailable => None,
-            _ => Some(locked.len() as u64),
+        let file_system = match new_dir.file_system() {
+            Ok(fs) => fs,
+            Err(_) => spoolq_os::FileSystem {
+                name: "unknown".to_owned(),
+                sharing: spoolq_os::Sharing::Unknown,
+            },
         };
+        let (locks, method) = if file_system.sharing.local_assumptions_hold() {
+            locked_names(new_dir, &jobs)?
+        } else {
+            probe_locked_names(new_dir, &jobs)?
+        };
+        let in_flight = match method {
+            InFlightMethod::Unavailable | InFlightMethod::ProbeFailed => None,
+            _ => Some(locks.len() as u64),
+        };
+        let locked: HashSet<&OsStr> = locks.keys().map(OsString::as_os_str).collect();
 
         let ready_jobs: Vec<&OsString> = jobs
             .iter()
@@ -256,28 +359,22 @@ impl Status {
         let oldest = oldest_ready(new_dir, &ready_jobs, now)?;
         let ready = jobs.len() as u64 - locked.len() as u64;
 
-        let mut retry = RetryStatus::default();
-        let mut next_due: Option<SystemTime> = None;
+        let mut retry = Waiting::default();
+        let mut scheduled = Waiting::default();
         for name in names(spool.retry())? {
             if names::is_hidden(&name) {
                 continue;
             }
-            retry.waiting += 1;
             match RetryName::parse(&name) {
-                Some(r) => {
-                    let due = r.due();
-                    if due <= now {
-                        retry.due_now += 1;
-                    }
-                    if next_due.is_none_or(|d| due < d) {
-                        next_due = Some(due);
-                    }
+                Some(r) if r.attempts == 0 => scheduled.add(r.due(), now),
+                Some(r) => retry.add(r.due(), now),
+                None => {
+                    retry.status.waiting += 1;
+                    retry.status.unparsable += 1;
                 }
-                None => retry.unparsable += 1,
             }
         }
-        retry.next_due = next_due.map(rfc3339);
-        retry.next_due_in_secs = next_due.map(|d| secs_between(now, d));
+        let (retry, scheduled) = (retry.finish(now), scheduled.finish(now));
 
         let failed = names(spool.failed())?
             .iter()
@@ -288,6 +385,7 @@ impl Status {
             .filter(|n| !names::is_hidden(n))
             .count() as u64;
         let mut journals = recent_journals(spool.journal(), now)?;
+        let lock_holders = lock_holders(&locks, &journals.daemons);
         let unknown_records = unknown_records(
             spool.journal(),
             &journals.latest_files,
@@ -310,12 +408,33 @@ impl Status {
             ..
         } = journals;
 
+        let paused = match spool.pause_state() {
+            Ok(pause) => pause.map(|pause| PausedStatus {
+                for_secs: pause.age_secs(now),
+                pause,
+            }),
+            Err(crate::layout::LayoutError::Io(e)) => return Err(e.into()),
+            Err(e) => {
+                return Err(StatusError::Io(spoolq_os::Error::io(
+                    spoolq_os::Op::Read,
+                    &spool.path().join(crate::pause::PAUSE_MARKER),
+                    std::io::Error::other(e.to_string()),
+                )));
+            }
+        };
         Ok(Status {
             spool: spool.path().to_owned(),
             taken_at: rfc3339(now),
             ready,
             in_flight,
             in_flight_method: method,
+            paused,
+            file_system: FileSystemStatus {
+                sharing: file_system.sharing.as_str(),
+                local_assumptions_hold: file_system.sharing.local_assumptions_hold(),
+                name: file_system.name,
+            },
+            lock_holders,
             hidden_in_new,
             oldest_ready: oldest.map(|(t, name, source)| OldestReady {
                 name: names::printable(name),
@@ -323,6 +442,7 @@ impl Status {
                 source,
             }),
             retry,
+            scheduled,
             failed,
             tmp,
             recent_processes,
@@ -331,6 +451,31 @@ impl Status {
             journal_problems,
             stuck,
         })
+    }
+}
+
+/// Jobs in retry/ of one kind, while they are counted.
+#[derive(Default)]
+struct Waiting {
+    status: RetryStatus,
+    next_due: Option<SystemTime>,
+}
+
+impl Waiting {
+    fn add(&mut self, due: SystemTime, now: SystemTime) {
+        self.status.waiting += 1;
+        if due <= now {
+            self.status.due_now += 1;
+        }
+        if self.next_due.is_none_or(|d| due < d) {
+            self.next_due = Some(due);
+        }
+    }
+
+    fn finish(mut self, now: SystemTime) -> RetryStatus {
+        self.status.next_due = self.next_due.map(rfc3339);
+        self.status.next_due_in_secs = self.next_due.map(|d| secs_between(now, d));
+        self.status
     }
 }
 
@@ -403,20 +548,20 @@ fn oldest_ready<'a>(
     Ok(None)
 }
 
-/// The names among `jobs` whose lock is held right now.
+/// The locks taken on a job file: who took each, as far as the platform tells.
+type Locks = BTreeMap<OsString, Vec<ProcLock>>;
+
+/// The names among `jobs` whose lock is held right now, each with its locks.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn locked_names(
-    dir: &Dir,
-    jobs: &[std::ffi::OsString],
-) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
+fn locked_names(dir: &Dir, jobs: &[OsString]) -> Result<(Locks, InFlightMethod), StatusError> {
     use spoolq_os::fs::{device_major, device_minor};
 
     let Ok(text) = std::fs::read_to_string("/proc/locks") else {
-        return Ok((HashSet::new(), InFlightMethod::Unavailable));
+        return Ok((Locks::new(), InFlightMethod::Unavailable));
     };
     let table = parse_proc_locks(&text);
     if table.is_empty() || jobs.is_empty() {
-        return Ok((HashSet::new(), InFlightMethod::ProcLocks));
+        return Ok((Locks::new(), InFlightMethod::ProcLocks));
     }
     // /proc/locks names the device of the file system's superblock. For most file
     // systems that is st_dev; on btrfs subvolumes and overlayfs stat reports another
@@ -424,7 +569,7 @@ fn locked_names(
     let mount_dev = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|info| mount_device(&info, dir.path()));
-    let mut locked = HashSet::new();
+    let mut locked = Locks::new();
     for name in jobs {
         let stat = match dir.stat_at(name) {
             Ok(stat) => stat,
@@ -434,22 +579,30 @@ fn locked_names(
         if stat.kind != FileKind::Regular {
             continue;
         }
-        let held = table.contains(&(device_major(stat.dev), device_minor(stat.dev), stat.ino))
-            || mount_dev.is_some_and(|(ma, mi)| table.contains(&(ma, mi, stat.ino)));
-        if held {
-            locked.insert(name.clone());
+        let held = table
+            .get(&(device_major(stat.dev), device_minor(stat.dev), stat.ino))
+            .or_else(|| mount_dev.and_then(|(ma, mi)| table.get(&(ma, mi, stat.ino))));
+        if let Some(locks) = held {
+            locked.insert(name.clone(), locks.clone());
         }
     }
     Ok((locked, InFlightMethod::ProcLocks))
 }
 
-/// The names among `jobs` whose lock is held right now.
+/// The names among `jobs` whose lock is held right now; who holds them is not known.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn locked_names(
+fn locked_names(dir: &Dir, jobs: &[OsString]) -> Result<(Locks, InFlightMethod), StatusError> {
+    probe_locked_names(dir, jobs)
+}
+
+/// The names among `jobs` whose lock is held right now, by a shared lock probe of each
+/// (who holds them is not known); [`InFlightMethod::ProbeFailed`] when a probe fails
+/// with an error that says nothing about the lock.
+fn probe_locked_names(
     dir: &Dir,
-    jobs: &[std::ffi::OsString],
-) -> Result<(HashSet<std::ffi::OsString>, InFlightMethod), StatusError> {
-    let mut locked = HashSet::new();
+    jobs: &[OsString],
+) -> Result<(Locks, InFlightMethod), StatusError> {
+    let mut locked = Locks::new();
     for name in jobs {
         // Only regular files: opening a FIFO or a device to probe it would be wrong.
         match dir.stat_at(name) {
@@ -460,28 +613,143 @@ fn locked_names(
         }
         match dir.probe_locked(name) {
             Ok(true) => {
-                locked.insert(name.clone());
+                locked.insert(name.clone(), Vec::new());
             }
             Ok(false) => {}
-            // Gone (completed meanwhile), or unreadable by us: not known to be in flight.
+            // Gone (completed meanwhile, here or through another host's mount), or
+            // unreadable by us: not known to be in flight.
             Err(e)
-                if e.is_not_found()
+                if e.is_gone()
                     || matches!(e.errno(), Some(x) if x == spoolq_os::Errno::EACCES
                         || x == spoolq_os::Errno::EPERM
                         || x == spoolq_os::Errno::ELOOP) => {}
-            Err(e) => return Err(e.into()),
+            // The lock call itself failed (ENOLCK, EOPNOTSUPP, EIO): the count would be a
+            // guess.
+            Err(_) => return Ok((Locks::new(), InFlightMethod::ProbeFailed)),
         }
     }
     Ok((locked, InFlightMethod::FlockProbe))
 }
 
-/// The held locks of a `/proc/locks` text as `(major, minor, inode)`. Waiters (`->`
-/// lines), leases and delegations are left out; unparsable lines are skipped.
+/// A held lock from `/proc/locks`: who took it, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProcLock {
+    /// The process that took it; None for a lock that names none (an OFD lock, `-1`).
+    pub pid: Option<u32>,
+    /// `WRITE` (exclusive) rather than `READ` (shared).
+    pub exclusive: bool,
+}
+
+/// Daemon journals of this host in journal/, by pid: when each was started (ms since
+/// the epoch). Read from their names only.
+type DaemonJournals = BTreeMap<u32, Vec<u64>>;
+
+/// Who holds each of `locks`, judged against the daemon journals of this spool.
+fn lock_holders(locks: &Locks, daemons: &DaemonJournals) -> LockHolders {
+    let booted = boot_time().map(millis);
+    let mut holders = LockHolders::default();
+    let mut held = Vec::new();
+    for (name, entries) in locks {
+        let name = names::printable(name);
+        let Some(lock) = entries
+            .iter()
+            .max_by_key(|l| (l.exclusive, l.pid.is_some()))
+        else {
+            holders.unknown += 1;
+            held.push(HeldJob {
+                name,
+                pid: None,
+                running: false,
+                command: None,
+                spoolq_daemon: false,
+                exclusive: None,
+            });
+            continue;
+        };
+        let Some(pid) = lock.pid else {
+            holders.unknown += 1;
+            held.push(HeldJob {
+                name,
+                pid: None,
+                running: false,
+                command: None,
+                spoolq_daemon: false,
+                exclusive: Some(lock.exclusive),
+            });
+            continue;
+        };
+        let process = running_process(pid);
+        let spoolq_daemon = daemons.get(&pid).is_some_and(|starts| {
+            starts.iter().any(|&start_ms| match &process {
+                // The journal was started by this very process, not by an earlier one
+                // with the same pid (the boot time is in whole seconds).
+                Some((started, _)) => start_ms + 1000 >= millis(*started),
+                // Exited: a journal of this boot (a pid of an earlier boot is another
+                // process).
+                None => booted.is_none_or(|booted| start_ms + 1000 >= booted),
+            })
+        });
+        if spoolq_daemon {
+            holders.by_spoolq_daemons += 1;
+        } else {
+            holders.by_others += 1;
+        }
+        held.push(HeldJob {
+            name,
+            pid: Some(pid),
+            running: process.is_some(),
+            command: process.and_then(|(_, command)| command),
+            spoolq_daemon,
+            exclusive: Some(lock.exclusive),
+        });
+    }
+    // What needs a look first: jobs not held by a running spoolq daemon.
+    held.sort_by_key(|h| (h.spoolq_daemon && h.running, h.name.clone()));
+    held.truncate(HELD_LISTED);
+    holders.held = held;
+    holders
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When the system booted, where the platform says (Linux: /proc/stat).
+fn boot_time() -> Option<SystemTime> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        spoolq_os::process::boot_time()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
+    }
+}
+
+/// When process `pid` started and its command name, if it runs (Linux: from /proc;
+/// elsewhere locks name no pid, so nothing is asked).
+fn running_process(pid: u32) -> Option<(SystemTime, Option<String>)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        spoolq_os::process::process_info(pid).map(|p| (p.started, p.command))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// The held locks of a `/proc/locks` text by `(major, minor, inode)`, each with who
+/// took it. Waiters (`->` lines), leases and delegations are left out; unparsable lines
+/// are skipped.
 ///
-/// A line reads `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`: the device
-/// numbers in hex, the inode in decimal.
-pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
-    let mut held = HashSet::new();
+/// A line reads `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`: the kind, the
+/// access (WRITE: exclusive), the pid (-1 for an open-file-description lock), the
+/// device numbers in hex and the inode in decimal.
+pub fn parse_proc_locks(text: &str) -> BTreeMap<(u32, u32, u64), Vec<ProcLock>> {
+    let mut held: BTreeMap<(u32, u32, u64), Vec<ProcLock>> = BTreeMap::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
         let _id = fields.next();
@@ -490,6 +758,9 @@ pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
             // "->" (a blocked waiter), LEASE, DELEG, BREAKING, ...
             continue;
         }
+        let _advisory = fields.next();
+        let exclusive = fields.next() == Some("WRITE");
+        let pid = fields.next().and_then(|p| p.parse::<u32>().ok());
         // The dev:ino field is the first one with two colons.
         let Some(triple) = fields.find(|f| f.matches(':').count() == 2) else {
             continue;
@@ -504,7 +775,9 @@ pub fn parse_proc_locks(text: &str) -> HashSet<(u32, u32, u64)> {
             u32::from_str_radix(minor, 16),
             ino.parse::<u64>(),
         ) {
-            held.insert((major, minor, ino));
+            held.entry((major, minor, ino))
+                .or_default()
+                .push(ProcLock { pid, exclusive });
         }
     }
     held
@@ -574,19 +847,23 @@ struct RecentJournals {
     unrecognized: u64,
     /// Journal names that are not regular files.
     problems: JournalProblems,
+    /// Every daemon journal of this host, whatever its age.
+    daemons: DaemonJournals,
 }
 
 fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusError> {
-    // One entry per process (a process rotates through several files): its latest write.
-    type Process = (Role, String, u32, u64);
+    // One entry per process (a process rotates through several files), or per shared
+    // journal: its latest write.
+    type Process = (Role, String, Writer);
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
     // A daemon of this host by (pid, start): its latest file by sequence.
+    let mut daemon_files: BTreeMap<(u32, u64), (u32, OsString, String)> = BTreeMap::new();
+    let mut unrecognized = 0;
+    let mut problems = JournalProblems::default();
+    let mut daemons = DaemonJournals::new();
     let this_host = spoolq_os::hostname()
         .ok()
         .map(|host| JournalName::new(Role::Daemon, &host, 0, 0).host);
-    let mut daemons: BTreeMap<(u32, u64), (u32, OsString, String)> = BTreeMap::new();
-    let mut unrecognized = 0;
-    let mut problems = JournalProblems::default();
     for name in names(dir)? {
         let Some(parsed) = JournalName::parse(&name) else {
             if !names::is_hidden(&name) {
@@ -594,6 +871,12 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             }
             continue;
         };
+        if parsed.role == Role::Daemon
+            && this_host.as_deref() == Some(parsed.host.as_str())
+            && let (Some(pid), Some(start_ms)) = (parsed.pid(), parsed.start_ms())
+        {
+            daemons.entry(pid).or_default().push(start_ms);
+        }
         let mtime = match dir.stat_at(&name) {
             Ok(stat) if stat.kind == FileKind::Regular => stat.mtime,
             Ok(stat) => {
@@ -612,9 +895,12 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
-        if parsed.role == Role::Daemon && this_host.as_deref() == Some(parsed.host.as_str()) {
-            let process = format!("{}:{}", parsed.host, parsed.pid);
-            let entry = daemons.entry((parsed.pid, parsed.start_ms)).or_insert((
+        if parsed.role == Role::Daemon
+            && this_host.as_deref() == Some(parsed.host.as_str())
+            && let (Some(pid), Some(start_ms)) = (parsed.pid(), parsed.start_ms())
+        {
+            let process = format!("{}:{}", parsed.host, pid);
+            let entry = daemon_files.entry((pid, start_ms)).or_insert((
                 parsed.sequence,
                 name.clone(),
                 process,
@@ -627,7 +913,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         if secs_between(mtime, now) > RECENT.as_secs_f64() {
             continue;
         }
-        let key = (parsed.role, parsed.host, parsed.pid, parsed.start_ms);
+        let key = (parsed.role, parsed.host, parsed.writer);
         latest
             .entry(key)
             .and_modify(|(t, f)| {
@@ -641,19 +927,29 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     let latest_files = latest.values().map(|(_, file)| file.clone()).collect();
     let mut processes: Vec<RecentProcess> = latest
         .into_iter()
-        .map(
-            |((role, host, pid, start_ms), (mtime, journal))| RecentProcess {
+        .map(|((role, host, writer), (mtime, journal))| {
+            let (pid, started) = match writer {
+                Writer::Process { pid, start_ms } => (
+                    Some(pid),
+                    Some(rfc3339(
+                        SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms),
+                    )),
+                ),
+                Writer::Shared { .. } => (None, None),
+            };
+            RecentProcess {
                 role,
                 host,
                 pid,
-                started: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms)),
+                shared: started.is_none(),
+                started,
                 last_write_secs_ago: secs_between(mtime, now),
                 journal: names::printable(&journal),
-            },
-        )
+            }
+        })
         .collect();
     processes.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
-    let live_daemon_files = daemons
+    let live_daemon_files = daemon_files
         .into_iter()
         .filter(|((pid, _), _)| spoolq_os::process::exists(*pid))
         .map(|(_, (_, file, process))| (file, process))
@@ -664,6 +960,7 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         live_daemon_files,
         unrecognized,
         problems,
+        daemons,
     })
 }
 
@@ -759,11 +1056,51 @@ mod tests {
                     3: OFDLCK ADVISORY  READ -1 00:2f:7 0 EOF\n\
                     4: LEASE  ACTIVE    READ 77 08:02:43 0 EOF\n\
                     5: FLOCK  ADVISORY  WRITE 1 <none>:0 0 EOF\n\
+                    6: FLOCK  ADVISORY  READ 7 08:02:42 0 EOF\n\
                     garbage\n";
         let held = parse_proc_locks(text);
-        let mut v: Vec<_> = held.into_iter().collect();
-        v.sort();
-        assert_eq!(v, [(0, 0x2f, 7), (8, 2, 42), (0xfd, 1, 1_234_567)]);
+        let lock = |pid, exclusive| ProcLock { pid, exclusive };
+        let expected = BTreeMap::from([
+            ((0, 0x2f, 7), vec![lock(None, false)]),
+            (
+                (8, 2, 42),
+                vec![lock(Some(99), false), lock(Some(7), false)],
+            ),
+            ((0xfd, 1, 1_234_567), vec![lock(Some(12345), true)]),
+        ]);
+        assert_eq!(held, expected);
+    }
+
+    #[test]
+    fn a_holder_is_a_daemon_only_if_its_journal_is_no_older_than_it() {
+        let me = std::process::id();
+        let started = millis(running_process(me).map_or(SystemTime::now(), |(t, _)| t));
+        let locks = Locks::from([
+            (
+                OsString::from("a"),
+                vec![ProcLock {
+                    pid: Some(me),
+                    exclusive: true,
+                }],
+            ),
+            (
+                OsString::from("b"),
+                vec![ProcLock {
+                    pid: None,
+                    exclusive: false,
+                }],
+            ),
+        ]);
+        let mine = DaemonJournals::from([(me, vec![started + 5])]);
+        let holders = lock_holders(&locks, &mine);
+        assert_eq!((holders.by_spoolq_daemons, holders.unknown), (1, 1));
+        // A journal of an earlier process that had this pid: not this process's.
+        let earlier = DaemonJournals::from([(me, vec![started.saturating_sub(60_000)])]);
+        if cfg!(target_os = "linux") {
+            let holders = lock_holders(&locks, &earlier);
+            assert_eq!(holders.by_others, 1, "{holders:?}");
+            assert!(holders.held.iter().any(|h| h.running && !h.spoolq_daemon));
+        }
     }
 
     #[test]

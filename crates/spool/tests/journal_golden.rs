@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use spoolq_claim::{Dir, Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Quarantined, Released, Requeued, Retry, Role, Start,
-    Stop, Stuck, parse_line,
+    ClaimStep, Claimed, Dead, Done, Paused, Produced, Pruned, Quarantined, Released, Requeued,
+    Resumed, Retry, Role, Start, Stop, Stuck, parse_line,
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
-    ReleaseCause, WriterOptions,
+    ReleaseCause, RequeueCause, WriterOptions,
 };
 
 fn golden_lines() -> Vec<String> {
@@ -260,6 +260,53 @@ fn golden_records() -> Vec<Record> {
                 strategy: Verified,
                 attempt: 2,
                 name: format!("{c}.1"),
+                result: None,
+            },
+        ),
+        booted(
+            921254491800,
+            "2026-12-01T21:42:41.588829Z",
+            Requeued {
+                job: job(c),
+                worker: 0,
+                strategy: Verified,
+                attempt: 3,
+                name: format!("{c}.2"),
+                result: Some(RequeueCause::Due),
+            },
+        ),
+        booted(
+            921254491900,
+            "2026-12-01T21:42:41.588929Z",
+            Requeued {
+                job: job(c),
+                worker: 0,
+                strategy: Verified,
+                attempt: 1,
+                name: c.to_owned(),
+                result: Some(RequeueCause::FromFailed),
+            },
+        ),
+        booted(
+            921254492000,
+            "2026-12-01T21:42:41.589029Z",
+            Pruned {
+                horizon_ns: 1_796_160_000_123_456_789,
+                detail: "files=3 bytes=4096".into(),
+            },
+        ),
+        booted(
+            921254492100,
+            "2026-12-01T21:42:41.589129Z",
+            Paused {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
+            },
+        ),
+        booted(
+            921254492200,
+            "2026-12-01T21:42:41.589229Z",
+            Resumed {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
             },
         ),
         record(

@@ -184,12 +184,30 @@ fn layout_is_created_idempotently_with_its_mode_and_refuses_symlinked_folders() 
     std::os::unix::fs::symlink(tmp.path().join("elsewhere"), root.join("retry")).unwrap();
     assert_eq!(spool.moved_folders(), ["retry"]);
     match Spool::open(&root) {
-        Err(LayoutError::NotADirectory { path }) => assert!(path.ends_with("retry")),
+        Err(e @ LayoutError::NotADirectory { .. }) => {
+            let LayoutError::NotADirectory { path, kind } = &e else {
+                unreachable!()
+            };
+            assert!(path.ends_with("retry"));
+            assert_eq!(*kind, "symbolic link");
+            assert!(e.to_string().contains("never follows links"), "{e}");
+        }
         other => panic!("expected NotADirectory, got {other:?}"),
     }
     match Spool::open(&tmp.path().join("missing")) {
         Err(e @ LayoutError::NotFound { .. }) => assert!(e.to_string().contains("spoolq init")),
         other => panic!("expected NotFound, got {other:?}"),
+    }
+    std::fs::remove_file(root.join("retry")).unwrap();
+    match Spool::open(&root) {
+        Err(LayoutError::FolderMissing { folder, .. }) => assert_eq!(folder, "retry"),
+        other => panic!("expected FolderMissing, got {other:?}"),
+    }
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    match Spool::open(&file) {
+        Err(LayoutError::RootNotADirectory { kind, .. }) => assert_eq!(kind, "regular file"),
+        other => panic!("expected RootNotADirectory, got {other:?}"),
     }
 }
 

@@ -166,6 +166,98 @@ pub fn skip(missing: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {missing}");
 }
 
+/// One volume of a shared file system mounted several times on this machine, each mount
+/// an independent client with its own caches standing in for a host: `scripts/shared-fs.sh
+/// up` brings them up and says which variables name them.
+#[derive(Debug, Clone)]
+pub struct SharedMounts {
+    /// The engine (`juicefs`, `glusterfs`).
+    pub engine: String,
+    /// The mount points, each reaching the same volume.
+    pub mounts: Vec<PathBuf>,
+}
+
+impl SharedMounts {
+    /// The mounts named by `SPOOLQ_SHARED_FS_MOUNTS` (comma-separated), of the engine
+    /// named by `SPOOLQ_SHARED_FS_ENGINE`; None (or a panic, if a named mount is no
+    /// directory) when the variable is unset.
+    pub fn from_env() -> Option<SharedMounts> {
+        let engine = std::env::var("SPOOLQ_SHARED_FS_ENGINE").unwrap_or_else(|_| "unknown".into());
+        SharedMounts::named("SPOOLQ_SHARED_FS_MOUNTS", &engine)
+    }
+
+    /// The GlusterFS mounts named by `SPOOLQ_GLUSTERFS_MOUNTS`.
+    pub fn glusterfs() -> Option<SharedMounts> {
+        SharedMounts::named("SPOOLQ_GLUSTERFS_MOUNTS", "glusterfs")
+    }
+
+    fn named(variable: &str, engine: &str) -> Option<SharedMounts> {
+        let value = std::env::var(variable)
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
+        let mounts: Vec<PathBuf> = value.split(',').map(|m| PathBuf::from(m.trim())).collect();
+        for mount in &mounts {
+            assert!(
+                mount.is_dir(),
+                "{variable} names {}, which is not a directory: is the volume mounted \
+                 (scripts/shared-fs.sh status)?",
+                mount.display()
+            );
+        }
+        assert!(mounts.len() >= 2, "{variable} names fewer than two mounts");
+        Some(SharedMounts {
+            engine: engine.to_owned(),
+            mounts,
+        })
+    }
+
+    /// A fresh folder on the volume, made through the first mount and seen through every
+    /// other, removed (through the first mount) when dropped.
+    pub fn scratch(&self) -> SharedScratch {
+        let dir = tempfile::Builder::new()
+            .prefix("spoolq-test-")
+            .tempdir_in(&self.mounts[0])
+            .expect("a folder on the shared volume");
+        let relative = dir
+            .path()
+            .strip_prefix(&self.mounts[0])
+            .expect("inside the first mount")
+            .to_owned();
+        let scratch = SharedScratch {
+            dir,
+            paths: self.mounts.iter().map(|m| m.join(&relative)).collect(),
+        };
+        // Another client may take a moment to see a name made through the first one.
+        for path in &scratch.paths {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while !path.is_dir() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} never appeared through its mount",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        scratch
+    }
+}
+
+/// A folder on a shared volume, with its path through each mount.
+#[derive(Debug)]
+pub struct SharedScratch {
+    dir: tempfile::TempDir,
+    /// The folder through each mount, in the order of the mounts.
+    pub paths: Vec<PathBuf>,
+}
+
+impl SharedScratch {
+    /// The folder through the first mount.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A tmpfs mounted for one test (a small file system a test can fill), unmounted when
 /// dropped. Mounting needs root (CAP_SYS_ADMIN): where it is not permitted, `mount`
 /// says why and the test calls [`skip`].

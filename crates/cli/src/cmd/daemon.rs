@@ -15,7 +15,7 @@ use spoolq_daemon::Config;
 use spoolq_lab::argv::{daemon_flag as flag, log_format};
 use tracing_subscriber::EnvFilter;
 
-use crate::cmd::value::{HumanDuration, positive_duration};
+use crate::cmd::value::{self, Bytes, HumanDuration, Limit, Workers, count_in, duration_in};
 use crate::{Error, Exit};
 
 /// Consume jobs: watch the spool, claim each job, run COMMAND on it.
@@ -35,15 +35,17 @@ Without COMMAND a built-in handler logs each job and succeeds.
 Examples:
   spoolq daemon --spool /var/spool/jobs -- ./handle-job --verbose
   spoolq daemon --spool /var/spool/jobs --drain --workers 2 -- sh -c 'wc -c'
-  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json")]
+  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json
+  spoolq daemon --spool /var/spool/jobs --metrics-listen 127.0.0.1:9464 -- ./handle-job")]
 pub struct Args {
     /// The spool directory (with tmp/, new/, retry/, failed/, journal/).
     #[arg(long = flag::SPOOL, value_name = "DIR")]
     spool: PathBuf,
 
-    /// Jobs handled at once; 0 means one per CPU.
-    #[arg(long = flag::WORKERS, value_name = "N", default_value_t = Config::DEFAULT_WORKERS)]
-    workers: usize,
+    /// Jobs handled at once: auto (one per CPU) or 1 to 256.
+    #[arg(long = flag::WORKERS, value_name = "N", value_parser = value::workers,
+          default_value_t = Workers(Config::DEFAULT_WORKERS))]
+    workers: Workers,
 
     /// Claim strategy: verified (safe) or naive (reproduces the double-processing race).
     #[arg(long = flag::CLAIM, value_name = "STRATEGY", default_value_t = Config::DEFAULT_STRATEGY,
@@ -52,38 +54,38 @@ pub struct Args {
 
     /// Terminate a handler running longer than this (SIGTERM to its process group,
     /// SIGKILL after --kill-grace); the attempt counts as failed.
-    #[arg(long = flag::JOB_TIMEOUT, value_name = "DURATION",
+    #[arg(long = flag::JOB_TIMEOUT, value_name = "DURATION", value_parser = duration_in(Config::JOB_TIMEOUT),
           default_value_t = HumanDuration(Config::DEFAULT_JOB_TIMEOUT))]
     job_timeout: HumanDuration,
 
     /// Time between SIGTERM and SIGKILL when a handler is terminated.
-    #[arg(long = flag::KILL_GRACE, value_name = "DURATION",
+    #[arg(long = flag::KILL_GRACE, value_name = "DURATION", value_parser = duration_in(Config::KILL_GRACE),
           default_value_t = HumanDuration(Config::DEFAULT_KILL_GRACE))]
     kill_grace: HumanDuration,
 
     /// Backoff before the first retry; doubles per attempt, with full jitter.
-    #[arg(long = flag::RETRY_BASE, value_name = "DURATION",
+    #[arg(long = flag::RETRY_BASE, value_name = "DURATION", value_parser = duration_in(Config::RETRY_BASE),
           default_value_t = HumanDuration(Config::DEFAULT_RETRY_BASE))]
     retry_base: HumanDuration,
 
     /// Longest backoff between attempts.
-    #[arg(long = flag::RETRY_MAX, value_name = "DURATION",
+    #[arg(long = flag::RETRY_MAX, value_name = "DURATION", value_parser = duration_in(Config::RETRY_MAX),
           default_value_t = HumanDuration(Config::DEFAULT_RETRY_MAX))]
     retry_max: HumanDuration,
 
     /// Attempts before a failing job goes to failed/.
     #[arg(long = flag::MAX_ATTEMPTS, value_name = "N", default_value_t = Config::DEFAULT_MAX_ATTEMPTS,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = count_in(Config::MAX_ATTEMPTS))]
     max_attempts: u32,
 
     /// Full rescan of the spool this often, whatever the file system watcher reports.
-    #[arg(long = flag::RESCAN_INTERVAL, value_name = "DURATION",
+    #[arg(long = flag::RESCAN_INTERVAL, value_name = "DURATION", value_parser = duration_in(Config::RESCAN_INTERVAL),
           default_value_t = HumanDuration(Config::DEFAULT_RESCAN_INTERVAL))]
     rescan_interval: HumanDuration,
 
     /// On SIGTERM, SIGINT or SIGHUP, let running handlers finish for this long, then terminate them
     /// and release (not delete) their jobs.
-    #[arg(long = flag::SHUTDOWN_GRACE, value_name = "DURATION",
+    #[arg(long = flag::SHUTDOWN_GRACE, value_name = "DURATION", value_parser = duration_in(Config::SHUTDOWN_GRACE),
           default_value_t = HumanDuration(Config::DEFAULT_SHUTDOWN_GRACE))]
     shutdown_grace: HumanDuration,
 
@@ -101,21 +103,49 @@ pub struct Args {
     journal_fsync: bool,
 
     /// Built-in handler only: sleep this long per job (for load tests and the lab).
-    #[arg(long = flag::SIMULATE_WORK, value_name = "DURATION")]
+    #[arg(long = flag::SIMULATE_WORK, value_name = "DURATION",
+          value_parser = duration_in(Config::SIMULATED_PAUSE))]
     simulate_work: Option<HumanDuration>,
+
+    /// With --drain: stay up while a job in retry/ falls due within this long, and run it
+    /// (0s: exit with retries waiting). The on-demand services also start a drain every 4
+    /// minutes, so every retry runs on time.
+    #[arg(long = flag::DRAIN_RETRY_WAIT, value_name = "DURATION",
+          value_parser = duration_in(Config::DRAIN_RETRY_WAIT),
+          default_value_t = HumanDuration(Config::DEFAULT_DRAIN_RETRY_WAIT))]
+    drain_retry_wait: HumanDuration,
 
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
-    #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = positive_duration,
+    #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = duration_in(Config::TMP_MAX_AGE),
           default_value_t = HumanDuration(Config::DEFAULT_TMP_MAX_AGE))]
     tmp_max_age: HumanDuration,
+
+    /// Remove journal files not written for longer than this, at start and at rescans
+    /// (`none`: no limit); never one a live process still writes.
+    #[arg(long = flag::JOURNAL_MAX_AGE, value_name = "DURATION",
+          default_value_t = crate::cmd::journal::default_max_age())]
+    journal_max_age: Limit<HumanDuration>,
+
+    /// Then remove the oldest journal files while journal/ holds more than this (bytes, or
+    /// 200M, 1G; `none`: no limit).
+    #[arg(long = flag::JOURNAL_MAX_BYTES, value_name = "SIZE",
+          default_value_t = crate::cmd::journal::default_max_bytes())]
+    journal_max_bytes: Limit<Bytes>,
+
+    /// Serve GET /metrics (Prometheus: the spool's gauges, this daemon's counters and
+    /// handler durations) on this address, e.g. 127.0.0.1:9464 (port 0: any free port,
+    /// logged). No authentication: keep it on loopback. Default: off.
+    #[arg(long = flag::METRICS_LISTEN, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 
     /// Log format on stderr.
     #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 
     /// Sleep this long right after opening each job (widens the race for the lab).
-    #[arg(long = flag::RACE_WINDOW, value_name = "DURATION", hide = true)]
+    #[arg(long = flag::RACE_WINDOW, value_name = "DURATION", hide = true,
+          value_parser = duration_in(Config::SIMULATED_PAUSE))]
     race_window: Option<HumanDuration>,
 
     /// Do not use the file system watcher (tests of the periodic rescan).
@@ -148,12 +178,13 @@ fn init_logging(format: LogFormat) {
         },
         Err(_) => (EnvFilter::new("info"), None),
     };
-    // A closed or failing stderr loses log lines, nothing else: tracing ignores the
-    // write error instead of reporting it with eprintln!, which would panic.
+    // A closed or failing stderr loses log lines, nothing else: the writer drops and
+    // counts a line it cannot write (the stop record says how many), and tracing's own
+    // error report, an eprintln! that would panic, stays off.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(spoolq_daemon::log_sink::stderr)
         .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
@@ -168,7 +199,7 @@ impl Args {
     /// The daemon's configuration these flags ask for.
     fn config(self) -> Config {
         let mut config = Config::new(self.spool);
-        config.workers = self.workers;
+        config.workers = self.workers.0;
         config.strategy = self.strategy;
         config.command = (!self.command.is_empty()).then_some(self.command);
         config.simulate_work = self.simulate_work.map(|d| d.0);
@@ -180,11 +211,17 @@ impl Args {
         config.rescan_interval = self.rescan_interval.0;
         config.shutdown_grace = self.shutdown_grace.0;
         config.drain = self.drain;
+        config.drain_retry_wait = self.drain_retry_wait.0;
         config.watch = !self.no_watch;
         config.trace_claims = self.trace_claims;
         config.race_window = self.race_window.map(|d| d.0);
         config.journal_fsync = self.journal_fsync;
         config.tmp_max_age = self.tmp_max_age.0;
+        config.metrics_listen = self.metrics_listen;
+        config.journal_retention = spoolq_spool::journal::retention::Retention {
+            max_age: self.journal_max_age.get().map(|d| d.0),
+            max_bytes: self.journal_max_bytes.get().map(|b| b.0),
+        };
         config
     }
 }
@@ -374,6 +411,10 @@ mod tests {
         c.race_window = Some(Duration::from_millis(1));
         c.journal_fsync = true;
         c.tmp_max_age = Duration::from_secs(7200);
+        c.drain_retry_wait = Duration::from_secs(90);
+        c.metrics_listen = Some("127.0.0.1:9464".parse().unwrap());
+        c.journal_retention.max_age = Some(Duration::from_secs(7 * 24 * 3600));
+        c.journal_retention.max_bytes = None;
         all.json_logs = true;
         assert_round_trip(&all);
         // The defaults need no flag at all, and parse back to the defaults.

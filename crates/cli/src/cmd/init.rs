@@ -28,11 +28,16 @@ pub struct Args {
     #[arg(long, value_name = "G")]
     pub group: Option<String>,
     /// Permission bits, in octal (e.g. 750, 2770: setgid so new files keep the group).
+    /// The owner needs rwx; the sticky bit (1000) is refused.
     #[arg(long, value_name = "M", value_parser = parse_mode, default_value_t = Mode(DEFAULT_MODE))]
     pub mode: Mode,
 }
 
-/// Parses an octal mode such as `750`, `0750` or `2770`.
+/// The sticky bit, refused: it stops a daemon from removing the jobs it does not own.
+const STICKY: u32 = 0o1000;
+
+/// Parses an octal mode such as `750`, `0750` or `2770`, refusing modes that would keep
+/// the daemon from removing jobs.
 fn parse_mode(s: &str) -> Result<Mode, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
     let mode = u32::from_str_radix(digits, 8)
@@ -45,6 +50,13 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     if mode & 0o700 != 0o700 {
         return Err(format!(
             "{s:?} does not give the owner rwx; the daemon's user needs it (e.g. 750, 2770)"
+        ));
+    }
+    if mode & STICKY != 0 {
+        return Err(format!(
+            "{s:?} sets the sticky bit (1000): in a sticky folder only a file's owner may \
+             remove or rename it, so a daemon could not complete, retry or bury the jobs \
+             producers own; leave it out (e.g. 2770: setgid keeps the group)"
         ));
     }
     Ok(Mode(mode))
@@ -85,6 +97,10 @@ pub fn run(args: Args) -> Result<Exit, Error> {
                 "; run it as root, or as the owner of the directory (and a member of the \
                  group for --group)"
             }
+            InitError::Layout(spoolq_spool::LayoutError::Io(io)) if io.is_read_only() => {
+                "; the file system is mounted read-only: remount it read-write (mount -o \
+                 remount,rw MOUNTPOINT) or choose a directory on a writable one"
+            }
             _ => "",
         };
         Error::Failed(format!("{e}{hint}"))
@@ -113,6 +129,16 @@ pub fn run(args: Args) -> Result<Exit, Error> {
             report.root_perm
         ));
     }
+    if let Some(gid) = gid
+        && mode & 0o030 != 0o030
+    {
+        out.line(&format!(
+            "members of group {gid} may not drop jobs (mode {mode:04o} gives the group no \
+             write and search on the folders), and a daemon running as one of them, not as \
+             the owner, could not remove them; for producers and a daemon in the group use \
+             --mode 2770"
+        ))?;
+    }
     if mode == DEFAULT_MODE && gid.is_none() {
         out.line(
             "only the owner may drop jobs; for producers in a group, re-run with \
@@ -134,6 +160,8 @@ mod tests {
         assert!(parse_mode("0550").is_err());
         assert!(parse_mode("789").is_err());
         assert!(parse_mode("17777").is_err());
+        assert!(parse_mode("3770").unwrap_err().contains("sticky"));
+        assert!(parse_mode("1777").is_err());
         assert_eq!(resolve_group("0"), Ok(0));
         assert!(resolve_group("no-such-group-spoolq").is_err());
     }

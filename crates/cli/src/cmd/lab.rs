@@ -15,7 +15,7 @@ use crate::{Error, Exit};
 /// the naive strategy's duplicates and the verified strategy's none.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  spoolq lab\n  spoolq lab --repeat 5 --jobs 2000\n  spoolq lab --race-window 1ms --spool /tmp/lab   # widen the window, keep the journals\n  spoolq lab --exec 'cat > /dev/null' --strategy verified"
+    after_help = "Examples:\n  spoolq lab\n  spoolq lab --repeat 5 --jobs 2000\n  spoolq lab --race-window 1ms --spool /tmp/lab   # widen the window, keep the journals\n  spoolq lab --exec 'cat > /dev/null' --strategy verified\n  spoolq lab --mounts /mnt/a,/mnt/b,/mnt/c --jobs 3000 --consumers 3   # across mounts of one shared volume"
 )]
 pub struct Args {
     /// Jobs produced per run.
@@ -43,6 +43,11 @@ pub struct Args {
     /// Keep the spools and journals in DIR for inspection.
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
+    /// Mount points of one shared volume (the same folder reached through each, as from
+    /// several hosts): the spool is made and its jobs produced through the first, and
+    /// the consumers are started on the mounts in turn. See docs/multi-host.md.
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',', conflicts_with_all = ["spool", "bench"])]
+    mounts: Vec<PathBuf>,
     /// Run COMMAND (with `sh -c`) as the handler instead of simulated work.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
@@ -189,6 +194,7 @@ fn lab_config(args: Args, exe: PathBuf) -> LabConfig {
     }
     config.trace_claims = !args.no_trace;
     config.run_timeout = args.timeout.0;
+    config.mounts = args.mounts;
     config
 }
 

@@ -57,11 +57,16 @@ pub use spoolq_testkit::{PATIENCE, TempSpool, TmpfsMount, process_gone, read_pid
 pub trait SpawnDaemon {
     /// Starts `spoolq daemon --spool SPOOL ARGS... -- COMMAND...`, its stderr to a log
     /// file in the scratch directory.
-    fn daemon(&self, args: &[&str], command: &[&str]) -> Daemon;
+    fn daemon(&self, args: &[&str], command: &[&str]) -> Daemon {
+        self.daemon_with_env(args, &[], command)
+    }
+
+    /// [`SpawnDaemon::daemon`] with these variables added to its environment.
+    fn daemon_with_env(&self, args: &[&str], env: &[(&str, &str)], command: &[&str]) -> Daemon;
 }
 
 impl SpawnDaemon for TempSpool {
-    fn daemon(&self, args: &[&str], command: &[&str]) -> Daemon {
+    fn daemon_with_env(&self, args: &[&str], env: &[(&str, &str)], command: &[&str]) -> Daemon {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = self.scratch().join(format!("daemon-{n}.log"));
@@ -71,6 +76,7 @@ impl SpawnDaemon for TempSpool {
             cmd.arg("--").args(command);
         }
         let child = cmd
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

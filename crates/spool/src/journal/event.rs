@@ -10,7 +10,9 @@
 use spoolq_claim::{Step, Strategy};
 
 use super::wire::{Decode, OnWire, Text, Wire, on_wire, put, take};
-use crate::codes::{DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, Word, words};
+use crate::codes::{
+    DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, Word, words,
+};
 use crate::job::JobId;
 
 /// One journal line: what happened, stamped by the writer with who wrote it and when.
@@ -145,6 +147,12 @@ events! {
     Stuck(Stuck) = "stuck",
     /// A claim protocol step (with `--trace-claims`).
     Step(ClaimStep) = "step",
+    /// Journal files were removed by retention.
+    Pruned(Pruned) = "pruned",
+    /// A daemon saw its spool paused (`spoolq pause`): it claims nothing until resumed.
+    Paused(Paused) = "paused",
+    /// A daemon saw its spool resumed (`spoolq resume`): it claims again.
+    Resumed(Resumed) = "resumed",
 }
 
 /// A daemon started (its strategy, and its settings in `detail`).
@@ -429,13 +437,17 @@ pub struct Requeued {
     pub attempt: u32,
     /// Its name in new/ (printable).
     pub name: String,
+    /// Why it came back: `None` in records of the retry mover, which wrote none (due);
+    /// [`RequeueCause::FromFailed`] for a job sent back from failed/ by `spoolq requeue`.
+    pub result: Option<RequeueCause>,
 }
 on_wire!(Requeued {
     job,
     worker,
     strategy,
     attempt,
-    name
+    name,
+    result
 });
 
 /// A daemon gave up on a job: acting on it failed `--max-attempts` times (its unlink,
@@ -470,6 +482,36 @@ on_wire!(Stuck {
     result,
     detail
 });
+
+/// Retention removed journal files (`spoolq journal prune`, or a daemon at start and at
+/// its rescans), written before the first is removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pruned {
+    /// Every record of every file removed was written at or before this wall-clock time
+    /// (nanoseconds since the Unix epoch): the later of each file's modification time and
+    /// its last record's stamp. The auditor judges lost jobs only after it.
+    pub horizon_ns: u64,
+    /// What was removed, `files=N bytes=N`.
+    pub detail: String,
+}
+on_wire!(Pruned { horizon_ns, detail });
+
+/// A daemon saw its spool's pause marker appear (or found it at start): from here it
+/// claims nothing, and jobs it had in flight finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paused {
+    /// The pause as its marker says: `since TIME by HOST:PID: REASON`.
+    pub detail: String,
+}
+on_wire!(Paused { detail });
+
+/// A daemon saw its spool's pause marker go: it claims again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// The pause that ended, as its marker said.
+    pub detail: String,
+}
+on_wire!(Resumed { detail });
 
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -543,7 +585,11 @@ impl Event {
     /// The job the event is about, if any.
     pub fn job(&self) -> Option<JobId> {
         match self {
-            Event::Start(_) | Event::Stop(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Produced(e) => Some(e.job),
             Event::Claimed(e) => Some(e.job),
             Event::Done(e) => Some(e.job),
@@ -560,7 +606,12 @@ impl Event {
     /// The worker (claimer) that recorded it, for a consumer's job events.
     pub fn worker(&self) -> Option<u32> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.worker),
             Event::Done(e) => Some(e.worker),
             Event::Retry(e) => Some(e.worker),
@@ -576,7 +627,7 @@ impl Event {
     /// The claim strategy of the consumer that recorded it.
     pub fn strategy(&self) -> Option<Strategy> {
         match self {
-            Event::Produced(_) => None,
+            Event::Produced(_) | Event::Pruned(_) | Event::Paused(_) | Event::Resumed(_) => None,
             Event::Start(e) => Some(e.strategy),
             Event::Stop(e) => Some(e.strategy),
             Event::Claimed(e) => Some(e.strategy),
@@ -598,7 +649,10 @@ impl Event {
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Quarantined(_)
-            | Event::Step(_) => None,
+            | Event::Step(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.attempt),
             Event::Done(e) => Some(e.attempt),
             Event::Retry(e) => Some(e.attempt),
@@ -612,7 +666,12 @@ impl Event {
     /// The file name involved (printable).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(&e.name),
             Event::Done(e) => Some(&e.name),
             Event::Retry(e) => Some(&e.name),
@@ -639,7 +698,10 @@ impl Event {
             | Event::Quarantined(_)
             | Event::Requeued(_)
             | Event::Stuck(_)
-            | Event::Step(_) => (None, None),
+            | Event::Step(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => (None, None),
         }
     }
 
@@ -654,6 +716,9 @@ impl Event {
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
             Event::Stuck(e) => Some(&e.detail),
+            Event::Pruned(e) => Some(&e.detail),
+            Event::Paused(e) => Some(&e.detail),
+            Event::Resumed(e) => Some(&e.detail),
             Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
         }
     }
@@ -672,11 +737,14 @@ impl Event {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
             }),
+            Event::Requeued(e) => e.result.map(|cause| cause.word()),
             Event::Start(_)
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Claimed(_)
-            | Event::Requeued(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -695,7 +763,10 @@ impl Event {
             | Event::Quarantined(_)
             | Event::Requeued(_)
             | Event::Stuck(_)
-            | Event::Step(_) => None,
+            | Event::Step(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 

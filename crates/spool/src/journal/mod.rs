@@ -16,6 +16,7 @@
 
 mod event;
 mod name;
+pub mod retention;
 mod set;
 mod wire;
 
@@ -32,10 +33,10 @@ use std::time::SystemTime;
 use spoolq_claim::Dir;
 
 pub use event::{
-    ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Quarantined, Record, Released,
-    Requeued, Retry, RetryResult, Start, Stop, Stuck, file_identity,
+    ClaimStep, Claimed, Dead, Done, Event, EventKind, Paused, Produced, Pruned, Quarantined,
+    Record, Released, Requeued, Resumed, Retry, RetryResult, Start, Stop, Stuck, file_identity,
 };
-pub use name::{JournalName, Role};
+pub use name::{JournalName, Role, Writer};
 pub use set::{JournalCopy, JournalSet};
 pub use wire::{Line, UnknownRecord, WhyUnknown, parse_line};
 
@@ -80,6 +81,17 @@ impl JournalError {
             JournalError::Host(_) => false,
         }
     }
+
+    /// True when the file system is mounted read-only.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            JournalError::Write { source, .. } => {
+                source.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+            }
+            JournalError::Open(e) => e.is_read_only(),
+            JournalError::Host(_) => false,
+        }
+    }
 }
 
 /// A batch of records that was not (entirely) written: the records before the failure
@@ -116,8 +128,12 @@ impl Default for WriterOptions {
 }
 
 struct Current {
+    /// Open for appending, with a shared flock held for as long as this writer may write
+    /// it: retention never removes a file whose lock it cannot take.
     file: File,
     path: PathBuf,
+    /// Its size: what this writer wrote, plus, for a shared journal, what it held when
+    /// opened.
     written: u64,
     name: JournalName,
     /// The last write failed (a full file system, say) and may have left part of a line:
@@ -292,6 +308,44 @@ impl JournalWriter {
         (current.name.to_os_string(), current.written)
     }
 
+    /// Opens the journal that every one-shot process of `role` on this host appends to
+    /// during this boot (`<role>-<host>-shared-<boot>-<sequence>.jsonl`), creating it if
+    /// needed: one file for any number of short-lived processes, instead of one each.
+    /// Each record is one `write(2)` on an `O_APPEND` descriptor, so records of
+    /// processes appending at once never interleave within a line; the file is in
+    /// monotonic order per process, not across them.
+    ///
+    /// Falls back to a file of this process's own ([`JournalWriter::create`]) when the
+    /// system has no boot id, or when the shared file cannot be used safely: not a regular
+    /// file, hard-linked, or not writable by this user. A new shared file gets mode 0660
+    /// when journal/ is group-writable (producers of one group share it), else 0640.
+    pub fn open_shared(
+        dir: Arc<Dir>,
+        role: Role,
+        options: WriterOptions,
+    ) -> Result<JournalWriter, JournalError> {
+        let host = spoolq_os::hostname()?;
+        let boot = spoolq_os::boot_id().ok();
+        let first = boot
+            .as_deref()
+            .and_then(|boot| JournalName::shared(role, &host, boot));
+        let Some(first) = first else {
+            return JournalWriter::create(dir, role, options);
+        };
+        match open_shared_file(&dir, first, options.rotate_bytes)? {
+            Some(current) => Ok(JournalWriter {
+                dir,
+                host,
+                boot,
+                pid: std::process::id(),
+                options,
+                current: Mutex::new(current),
+                reopened: AtomicBool::new(false),
+            }),
+            None => JournalWriter::create(dir, role, options),
+        }
+    }
+
     /// The file currently written.
     pub fn path(&self) -> PathBuf {
         self.lock().path.clone()
@@ -346,7 +400,20 @@ impl JournalWriter {
             if let Some(limit) = self.options.rotate_bytes
                 && current.written >= limit
             {
-                match open_file(&self.dir, current.name.next()) {
+                let next = if current.name.is_shared() {
+                    open_shared_file(&self.dir, current.name.next(), Some(limit)).and_then(|next| {
+                        next.ok_or_else(|| JournalError::Write {
+                            path: self.dir.display_path(&current.name.next().to_os_string()),
+                            source: std::io::Error::other(
+                                "the next file of the shared journal is not a regular \
+                                     file of one link this process may write",
+                            ),
+                        })
+                    })
+                } else {
+                    open_file(&self.dir, current.name.next())
+                };
+                match next {
                     Ok(mut next) => {
                         next.buf = std::mem::take(&mut current.buf);
                         next.ends = std::mem::take(&mut current.ends);
@@ -396,18 +463,26 @@ impl JournalWriter {
     }
 
     /// The file being written was removed (its last link is gone, say by a person's `rm`):
-    /// goes on in a new file, named as a rotation names it, and writes the lines just
+    /// goes on in a new file, named as a rotation names it (for a shared journal, the next
+    /// file of the shared sequence, which other writers may have made already), and writes the lines just
     /// written into the removed one there again, so that no record is left only in a file
     /// nobody can read. The lines written before the removal went with the file. If the
     /// new file cannot be made, writing goes on in the removed one and the next write
     /// tries again.
     fn replace_removed(&self, current: &mut Current) {
-        let Ok(mut next) = open_file(&self.dir, current.name.next()) else {
+        let next = if current.name.is_shared() {
+            open_shared_file(&self.dir, current.name.next(), self.options.rotate_bytes)
+                .ok()
+                .flatten()
+        } else {
+            open_file(&self.dir, current.name.next()).ok()
+        };
+        let Some(mut next) = next else {
             return;
         };
         let lines = current.buf.strip_prefix(b"\n").unwrap_or(&current.buf);
         let (landed, failed) = write_fully(&next.file, lines);
-        next.written = landed as u64;
+        next.written += landed as u64;
         next.torn = failed.is_some();
         next.buf = std::mem::take(&mut current.buf);
         next.ends = std::mem::take(&mut current.ends);
@@ -493,20 +568,111 @@ fn split(mut records: Vec<Record>, done: usize, error: JournalError) -> BatchErr
     }
 }
 
+/// Creates one process's journal file (it must not exist) and takes its shared lock.
 fn open_file(dir: &Dir, name: JournalName) -> Result<Current, JournalError> {
     let file_name = name.to_os_string();
-    let file = dir.create_new_append(&file_name, 0o640)?;
-    Ok(Current {
+    loop {
+        let file = dir.create_new_append(&file_name, 0o640)?;
+        // Retention may have removed the file between its creation and the lock (it
+        // cannot tell a file not yet locked from one no longer written): then it is made
+        // again under the same name.
+        if lock_live(dir, &file_name, &file)? {
+            return Ok(current(dir, name, file, 0));
+        }
+    }
+}
+
+/// The file of the shared journal `name`, or of a later sequence when that one reached
+/// `limit`, created if needed, with its shared lock taken; `None` when a file at one of
+/// those names cannot be used safely (see [`JournalWriter::open_shared`]).
+fn open_shared_file(
+    dir: &Dir,
+    mut name: JournalName,
+    limit: Option<u64>,
+) -> Result<Option<Current>, JournalError> {
+    let group_writable = dir.stat().map_err(JournalError::Open)?.perm & 0o020 != 0;
+    let mode = if group_writable { 0o660 } else { 0o640 };
+    // Each turn either moves to the next sequence or found a file removed meanwhile by
+    // retention; many turns mean something is wrong with journal/.
+    for _ in 0..10_000 {
+        let file_name = name.to_os_string();
+        let file = match dir.create_new_append(&file_name, mode) {
+            Ok(file) => {
+                // Exactly this mode, whatever the umask: the group's producers append too.
+                let _ = spoolq_os::fs::fchmod(std::os::fd::AsFd::as_fd(&file), mode);
+                file
+            }
+            Err(e) if e.is_already_exists() => match dir.open_append(&file_name, mode) {
+                Ok(file) => file,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) if e.errno().is_some_and(unusable) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let stat = spoolq_os::fs::fstat(std::os::fd::AsFd::as_fd(&file)).map_err(|errno| {
+            spoolq_os::Error::sys(spoolq_os::Op::Fstat, &dir.display_path(&file_name), errno)
+        })?;
+        if stat.kind != spoolq_os::FileKind::Regular || stat.nlink != 1 {
+            return Ok(None);
+        }
+        if !lock_live(dir, &file_name, &file)? {
+            continue;
+        }
+        let size = spoolq_os::fs::fstat(std::os::fd::AsFd::as_fd(&file))
+            .map(|stat| stat.size)
+            .unwrap_or(stat.size);
+        if limit.is_some_and(|limit| size >= limit) {
+            name = name.next();
+            continue;
+        }
+        return Ok(Some(current(dir, name, file, size)));
+    }
+    Ok(None)
+}
+
+/// Errors that make a shared journal's file unusable for this process (it journals in
+/// a file of its own instead): no permission, a link, a FIFO or a socket at the name.
+fn unusable(errno: spoolq_os::Errno) -> bool {
+    use spoolq_os::Errno;
+    [
+        Errno::EACCES,
+        Errno::EPERM,
+        Errno::ELOOP,
+        Errno::ENXIO,
+        Errno::EISDIR,
+    ]
+    .contains(&errno)
+}
+
+/// Takes the shared lock a writer holds on its file, then checks that the name still
+/// names that file: false when retention removed it meanwhile (the caller opens again).
+fn lock_live(dir: &Dir, name: &OsStr, file: &File) -> Result<bool, JournalError> {
+    use std::os::fd::AsFd;
+    let path = || dir.display_path(name);
+    spoolq_os::fs::flock_shared(file.as_fd())
+        .map_err(|errno| spoolq_os::Error::sys(spoolq_os::Op::Lock, &path(), errno))?;
+    let mine = spoolq_os::fs::fstat(file.as_fd())
+        .map_err(|errno| spoolq_os::Error::sys(spoolq_os::Op::Fstat, &path(), errno))?;
+    match dir.stat_at(name) {
+        Ok(there) => Ok(there.dev == mine.dev && there.ino == mine.ino),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn current(dir: &Dir, name: JournalName, file: File, written: u64) -> Current {
+    Current {
+        path: dir.display_path(&name.to_os_string()),
         file,
-        path: dir.display_path(&file_name),
-        written: 0,
+        written,
         name,
         torn: false,
         buf: Vec::new(),
         ends: Vec::new(),
         wall: WallClock::default(),
         reopened: None,
-    })
+    }
 }
 
 /// A problem found while reading journals. Never fatal.

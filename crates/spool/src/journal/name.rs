@@ -1,6 +1,12 @@
-//! Journal file names, `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`: made by the
-//! writer for each file it starts, read back by `spoolq status` (which processes
-//! journaled lately) and by the auditor (which role a file's process had).
+//! Journal file names: made by the writer for each file it starts, read back by `spoolq
+//! status` (which processes journaled lately), the auditor (which role a file's process
+//! had) and retention (which files are journals at all).
+//!
+//! - `<role>-<host>-<pid>-<start ms>-<sequence>.jsonl`: one process's journal (a daemon).
+//! - `<role>-<host>-shared-<boot>-<sequence>.jsonl`: the journal every one-shot process
+//!   of a role (`spoolq produce`, `spoolq requeue`) on a host appends to during one boot,
+//!   so that a thousand one-job calls leave one file, not a thousand; `<boot>` is the
+//!   boot id's letters and digits.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -18,6 +24,27 @@ words! {
     }
 }
 
+/// Who writes a journal file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Writer {
+    /// One process.
+    Process {
+        /// The writer's process id.
+        pid: u32,
+        /// When the process started its journal, Unix time in milliseconds.
+        start_ms: u64,
+    },
+    /// Every one-shot process of the role on the host during one boot, each appending
+    /// its records.
+    Shared {
+        /// The boot, as the name carries it: the boot id's ASCII letters and digits.
+        boot: String,
+    },
+}
+
+/// The word that marks a shared journal's name where a pid would be.
+const SHARED: &str = "shared";
+
 /// The name of one journal file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct JournalName {
@@ -26,15 +53,50 @@ pub struct JournalName {
     /// The host as the name carries it: ASCII letters, digits and `-`, anything else
     /// replaced by `_` (see [`JournalName::new`]).
     pub host: String,
-    /// The writer's process id.
-    pub pid: u32,
-    /// When the process started its journal, Unix time in milliseconds.
-    pub start_ms: u64,
-    /// The file's place in its process's journal: 0, then 1, 2... as it rotates.
+    /// One process, or the shared journal of a boot.
+    pub writer: Writer,
+    /// The file's place in its journal: 0, then 1, 2... as it rotates.
     pub sequence: u32,
 }
 
 impl JournalName {
+    /// The writer's process id, for one process's journal.
+    pub fn pid(&self) -> Option<u32> {
+        match self.writer {
+            Writer::Process { pid, .. } => Some(pid),
+            Writer::Shared { .. } => None,
+        }
+    }
+
+    /// When the writing process started, for one process's journal.
+    pub fn start_ms(&self) -> Option<u64> {
+        match self.writer {
+            Writer::Process { start_ms, .. } => Some(start_ms),
+            Writer::Shared { .. } => None,
+        }
+    }
+
+    /// Whether it is a shared journal.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.writer, Writer::Shared { .. })
+    }
+
+    /// The first file of the journal shared by one-shot processes of `role` on `host`
+    /// during boot `boot_id`; `None` when the boot id has no letter or digit.
+    pub fn shared(role: Role, host: &str, boot_id: &str) -> Option<JournalName> {
+        let boot: String = boot_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        if boot.is_empty() {
+            return None;
+        }
+        Some(JournalName {
+            writer: Writer::Shared { boot },
+            ..JournalName::new(role, host, 0, 0)
+        })
+    }
+
     /// The first file of a process's journal. `host` is made safe for a file name (an
     /// empty one becomes `_`, so that every name made here parses back).
     pub fn new(role: Role, host: &str, pid: u32, start_ms: u64) -> JournalName {
@@ -54,8 +116,7 @@ impl JournalName {
         JournalName {
             role,
             host: safe,
-            pid,
-            start_ms,
+            writer: Writer::Process { pid, start_ms },
             sequence: 0,
         }
     }
@@ -74,8 +135,20 @@ impl JournalName {
         let stem = name.to_str()?.strip_suffix(JOURNAL_SUFFIX)?;
         let mut right = stem.rsplitn(4, '-');
         let sequence = number(right.next()?)?;
-        let start_ms = number(right.next()?)?;
-        let pid = number(right.next()?)?;
+        let (second, first) = (right.next()?, right.next()?);
+        let writer = if first == SHARED {
+            if second.is_empty() || !second.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return None;
+            }
+            Writer::Shared {
+                boot: second.to_owned(),
+            }
+        } else {
+            Writer::Process {
+                pid: number(first)?,
+                start_ms: number(second)?,
+            }
+        };
         let (role, host) = right.next()?.split_once('-')?;
         if host.is_empty() {
             return None;
@@ -83,8 +156,7 @@ impl JournalName {
         Some(JournalName {
             role: Role::from_word(role).ok()?,
             host: host.to_owned(),
-            pid,
-            start_ms,
+            writer,
             sequence,
         })
     }
@@ -105,11 +177,18 @@ fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
 
 impl fmt::Display for JournalName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}-{}-{}-{:04}{JOURNAL_SUFFIX}",
-            self.role, self.host, self.pid, self.start_ms, self.sequence
-        )
+        match &self.writer {
+            Writer::Process { pid, start_ms } => write!(
+                f,
+                "{}-{}-{pid}-{start_ms}-{:04}{JOURNAL_SUFFIX}",
+                self.role, self.host, self.sequence
+            ),
+            Writer::Shared { boot } => write!(
+                f,
+                "{}-{}-{SHARED}-{boot}-{:04}{JOURNAL_SUFFIX}",
+                self.role, self.host, self.sequence
+            ),
+        }
     }
 }
 
@@ -126,11 +205,28 @@ mod tests {
             Some(JournalName {
                 role: Role::Daemon,
                 host: "web-01".into(),
-                pid: 4242,
-                start_ms: 1_790_000_000_123,
+                writer: Writer::Process {
+                    pid: 4242,
+                    start_ms: 1_790_000_000_123,
+                },
                 sequence: 3,
             })
         );
+        let shared = JournalName::parse(OsStr::new(
+            "producer-web-01-shared-0f3243b9dba9416681f80df857c9382d-0002.jsonl",
+        ))
+        .unwrap();
+        assert_eq!(
+            (shared.host.as_str(), shared.writer.clone(), shared.sequence),
+            (
+                "web-01",
+                Writer::Shared {
+                    boot: "0f3243b9dba9416681f80df857c9382d".into()
+                },
+                2
+            )
+        );
+        assert_eq!(shared.pid(), None);
         for bad in [
             "x.jsonl",
             "daemon-4242-1-2.jsonl",
@@ -139,6 +235,9 @@ mod tests {
             "reaper-h-1-2-3.jsonl",
             "daemon--1-2-3.jsonl",
             "daemon-h-+1-2-3.jsonl",
+            "producer-h-shared--0001.jsonl",
+            "producer-h-shared-ab_c-0001.jsonl",
+            "producer-shared-abc-0001.jsonl",
         ] {
             assert_eq!(JournalName::parse(OsStr::new(bad)), None, "{bad}");
         }
@@ -169,6 +268,20 @@ mod tests {
         ) {
             let role = if daemon { Role::Daemon } else { Role::Producer };
             let mut name = JournalName::new(role, &host, pid, start_ms);
+            name.sequence = rotations;
+            prop_assert_eq!(JournalName::parse(&name.to_os_string()), Some(name));
+        }
+
+        #[test]
+        fn every_made_shared_name_parses_back(
+            host in ".{0,40}",
+            boot in "[-0-9a-fA-F]{1,40}",
+            rotations in 0u32..20_000,
+        ) {
+            let Some(mut name) = JournalName::shared(Role::Producer, &host, &boot) else {
+                prop_assume!(false);
+                unreachable!()
+            };
             name.sequence = rotations;
             prop_assert_eq!(JournalName::parse(&name.to_os_string()), Some(name));
         }

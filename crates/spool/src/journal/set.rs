@@ -4,8 +4,10 @@
 //! this host's files) is read once.
 //!
 //! The identity comes from the file's name ([`JournalName`]: role, host, pid, start,
-//! sequence) and the boot its first record names; a file whose name is not a journal name
-//! is identified by its first record alone (host, boot, pid, both its times). Of two
+//! sequence) and the boot its first record names; a shared journal's file (one-shot
+//! processes appending) by its name's role, host and boot and its first record; a file
+//! whose name is not a journal name by its first record alone (host, boot, pid, both its
+//! times). Of two
 //! files with one identity the longer is read, and the other is a copy when its bytes are
 //! the first bytes of the longer (a copy taken while the writer was still appending);
 //! otherwise it is reported as a conflicting copy and not read.
@@ -14,7 +16,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{FileItem, FileRecords, JournalName, Problem, ProblemKind, Role};
+use super::{FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, Writer};
 
 /// How many items of a file are looked at for its first record.
 const FIRST_RECORD_WITHIN: usize = 64;
@@ -50,6 +52,17 @@ enum Identity {
         start_ms: u64,
         boot: Option<String>,
         sequence: u32,
+    },
+    /// A shared journal (many one-shot processes append to it): its name's role, host and
+    /// boot, and its first record, which no other file of that journal starts with (a
+    /// file of the journal removed by retention and made again restarts its sequence).
+    Shared {
+        role: Role,
+        host: String,
+        boot: String,
+        pid: u32,
+        mono_ns: u64,
+        wall: String,
     },
     /// From the first record of a file not named as journals are.
     FirstRecord {
@@ -123,16 +136,9 @@ impl JournalSet {
         // A process's files in rotation order, one process after another (the names sort
         // them so too, except past sequence 9999).
         kept.sort_by(|a, b| {
-            let named = |c: &Candidate| match &c.identity {
-                Some(Identity::Named {
-                    role,
-                    host,
-                    pid,
-                    start_ms,
-                    sequence,
-                    ..
-                }) => Some((*role, host.clone(), *pid, *start_ms, *sequence)),
-                _ => None,
+            let named = |c: &Candidate| {
+                let name = c.path.file_name().and_then(JournalName::parse)?;
+                Some((name.role, name.host, name.writer, name.sequence))
             };
             (named(a).is_none(), named(a), &a.path).cmp(&(named(b).is_none(), named(b), &b.path))
         });
@@ -154,13 +160,37 @@ fn identify(mut records: FileRecords) -> Candidate {
         });
     let named = path.file_name().and_then(JournalName::parse);
     let identity = match (named, first) {
-        (Some(name), first) => Some(Identity::Named {
-            role: name.role,
-            boot: first.filter(|r| r.pid == name.pid).and_then(|r| r.boot),
-            host: name.host,
-            pid: name.pid,
-            start_ms: name.start_ms,
-            sequence: name.sequence,
+        (
+            Some(JournalName {
+                role,
+                host,
+                writer: Writer::Shared { boot },
+                ..
+            }),
+            first,
+        ) => first.map(|first| Identity::Shared {
+            role,
+            host,
+            boot,
+            pid: first.pid,
+            mono_ns: first.mono_ns,
+            wall: first.wall,
+        }),
+        (
+            Some(JournalName {
+                role,
+                host,
+                writer: Writer::Process { pid, start_ms },
+                sequence,
+            }),
+            first,
+        ) => Some(Identity::Named {
+            role,
+            boot: first.filter(|r| r.pid == pid).and_then(|r| r.boot),
+            host,
+            pid,
+            start_ms,
+            sequence,
         }),
         (None, Some(first)) => Some(Identity::FirstRecord {
             host: first.host,

@@ -91,6 +91,8 @@ pub(crate) struct Wire<'a> {
     pub btime_ns: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_ns: Option<u64>,
 }
 
 /// Why an event's fields could not be taken from a line.

@@ -1,0 +1,182 @@
+//! The daemon on a shared file system: one volume mounted several times on this machine
+//! (`scripts/shared-fs.sh up`), each mount an independent client standing in for a host.
+//! Without the mounts these tests skip, and fail under `CI=true`.
+//!
+//! A test binary of its own, so that the latency it prints is not disturbed by the other
+//! daemon tests running in parallel.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use spoolq_spool::{CreateOptions, Durability, EventKind, JobId, Record, Spool};
+use spoolq_testkit::{SharedMounts, skip};
+
+/// The records of one kind in the journals under `spool`, read through that path.
+fn events(spool: &Path, kind: EventKind) -> Vec<Record> {
+    let (entries, _) = spoolq_spool::journal::read_all(&[spool.join("journal")]).unwrap();
+    entries
+        .into_iter()
+        .map(|e| e.record)
+        .filter(|r| r.kind() == kind)
+        .collect()
+}
+
+/// Taken by each test that starts daemons, so that the latency one measures runs alone.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// A job dropped through one mount into an idle spool is claimed by a daemon on another
+/// mount, whose watcher never hears of it and whose rescan is an hour away: only the
+/// poll of new/'s change stamp can find it. The drop-to-claim latency is printed
+/// (`--nocapture`), never asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_dropped_through_another_mount_is_claimed_without_a_rescan() {
+    let Some(shared) = SharedMounts::from_env() else {
+        return skip("no shared file system: run scripts/shared-fs.sh up and export its variables");
+    };
+    let _alone = SERIAL.lock().await;
+    let scratch = shared.scratch();
+    let producer_side: PathBuf = scratch.paths[0].join("spool");
+    let spool = Spool::create(&producer_side, CreateOptions::default()).unwrap();
+    let consumer_side = scratch.paths[1].join("spool");
+    let mut config = spoolq_daemon::Config::new(&consumer_side);
+    config.workers = 2;
+    config.rescan_interval = Duration::from_secs(3600);
+    config.shutdown_grace = Duration::from_secs(5);
+    let daemon = Running::start(config);
+    wait_until("the daemon started", PATIENCE, || {
+        !events(&consumer_side, EventKind::Start).is_empty()
+    })
+    .await;
+
+    let mut latencies = Vec::new();
+    for n in 0..20 {
+        // Idle between drops, so that each one meets the poller backed off.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let id = JobId::generate();
+        let before = spoolq_os::monotonic_ns();
+        spool
+            .drop_job(id, &mut format!("job {n}\n").as_bytes(), Durability::NEVER)
+            .unwrap();
+        wait_until(
+            "the job is claimed through the other mount",
+            PATIENCE,
+            || {
+                events(&consumer_side, EventKind::Claimed)
+                    .iter()
+                    .any(|r| r.job() == Some(id))
+            },
+        )
+        .await;
+        let claimed = events(&consumer_side, EventKind::Claimed)
+            .into_iter()
+            .find(|r| r.job() == Some(id))
+            .unwrap();
+        latencies.push(Duration::from_nanos(claimed.mono_ns.saturating_sub(before)));
+    }
+    let summary = daemon.stop().await;
+    assert_eq!(summary.claimed, 20);
+    assert_eq!(summary.completed, 20);
+    latencies.sort();
+    eprintln!(
+        "{}: drop through one mount to claim through another, idle spool, 20 jobs: \
+         p50 {:?}, p90 {:?}, max {:?}",
+        shared.engine,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        latencies[latencies.len() - 1]
+    );
+}
+
+/// A producer that died between the link into new/ and the unlink of its tmp/ name (the
+/// publish where the file system has no no-replace rename) left a valid job with two
+/// links: the daemon finishes the publish (removes the tmp/ name) and runs the job, it
+/// does not quarantine it as hard-linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_interrupted_between_link_and_unlink_is_finished_not_quarantined() {
+    let spool = TempSpool::new();
+    let id = JobId::generate();
+    let mut bytes = spoolq_spool::JobHeader::new(id, 4).render();
+    bytes.extend_from_slice(b"job\n");
+    let tmp_name = spool.folder("tmp").join(format!("{id}.4242.0"));
+    std::fs::write(&tmp_name, &bytes).unwrap();
+    std::fs::hard_link(&tmp_name, spool.folder("new").join(id.to_string())).unwrap();
+
+    let summary = drain(spool.config()).await;
+    assert_eq!(
+        (summary.completed, summary.quarantined),
+        (1, 0),
+        "{summary:?}"
+    );
+    assert!(spool.names("tmp").is_empty(), "{:?}", spool.names("tmp"));
+    assert!(
+        spool.names("failed").is_empty(),
+        "{:?}",
+        spool.names("failed")
+    );
+    assert_eq!(spool.count_per_job(EventKind::Done).get(&id), Some(&1));
+}
+
+/// On GlusterFS, which has no RENAME_NOREPLACE, a producer publishes by link then unlink;
+/// consumers on two other mounts claiming while it produces never quarantine one of its
+/// valid jobs as hard-linked, and every job is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producing_through_glusterfs_while_consuming_quarantines_no_valid_job() {
+    let Some(shared) = SharedMounts::glusterfs() else {
+        return skip(
+            "no GlusterFS mounts: run scripts/shared-fs.sh up glusterfs and export its variables",
+        );
+    };
+    const JOBS: usize = 600;
+    let _alone = SERIAL.lock().await;
+    let scratch = shared.scratch();
+    let spool = Spool::create(&scratch.paths[0].join("spool"), CreateOptions::default()).unwrap();
+    let mut daemons = Vec::new();
+    let mut sides = Vec::new();
+    for path in &scratch.paths[1..3] {
+        let side = path.join("spool");
+        let mut config = spoolq_daemon::Config::new(&side);
+        config.workers = 2;
+        config.rescan_interval = Duration::from_millis(500);
+        config.shutdown_grace = Duration::from_secs(5);
+        daemons.push(Running::start(config));
+        sides.push(side);
+    }
+    let producer = std::thread::spawn(move || {
+        for n in 0..JOBS {
+            spool
+                .drop_job(
+                    JobId::generate(),
+                    &mut format!("job {n}\n").as_bytes(),
+                    Durability::NEVER,
+                )
+                .unwrap();
+        }
+    });
+    let done = || {
+        let mut jobs = std::collections::HashSet::new();
+        for side in &sides {
+            for r in events(side, EventKind::Done) {
+                jobs.extend(r.job());
+            }
+        }
+        jobs.len()
+    };
+    wait_until("every job is done", PATIENCE * 4, || done() == JOBS).await;
+    producer.join().unwrap();
+    let mut quarantined = 0;
+    for daemon in daemons {
+        quarantined += daemon.stop().await.quarantined;
+    }
+    let failed = std::fs::read_dir(scratch.paths[0].join("spool/failed"))
+        .unwrap()
+        .count();
+    assert_eq!((quarantined, failed), (0, 0));
+}

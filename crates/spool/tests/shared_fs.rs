@@ -1,0 +1,114 @@
+//! The spool on a shared file system: one volume mounted several times on this machine
+//! (`scripts/shared-fs.sh up`), each mount an independent client standing in for a
+//! host. Without the mounts these tests skip, and fail under `CI=true`.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use spoolq_claim::{Claimer, Dir, Outcome, Step, StepHook, Strategy};
+use spoolq_spool::status::{InFlightMethod, Status};
+use spoolq_spool::{CreateOptions, Durability, JobId, Spool};
+use spoolq_testkit::{SharedMounts, skip};
+
+fn drop_one(spool: &Spool) -> JobId {
+    let id = JobId::generate();
+    spool
+        .drop_job(id, &mut &b"payload\n"[..], Durability::NEVER)
+        .unwrap();
+    id
+}
+
+/// `spoolq status` through one mount counts a job whose claim lock is held through
+/// another, by a lock probe (`/proc/locks` lists no lock of a FUSE file system), and
+/// says the spool is on a file system where spoolq's local assumptions do not hold.
+#[test]
+fn status_counts_a_claim_held_through_another_mount() {
+    let Some(shared) = SharedMounts::from_env() else {
+        return skip("no shared file system: run scripts/shared-fs.sh up and export its variables");
+    };
+    let scratch = shared.scratch();
+    let here = Spool::create(&scratch.paths[0].join("spool"), CreateOptions::default()).unwrap();
+    let id = drop_one(&here);
+    let there = Spool::open(&scratch.paths[1].join("spool")).unwrap();
+    let claimer = Claimer::new(there.new_dir().clone(), Strategy::Verified);
+    let name = id.to_string();
+    let claim = match claimer.claim(OsStr::new(&name)).unwrap() {
+        Outcome::Claimed(claim) => claim,
+        other => panic!("a job nobody holds is claimed through the other mount: {other:?}"),
+    };
+
+    let status = Status::collect(&here, SystemTime::now()).unwrap();
+    assert!(!status.file_system.local_assumptions_hold, "{status:?}");
+    assert_eq!(status.file_system.sharing, "shared");
+    assert!(status.file_system.name.starts_with("fuse"), "{status:?}");
+    assert_eq!(status.in_flight_method, InFlightMethod::FlockProbe);
+    assert_eq!((status.in_flight, status.ready), (Some(1), 0), "{status:?}");
+
+    claim.release();
+    let status = Status::collect(&here, SystemTime::now()).unwrap();
+    assert_eq!((status.in_flight, status.ready), (Some(0), 1), "{status:?}");
+}
+
+/// A claimer that opened a job through one mount, while another mount completes (deletes)
+/// it before the lock is taken, reports the job gone or stale: never a claim error (a
+/// client answers ESTALE or ENOENT for the deleted file) and never claimed, on GlusterFS.
+#[test]
+fn a_job_deleted_through_another_mount_between_open_and_lock_is_gone_not_an_error() {
+    let Some(shared) = SharedMounts::glusterfs() else {
+        return skip(
+            "no GlusterFS mounts: run scripts/shared-fs.sh up glusterfs and export its variables",
+        );
+    };
+    let scratch = shared.scratch();
+    let here = Spool::create(&scratch.paths[0].join("spool"), CreateOptions::default()).unwrap();
+    let there_new = Arc::new(Dir::open(&scratch.paths[1].join("spool").join("new")).unwrap());
+    for _ in 0..5 {
+        let id = drop_one(&here);
+        let name = id.to_string();
+        // Warm the other client's caches with the live file first.
+        assert!(there_new.stat_at(OsStr::new(&name)).is_ok());
+        let completed_elsewhere = here.new_dir().path().join(&name);
+        let errno_seen = Arc::new(Mutex::new(None));
+        let seen = errno_seen.clone();
+        let hook: StepHook = Arc::new(move |event| {
+            if event.step == Step::AfterOpen && event.result.is_ok() {
+                std::fs::remove_file(&completed_elsewhere).unwrap();
+            }
+            if event.step == Step::AfterLock {
+                *seen.lock().unwrap() = Some(event.result);
+            }
+        });
+        let claimer = Claimer::new(there_new.clone(), Strategy::Verified).with_hook(hook);
+        let outcome = claimer.claim(OsStr::new(&name));
+        let lock = *errno_seen.lock().unwrap();
+        match outcome {
+            Ok(Outcome::Gone | Outcome::Stale(_)) => {}
+            other => panic!("{name}: lock {lock:?}, outcome {other:?}"),
+        }
+        eprintln!("glusterfs: flock after a delete through another mount: {lock:?}");
+    }
+}
+
+/// The daemon's folders through each mount are the same folders (inode numbers agree
+/// across the mounts of one volume, which status and the audit rely on).
+#[test]
+fn inode_numbers_agree_across_mounts() {
+    let Some(shared) = SharedMounts::from_env() else {
+        return skip("no shared file system: run scripts/shared-fs.sh up and export its variables");
+    };
+    let scratch = shared.scratch();
+    let here = Spool::create(&scratch.paths[0].join("spool"), CreateOptions::default()).unwrap();
+    let id = drop_one(&here);
+    let inode = |root: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(root.join("spool/new").join(id.to_string()))
+            .unwrap()
+            .ino()
+    };
+    let first = inode(&scratch.paths[0]);
+    for path in &scratch.paths[1..] {
+        assert_eq!(inode(path), first, "{}", path.display());
+    }
+}
