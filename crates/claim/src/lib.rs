@@ -69,6 +69,19 @@ impl Strategy {
     }
 }
 
+impl Strategy {
+    /// The strategy a daemon uses unless told otherwise, on a file system where
+    /// spoolq's one-host assumptions do or do not hold: verified where the kernel
+    /// answers every lookup and stat itself, shared where a client's cache may answer.
+    pub fn for_file_system(local_assumptions_hold: bool) -> Strategy {
+        if local_assumptions_hold {
+            Strategy::Verified
+        } else {
+            Strategy::Shared
+        }
+    }
+}
+
 impl fmt::Display for Strategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -70,7 +70,10 @@ fn daemon_help_shows_the_daemon_librarys_defaults() {
                     n => n.to_string(),
                 },
             ),
-            ("claim", Config::DEFAULT_STRATEGY.to_string()),
+            (
+                "claim",
+                Config::DEFAULT_STRATEGY.map_or_else(|| "auto".to_owned(), |s| s.to_string()),
+            ),
             ("job-timeout", duration(Config::DEFAULT_JOB_TIMEOUT)),
             ("kill-grace", duration(Config::DEFAULT_KILL_GRACE)),
             ("retry-base", duration(Config::DEFAULT_RETRY_BASE)),

@@ -23,8 +23,14 @@ pub struct Config {
     /// Concurrent jobs (workers): 0 means one per CPU (at most [`Config::WORKERS`]'s
     /// maximum), anything else must be within [`Config::WORKERS`].
     pub workers: usize,
-    /// The claim strategy for new/ (naive only to reproduce the race).
-    pub strategy: Strategy,
+    /// The claim strategy for new/ (naive only to reproduce the race); `None`: chosen by
+    /// the file system new/ is on ([`Strategy::for_file_system`]: verified on a local
+    /// one, shared elsewhere).
+    pub strategy: Option<Strategy>,
+    /// Run the verified (or naive) strategy even on a file system where spoolq's
+    /// one-host assumptions are not known to hold (refused otherwise: a client's cache may
+    /// answer verified's checks there).
+    pub force_claim: bool,
     /// The handler: program and arguments. `None` runs the built-in handler, which logs
     /// the job and succeeds.
     pub command: Option<Vec<OsString>>,
@@ -81,8 +87,8 @@ impl Config {
     // them.
     /// Default of [`workers`](Config::workers), 0: one worker per CPU.
     pub const DEFAULT_WORKERS: usize = 0;
-    /// Default of [`strategy`](Config::strategy): verified, the safe one.
-    pub const DEFAULT_STRATEGY: Strategy = Strategy::Verified;
+    /// Default of [`strategy`](Config::strategy): chosen by the file system.
+    pub const DEFAULT_STRATEGY: Option<Strategy> = None;
     /// Default of [`job_timeout`](Config::job_timeout): 10 minutes.
     pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(600);
     /// Default of [`kill_grace`](Config::kill_grace): 5 seconds.
@@ -189,6 +195,7 @@ impl Config {
             spool: spool.into(),
             workers: Config::DEFAULT_WORKERS,
             strategy: Config::DEFAULT_STRATEGY,
+            force_claim: false,
             command: None,
             simulate_work: None,
             job_timeout: Config::DEFAULT_JOB_TIMEOUT,

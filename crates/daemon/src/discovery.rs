@@ -10,7 +10,9 @@
 //!   (`remote_drops`), which the watcher cannot see move for them.
 //!
 //! Each turn also checks that the spool's folders are the ones opened at start, and
-//! each rescan sweeps tmp/ (`tmp`) and, at most once a minute, prunes journal/ (`prune`).
+//! each rescan sweeps tmp/ (`tmp`), gives back to new/ the jobs other claimers left
+//! unlocked in claimed/ (`claimed`) and, at most once a minute, prunes journal/
+//! (`prune`).
 //!
 //! Listings stream (`dir_stream`) and feed the bounded queue without waiting; when it
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
@@ -246,6 +248,12 @@ impl Discovery {
         let s = self.shared.clone();
         let max_age = s.config.tmp_max_age;
         let _ = blocking(move || crate::tmp::sweep(&s, max_age)).await;
+        let s = self.shared.clone();
+        if let Ok(recovered) = blocking(move || crate::claimed::recover(&s)).await
+            && recovered > 0
+        {
+            self.scan_new = true;
+        }
         if self.pruner.due() {
             self.pruner.ran();
             let s = self.shared.clone();

@@ -122,6 +122,7 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod claimed;
 mod claiming;
 mod config;
 mod discovery;
@@ -257,6 +258,20 @@ pub enum DaemonError {
     /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
+    /// `--claim verified` (or naive) on a file system where spoolq's one-host
+    /// assumptions are not known to hold, without `--force-claim`.
+    #[error(
+        "the spool is on {file_system}, where spoolq's one-host assumptions are not known \
+         to hold: a client may answer the {strategy} strategy's checks from its cache, and \
+         two hosts may then run one job twice; run --claim shared (the default there), or \
+         add --force-claim to run --claim {strategy} anyway"
+    )]
+    ClaimUnsafeHere {
+        /// The strategy asked for.
+        strategy: Strategy,
+        /// The file system, as detected.
+        file_system: String,
+    },
     /// `--metrics-listen`'s address could not be bound.
     #[error(
         "cannot listen on {addr} for /metrics: {}; choose another address or port \
@@ -314,7 +329,7 @@ pub async fn run(
     })
     .await??;
     let shared = Arc::new(shared);
-    log_start(&shared.config);
+    log_start(&shared.config, &shared.claims);
     let metrics = match config.metrics_listen {
         Some(addr) => Some(
             metrics_server::bind(addr)
@@ -348,7 +363,7 @@ pub async fn run(
 
     {
         let shared = shared.clone();
-        let strategy = config.strategy;
+        let strategy = shared.claims.strategy;
         blocking(move || {
             shared
                 .journal
@@ -425,6 +440,7 @@ pub async fn run(
     if !discovery_done {
         let _ = discovery.await;
     }
+    claimed::remove_private(&shared);
 
     let summary = Summary::of(&shared.stats, &shared.stuck);
     {
@@ -433,7 +449,7 @@ pub async fn run(
             shared
                 .journal
                 .write(spoolq_spool::Record::new(spoolq_spool::journal::Stop {
-                    strategy: shared.config.strategy,
+                    strategy: shared.claims.strategy,
                     detail: format!(
                         "completed={} retried={} dead={} quarantined={} released={} requeued={} \
                          stuck={} errors={} log_lines_dropped={}",
@@ -523,11 +539,22 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         fsync: config.journal_fsync,
         ..WriterOptions::default()
     };
+    let file_system = spool
+        .new_dir()
+        .file_system()
+        .unwrap_or_else(|_| spoolq_os::FileSystem {
+            name: "unknown".to_owned(),
+            sharing: spoolq_os::Sharing::Unknown,
+        });
+    let host = spoolq_os::host::hostname().unwrap_or_else(|_| "unknown-host".to_owned());
+    let boot = spoolq_os::host::boot_id().ok();
+    let claims = claimed::setup(&config, &spool, &file_system, &host, boot.as_deref())?;
     let writer = create_journal(&spool, options)?;
     let queue = Queue::new(config.queue_capacity);
     let lifecycle = Lifecycle::new();
     Ok(Shared {
-        journal: Journal::new(Arc::new(writer), config.strategy, lifecycle.clone()),
+        journal: Journal::new(Arc::new(writer), claims.strategy, lifecycle.clone()),
+        claims,
         spool,
         stats: Stats::default(),
         queue,
@@ -603,7 +630,7 @@ fn warn_sticky_folders(spool: &Spool) {
     }
 }
 
-fn log_start(config: &Config) {
+fn log_start(config: &Config, claims: &claimed::ClaimSetup) {
     let command = match &config.command {
         Some(command) => command
             .iter()
@@ -622,7 +649,7 @@ fn log_start(config: &Config) {
     info!(
         spool = %config.spool.display(),
         workers = config.workers,
-        claim = %config.strategy,
+        claim = %claims.strategy,
         handler = %command,
         job_timeout = %d(config.job_timeout),
         kill_grace = %d(config.kill_grace),
@@ -639,7 +666,14 @@ fn log_start(config: &Config) {
         tmp_max_age = %d(config.tmp_max_age),
         "spoolq daemon starting"
     );
-    if config.strategy == Strategy::Naive {
+    info!(
+        claim = %claims.strategy,
+        private_folder = %claims.private.path().display(),
+        "claim strategy {} ({})",
+        claims.strategy,
+        claims.chosen_by
+    );
+    if claims.strategy == Strategy::Naive {
         warn!(
             "claim strategy is NAIVE: it is unsafe under concurrency (a job may be processed \
              again after another consumer completed it) and exists only to reproduce that race; \

@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     pub lifecycle: Lifecycle,
     /// The jobs the daemon could not act on, and those it gave up.
     pub stuck: StuckJobs,
+    /// The claim strategy run, and the shared strategy's folders.
+    pub claims: crate::claimed::ClaimSetup,
 }
 
 impl Shared {

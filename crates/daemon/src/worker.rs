@@ -39,8 +39,7 @@ pub(crate) async fn worker(
     receiver: Arc<AsyncMutex<mpsc::Receiver<Offered>>>,
 ) {
     let mut lifecycle = shared.lifecycle.clone();
-    let mut claimer =
-        Claimer::new(shared.spool.new_dir().clone(), shared.config.strategy).with_id(u64::from(id));
+    let mut claimer = crate::claimed::claimer(&shared).with_id(u64::from(id));
     if let Some(hook) = record::step_hook(
         &shared.journal,
         shared.config.trace_claims,

@@ -508,7 +508,7 @@ async fn naive_strategy_runs_and_is_journaled_as_such() {
     let spool = TempSpool::new();
     spool.drop_jobs(5);
     let mut config = spool.config();
-    config.strategy = Strategy::Naive;
+    config.strategy = Some(Strategy::Naive);
     config.race_window = Some(Duration::from_millis(1));
     let summary = drain(config).await;
     assert_eq!(summary.completed, 5);

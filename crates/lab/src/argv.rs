@@ -38,6 +38,8 @@ pub mod daemon_flag {
     pub const WORKERS: &str = "workers";
     /// `--claim`: [`Config::strategy`](spoolq_daemon::Config::strategy).
     pub const CLAIM: &str = "claim";
+    /// `--force-claim`: [`Config::force_claim`](spoolq_daemon::Config::force_claim).
+    pub const FORCE_CLAIM: &str = "force-claim";
     /// `--job-timeout`: [`Config::job_timeout`](spoolq_daemon::Config::job_timeout).
     pub const JOB_TIMEOUT: &str = "job-timeout";
     /// `--kill-grace`: [`Config::kill_grace`](spoolq_daemon::Config::kill_grace).
@@ -145,6 +147,7 @@ impl DaemonArgs {
             spool,
             workers,
             strategy,
+            force_claim,
             command,
             simulate_work,
             job_timeout,
@@ -173,9 +176,10 @@ impl DaemonArgs {
         if *workers != Config::DEFAULT_WORKERS {
             args.value(flag::WORKERS, workers.to_string());
         }
-        if *strategy != Config::DEFAULT_STRATEGY {
+        if let Some(strategy) = strategy {
             args.value(flag::CLAIM, strategy.as_str());
         }
+        args.switch(flag::FORCE_CLAIM, *force_claim);
         for (name, value, default) in [
             (flag::JOB_TIMEOUT, job_timeout, Config::DEFAULT_JOB_TIMEOUT),
             (flag::KILL_GRACE, kill_grace, Config::DEFAULT_KILL_GRACE),

@@ -528,7 +528,10 @@ pub fn consumer(config: &LabConfig, strategy: Strategy, spool: &Path) -> DaemonA
     let mut args = DaemonArgs::new(spool);
     let daemon = &mut args.config;
     daemon.drain = true;
-    daemon.strategy = strategy;
+    daemon.strategy = Some(strategy);
+    // The lab races every strategy wherever it runs: naive and verified on a shared file
+    // system are what it shows failing there.
+    daemon.force_claim = strategy != Strategy::Shared;
     daemon.workers = config.workers;
     daemon.trace_claims = config.trace_claims;
     daemon.race_window = config.race_window;

@@ -7,7 +7,11 @@
 //!   retry/    jobs waiting out a backoff after a failed attempt
 //!   failed/   dead letters and quarantined files, each with a reason beside it
 //!   journal/  one JSON-lines event log per process
+//!   claimed/  one private folder per shared-strategy claimer, holding the jobs it took
 //! ```
+//!
+//! claimed/ came after the others: a spool made before it gets it from `spoolq init` or
+//! from a daemon's start ([`Spool::claimed`]), and nothing else needs it.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -22,7 +26,10 @@ use crate::job::{JobHeader, JobId, LENGTH_WIDTH};
 use crate::names::{ReadyName, RetryName};
 
 /// The folders of a spool, in creation order.
-pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
+pub const FOLDERS: [&str; 6] = ["tmp", "new", "retry", "failed", "journal", CLAIMED];
+
+/// The folder of the shared claim strategy's private folders, `claimed/<claimer>/`.
+pub const CLAIMED: &str = "claimed";
 
 /// The default mode of the spool's folders.
 pub const DEFAULT_MODE: u32 = 0o750;
@@ -402,6 +409,32 @@ impl Spool {
     /// journal/: one event log per process.
     pub fn journal(&self) -> &Arc<Dir> {
         &self.journal
+    }
+
+    /// claimed/, created (with new/'s mode and group) if the spool was made before it
+    /// existed.
+    pub fn claimed(&self) -> Result<Arc<Dir>, LayoutError> {
+        let name = OsStr::new(CLAIMED);
+        if self.root.create_subdir(name, DEFAULT_MODE)? {
+            let dir = self.root.open_subdir(name)?;
+            let new = self.new.stat()?;
+            // A daemon outside new/'s group keeps its own group: it may still write.
+            let _ = dir.set_group(new.gid);
+            dir.set_mode(new.perm)?;
+        }
+        self.root
+            .open_subdir(name)
+            .map(Arc::new)
+            .map_err(|e| classify_folder(self.root.path(), CLAIMED, e))
+    }
+
+    /// claimed/ if it exists (status reads it; only a daemon creates it).
+    pub fn claimed_if_any(&self) -> Result<Option<Dir>, spoolq_os::Error> {
+        match self.root.open_subdir(OsStr::new(CLAIMED)) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Each folder with its name, for integrity checks.

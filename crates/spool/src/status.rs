@@ -58,9 +58,14 @@ pub struct Status {
     pub taken_at: String,
     /// Jobs in new/ that nobody has claimed (names starting with `.` are not jobs).
     pub ready: u64,
-    /// Jobs in new/ whose claim lock is held right now; `None` when it could not be told
-    /// (see `in_flight_method`).
+    /// Jobs in new/ whose claim lock is held right now, plus the jobs in claimed/ (taken
+    /// by shared claims); `None` when new/'s locks could not be told (see
+    /// `in_flight_method`).
     pub in_flight: Option<u64>,
+    /// Jobs in the shared strategy's private folders (claimed/*/): taken by a claimer of
+    /// any host, being handled, or left by a claimer that died (a daemon gives those
+    /// back to new/ at its next rescan).
+    pub claimed: u64,
     /// How `in_flight` was found.
     pub in_flight_method: InFlightMethod,
     /// The spool's pause (`spoolq pause`), if it is paused: its daemons claim nothing.
@@ -169,6 +174,9 @@ pub struct FileSystemStatus {
     /// Whether spoolq's one-host assumptions (every change seen by the watcher, every
     /// lock in `/proc/locks`, lookups and stats answered by the kernel) are known to hold.
     pub local_assumptions_hold: bool,
+    /// The claim strategy a daemon runs here unless `--claim` says otherwise:
+    /// `verified` where the assumptions hold, `shared` elsewhere.
+    pub claim: &'static str,
 }
 
 /// Who holds the locks of in-flight jobs.
@@ -320,6 +328,23 @@ fn names(dir: &Dir) -> Result<Vec<std::ffi::OsString>, StatusError> {
     Ok(out)
 }
 
+/// The jobs in claimed/'s private folders (hidden names aside).
+fn claimed_jobs(claimed: &Dir) -> Result<u64, StatusError> {
+    let mut n = 0;
+    for folder in names(claimed)? {
+        let dir = match claimed.open_subdir(&folder) {
+            Ok(dir) => dir,
+            // Removed by its daemon's stop meanwhile, or not a folder.
+            Err(_) => continue,
+        };
+        n += names(&dir)?
+            .iter()
+            .filter(|name| !names::is_hidden(name))
+            .count() as u64;
+    }
+    Ok(n)
+}
+
 impl Status {
     /// Takes a snapshot of `spool`, as of `now`.
     pub fn collect(spool: &Spool, now: SystemTime) -> Result<Status, StatusError> {
@@ -346,9 +371,13 @@ impl Status {
         } else {
             probe_locked_names(new_dir, &jobs)?
         };
+        let claimed = match spool.claimed_if_any()? {
+            Some(dir) => claimed_jobs(&dir)?,
+            None => 0,
+        };
         let in_flight = match method {
             InFlightMethod::Unavailable | InFlightMethod::ProbeFailed => None,
-            _ => Some(locks.len() as u64),
+            _ => Some(locks.len() as u64 + claimed),
         };
         let locked: HashSet<&OsStr> = locks.keys().map(OsString::as_os_str).collect();
 
@@ -428,10 +457,16 @@ impl Status {
             ready,
             in_flight,
             in_flight_method: method,
+            claimed,
             paused,
             file_system: FileSystemStatus {
                 sharing: file_system.sharing.as_str(),
                 local_assumptions_hold: file_system.sharing.local_assumptions_hold(),
+                claim: if file_system.sharing.local_assumptions_hold() {
+                    "verified"
+                } else {
+                    "shared"
+                },
                 name: file_system.name,
             },
             lock_holders,

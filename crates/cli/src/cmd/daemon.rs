@@ -47,10 +47,17 @@ pub struct Args {
           default_value_t = Workers(Config::DEFAULT_WORKERS))]
     workers: Workers,
 
-    /// Claim strategy: verified (safe) or naive (reproduces the double-processing race).
-    #[arg(long = flag::CLAIM, value_name = "STRATEGY", default_value_t = Config::DEFAULT_STRATEGY,
-          value_parser = parse_strategy)]
-    strategy: Strategy,
+    /// Claim strategy: auto (verified on a local file system, shared on one other hosts
+    /// may reach: NFS, SMB, FUSE), verified, shared, or naive (reproduces the
+    /// double-processing race).
+    #[arg(long = flag::CLAIM, value_name = "STRATEGY",
+          default_value_t = ClaimChoice(Config::DEFAULT_STRATEGY), value_parser = parse_strategy)]
+    strategy: ClaimChoice,
+
+    /// Run --claim verified or naive even on a file system where spoolq's one-host
+    /// assumptions are not known to hold (a client's cache may answer their checks there).
+    #[arg(long = flag::FORCE_CLAIM)]
+    force_claim: bool,
 
     /// Terminate a handler running longer than this (SIGTERM to its process group,
     /// SIGKILL after --kill-grace); the attempt counts as failed.
@@ -165,9 +172,26 @@ enum LogFormat {
     Json,
 }
 
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
+/// `--claim`'s value: a strategy, or auto (`None`: chosen by the file system).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClaimChoice(Option<Strategy>);
+
+impl std::fmt::Display for ClaimChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(strategy) => strategy.fmt(f),
+            None => f.write_str("auto"),
+        }
+    }
+}
+
+fn parse_strategy(s: &str) -> Result<ClaimChoice, String> {
+    if s == "auto" {
+        return Ok(ClaimChoice(None));
+    }
     s.parse()
-        .map_err(|e: spoolq_claim::ParseStrategyError| e.to_string())
+        .map(|strategy| ClaimChoice(Some(strategy)))
+        .map_err(|e: spoolq_claim::ParseStrategyError| format!("{e}, or \"auto\""))
 }
 
 fn init_logging(format: LogFormat) {
@@ -200,7 +224,8 @@ impl Args {
     fn config(self) -> Config {
         let mut config = Config::new(self.spool);
         config.workers = self.workers.0;
-        config.strategy = self.strategy;
+        config.strategy = self.strategy.0;
+        config.force_claim = self.force_claim;
         config.command = (!self.command.is_empty()).then_some(self.command);
         config.simulate_work = self.simulate_work.map(|d| d.0);
         config.job_timeout = self.job_timeout.0;
@@ -365,7 +390,7 @@ mod tests {
     fn every_daemon_command_line_the_lab_builds_parses_back_to_its_settings() {
         let spool = Path::new("/tmp/lab run/-1/spool");
         let exe = PathBuf::from("spoolq");
-        for strategy in [Strategy::Naive, Strategy::Verified] {
+        for strategy in Strategy::ALL {
             for trace_claims in [false, true] {
                 for race_window in [None, Some(Duration::from_micros(1500))] {
                     for exec in [None, Some("cat > /dev/null; exit 75")] {
@@ -395,7 +420,8 @@ mod tests {
         let mut all = DaemonArgs::new("/var/spool/jobs");
         let c = &mut all.config;
         c.workers = 3;
-        c.strategy = Strategy::Naive;
+        c.strategy = Some(Strategy::Naive);
+        c.force_claim = true;
         c.command = Some(vec!["handle".into(), "--".into(), "-v".into()]);
         c.simulate_work = Some(Duration::from_millis(7));
         c.job_timeout = Duration::from_secs(90);

@@ -184,6 +184,12 @@ fn human(s: &Status) -> String {
     }
     out += &format!("ready      {}\n", s.ready);
     out += &match (s.in_flight, s.in_flight_method) {
+        (Some(n), _) if s.claimed > 0 => {
+            format!(
+                "in flight  {n} ({} taken into claimed/ by shared claims)\n",
+                s.claimed
+            )
+        }
         (Some(n), _) => format!("in flight  {n}\n"),
         (None, InFlightMethod::ProbeFailed) => {
             "in flight  unknown (a lock probe failed on this file system)\n".to_owned()
@@ -193,14 +199,14 @@ fn human(s: &Status) -> String {
     let fs = &s.file_system;
     out += &if fs.local_assumptions_hold {
         format!(
-            "file sys   {} ({}: spoolq's one-host assumptions hold)\n",
-            fs.name, fs.sharing
+            "file sys   {} ({}: spoolq's one-host assumptions hold; claim {} by default)\n",
+            fs.name, fs.sharing, fs.claim
         )
     } else {
         format!(
-            "file sys   {} ({}: spoolq's one-host assumptions are not known to hold; see \
-             docs/multi-host.md)\n",
-            fs.name, fs.sharing
+            "file sys   {} ({}: spoolq's one-host assumptions are not known to hold; claim {} \
+             by default; see docs/multi-host.md)\n",
+            fs.name, fs.sharing, fs.claim
         )
     };
     out += &holders(s);
