@@ -1474,12 +1474,34 @@ fn read_journals(
     (set.files, set.copies, aside)
 }
 
-/// Adds the ids named in new/ and retry/ to `present`; returns how many names there are.
+/// Adds the ids named in new/, retry/ and claimed/*/ (jobs a shared claim took, named
+/// `<id>.<attempt>` there as in new/) to `present`; returns how many names there are.
 fn list_pending(
     spool: &Spool,
     present: &mut std::collections::HashSet<JobId>,
 ) -> Result<u64, AuditError> {
     let mut count = 0;
+    if let Ok(Some(claimed)) = spool.claimed_if_any() {
+        let err = |source| AuditError::ListSpool {
+            path: claimed.path().to_owned(),
+            source,
+        };
+        for folder in claimed.entries().map_err(err)? {
+            let Ok(dir) = claimed.open_subdir(&folder.map_err(err)?) else {
+                continue;
+            };
+            let err = |source| AuditError::ListSpool {
+                path: dir.path().to_owned(),
+                source,
+            };
+            for name in dir.entries().map_err(err)? {
+                if let Some(ready) = ReadyName::parse(&name.map_err(err)?) {
+                    present.insert(ready.id);
+                    count += 1;
+                }
+            }
+        }
+    }
     for (dir, retry) in [(spool.new_dir(), false), (spool.retry(), true)] {
         let err = |source| AuditError::ListSpool {
             path: dir.path().to_owned(),

@@ -99,9 +99,10 @@ impl Placed<'_> {
     }
 
     /// Whether the claim saw the file still linked when it took it: the verified
-    /// strategy checks `st_nlink` and the name under the lock.
+    /// strategy checks `st_nlink` and the name under the lock, the shared one renamed the
+    /// name (which the server refuses for a name gone) and found the locked inode under it.
     fn saw_it_linked(&self) -> bool {
-        self.claim.strategy == Strategy::Verified
+        matches!(self.claim.strategy, Strategy::Verified | Strategy::Shared)
     }
 }
 

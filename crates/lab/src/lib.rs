@@ -240,9 +240,9 @@ pub struct LabReport {
     /// The timeline of the first after-completion duplicate of the first naive run
     /// that had one, rendered as `spoolq audit timeline` does.
     pub timeline: Option<String>,
-    /// Whether the verified strategy held: no concurrent or after-completion duplicate
-    /// and no lost job in any run.
-    pub verified_clean: bool,
+    /// Whether every strategy that must be safe where the lab ran held: no concurrent or
+    /// after-completion duplicate and no lost job in any run (see [`safe_clean`]).
+    pub safe_clean: bool,
 }
 
 /// Runs the lab.
@@ -280,20 +280,26 @@ pub fn run(
         .iter()
         .map(|s| median_row(&runs, s.as_str()))
         .collect();
-    let verified_clean = verified_clean(&runs);
+    let safe_clean = safe_clean(&runs, !config.mounts.is_empty());
     Ok(LabReport {
         runs,
         summary,
         timeline,
-        verified_clean,
+        safe_clean,
     })
 }
 
-/// The lab's verdict: verified must show no concurrent or after-completion duplicate
-/// and lose nothing. Naive is expected to fail and does not count.
-pub fn verified_clean(runs: &[RunResult]) -> bool {
+/// The lab's verdict: the strategies that must be safe where the lab ran show no
+/// concurrent or after-completion duplicate and lose nothing. Shared must be safe
+/// everywhere, verified on one host's file system; across the mounts of a shared file
+/// system verified is expected to fail as naive is everywhere, and neither counts.
+pub fn safe_clean(runs: &[RunResult], across_mounts: bool) -> bool {
+    let must_hold = |strategy: &str| {
+        strategy == Strategy::Shared.as_str()
+            || (strategy == Strategy::Verified.as_str() && !across_mounts)
+    };
     runs.iter()
-        .filter(|r| r.strategy == Strategy::Verified.as_str())
+        .filter(|r| must_hold(&r.strategy))
         .all(|r| r.dup_after_completion == 0 && r.dup_concurrent == 0 && r.lost == 0)
 }
 
@@ -714,7 +720,8 @@ mod tests {
 
     #[test]
     fn verdict_ignores_naive_and_fails_on_any_verified_violation() {
-        use Strategy::{Naive, Verified};
+        use Strategy::{Naive, Shared, Verified};
+        let verified_clean = |runs: &[RunResult]| safe_clean(runs, false);
         assert!(verified_clean(&[
             row(Naive, 5, 1, 1),
             row(Verified, 0, 0, 0)
@@ -731,6 +738,13 @@ mod tests {
             row(Verified, 0, 0, 0),
             row(Verified, 2, 0, 0)
         ]));
+        // Shared must hold everywhere; verified across mounts is expected to fail.
+        assert!(!verified_clean(&[row(Shared, 1, 0, 0)]));
+        assert!(safe_clean(
+            &[row(Verified, 7, 0, 0), row(Shared, 0, 0, 0)],
+            true
+        ));
+        assert!(!safe_clean(&[row(Shared, 0, 0, 1)], true));
     }
 
     #[test]

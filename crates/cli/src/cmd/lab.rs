@@ -268,12 +268,13 @@ pub fn run(mut args: Args) -> Result<Exit, Error> {
             ))?;
         }
     }
-    if report.verified_clean {
+    if report.safe_clean {
         Ok(Exit::Ok)
     } else {
         Ok(Exit::Finding(
-            "the verified strategy showed a duplicate or a lost job: this is a bug, please \
-             report it with the journals (--spool DIR keeps them)"
+            "a strategy that must be safe here (shared; verified on a local file system) \
+             showed a duplicate or a lost job: this is a bug, please report it with the \
+             journals (--spool DIR keeps them)"
                 .to_owned(),
         ))
     }
