@@ -180,3 +180,75 @@ async fn producing_through_glusterfs_while_consuming_quarantines_no_valid_job() 
         .count();
     assert_eq!((quarantined, failed), (0, 0));
 }
+
+/// The stale name the shared claim's listing check exists for, forced on JuiceFS with
+/// its defaults: mount B looks a job up (and caches its name for a second), mount A
+/// completes it and publishes a new job under the same name. Within B's cache, verified
+/// claims the completed file (both of its checks are answered from B's cache: the bug);
+/// the shared claim's rename moves the new job (the server resolves the name), the
+/// listing of its private folder shows that inode, not the locked one, and the new job
+/// goes back to new/ untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_name_makes_the_shared_claim_move_the_new_file_back() {
+    use std::sync::Arc;
+
+    use spoolq_claim::{Claimer, Dir, Outcome, StaleReason, Strategy};
+
+    let Some(shared) = SharedMounts::from_env() else {
+        return skip("no shared file system: run scripts/shared-fs.sh up and export its variables");
+    };
+    if shared.engine != "juicefs" {
+        // The entry cache that keeps the stale name is JuiceFS's default; other engines
+        // may refresh the name first, which proves nothing either way.
+        return skip("the stale-name case is forced on JuiceFS only");
+    }
+    let _alone = SERIAL.lock().await;
+    let scratch = shared.scratch();
+    let (a, b) = (&scratch.paths[0], &scratch.paths[1]);
+    std::fs::create_dir_all(a.join("new")).unwrap();
+    std::fs::create_dir_all(a.join("claimed/b")).unwrap();
+    std::fs::write(a.join("new/job"), b"completed").unwrap();
+    wait_until("B sees the job", PATIENCE, || b.join("new/job").exists()).await;
+    let new_b = Arc::new(Dir::open(&b.join("new")).unwrap());
+    let private_b = Arc::new(Dir::open(&b.join("claimed/b")).unwrap());
+    let old = std::fs::metadata(b.join("new/job")).unwrap();
+
+    // Through A: complete the job, publish another under the same name.
+    std::fs::remove_file(a.join("new/job")).unwrap();
+    std::fs::write(a.join("new/.next"), b"published after").unwrap();
+    std::fs::rename(a.join("new/.next"), a.join("new/job")).unwrap();
+
+    let verified = Claimer::new(new_b.clone(), Strategy::Verified)
+        .claim(std::ffi::OsStr::new("job"))
+        .unwrap();
+    let stale_seen = match &verified {
+        Outcome::Claimed(claim) => {
+            use std::os::unix::fs::MetadataExt;
+            claim.identity().1 == old.ino()
+        }
+        _ => false,
+    };
+    drop(verified);
+    let shared_outcome = Claimer::shared(new_b, private_b)
+        .claim(std::ffi::OsStr::new("job"))
+        .unwrap();
+    eprintln!(
+        "stale name through B: verified claimed the completed file: {stale_seen}; \
+         shared: {shared_outcome:?}"
+    );
+    if !stale_seen {
+        // B's cache expired before the claims (a loaded machine): nothing was forced.
+        return skip("B's entry cache expired before the claims: the case was not forced");
+    }
+    assert!(
+        matches!(shared_outcome, Outcome::Stale(StaleReason::TookAnother)),
+        "{shared_outcome:?}"
+    );
+    drop(shared_outcome);
+    assert_eq!(
+        std::fs::read(a.join("new/job")).unwrap(),
+        b"published after",
+        "the new job is back in new/, untouched"
+    );
+    assert_eq!(std::fs::read_dir(a.join("claimed/b")).unwrap().count(), 0);
+}
