@@ -110,6 +110,9 @@ pub struct BenchConfig {
     pub workers: usize,
     /// Jobs of the pre-filled spool in the inproc section.
     pub inproc_jobs: u64,
+    /// The claim strategies the inproc section drains with, one after the other within
+    /// each repeat (so each sees the same moments of the machine's load), one row each.
+    pub strategies: Vec<spoolq_claim::Strategy>,
     /// Jobs produced in the e2e section.
     pub e2e_jobs: u64,
     /// Jobs of the pre-filled spool in the exec section.
@@ -158,6 +161,7 @@ impl BenchConfig {
             repeat: BenchConfig::DEFAULT_REPEAT,
             workers: BenchConfig::DEFAULT_WORKERS,
             inproc_jobs: 20_000,
+            strategies: vec![spoolq_claim::Strategy::Verified],
             e2e_jobs: BenchConfig::DEFAULT_E2E_JOBS,
             exec_jobs: 2_000,
             latency_jobs: 5_000,
@@ -357,12 +361,12 @@ fn drain_in_process(
     rt: &tokio::runtime::Runtime,
     spool: &Path,
     workers: usize,
+    strategy: spoolq_claim::Strategy,
 ) -> Result<spoolq_daemon::Summary, LabError> {
-    rt.block_on(spoolq_daemon::run(
-        daemon_args(BenchDaemon::Drain, spool, workers).config,
-        std::future::pending(),
-    ))
-    .map_err(|e| LabError::Bench(format!("daemon: {e}")))
+    let mut config = daemon_args(BenchDaemon::Drain, spool, workers).config;
+    config.strategy = Some(strategy);
+    rt.block_on(spoolq_daemon::run(config, std::future::pending()))
+        .map_err(|e| LabError::Bench(format!("daemon: {e}")))
 }
 
 fn inproc(
@@ -372,8 +376,10 @@ fn inproc(
 ) -> Result<(), LabError> {
     let rt = runtime()?;
     let n = config.inproc_jobs;
+    let strategies = &config.strategies;
     for (place, base) in config.places() {
-        let (mut runs, mut floors) = (Vec::new(), Vec::new());
+        let mut runs = vec![Vec::new(); strategies.len()];
+        let mut floors = Vec::new();
         for r in 1..=config.repeat {
             progress(&format!("inproc {place} run {r}/{}: floor", config.repeat));
             let (_t, spool) = fresh_spool(base)?;
@@ -383,31 +389,39 @@ fn inproc(
             floors.push(done as f64 / start.elapsed().as_secs_f64());
             drop((_t, spool));
 
-            progress(&format!("inproc {place} run {r}/{}: spoolq", config.repeat));
-            let (_t, spool) = fresh_spool(base)?;
-            floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
-            let start = Instant::now();
-            let summary = drain_in_process(&rt, spool.path(), config.workers)?;
-            let elapsed = start.elapsed().as_secs_f64();
-            if summary.completed != n {
-                return Err(LabError::Bench(format!(
-                    "inproc: the daemon completed {} of {n} jobs",
-                    summary.completed
-                )));
+            for (index, &strategy) in strategies.iter().enumerate() {
+                progress(&format!(
+                    "inproc {place} run {r}/{}: spoolq, {strategy}",
+                    config.repeat
+                ));
+                let (_t, spool) = fresh_spool(base)?;
+                floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+                let start = Instant::now();
+                let summary = drain_in_process(&rt, spool.path(), config.workers, strategy)?;
+                let elapsed = start.elapsed().as_secs_f64();
+                if summary.completed != n {
+                    return Err(LabError::Bench(format!(
+                        "inproc: the daemon ({strategy}) completed {} of {n} jobs",
+                        summary.completed
+                    )));
+                }
+                runs[index].push(n as f64 / elapsed);
             }
-            runs.push(n as f64 / elapsed);
         }
-        rows.push(rate_row(
-            Section::Inproc,
-            place,
-            format!(
-                "claim+complete, daemon library, built-in handler, verified, {} workers, {n} jobs",
-                config.workers
-            ),
-            runs,
-            floors,
-            0.8,
-        ));
+        for (&strategy, runs) in strategies.iter().zip(runs) {
+            rows.push(rate_row(
+                Section::Inproc,
+                place,
+                format!(
+                    "claim+complete, daemon library, built-in handler, {strategy}, {} workers, \
+                     {n} jobs",
+                    config.workers
+                ),
+                runs,
+                floors.clone(),
+                0.8,
+            ));
+        }
     }
     Ok(())
 }

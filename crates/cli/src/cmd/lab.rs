@@ -170,6 +170,17 @@ fn bench_config(args: &Args, exe: PathBuf) -> BenchConfig {
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
+    // The bench measures the safe strategies: naive (in the lab's default list) is left
+    // out; `--strategy verified,shared` compares those two in one run.
+    let strategies: Vec<Strategy> = args
+        .strategy
+        .iter()
+        .copied()
+        .filter(|s| *s != Strategy::Naive)
+        .collect();
+    if !strategies.is_empty() {
+        config.strategies = strategies;
+    }
     config.e2e_jobs = args.bench_jobs;
     config.scale_jobs = args.scale_jobs;
     config.idle_for = args.idle_for.0;
