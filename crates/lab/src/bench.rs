@@ -135,6 +135,9 @@ pub struct BenchConfig {
     pub disk: PathBuf,
     /// Where the tmpfs runs happen, if there is one.
     pub tmpfs: Option<PathBuf>,
+    /// Folders to run in instead of tmpfs and disk (a shared file system's mount, say);
+    /// each figure names its folder's file system.
+    pub dirs: Vec<PathBuf>,
 }
 
 impl BenchConfig {
@@ -173,15 +176,28 @@ impl BenchConfig {
             payload_size: BenchConfig::DEFAULT_PAYLOAD_SIZE,
             disk: std::env::temp_dir(),
             tmpfs: Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()),
+            dirs: Vec::new(),
         }
     }
 
-    fn places(&self) -> Vec<(&'static str, &Path)> {
+    fn places(&self) -> Vec<(String, &Path)> {
+        if !self.dirs.is_empty() {
+            return self
+                .dirs
+                .iter()
+                .map(|dir| {
+                    let name = spoolq_os::Dir::open(dir)
+                        .and_then(|d| d.file_system())
+                        .map_or_else(|_| dir.display().to_string(), |fs| fs.name);
+                    (name, dir.as_path())
+                })
+                .collect();
+        }
         let mut places = Vec::new();
         if let Some(t) = &self.tmpfs {
-            places.push(("tmpfs", t.as_path()));
+            places.push(("tmpfs".to_owned(), t.as_path()));
         }
-        places.push(("disk", self.disk.as_path()));
+        places.push(("disk".to_owned(), self.disk.as_path()));
         places
     }
 }
@@ -365,8 +381,21 @@ fn drain_in_process(
 ) -> Result<spoolq_daemon::Summary, LabError> {
     let mut config = daemon_args(BenchDaemon::Drain, spool, workers).config;
     config.strategy = Some(strategy);
+    // The bench measures what a strategy costs wherever it is pointed, also verified on
+    // a shared file system, where it is not correct.
+    config.force_claim = true;
     rt.block_on(spoolq_daemon::run(config, std::future::pending()))
         .map_err(|e| LabError::Bench(format!("daemon: {e}")))
+}
+
+/// The shared floor's private folder, `claimed/floor/`.
+fn floor_private(spool: &Spool) -> Result<spoolq_os::Dir, LabError> {
+    let claimed = spool.claimed()?;
+    let name = std::ffi::OsStr::new("floor");
+    claimed
+        .create_subdir(name, 0o700)
+        .and_then(|_| claimed.open_subdir(name))
+        .map_err(|e| floor_err(floor::FloorError::Dir(e)))
 }
 
 fn inproc(
@@ -378,18 +407,30 @@ fn inproc(
     let n = config.inproc_jobs;
     let strategies = &config.strategies;
     for (place, base) in config.places() {
+        let place = place.as_str();
         let mut runs = vec![Vec::new(); strategies.len()];
-        let mut floors = Vec::new();
+        let mut floors = vec![Vec::new(); strategies.len()];
         for r in 1..=config.repeat {
-            progress(&format!("inproc {place} run {r}/{}: floor", config.repeat));
-            let (_t, spool) = fresh_spool(base)?;
-            floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
-            let start = Instant::now();
-            let done = floor::consume_all(spool.new_dir(), true).map_err(floor_err)?;
-            floors.push(done as f64 / start.elapsed().as_secs_f64());
-            drop((_t, spool));
-
             for (index, &strategy) in strategies.iter().enumerate() {
+                // Each strategy against the raw loop of its own calls, right before it.
+                progress(&format!(
+                    "inproc {place} run {r}/{}: floor, {strategy}",
+                    config.repeat
+                ));
+                let (_t, spool) = fresh_spool(base)?;
+                floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+                let start = Instant::now();
+                let done = match strategy {
+                    spoolq_claim::Strategy::Shared => {
+                        let private = floor_private(&spool)?;
+                        floor::consume_all_taking(spool.new_dir(), &private)
+                    }
+                    _ => floor::consume_all(spool.new_dir(), true),
+                }
+                .map_err(floor_err)?;
+                floors[index].push(done as f64 / start.elapsed().as_secs_f64());
+                drop((_t, spool));
+
                 progress(&format!(
                     "inproc {place} run {r}/{}: spoolq, {strategy}",
                     config.repeat
@@ -408,7 +449,7 @@ fn inproc(
                 runs[index].push(n as f64 / elapsed);
             }
         }
-        for (&strategy, runs) in strategies.iter().zip(runs) {
+        for ((&strategy, runs), floors) in strategies.iter().zip(runs).zip(floors) {
             rows.push(rate_row(
                 Section::Inproc,
                 place,
@@ -418,7 +459,7 @@ fn inproc(
                     config.workers
                 ),
                 runs,
-                floors.clone(),
+                floors,
                 0.8,
             ));
         }
@@ -487,7 +528,7 @@ fn produce(
             }
             rows.push(rate_row(
                 Section::Produce,
-                place,
+                &place,
                 format!("Spool::drop_job, {sync}, {n} jobs in alternating chunks of {CHUNK}"),
                 runs,
                 floors,
@@ -616,7 +657,7 @@ fn e2e(
         }
         rows.push(rate_row(
             Section::E2e,
-            place,
+            &place,
             format!(
                 "produce (--sync never) and daemon (built-in, {} workers) as two processes, {n} jobs",
                 config.workers

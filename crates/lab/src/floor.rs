@@ -6,6 +6,9 @@
 //!   into new/ without replacing, close. No fsync (`spoolq produce --sync never`).
 //! - consume (verified): list new/, then per name open (O_NOFOLLOW | O_CLOEXEC |
 //!   O_NONBLOCK), flock, fstat, fstatat, read up to 4 KiB, unlink, close.
+//! - consume (shared): list new/, then per name open, flock, fstat, rename into a
+//!   private folder, list that folder (the inode check), read up to 4 KiB, unlink the
+//!   private name, close.
 //!
 //! The files are real spoolq jobs (the same header), so spoolq and the floor read the
 //! same bytes.
@@ -146,6 +149,57 @@ pub fn consume_all(dir: &Dir, verify: bool) -> Result<u64, FloorError> {
         if consume_one(dir, &name, verify, &mut buf)? {
             done += 1;
         }
+    }
+    Ok(done)
+}
+
+/// The shared claim's floor: every job file in `dir` taken into `private` by rename,
+/// checked in a listing of `private`, read and unlinked there. Returns how many.
+pub fn consume_all_taking(dir: &Dir, private: &Dir) -> Result<u64, FloorError> {
+    let mut buf = vec![0u8; 4096];
+    let mut done = 0;
+    for name in dir.entries()? {
+        let name = name?;
+        if name.as_encoded_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let name = CString::new(name.as_encoded_bytes()).expect("names have no NUL");
+        let fd = match fs::open_job_at(dir.as_fd(), &name, true) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err(sys_err("open", &name)(errno)),
+        };
+        if !fs::LOCK_IN_OPEN {
+            match fs::flock_exclusive_nonblocking(fd.as_fd()) {
+                Ok(()) => {}
+                Err(Errno::EWOULDBLOCK) => continue,
+                Err(errno) => return Err(sys_err("flock", &name)(errno)),
+            }
+        }
+        let st = fs::fstat(fd.as_fd()).map_err(sys_err("fstat", &name))?;
+        match fs::renameat_to_own_name(dir.as_fd(), &name, private.as_fd(), &name) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err(sys_err("rename", &name)(errno)),
+        }
+        let mut stream = fs::dir_stream(private.as_fd()).map_err(sys_err("opendir", &name))?;
+        let mut listed = None;
+        while let Some(entry) = stream.next_inode() {
+            let (listed_name, ino) = entry.map_err(sys_err("getdents", &name))?;
+            if listed_name.as_encoded_bytes() == name.as_bytes() {
+                listed = Some(ino);
+                break;
+            }
+        }
+        if listed != Some(st.ino) {
+            continue;
+        }
+        let mut file = std::fs::File::from(fd);
+        file.read(&mut buf)
+            .map_err(|source| FloorError::Io { op: "read", source })?;
+        fs::unlinkat(private.as_fd(), &name).map_err(sys_err("unlink", &name))?;
+        drop(file);
+        done += 1;
     }
     Ok(done)
 }

@@ -78,6 +78,18 @@ pub struct Args {
     /// several minutes).
     #[arg(long, requires = "bench")]
     scale: bool,
+    /// With --bench: run in these folders instead of tmpfs and the disk (a shared file
+    /// system's mount, say); each figure names its folder's file system.
+    #[arg(
+        long,
+        requires = "bench",
+        value_name = "DIR,...",
+        value_delimiter = ','
+    )]
+    bench_dir: Vec<PathBuf>,
+    /// With --bench: jobs of the inproc section's pre-filled spool.
+    #[arg(long, requires = "bench", default_value_t = 20_000)]
+    inproc_jobs: u64,
     /// With --bench: jobs of the e2e section.
     #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_E2E_JOBS)]
     bench_jobs: u64,
@@ -182,6 +194,8 @@ fn bench_config(args: &Args, exe: PathBuf) -> BenchConfig {
         config.strategies = strategies;
     }
     config.e2e_jobs = args.bench_jobs;
+    config.inproc_jobs = args.inproc_jobs;
+    config.dirs.clone_from(&args.bench_dir);
     config.scale_jobs = args.scale_jobs;
     config.idle_for = args.idle_for.0;
     config
