@@ -804,8 +804,11 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             }
             continue;
         };
-        if parsed.role == Role::Daemon && this_host.as_deref() == Some(parsed.host.as_str()) {
-            daemons.entry(parsed.pid).or_default().push(parsed.start_ms);
+        if parsed.role == Role::Daemon
+            && this_host.as_deref() == Some(parsed.host.as_str())
+            && let (Some(pid), Some(start_ms)) = (parsed.pid(), parsed.start_ms())
+        {
+            daemons.entry(pid).or_default().push(start_ms);
         }
         let mtime = match dir.stat_at(&name) {
             Ok(stat) if stat.kind == FileKind::Regular => stat.mtime,
