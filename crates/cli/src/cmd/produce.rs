@@ -314,7 +314,13 @@ fn from_inputs(
                 stop,
             };
             spoolq_producer::schedule_reader(
-                spool, args.id, &mut payload, input, args.sync, journal, when,
+                spool,
+                args.id,
+                &mut payload,
+                input,
+                args.sync,
+                journal,
+                when,
             )
         };
         match produced {
