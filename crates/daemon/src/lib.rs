@@ -137,7 +137,7 @@ use std::time::Duration;
 use spoolq_claim::Strategy;
 use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
@@ -280,7 +280,15 @@ pub async fn run(
     log_start(&shared.config);
     warn_sticky_folders(&shared.spool);
 
-    let watcher = if config.watch {
+    // A drain that starts on an empty new/ ends after its first listing; a watcher would
+    // only add its teardown to the start (closing an inotify instance waits for the
+    // kernel's SRCU grace period, several milliseconds). Names that appear meanwhile are
+    // still found: the drain ends only on a listing from the start that finds nothing.
+    let empty_drain = config.drain && config.watch && {
+        let shared = shared.clone();
+        blocking(move || new_is_empty(&shared.spool)).await?
+    };
+    let watcher = if config.watch && !empty_drain {
         match watcher::start(&shared) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -292,6 +300,9 @@ pub async fn run(
                 None
             }
         }
+    } else if empty_drain {
+        debug!("drain: new/ is empty at start; no watcher");
+        None
     } else {
         info!("watcher disabled; new jobs are found by the periodic rescan only");
         None
@@ -478,6 +489,22 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         lifecycle,
         config,
     })
+}
+
+/// Whether new/ holds no name but hidden ones (a failed listing counts as not empty).
+/// Blocking; stops at the first name.
+fn new_is_empty(spool: &Spool) -> bool {
+    use std::os::fd::AsFd;
+    let Ok(mut stream) = spoolq_os::fs::dir_stream(spool.new_dir().as_fd()) else {
+        return false;
+    };
+    while let Some(name) = stream.next_name() {
+        match name {
+            Ok(name) if spoolq_spool::names::is_hidden(&name) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The journal file is named after host, pid and start time in milliseconds; two
