@@ -76,7 +76,7 @@
 //! ```text
 //! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
 //!                lifecycle, config, log_sink
-//! worker      -> outcome, claiming, handler, record, state, lifecycle
+//! worker      -> outcome, claiming, handler, record, state, lifecycle, log_sink
 //! outcome     -> claiming, handler, state, failed, backoff
 //! claiming    -> quarantine, record, state
 //! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, state, queue,

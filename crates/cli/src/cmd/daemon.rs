@@ -168,6 +168,7 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(spoolq_daemon::log_sink::stderr)
+        .with_timer(LogClock)
         .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
@@ -175,6 +176,35 @@ fn init_logging(format: LogFormat) {
     }
     if let Some((spec, e)) = bad {
         tracing::warn!("SPOOLQ_LOG={spec:?} is not a valid filter ({e}); logging at info");
+    }
+}
+
+/// The log's timestamps, as tracing's own (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC), with
+/// the date and time of day formatted once per second per thread: a built-in handler
+/// logs a line per job, thousands a second.
+struct LogClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use std::cell::RefCell;
+        use std::time::SystemTime;
+        thread_local! {
+            /// The second formatted last, and its `YYYY-MM-DDTHH:MM:SS`.
+            static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        }
+        let now = SystemTime::now();
+        let Ok(since) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+            return write!(w, "{}", humantime::format_rfc3339_micros(now));
+        };
+        SECOND.with(|second| {
+            let mut second = second.borrow_mut();
+            if second.0 != since.as_secs() {
+                let mut text = humantime::format_rfc3339_seconds(now).to_string();
+                text.pop(); // the Z
+                *second = (since.as_secs(), text);
+            }
+            write!(w, "{}.{:06}Z", second.1, since.subsec_micros())
+        })
     }
 }
 
