@@ -127,3 +127,43 @@ fn write_lines(lines: &[u8]) {
         DROPPED.fetch_add(count as u64, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held() -> Option<Vec<u8>> {
+        HELD.with(|held| held.borrow().clone())
+    }
+
+    #[test]
+    fn a_batch_holds_its_threads_lines_until_it_ends_and_nested_batches_hold_into_it() {
+        assert_eq!(held(), None, "nothing is held outside a batch");
+        {
+            let _outer = hold_lines();
+            LogLine
+                .write_all(b"log_sink test: first held line\n")
+                .unwrap();
+            {
+                let _inner = hold_lines();
+                LogLine
+                    .write_all(b"log_sink test: second held line\n")
+                    .unwrap();
+            }
+            assert_eq!(
+                held().as_deref(),
+                Some(&b"log_sink test: first held line\nlog_sink test: second held line\n"[..]),
+                "the inner batch's end writes nothing: the outer one holds every line"
+            );
+            // Another thread's lines are its own, never held here.
+            std::thread::spawn(|| assert_eq!(held(), None))
+                .join()
+                .unwrap();
+        }
+        assert_eq!(
+            held(),
+            None,
+            "the batch's end wrote its lines and stopped holding"
+        );
+    }
+}
