@@ -245,8 +245,11 @@ impl ClaimEnd {
             | Event::Produced(_)
             | Event::Claimed(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -373,6 +376,14 @@ pub struct Counts {
     pub released: u64,
     /// Jobs whose id was claimed in two or more files (see [`CopiedJob`]).
     pub copied: u64,
+    /// Claims whose job's name no longer named the claimed file when the outcome was due
+    /// (`released` with `name_changed`: another file renamed over it, or a person's `rm`
+    /// or `mv`): the name was left alone. Such a job is not lost when no folder holds
+    /// it: its file left the spool by another hand.
+    pub left_alone: u64,
+    /// Jobs a daemon gave up on (`stuck`): acting on them failed `--max-attempts` times,
+    /// and they stay where they are until a person acts. Not lost while they are there.
+    pub stuck: u64,
     /// `requeued` records of jobs sent back from failed/ (`spoolq requeue`): each such
     /// job is pending again (or done, if it ran since), no longer dead.
     pub sent_back: u64,
@@ -738,6 +749,8 @@ struct ClaimRec {
 const DONE: u8 = 1;
 const DEAD: u8 = 2;
 const QUARANTINED: u8 = 4;
+/// A claim left the job's name alone because it no longer named the claimed file.
+const LEFT_ALONE: u8 = 8;
 
 /// An instant in one clock domain.
 #[derive(Clone, Copy, Debug)]
@@ -760,6 +773,8 @@ struct Requeue {
 struct JobState {
     produced: Option<Stamp>,
     terminal: u8,
+    /// A daemon journaled that it gave the job up.
+    stuck: bool,
     claims: Vec<ClaimRec>,
     requeues: Vec<Requeue>,
     /// Its moves to failed/ (`dead`, `quarantined`), for telling whether one was undone
@@ -788,9 +803,10 @@ impl JobState {
     }
 
     /// Whether the job reached an outcome that leaves it nowhere to be found: completed,
-    /// or in failed/ (and not sent back since).
+    /// or in failed/ (and not sent back since), or its name left alone because another
+    /// hand had replaced or removed its file.
     fn terminal(&self) -> bool {
-        self.terminal & DONE != 0 || self.still_buried()
+        self.terminal & (DONE | LEFT_ALONE) != 0 || self.still_buried()
     }
 }
 
@@ -1041,7 +1057,18 @@ impl Analyzer {
             Event::Dead(e) => e.worker,
             Event::Quarantined(e) => e.worker,
             Event::Released(e) => e.worker,
-            Event::Start(_) | Event::Stop(_) | Event::Pruned(_) => return,
+            Event::Stuck(_) => {
+                if !state.stuck {
+                    state.stuck = true;
+                    c.stuck += 1;
+                }
+                return;
+            }
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => return,
         };
         let Some(end) = ClaimEnd::of(&record.event) else {
             return;
@@ -1076,9 +1103,13 @@ impl Analyzer {
                     wall,
                 });
             }
-            ClaimEnd::Released(_) => {
+            ClaimEnd::Released(cause) => {
                 c.released += 1;
                 pc.released += 1;
+                if cause == ReleaseCause::NameChanged {
+                    c.left_alone += 1;
+                    state.terminal |= LEFT_ALONE;
+                }
             }
         }
         // Same process and worker; failing that (an outcome recorded by another worker

@@ -162,6 +162,20 @@ pub fn render_report(report: &Report) -> String {
             "claims w/o outcome", report.unfinished_claims
         );
     }
+    if c.left_alone > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>10}  (the job's name named another file, or none, when its outcome was due: left alone)",
+            "names left alone", c.left_alone
+        );
+    }
+    if c.stuck > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>10}  (a daemon could not act on them --max-attempts times and gave them up: a person must act)",
+            "stuck", c.stuck
+        );
+    }
 
     let d = &report.duplicate_counts;
     let _ = writeln!(out, "\nduplicates (jobs)");

@@ -517,6 +517,84 @@ fn died_after_completing_is_unconfirmed_not_lost() {
     assert_eq!(json(&report)["counts"]["unconfirmed"], 1);
 }
 
+/// A claim that left its job's name alone because it no longer named the claimed file
+/// (`released` with `name_changed`) did not lose the job: its file left the spool by
+/// another hand. A job a daemon gave up on (`stuck`) is counted once however often it is
+/// journaled, and is not lost while it is still in new/; a second claim of a file after
+/// a name was left alone is a redelivery, not a duplicate.
+#[test]
+fn a_name_left_alone_and_a_stuck_job_are_not_lost_and_not_duplicates() {
+    use spoolq_spool::ReleaseCause;
+    use spoolq_spool::journal::{Released, Stuck};
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::create(&dir.path().join("spool"), CreateOptions::default()).unwrap();
+    let (replaced, stuck, moved) = (id(30), id(31), id(32));
+    std::fs::write(spool.new_dir().path().join(stuck.to_string()), b"x").unwrap();
+    let journal = spool.journal().path().to_owned();
+    let mut p = Journal::new(&journal, "producer", 1);
+    for (t, job) in [(1, replaced), (2, stuck), (3, moved)] {
+        p.produced(t, job);
+    }
+    p.write();
+    let released = |job: JobId, result: ReleaseCause| Released {
+        job,
+        worker: 1,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: Some(job.to_string()),
+        result,
+        exit: Some(0),
+        signal: None,
+        detail: "the name now names another file".into(),
+        outcome_ns: None,
+    };
+    let stuck_record = Stuck {
+        job: stuck,
+        worker: 1,
+        strategy: Strategy::Verified,
+        attempt: 1,
+        name: stuck.to_string(),
+        result: ReleaseCause::CompleteFailed,
+        detail: "removing it failed 3 times".into(),
+    };
+    let mut d = Journal::new(&journal, "daemon", 2);
+    d.ev(10, EventKind::Claimed, replaced, 1)
+        .record(
+            11,
+            Record::new(released(replaced, ReleaseCause::NameChanged)),
+        )
+        .ev(12, EventKind::Claimed, moved, 1)
+        .record(13, Record::new(released(moved, ReleaseCause::NameChanged)))
+        // The file was moved to another name in new/ by hand, claimed again and done.
+        .ev(14, EventKind::Claimed, moved, 1)
+        .ev(15, EventKind::Done, moved, 1);
+    for t in [16, 18, 20] {
+        d.ev(t, EventKind::Claimed, stuck, 1).record(
+            t + 1,
+            Record::new(released(stuck, ReleaseCause::CompleteFailed)),
+        );
+    }
+    d.record(22, Record::new(stuck_record.clone()))
+        .record(23, Record::new(stuck_record));
+    d.write();
+    let report = audit(&AuditInput {
+        spool: Some(spool.path().to_owned()),
+        ..AuditInput::default()
+    })
+    .unwrap();
+    assert_eq!(report.counts.lost, Some(0), "{:?}", report.lost_jobs);
+    assert_eq!(report.counts.left_alone, 2);
+    assert_eq!(report.counts.stuck, 1);
+    assert_eq!(report.duplicate_counts.after_completion, 0);
+    assert_eq!(report.duplicate_counts.concurrent, 0);
+    assert_eq!(report.duplicate_counts.redelivery, 2);
+    let text = render_report(&report);
+    assert!(text.contains("names left alone"), "{text}");
+    assert!(text.contains("stuck"), "{text}");
+    assert_eq!(json(&report)["counts"]["left_alone"], 2);
+    assert_eq!(json(&report)["counts"]["stuck"], 1);
+}
+
 #[test]
 fn torn_and_malformed_lines_are_reported_and_newer_ones_kept_not_fatal() {
     let dir = tempfile::tempdir().unwrap();

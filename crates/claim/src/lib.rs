@@ -27,6 +27,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -155,10 +156,14 @@ pub struct StepEvent<'a> {
     pub step: Step,
     /// The job's name in its folder.
     pub name: &'a OsStr,
-    /// The outcome of the call just made (Ok for `Before*` steps). For `AfterVerify`,
-    /// Err carries the reason the file was not claimed as an errno-like code: ENOENT
-    /// (stale: unlinked or path gone), ESTALE (replaced), EMLINK (hard-linked), EINVAL
-    /// (not a regular file).
+    /// The outcome of the call just made (Ok for `Before*` steps). For `AfterOpen`, a
+    /// name that is not a regular file is refused before any open, with the errno the
+    /// open stands for: ENOENT (no such name), ELOOP (a symlink), EINVAL (another kind).
+    /// For `AfterVerify`, Err carries the reason the file was not claimed as an
+    /// errno-like code: ENOENT (stale: unlinked or path gone), ESTALE (replaced), EMLINK
+    /// (hard-linked), EINVAL (not a regular file). For `AfterComplete`, a name that no
+    /// longer names the claimed file is left alone: ESTALE (it names another file) or
+    /// ENOENT (it names nothing).
     pub result: Result<(), Errno>,
 }
 
@@ -238,6 +243,69 @@ impl RejectReason {
             RejectReason::NotRegular(_) => "not_regular",
             RejectReason::HardLinked { .. } => "hard_linked",
             RejectReason::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
+/// What a claim's name names when the claim is about to act on it, if not the claimed
+/// file. Only a holder of the lock completes or moves a job, so under the verified
+/// strategy this is someone outside the protocol at work: a producer's `mv -f` over the
+/// name, a person's `rm` or `mv`. Under the naive strategy [`NameNow::Gone`] is also the
+/// race: another consumer completed the job while this one waited for the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameNow {
+    /// The name names another file: the claimed one was replaced.
+    Replaced,
+    /// No file has the name: the claimed one was removed or moved away.
+    Gone,
+}
+
+impl fmt::Display for NameNow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameNow::Replaced => "the name now names another file",
+            NameNow::Gone => "the name no longer exists",
+        })
+    }
+}
+
+/// Why acting on a claim (completing, moving, renaming it) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// The name no longer named the claimed file when checked under the lock: it was
+    /// left alone (see [`NameNow`]).
+    #[error("{}: {now}, not the claimed file; left alone", path.display())]
+    NotAtName {
+        /// The name's path.
+        path: PathBuf,
+        /// What it names now.
+        now: NameNow,
+    },
+    /// A system call failed.
+    #[error(transparent)]
+    Io(#[from] Error),
+}
+
+impl ActError {
+    /// The errno of a failed system call; `None` for a name left alone.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            ActError::NotAtName { .. } => None,
+            ActError::Io(e) => e.errno(),
+        }
+    }
+
+    /// The target name was taken (EEXIST).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, ActError::Io(e) if e.is_already_exists())
+    }
+
+    /// What the name names now, when it was left alone because it no longer named the
+    /// claimed file.
+    pub fn name_now(&self) -> Option<NameNow> {
+        match self {
+            ActError::NotAtName { now, .. } => Some(*now),
+            ActError::Io(_) => None,
         }
     }
 }
@@ -413,10 +481,46 @@ impl Claimer {
     }
 
     /// Tries to claim the file `name` in this claimer's folder. Never blocks: a held lock
-    /// is [`Outcome::Busy`]; a FIFO opens without waiting for a writer.
+    /// is [`Outcome::Busy`]. Only a regular file is ever opened: the name's kind is
+    /// checked first (`fstatat(AT_SYMLINK_NOFOLLOW)`), since opening a device or a FIFO
+    /// has side effects.
     pub fn claim(&self, name: &OsStr) -> Result<Outcome, Error> {
+        self.claim_seen(name, None)
+    }
+
+    /// [`claim`](Self::claim) for a name whose kind the caller has just seen, from the
+    /// directory entry a listing returned (`d_type`): a name seen as a regular file is
+    /// opened at once (a file put in its place since the listing is opened too: the
+    /// window is the time since the listing), any other is checked as `claim` checks it.
+    pub fn claim_seen(&self, name: &OsStr, seen: Option<FileKind>) -> Result<Outcome, Error> {
         let c = c_name(name)?;
         self.step(Step::BeforeOpen, name, Ok(()));
+        if seen != Some(FileKind::Regular) {
+            let refused = match fs::kind_at(self.dir.as_fd(), &c) {
+                Ok(FileKind::Regular) => None,
+                Ok(FileKind::Symlink) => Some((Errno::ELOOP, RejectReason::Symlink)),
+                Ok(kind) => Some((Errno::EINVAL, RejectReason::NotRegular(kind))),
+                // ESTALE: a network or FUSE client's cached name whose file is gone.
+                Err(Errno::ENOENT | Errno::ESTALE) => {
+                    self.step(Step::AfterOpen, name, Err(Errno::ENOENT));
+                    return Ok(Outcome::Gone);
+                }
+                Err(errno) => {
+                    self.step(Step::AfterOpen, name, Err(errno));
+                    return Err(Error::sys(Op::Fstatat, &self.dir.display_path(name), errno));
+                }
+            };
+            if let Some((errno, reason)) = refused {
+                self.step(Step::AfterOpen, name, Err(errno));
+                return Ok(Outcome::Rejected(Rejected {
+                    reason,
+                    stat: None,
+                    held: None,
+                    dir: self.dir.clone(),
+                    name: c,
+                }));
+            }
+        }
         let opened = fs::open_job_at(self.dir.as_fd(), &c, true);
         self.step(
             Step::AfterOpen,
@@ -580,8 +684,9 @@ impl fmt::Debug for Claim {
 /// name or release it.
 #[derive(Debug)]
 pub struct MoveFailed<T> {
-    /// Why the move failed (EEXIST when the target name is taken).
-    pub error: Error,
+    /// Why the move failed (EEXIST when the target name is taken; a name that no longer
+    /// names the claimed file is left alone).
+    pub error: ActError,
     /// The claim, still holding its lock.
     pub claim: T,
 }
@@ -625,40 +730,104 @@ impl Claim {
         Ok(bytes)
     }
 
+    /// What the claim's name names now, if not the claimed file; checked under the lock
+    /// right before every act on the name. Linux and macOS have no unlink or rename that
+    /// acts only if the name still names a given inode, so a file renamed over the name
+    /// between this check and the act (one system call later) is still acted on.
+    fn name_now(&self) -> Result<Option<NameNow>, Error> {
+        let held = &self.held;
+        match fs::identity_at(held.dir.as_fd(), &held.name) {
+            Ok(identity) if identity == self.identity() => Ok(None),
+            Ok(_) => Ok(Some(NameNow::Replaced)),
+            // ESTALE: a network or FUSE client's cached name whose file is gone.
+            Err(Errno::ENOENT | Errno::ESTALE) => Ok(Some(NameNow::Gone)),
+            Err(errno) => Err(Error::sys(
+                Op::Fstatat,
+                &held.dir.display_path(held.os_name()),
+                errno,
+            )),
+        }
+    }
+
+    /// Checks the name under the lock (see [`NameNow`]), then does `act` on it.
+    fn act_on_name(&self, act: impl FnOnce(&Held) -> Result<(), Error>) -> Result<(), ActError> {
+        let held = &self.held;
+        let now = match self.name_now() {
+            Ok(now) => now,
+            Err(e) => return Err(ActError::Io(e)),
+        };
+        match now {
+            None => act(held).map_err(ActError::Io),
+            Some(now) => Err(ActError::NotAtName {
+                path: held.dir.display_path(held.os_name()),
+                now,
+            }),
+        }
+    }
+
     /// Completes the job: unlinks its name while still holding the lock, then closes.
-    /// Whoever takes the lock afterwards sees a file with no links.
-    pub fn complete(self) -> Result<(), Error> {
-        let held = self.held;
-        held.step(Step::BeforeComplete, Ok(()));
-        let result = fs::unlinkat(held.dir.as_fd(), &held.name);
-        held.step(Step::AfterComplete, result);
-        let path = held.dir.display_path(held.os_name());
-        drop(held);
-        result.map_err(|errno| Error::sys(Op::Unlink, &path, errno))
+    /// Whoever takes the lock afterwards sees a file with no links. A name that no
+    /// longer names the claimed file is left alone ([`ActError::NotAtName`]).
+    pub fn complete(self) -> Result<(), ActError> {
+        self.held.step(Step::BeforeComplete, Ok(()));
+        let result = self.act_on_name(|held| {
+            fs::unlinkat(held.dir.as_fd(), &held.name).map_err(|errno| {
+                Error::sys(Op::Unlink, &held.dir.display_path(held.os_name()), errno)
+            })
+        });
+        self.held
+            .step(Step::AfterComplete, act_step_result(&result));
+        drop(self);
+        result
     }
 
     /// Moves the job to `to/to_name` while still holding the lock (to retry/ or failed/),
-    /// never replacing an existing name, then closes. On failure the claim comes back,
-    /// still locked.
+    /// never replacing an existing name, then closes. A name that no longer names the
+    /// claimed file is left alone ([`ActError::NotAtName`]). On failure the claim comes
+    /// back, still locked.
     pub fn move_to(self, to: &Dir, to_name: &OsStr) -> Result<(), Box<MoveFailed<Claim>>> {
-        let held = &self.held;
-        held.step(Step::BeforeComplete, Ok(()));
-        let result = move_held(held, to, to_name);
-        held.step(
-            Step::AfterComplete,
-            result
-                .as_ref()
-                .map_err(|e| e.errno().unwrap_or(Errno::EIO))
-                .copied(),
-        );
+        self.held.step(Step::BeforeComplete, Ok(()));
+        let result = self.act_on_name(|held| move_held(held, to, to_name));
+        self.held
+            .step(Step::AfterComplete, act_step_result(&result));
         match result {
             Ok(()) => Ok(()),
             Err(error) => Err(Box::new(MoveFailed { error, claim: self })),
         }
     }
 
+    /// Renames the job within its folder to `to_name` while holding the lock, never
+    /// replacing an existing name (EEXIST), and keeps the claim: the claim's name is
+    /// `to_name` from then on. A name that no longer names the claimed file is left
+    /// alone ([`ActError::NotAtName`]). The daemon counts a started attempt this way
+    /// (`<id>.<n>` to `<id>.<n+1>`) before a handler runs.
+    pub fn rename(&mut self, to_name: &OsStr) -> Result<(), ActError> {
+        let dest = c_name(to_name)?;
+        self.act_on_name(|held| {
+            fs::renameat_noreplace(held.dir.as_fd(), &held.name, held.dir.as_fd(), &dest)
+                .map_err(|errno| Error::sys(Op::Rename, &held.dir.display_path(to_name), errno))
+        })?;
+        self.held.name = dest;
+        Ok(())
+    }
+
     /// Releases the lock without touching the file (the same as dropping the claim).
     pub fn release(self) {}
+}
+
+/// How an act on a claim's name is reported to the step hook.
+fn act_step_result(result: &Result<(), ActError>) -> Result<(), Errno> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(ActError::NotAtName {
+            now: NameNow::Replaced,
+            ..
+        }) => Err(Errno::ESTALE),
+        Err(ActError::NotAtName {
+            now: NameNow::Gone, ..
+        }) => Err(Errno::ENOENT),
+        Err(ActError::Io(e)) => Err(e.errno().unwrap_or(Errno::EIO)),
+    }
 }
 
 fn move_held(held: &Held, to: &Dir, to_name: &OsStr) -> Result<(), Error> {
@@ -723,7 +892,10 @@ impl Rejected {
         };
         match result {
             Ok(()) => Ok(()),
-            Err(error) => Err(Box::new(MoveFailed { error, claim: self })),
+            Err(error) => Err(Box::new(MoveFailed {
+                error: ActError::Io(error),
+                claim: self,
+            })),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Outcomes of single claims against real files: busy, gone, stale (replaced, moved),
-//! rejected (symlink, FIFO, directory, socket, hard link), and what completing, moving
-//! and dropping a claim leave behind.
+//! rejected (symlink, FIFO, directory, socket, hard link: all but the hard link before
+//! any open), and what completing, moving, renaming and dropping a claim leave behind,
+//! also when the name no longer names the claimed file.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::symlink;
@@ -10,7 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use spoolq_claim::{
-    Claim, Claimer, Dir, FileKind, Outcome, RejectReason, StaleReason, Step, StepEvent, Strategy,
+    ActError, Claim, Claimer, Dir, FileKind, NameNow, Outcome, RejectReason, StaleReason, Step,
+    StepEvent, Strategy,
 };
 
 fn setup() -> (tempfile::TempDir, Arc<Dir>) {
@@ -220,15 +222,24 @@ fn symlink_is_rejected_without_following_it() {
     assert_eq!(std::fs::read(&secret).unwrap(), b"do not read");
 }
 
+/// The file is rejected before it is opened (so it is not locked either), whichever
+/// strategy claims it and whatever kind a listing claimed to have seen.
 fn assert_rejected_not_regular(dir: &Arc<Dir>, file: &str, kind: FileKind) {
     for strategy in [Strategy::Verified, Strategy::Naive] {
         let claimer = Claimer::new(dir.clone(), strategy);
-        match claim_within_a_second(&claimer, file) {
-            Outcome::Rejected(r) => {
-                assert_eq!(r.reason(), RejectReason::NotRegular(kind), "{file}");
-                assert!(r.is_locked());
+        for seen in [None, Some(kind)] {
+            let outcome = if seen.is_none() {
+                claim_within_a_second(&claimer, file)
+            } else {
+                claimer.claim_seen(name(file), seen).unwrap()
+            };
+            match outcome {
+                Outcome::Rejected(r) => {
+                    assert_eq!(r.reason(), RejectReason::NotRegular(kind), "{file}");
+                    assert!(!r.is_locked(), "{file} was opened");
+                }
+                other => panic!("{file}: expected Rejected, got {other:?}"),
             }
-            other => panic!("{file}: expected Rejected, got {other:?}"),
         }
     }
 }
@@ -343,4 +354,99 @@ fn entries_lists_names_without_dots() {
     let mut names: Vec<_> = dir.entries().unwrap().map(|n| n.unwrap()).collect();
     names.sort();
     assert_eq!(names, [".hidden", "a", "b"]);
+}
+
+/// What an act on a claim (complete, move, rename) did, given what happened to the name.
+fn act(act: &str, claim: Claim, retry: &Dir) -> Result<(), ActError> {
+    match act {
+        "complete" => claim.complete(),
+        "move" => claim
+            .move_to(retry, name("a.1.0"))
+            .map_err(|failed| failed.error),
+        "rename" => {
+            let mut claim = claim;
+            claim.rename(name("a.1"))
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+#[test]
+fn a_name_replaced_or_removed_under_the_claim_is_left_alone() {
+    for what in ["complete", "move", "rename"] {
+        let (tmp, dir) = setup();
+        std::fs::create_dir(tmp.path().join("retry")).unwrap();
+        let retry = Dir::open(&tmp.path().join("retry")).unwrap();
+        std::fs::write(dir.path().join("a"), b"claimed").unwrap();
+        let claim = claimed(
+            Claimer::new(dir.clone(), Strategy::Verified)
+                .claim(name("a"))
+                .unwrap(),
+        );
+        // A careless producer's `mv -f` over the name of the job in flight.
+        std::fs::write(tmp.path().join("newer"), b"newer").unwrap();
+        std::fs::rename(tmp.path().join("newer"), dir.path().join("a")).unwrap();
+        let error = act(what, claim, &retry).unwrap_err();
+        assert_eq!(error.name_now(), Some(NameNow::Replaced), "{what}: {error}");
+        assert_eq!(
+            std::fs::read(dir.path().join("a")).unwrap(),
+            b"newer",
+            "{what}"
+        );
+        assert!(!dir.path().join("a.1").exists(), "{what}");
+        assert!(
+            std::fs::read_dir(tmp.path().join("retry"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+
+        // Removed by hand: nothing there to act on, nothing created.
+        std::fs::write(dir.path().join("b"), b"claimed").unwrap();
+        let claim = claimed(
+            Claimer::new(dir.clone(), Strategy::Verified)
+                .claim(name("b"))
+                .unwrap(),
+        );
+        std::fs::remove_file(dir.path().join("b")).unwrap();
+        std::fs::rename(dir.path().join("a"), dir.path().join("b")).unwrap();
+        std::fs::remove_file(dir.path().join("b")).unwrap();
+        let error = match what {
+            "complete" => claim.complete().unwrap_err(),
+            "move" => claim.move_to(&retry, name("b.1.0")).unwrap_err().error,
+            _ => {
+                let mut claim = claim;
+                claim.rename(name("b.1")).unwrap_err()
+            }
+        };
+        assert_eq!(error.name_now(), Some(NameNow::Gone), "{what}: {error}");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn rename_keeps_the_claim_under_its_new_name_and_never_replaces() {
+    let (_tmp, dir) = setup();
+    std::fs::write(dir.path().join("a"), b"job").unwrap();
+    std::fs::write(dir.path().join("a.2"), b"another").unwrap();
+    let other = Claimer::new(dir.clone(), Strategy::Verified);
+    let mut claim = claimed(
+        Claimer::new(dir.clone(), Strategy::Verified)
+            .claim(name("a"))
+            .unwrap(),
+    );
+    let taken = claim.rename(name("a.2")).unwrap_err();
+    assert!(taken.is_already_exists(), "{taken}");
+    assert_eq!(std::fs::read(dir.path().join("a.2")).unwrap(), b"another");
+    claim.rename(name("a.1")).unwrap();
+    assert_eq!(claim.name(), name("a.1"));
+    assert!(!dir.path().join("a").exists());
+    // Still held under the new name: nobody else claims it.
+    assert!(matches!(other.claim(name("a.1")).unwrap(), Outcome::Busy));
+    claim.complete().unwrap();
+    assert!(!dir.path().join("a.1").exists());
+    assert_eq!(std::fs::read(dir.path().join("a.2")).unwrap(), b"another");
 }

@@ -40,6 +40,10 @@ enum Command {
     Produce(cmd::produce::Args),
     /// Send dead jobs from failed/ back to new/, with a fresh attempt count.
     Requeue(cmd::requeue::Args),
+    /// Pause a spool: its daemons claim nothing until resumed (jobs in flight finish).
+    Pause(cmd::pause::PauseArgs),
+    /// Resume a paused spool: its daemons claim again.
+    Resume(cmd::pause::ResumeArgs),
     /// Read every journal and report duplicates, lost jobs and latency.
     Audit(cmd::audit::Args),
     /// Run many consumers on one spool and show the race, naive against verified.
@@ -66,6 +70,8 @@ impl Command {
             Command::Daemon(_) => "daemon",
             Command::Produce(_) => "produce",
             Command::Requeue(_) => "requeue",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
             Command::Audit(args) => args.name(),
             Command::Lab(args) => args.name(),
             Command::Init(_) => "init",
@@ -95,6 +101,8 @@ fn main() -> ExitCode {
         Command::Daemon(args) => cmd::daemon::run(args),
         Command::Produce(args) => cmd::produce::run(args),
         Command::Requeue(args) => cmd::requeue::run(args),
+        Command::Pause(args) => cmd::pause::pause(args),
+        Command::Resume(args) => cmd::pause::resume(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Init(args) => cmd::init::run(args),

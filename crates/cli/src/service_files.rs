@@ -13,6 +13,15 @@ pub const DEFAULT_GRACE_SECS: u64 = spoolq_daemon::Config::DEFAULT_SHUTDOWN_GRAC
 /// daemon to terminate handlers after the grace, release their jobs and journal that.
 pub const STOP_MARGIN_SECS: u64 = 15;
 
+/// How often the on-demand services start a drain besides when new/ is not empty, in
+/// seconds: shorter than the daemon's `--drain-retry-wait` (5 minutes) by more than a
+/// timer's slack, so some drain starts within the wait before every retry's due time,
+/// stays up for it and runs it on time.
+pub const PERIODIC_DRAIN_SECS: u64 = 240;
+
+const _: () =
+    assert!(PERIODIC_DRAIN_SECS + 30 < spoolq_daemon::Config::DEFAULT_DRAIN_RETRY_WAIT.as_secs());
+
 /// What to run, and where.
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
@@ -188,7 +197,8 @@ pub fn launchd_plist(spec: &ServiceSpec, on_demand: bool) -> Rendered {
   empty; the daemon processes every job and exits once nothing is left to claim. launchd
   relaunches it (at most every ThrottleInterval, 10 s) for as long as new/ is not empty,
   so the drain mode leaves new/ empty: invalid files go to failed/, jobs waiting for a
-  retry wait in retry/, outside the watched folder. See docs/operations.md.
+  retry wait in retry/, outside the watched folder, and StartInterval starts a drain
+  that stays up for them when due. See docs/operations.md.
   Written by spoolq service install; load it with
     sudo launchctl bootstrap system {LAUNCHD_DIR}/{label}.plist
 -->
@@ -230,6 +240,11 @@ pub fn launchd_plist(spec: &ServiceSpec, on_demand: bool) -> Rendered {
 	<array>
 		<string>{}</string>
 	</array>
+	<!-- And every {PERIODIC_DRAIN_SECS} s besides: a drain stays up for a job in retry/ due
+	     within its drain retry wait (5 minutes), so every retry runs when due without
+	     new jobs. -->
+	<key>StartInterval</key>
+	<integer>{PERIODIC_DRAIN_SECS}</integer>
 ",
             xml_escape(&spec.new_dir())
         );
@@ -311,8 +326,10 @@ fn systemd_service(spec: &ServiceSpec, on_demand: bool) -> Rendered {
     if on_demand {
         let _ = write!(
             s,
-            "# spoolq, on demand: started by {name}-drain.path whenever SPOOL/new is not empty;
-# processes every job, then exits. systemd starts it again while new/ is not empty.
+            "# spoolq, on demand: started by {name}-drain.path whenever SPOOL/new is not empty,
+# and by {name}-drain.timer every few minutes; processes every job (staying up for a retry
+# due within --drain-retry-wait), then exits. systemd starts it again while new/ is not
+# empty.
 # Written by spoolq service install; see docs/operations.md. Logs: journalctl -u {unit}
 
 [Unit]
@@ -321,7 +338,8 @@ RequiresMountsFor={spool_word}
 
 [Service]
 # exec: the drain is a plain process that exits when done (a oneshot would hold
-# systemctl start until then). It does not send sd_notify, so not Type=notify.
+# systemctl start until then). systemd gives an exec unit no NOTIFY_SOCKET, so the
+# daemon's readiness messages are not sent.
 Type=exec
 ",
             name = spec.name
@@ -337,9 +355,14 @@ Description=spoolq daemon for {spool_text}
 RequiresMountsFor={spool_word}
 
 [Service]
-# exec: started once the binary is executed. The daemon does not send sd_notify
-# (READY=1), so Type=notify would time out.
-Type=exec
+# notify: started once the daemon says READY=1, which it does when it watches new/ and
+# has listed it; STOPPING=1 when it stops claiming. Only the daemon's own messages
+# count (NotifyAccess=main): a handler inheriting NOTIFY_SOCKET changes nothing.
+Type=notify
+NotifyAccess=main
+# The daemon pings the watchdog at half this interval from its runtime; if the pings
+# stop (a wedged runtime) systemd kills it and Restart= starts it again.
+WatchdogSec=30s
 "
         );
     }
@@ -404,11 +427,44 @@ WantedBy=paths.target
     }
 }
 
-/// The systemd units: `<name>.service`, or for on-demand `<name>-drain.service` and
-/// `<name>-drain.path`.
+fn systemd_timer(spec: &ServiceSpec) -> Rendered {
+    let service = spec.unit(true);
+    let spool_text = systemd_verbatim(&spec.spool);
+    let contents = format!(
+        "# Starts {service} every {minutes} minutes besides the path unit's starts: a drain
+# stays up for a job in retry/ due within its --drain-retry-wait (5 minutes), so every
+# retry runs when due although no new job arrives. A drain with nothing to do exits at
+# once. Enable this unit with the path unit.
+
+[Unit]
+Description=spoolq: periodic drain of {spool_text} (retries falling due)
+
+[Timer]
+OnBootSec={minutes}min
+OnUnitInactiveSec={minutes}min
+AccuracySec=15s
+Unit={service}
+
+[Install]
+WantedBy=timers.target
+",
+        minutes = PERIODIC_DRAIN_SECS / 60
+    );
+    Rendered {
+        file_name: format!("{}-drain.timer", spec.name),
+        contents,
+    }
+}
+
+/// The systemd units: `<name>.service`, or for on-demand `<name>-drain.service`,
+/// `<name>-drain.path` and `<name>-drain.timer`.
 pub fn systemd_units(spec: &ServiceSpec, on_demand: bool) -> Vec<Rendered> {
     if on_demand {
-        vec![systemd_service(spec, true), systemd_path(spec)]
+        vec![
+            systemd_service(spec, true),
+            systemd_path(spec),
+            systemd_timer(spec),
+        ]
     } else {
         vec![systemd_service(spec, false)]
     }

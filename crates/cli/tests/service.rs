@@ -120,6 +120,12 @@ fn check_plist(value: &Value, on_demand: bool, what: &str) -> Vec<String> {
             "{what}: QueueDirectories watches SPOOL/new"
         );
         assert!(dict.get("KeepAlive").is_none(), "{what}: no KeepAlive");
+        let every = dict.get("StartInterval").and_then(Value::as_signed_integer);
+        assert!(
+            every.is_some_and(|s| s > 0 && s < 300),
+            "{what}: StartInterval {every:?}: a drain every few minutes, within the daemon's \
+             5 minute drain retry wait"
+        );
     } else {
         for key in ["RunAtLoad", "KeepAlive"] {
             assert_eq!(
@@ -129,6 +135,7 @@ fn check_plist(value: &Value, on_demand: bool, what: &str) -> Vec<String> {
             );
         }
         assert!(dict.get("QueueDirectories").is_none(), "{what}");
+        assert!(dict.get("StartInterval").is_none(), "{what}");
     }
     args
 }
@@ -298,8 +305,8 @@ fn systemd_units_pass_systemd_analyze_verify() {
     units.sort();
     assert_eq!(
         units.len(),
-        3,
-        "spoolq.service, spoolq-drain.service, spoolq-drain.path"
+        4,
+        "spoolq.service, spoolq-drain.service, spoolq-drain.path, spoolq-drain.timer"
     );
     verify(&units).unwrap_or_else(|e| panic!("deploy/systemd: {e}"));
 
@@ -328,7 +335,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
         let out = spoolq(&args);
         let stdout = ok(&out);
         let enable = if on_demand {
-            "systemctl enable --now spoolq-drain.path"
+            "systemctl enable --now spoolq-drain.path spoolq-drain.timer"
         } else {
             "systemctl enable --now spoolq.service"
         };
@@ -338,10 +345,20 @@ fn systemd_units_pass_systemd_analyze_verify() {
             .map(|e| e.unwrap().path())
             .collect();
         rendered.sort();
-        assert_eq!(rendered.len(), if on_demand { 2 } else { 1 });
+        assert_eq!(rendered.len(), if on_demand { 3 } else { 1 });
         for unit in &rendered {
             let body = std::fs::read_to_string(unit).unwrap();
+            if unit.extension().unwrap() == "timer" {
+                assert!(body.contains("Unit=spoolq-drain.service"), "{body}");
+                assert!(body.contains("OnUnitInactiveSec=4min"), "{body}");
+            }
             if unit.extension().unwrap() == "service" {
+                let notify = if on_demand {
+                    "Type=exec"
+                } else {
+                    "Type=notify"
+                };
+                assert!(body.contains(notify), "{body}");
                 assert!(
                     body.contains("TimeoutStopSec=75s"),
                     "grace 60 s + 15: {body}"
@@ -375,6 +392,7 @@ fn service_install_print_shows_every_systemd_unit() {
         "{stdout}"
     );
     assert!(stdout.contains("# ==> spoolq-drain.path <=="), "{stdout}");
+    assert!(stdout.contains("# ==> spoolq-drain.timer <=="), "{stdout}");
     assert!(
         stdout.contains(&format!("DirectoryNotEmpty={}/new", spool.display())),
         "{stdout}"
@@ -383,6 +401,7 @@ fn service_install_print_shows_every_systemd_unit() {
     assert!(
         text(&out.stderr)
             .contains("systemctl daemon-reload && sudo systemctl enable --now spoolq-drain.path")
+            && text(&out.stderr).contains("spoolq-drain.path spoolq-drain.timer")
     );
 }
 

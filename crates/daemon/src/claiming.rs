@@ -1,17 +1,19 @@
 //! Claiming one name from new/: claim it through the protocol, check that it is a job
-//! (its name, its header, the id in both), and journal the claim.
+//! (its name, its header, the id in both), journal the claim, and count the attempt in
+//! the job's name before a handler runs.
 //!
 //! The result is a [`Claimed`] job, its lock held, ready for a handler; or nothing, when
-//! the name was busy, gone, stale, not a job (handed to `quarantine`) or could not be
-//! journaled (released). Running the handler and acting on its end are not here.
+//! the name was busy, gone, stale, not a job (handed to `quarantine`), given up by this
+//! daemon (`stuck`) or could not be journaled (released). Running the handler and
+//! acting on its end are not here.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsFd;
 
-use spoolq_claim::{Claim, Claimer, Outcome};
+use spoolq_claim::{ActError, Claim, Claimer, FileKind, Outcome};
 use spoolq_spool::failed::FoundIn;
-use spoolq_spool::job::MAX_HEADER_LEN;
+use spoolq_spool::job::ReadHeaderError;
 use spoolq_spool::journal;
 use spoolq_spool::names::printable;
 use spoolq_spool::{JobHeader, JournalError, ReadyName, Record, ReleaseCause};
@@ -26,36 +28,44 @@ use crate::state::{Shared, Stats};
 #[derive(Debug)]
 pub(crate) struct Claimed {
     pub claim: Claim,
+    /// The job's name in new/: the name claimed, or the one [`count_attempt`] gave it.
     pub name: OsString,
+    /// The name as claimed: the job and the attempts made before this one.
     pub ready: ReadyName,
     pub header: JobHeader,
-    /// A duplicate of the locked descriptor at the payload, for the handler's stdin.
+    /// A duplicate of the locked descriptor at the payload, for the handler's stdin: the
+    /// same open file description, so the same lock.
     pub payload: Option<std::fs::File>,
     pub worker: u32,
+    /// The name [`count_attempt`] gave the job, which the worker holds in the queue
+    /// until the job is done with.
+    pub held: Option<OsString>,
 }
 
 impl Claimed {
-    /// This attempt's number, 1-based.
+    /// This attempt's number, 1-based: one more than the attempts the claimed name
+    /// counts.
     pub fn attempt(&self) -> u32 {
         self.ready.attempts.saturating_add(1)
     }
+
+    /// The name that counts this attempt, `<id>.<attempt>`.
+    pub fn counted_name(&self) -> OsString {
+        ReadyName::new(self.ready.id, self.attempt()).to_os_string()
+    }
 }
 
-/// Claims `name`, validates it, dups the payload descriptor and journals the claim.
-/// None when there is nothing to run (busy, gone, stale, quarantined, released).
-pub(crate) fn claim_and_journal(
-    shared: &Shared,
-    claimer: &Claimer,
-    worker: u32,
-    name: OsString,
-    want_payload: bool,
-) -> Option<Claimed> {
-    let job = claim_valid(shared, claimer, worker, name, want_payload)?;
+/// Journals the claim of a job about to run, before anything is done to it. False when
+/// the record could not be written: the job was released unprocessed.
+pub(crate) fn journal_claim(shared: &Shared, job: Claimed, name: OsString) -> Option<Claimed> {
     if shared.lifecycle.is_stopping() {
         // Claimed after shutdown began: nothing was journaled, just let go.
         return None;
     }
-    if let Err(e) = shared.journal.write_claimed(claimed_record(shared, &job)) {
+    if let Err(e) = shared
+        .journal
+        .write_claimed(claimed_record(shared, &job, &name))
+    {
         // Logged by write_claimed, once per episode.
         release_unjournaled(shared, job, &e);
         return None;
@@ -64,15 +74,41 @@ pub(crate) fn claim_and_journal(
     Some(job)
 }
 
-/// The `claimed` record of a job.
-pub(crate) fn claimed_record(shared: &Shared, job: &Claimed) -> Record {
+/// Counts the attempt about to start in the job's name, under its lock: renames
+/// `<id>.<n>` (or `<id>`) to `<id>.<n+1>` without replacing anything, so that the name
+/// counts every attempt that started, one cut short by a crash included, and the next
+/// claim knows. The new name is held in the queue first, so that the watcher's report of
+/// it costs no second claim. On failure the job keeps its name (and the caller releases
+/// it unrun).
+pub(crate) fn count_attempt(shared: &Shared, job: &mut Claimed) -> Result<(), ActError> {
+    let counted = job.counted_name();
+    let held = shared.queue.hold(&counted);
+    match job.claim.rename(&counted) {
+        Ok(()) => {
+            job.name = counted.clone();
+            if held {
+                job.held = Some(counted);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if held {
+                shared.queue.done(&counted);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The `claimed` record of a job, whose name in new/ is (or is about to be) `name`.
+pub(crate) fn claimed_record(shared: &Shared, job: &Claimed, name: &OsString) -> Record {
     let (ino, btime_ns) = journal::file_identity(job.claim.stat());
     Record::new(journal::Claimed {
         job: job.ready.id,
         worker: job.worker,
         strategy: shared.journal.strategy(),
         attempt: job.attempt(),
-        name: printable(&job.name),
+        name: printable(name),
         ino,
         btime_ns,
     })
@@ -105,25 +141,27 @@ pub(crate) fn release_unjournaled(shared: &Shared, job: Claimed, error: &Journal
     }));
 }
 
-/// Claims `name` and validates it (name, header, id), and dups the payload descriptor if
-/// asked. None when there is nothing to run (busy, gone, stale, quarantined, an error).
+/// Claims `name` (seen by its offerer as `seen`, if it saw its kind) and validates it
+/// (name, header, id), and dups the payload descriptor if asked. None when there is
+/// nothing to run (busy, gone, stale, quarantined, given up, an error).
 pub(crate) fn claim_valid(
     shared: &Shared,
     claimer: &Claimer,
     worker: u32,
     name: OsString,
+    seen: Option<FileKind>,
     want_payload: bool,
 ) -> Option<Claimed> {
-    if shared.lifecycle.is_stopping() {
+    if shared.lifecycle.is_stopping() || shared.stuck.given_up(&name) {
         return None;
     }
-    let claim = match claimer.claim(&name) {
+    let claim = match claimer.claim_seen(&name, seen) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
             match publishing(shared, &rejected, &name) {
                 Publishing::Finished => {
                     drop(rejected);
-                    return claim_valid(shared, claimer, worker, name, want_payload);
+                    return claim_valid(shared, claimer, worker, name, seen, want_payload);
                 }
                 Publishing::Young => {
                     debug!(name = %printable(&name), "two links, freshly made: a publish in \
@@ -162,12 +200,12 @@ pub(crate) fn claim_valid(
     };
     let header = match read_header(&claim) {
         Ok(header) => header,
-        Err(HeaderProblem::Io(e)) => {
+        Err(ReadHeaderError::Io(e)) => {
             error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "reading the job failed; it stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
-        Err(HeaderProblem::Invalid(error)) => {
+        Err(ReadHeaderError::Invalid(error)) => {
             let why = Rejection::BadHeader {
                 job: ready.id,
                 error,
@@ -186,12 +224,7 @@ pub(crate) fn claim_valid(
         return None;
     }
     let payload = match want_payload
-        .then(|| {
-            claim
-                .file()
-                .try_clone()
-                .and_then(|mut f| f.seek(SeekFrom::Start(header_len as u64)).map(|_| f))
-        })
+        .then(|| payload_at(&claim, header_len as u64))
         .transpose()
     {
         Ok(payload) => payload,
@@ -208,7 +241,18 @@ pub(crate) fn claim_valid(
         header,
         payload,
         worker,
+        held: None,
     })
+}
+
+/// A duplicate of the claim's descriptor (the same open file description, so the same
+/// lock) at the payload's first byte, blocking, for a handler's stdin: a regular file's
+/// reads never wait, and a program may refuse a non-blocking stdin.
+fn payload_at(claim: &Claim, offset: u64) -> std::io::Result<std::fs::File> {
+    let mut file = claim.file().try_clone()?;
+    file.seek(SeekFrom::Start(offset))?;
+    spoolq_os::fs::clear_nonblocking(file.as_fd()).map_err(spoolq_os::Errno::to_io)?;
+    Ok(file)
 }
 
 /// What a job file with two links is, as far as publishing goes.
@@ -264,29 +308,7 @@ fn publishing(shared: &Shared, rejected: &spoolq_claim::Rejected, name: &OsStr) 
     }
 }
 
-enum HeaderProblem {
-    Io(std::io::Error),
-    Invalid(spoolq_spool::HeaderError),
-}
-
 /// Reads and checks the header through the locked descriptor.
-fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
-    let size = claim.stat().size;
-    let want = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .min(MAX_HEADER_LEN);
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        match claim.file().read_at(&mut buf[filled..], filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(HeaderProblem::Io(e)),
-        }
-    }
-    let invalid = HeaderProblem::Invalid;
-    let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
-    header.check_length(header_len, size).map_err(invalid)?;
-    Ok((header, header_len))
+fn read_header(claim: &Claim) -> Result<(JobHeader, usize), ReadHeaderError> {
+    JobHeader::read_from(claim.file(), claim.stat().size)
 }

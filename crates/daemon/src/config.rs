@@ -66,6 +66,14 @@ pub struct Config {
     /// written for longer than its age, then the oldest while journal/ is over its size;
     /// never one a live process writes.
     pub journal_retention: Retention,
+    /// Serve `GET /metrics` (the spool's gauges, this daemon's counters) on this address;
+    /// None: no listener. No authentication: keep it on loopback unless a firewall says
+    /// who may reach it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// With `drain`: stay up while a job in retry/ falls due within this long, and run it
+    /// then (0: return with any job waiting). The on-demand services start a drain at
+    /// least this often, so every retry runs on time.
+    pub drain_retry_wait: Duration,
 }
 
 impl Config {
@@ -93,6 +101,9 @@ impl Config {
     pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
     /// Default of [`tmp_max_age`](Config::tmp_max_age): 1 hour.
     pub const DEFAULT_TMP_MAX_AGE: Duration = Duration::from_secs(3600);
+    /// Default of [`drain_retry_wait`](Config::drain_retry_wait): 5 minutes, longer than
+    /// the on-demand services' periodic start (4 minutes and their timers' slack).
+    pub const DEFAULT_DRAIN_RETRY_WAIT: Duration = Duration::from_secs(300);
 
     /// The longest duration any setting takes: a year. Longer values are typing
     /// mistakes, and times that far ahead overflow the clocks' arithmetic.
@@ -158,6 +169,13 @@ impl Config {
         max: Config::LONGEST,
         why: "a younger file may be a drop still being written",
     };
+    /// How long a drain may stay up for a retry falling due (0: not at all).
+    pub const DRAIN_RETRY_WAIT: Accepted<Duration> = Accepted {
+        min: Duration::ZERO,
+        max: Duration::from_secs(86_400),
+        why: "a drain that waits longer than a day for a retry is a long-running daemon: \
+              run one",
+    };
     /// The built-in handler's simulated work per job, and the lab's race window.
     pub const SIMULATED_PAUSE: Accepted<Duration> = Accepted {
         min: Duration::ZERO,
@@ -188,6 +206,8 @@ impl Config {
             queue_capacity: Config::DEFAULT_QUEUE_CAPACITY,
             tmp_max_age: Config::DEFAULT_TMP_MAX_AGE,
             journal_retention: Retention::default(),
+            metrics_listen: None,
+            drain_retry_wait: Config::DEFAULT_DRAIN_RETRY_WAIT,
         }
     }
 }
@@ -207,6 +227,7 @@ impl Config {
         Config::RESCAN_INTERVAL.check("rescan interval", self.rescan_interval)?;
         Config::SHUTDOWN_GRACE.check("shutdown grace", self.shutdown_grace)?;
         Config::TMP_MAX_AGE.check("tmp/ max age", self.tmp_max_age)?;
+        Config::DRAIN_RETRY_WAIT.check("drain retry wait", self.drain_retry_wait)?;
         if let Some(work) = self.simulate_work {
             Config::SIMULATED_PAUSE.check("simulated work", work)?;
         }

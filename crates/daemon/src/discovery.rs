@@ -16,10 +16,16 @@
 //! is full the listing stops, so memory does not grow with the spool. Listings, claims
 //! and renames run on the blocking pool.
 //!
+//! While the spool is paused (`pause`) new/ is not listed; on a resume it is listed
+//! from the start. A drain of a paused spool returns once nothing is in flight, at once
+//! when it starts paused.
+//!
 //! With `drain`, discovery returns once a complete listing of new/ finds nothing while
-//! nothing is queued or in flight. Jobs waiting in retry/ for a future due time do not
-//! keep it alive. While jobs are held by someone else (busy), re-listing backs off, so
-//! draining never spins.
+//! nothing is queued or in flight, unless a job in retry/ falls due within
+//! `drain_retry_wait`: then it waits for it (the retry mover's wake-up) and goes on. Jobs
+//! due later do not keep it alive, nor do jobs this daemon gave up on (`stuck`). While
+//! nothing moves on (jobs held by someone else, claims released because the journal
+//! cannot be written), re-listing backs off, so draining never spins.
 //!
 //! Discovery claims nothing: it feeds names to the queue, and the workers claim.
 
@@ -31,13 +37,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use spoolq_claim::FileKind;
 use spoolq_os::fs::{DirStream, dir_stream};
 use spoolq_spool::RetryName;
 use spoolq_spool::names::is_hidden;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-use crate::lifecycle::{Folder, Lifecycle};
+use crate::lifecycle::{Folder, Lifecycle, PauseChanges};
 use crate::prune::Pruner;
 use crate::queue::Offer;
 use crate::remote_drops::{self, RemoteDrops};
@@ -67,8 +74,8 @@ struct ScanReport {
 #[derive(Debug)]
 struct NewCursor {
     stream: DirStream,
-    /// The name the queue had no room for.
-    pending: Option<OsString>,
+    /// The name the queue had no room for, with the kind its directory entry reported.
+    pending: Option<(OsString, Option<FileKind>)>,
 }
 
 /// The discovery task. Returns when stopped, or in drain mode when the spool is drained.
@@ -94,6 +101,8 @@ struct Discovery {
     scan_retry: bool,
     /// Sweep tmp/ on the next turn.
     sweep_tmp: bool,
+    /// Journal the `stuck` records again on the next turn, if they are due.
+    remind_stuck: bool,
     /// The last listing of new/ stopped at a full queue: list again once there is room.
     incomplete: bool,
     /// Where that listing stopped, continued by `resume_new`; `scan_new` starts afresh.
@@ -120,6 +129,14 @@ struct Discovery {
     check_remote: bool,
     /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
     pruner: Pruner,
+    /// Wakes discovery at a pause or resume.
+    pause: PauseChanges,
+    /// The service manager was told the daemon is ready (after the first turn).
+    announced: bool,
+    /// Names the first listing of new/ found (for the readiness status).
+    first_listing: u64,
+    /// The due time a drain said it stays up for.
+    waiting_for: Option<Instant>,
 }
 
 impl Discovery {
@@ -129,6 +146,10 @@ impl Discovery {
         rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Discovery {
             lifecycle: shared.lifecycle.clone(),
+            pause: shared.lifecycle.pause_changes(),
+            announced: false,
+            first_listing: 0,
+            waiting_for: None,
             last_progress: shared.stats.progress(),
             shared,
             feed,
@@ -138,6 +159,7 @@ impl Discovery {
             resume_new: false,
             scan_retry: true,
             sweep_tmp: true,
+            remind_stuck: false,
             incomplete: false,
             cursor: None,
             missed: false,
@@ -181,12 +203,37 @@ impl Discovery {
             if self.sweep_tmp {
                 self.sweep_tmp().await;
             }
+            if self.remind_stuck {
+                self.remind_stuck = false;
+                let s = self.shared.clone();
+                let _ = blocking(move || s.stuck.remind(&s.journal)).await;
+            }
             if self.scan_retry && !self.lifecycle.is_gone(Folder::Retry) {
                 self.move_due_retries().await;
             }
-            if (self.scan_new || self.resume_new) && self.list_new().await {
+            if self.lifecycle.is_paused() {
+                // Resuming lists new/ from the start.
+                self.scan_new = false;
+                self.resume_new = false;
+                if self.shared.config.drain && self.shared.queue.is_idle() {
+                    info!(
+                        "drain: the spool is paused (spoolq pause): nothing more is claimed and \
+                         nothing is in flight, so the drain ends; `spoolq resume` lets the \
+                         next start claim again"
+                    );
+                    return;
+                }
+            } else if (self.scan_new || self.resume_new)
+                && self.list_new().await
+                && !self.retry_due_soon()
+            {
                 self.end_drain().await;
                 return;
+            }
+            if !self.announced {
+                // Watching (the watcher started before discovery) and new/ listed once.
+                self.announced = true;
+                crate::notify::ready(&self.ready_status());
             }
             if self.wait().await.is_break() {
                 return;
@@ -276,6 +323,9 @@ impl Discovery {
             return false;
         };
         self.cursor = next;
+        if !self.announced {
+            self.first_listing += report.listed;
+        }
         self.incomplete = report.full;
         if !report.full && !report.fresh && self.missed {
             // A continued listing ended; names turned away meanwhile may lie behind
@@ -294,6 +344,37 @@ impl Discovery {
         self.shared.config.drain && drained
     }
 
+    /// A drain found new/ empty: true when a job in retry/ falls due within
+    /// `drain_retry_wait`, so the drain stays up for it (said once per due time).
+    fn retry_due_soon(&mut self) -> bool {
+        let wait = self.shared.config.drain_retry_wait;
+        let Some(due) = self.retry_due else {
+            return false;
+        };
+        let soon = due <= Instant::now() + wait;
+        if soon && self.waiting_for != Some(due) {
+            self.waiting_for = Some(due);
+            info!(
+                due_in = %humantime::format_duration(due.saturating_duration_since(Instant::now())),
+                wait = %humantime::format_duration(wait),
+                "drain: new/ is empty, but a job in retry/ falls due within --drain-retry-wait: \
+                 staying up to run it"
+            );
+        }
+        soon
+    }
+
+    /// The status line sent with READY=1.
+    fn ready_status(&self) -> String {
+        if self.lifecycle.is_paused() {
+            return "ready: the spool is paused (spoolq resume); nothing is claimed".to_owned();
+        }
+        format!(
+            "ready: watching new/; {} name(s) found by the first listing",
+            self.first_listing
+        )
+    }
+
     /// A drain is complete: say what waits in retry/, sweep stale hidden names.
     async fn end_drain(&self) {
         let waiting = self.last_retry_pass;
@@ -301,8 +382,9 @@ impl Discovery {
             info!(
                 waiting = waiting.waiting,
                 next_due = %waiting.next_due.map(crate::failed::rfc3339).unwrap_or_default(),
-                "drain: jobs waiting in retry/ for a future due time do not keep \
-                 the daemon alive; a later start moves them back to new/ when due"
+                "drain: jobs waiting in retry/ for a due time beyond --drain-retry-wait do \
+                 not keep the daemon alive; a later start (the on-demand services' timer or \
+                 StartInterval) moves them back to new/ when due"
             );
         }
         let s = self.shared.clone();
@@ -318,6 +400,7 @@ impl Discovery {
                 self.scan_new = true;
                 self.scan_retry = true;
                 self.sweep_tmp = true;
+                self.remind_stuck = true;
             }
             msg = recv(&mut self.feed) => {
                 let mut next = Some(msg);
@@ -339,6 +422,12 @@ impl Discovery {
                 self.scan_retry = true;
             }
             () = self.shared.queue.progressed() => self.on_progress(),
+            Ok(()) = self.pause.changed() => {
+                if !*self.pause.borrow_and_update() {
+                    self.scan_new = true;
+                    self.scan_retry = true;
+                }
+            }
             () = sleep_until(self.remote_at), if self.remote_at.is_some() => {
                 self.remote_at = None;
                 self.check_remote = true;
@@ -483,27 +572,28 @@ fn scan_new_dir(shared: &Shared, resume: Option<NewCursor>) -> (ScanReport, Opti
         },
     };
     while !shared.lifecycle.is_stopping() {
-        let name = match pending.take().map(Ok).or_else(|| stream.next_name()) {
+        let (name, seen) = match pending.take().map(Ok).or_else(|| stream.next_entry()) {
             None => break,
-            Some(Ok(name)) => name,
+            Some(Ok(entry)) => entry,
             Some(Err(errno)) => {
                 error!(error = %errno, "listing new/ failed midway; retrying at the next rescan");
                 report.full = true;
                 return (report, None);
             }
         };
-        if is_hidden(&name) {
+        // A job this daemon gave up on is not claimable here: a drain does not wait for it.
+        if is_hidden(&name) || shared.stuck.given_up(&name) {
             continue;
         }
         report.listed += 1;
-        match shared.queue.offer(&name) {
+        match shared.queue.offer(&name, seen) {
             Offer::Queued => report.queued += 1,
             Offer::Known => {}
             Offer::Full => {
                 report.full = true;
                 let cursor = NewCursor {
                     stream,
-                    pending: Some(name),
+                    pending: Some((name, seen)),
                 };
                 return (report, Some(cursor));
             }

@@ -13,7 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::time::SystemTime;
 
-use spoolq_claim::{Claim, Dir, Errno, Error, MoveFailed, Rejected};
+use spoolq_claim::{ActError, Claim, Dir, Errno, Error, MoveFailed, Rejected};
 use spoolq_spool::failed::{FailedName, Reason, reason_temp_name};
 
 /// Something that can be moved into failed/ under its lock.
@@ -41,7 +41,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 /// release it, leaving the file where it was.
 #[derive(Debug)]
 pub(crate) struct BuryFailed<M> {
-    pub error: Error,
+    pub error: ActError,
     pub item: M,
 }
 

@@ -1,10 +1,14 @@
 //! Running the handler for one claimed job.
 //!
-//! The external command gets the payload on stdin, streamed from the locked descriptor
-//! (a duplicate of it, positioned at the payload), never loaded whole into memory; the
-//! job's facts in SPOOLQ_JOB_ID, SPOOLQ_JOB_ATTEMPT and SPOOLQ_SPOOL; its stdout and
-//! stderr go to the log line by line, tagged with the job id, with bounded line length
-//! and count, and the last lines of stderr are kept for the reason file.
+//! The external command's stdin is the job file itself: a duplicate of the locked
+//! descriptor, the same open file description and so the same lock, positioned at the
+//! payload (the header's length was checked against the file's, so reading to the end
+//! reads exactly the payload). Every process of the handler that keeps its stdin holds
+//! the job's lock with it: the job cannot be claimed again until the last of them exits,
+//! whatever becomes of the daemon (docs/protocol.md). The job's facts are in
+//! SPOOLQ_JOB_ID, SPOOLQ_JOB_ATTEMPT and SPOOLQ_SPOOL; its stdout and stderr go to the
+//! log line by line, tagged with the job id, with bounded line length and count, and the
+//! last lines of stderr are kept for the reason file.
 //!
 //! Lifetime: the handler leads its own process group, so a timeout or a shutdown can
 //! signal everything it started (SIGTERM, then SIGKILL after a grace); it is killed when
@@ -14,9 +18,9 @@
 //! started with `spoolq_os::spawn::spawn_linked` (clone with CLONE_VM | CLONE_VFORK, as glibc's
 //! posix_spawn does, plus the death signal) and waited on through its pidfd, because
 //! forking copies the daemon's mappings for every job (docs/performance.md);
-//! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. The job's lock
-//! descriptor is O_CLOEXEC and the stdin pipe is fed by the daemon, so the handler never
-//! holds the lock.
+//! elsewhere, and on kernels without CLONE_PIDFD, through `tokio::process`. An exit
+//! already observed wins over the job timeout and over a shutdown's termination: after
+//! the daemon was stopped (SIGSTOP, a frozen cgroup) both may be due at once.
 //!
 //! This module runs a handler and reports how it ended ([`Run`]); what that means for
 //! the job is `outcome`'s, when to stop is `lifecycle`'s.
@@ -32,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use spoolq_os::process::{Signal, signal_process_group};
 use spoolq_os::spawn::kill_child_with_parent;
 use spoolq_spool::JobId;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tracing::{debug, info, warn};
 
@@ -61,6 +65,8 @@ pub(crate) struct Run {
     pub interrupted: bool,
     /// It could not be started.
     pub spawn_error: Option<String>,
+    /// No handler was started for this attempt (the job was not run).
+    pub not_started: bool,
     pub stderr_tail: Vec<String>,
     pub started: SystemTime,
     pub ended: SystemTime,
@@ -74,14 +80,26 @@ impl Run {
             timed_out: false,
             interrupted: false,
             spawn_error: None,
+            not_started: false,
             stderr_tail: Vec::new(),
             started: SystemTime::now(),
             ended: SystemTime::now(),
         }
     }
 
+    /// What is known of a handler that was never started.
+    pub fn not_started() -> Run {
+        let mut run = Run::new();
+        run.not_started = true;
+        run.ended = run.started;
+        run
+    }
+
     /// A short description: "exit 3", "signal 9", "timed out", ...
     pub fn describe(&self) -> String {
+        if self.not_started {
+            return "not started".to_owned();
+        }
         let mut what = match (self.code, self.signal, &self.spawn_error) {
             (_, _, Some(e)) => format!("could not start: {e}"),
             (Some(code), _, _) => format!("exit {code}"),
@@ -104,7 +122,8 @@ pub(crate) struct Job<'a> {
     pub id: JobId,
     /// 1-based.
     pub attempt: u32,
-    /// A duplicate of the locked descriptor, positioned at the payload.
+    /// A duplicate of the locked descriptor, positioned at the payload: the handler's
+    /// stdin.
     pub payload: File,
     pub length: u64,
     pub spool: &'a std::path::Path,
@@ -144,7 +163,6 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
     let mut run = Run::new();
     let Started {
         mut process,
-        stdin,
         stdout,
         stderr,
     } = match start(command, &job) {
@@ -159,8 +177,9 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
     live().insert(pgid);
     debug!(job = %job.id, attempt = job.attempt, pid = pgid, "handler started");
 
+    // The handler has its own descriptor of the job now; the daemon keeps the claim's.
+    drop(job.payload);
     let id = job.id;
-    let pump = tokio::spawn(feed(stdin, job.payload, job.length, id));
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
     let out = tokio::spawn(log_lines(stdout, id, "stdout", None));
     let err = tokio::spawn(log_lines(stderr, id, "stderr", Some(tail.clone())));
@@ -168,18 +187,26 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
     let timeout = tokio::time::sleep(settings.timeout);
     tokio::pin!(timeout);
     let status = tokio::select! {
+        biased;
         status = process.wait() => status,
-        () = &mut timeout => {
-            run.timed_out = true;
-            warn!(job = %id, timeout = %humantime::format_duration(settings.timeout),
-                "handler timed out: terminating its process group");
-            stop(&mut process, pgid, settings.kill_grace).await
-        }
-        () = lifecycle.wait_terminating() => {
-            run.interrupted = true;
-            warn!(job = %id, "shutdown grace expired: terminating the handler");
-            stop(&mut process, pgid, settings.kill_grace).await
-        }
+        () = &mut timeout => match process.try_wait() {
+            // It exited while the daemon could not look (stopped, say): that exit wins.
+            Ok(Some(status)) => Ok(status),
+            _ => {
+                run.timed_out = true;
+                warn!(job = %id, timeout = %humantime::format_duration(settings.timeout),
+                    "handler timed out: terminating its process group");
+                stop(&mut process, pgid, settings.kill_grace).await
+            }
+        },
+        () = lifecycle.wait_terminating() => match process.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            _ => {
+                run.interrupted = true;
+                warn!(job = %id, "shutdown grace expired: terminating the handler");
+                stop(&mut process, pgid, settings.kill_grace).await
+            }
+        },
     };
     // Whatever the handler left behind in its group is orphaned work: end it too. The
     // group id cannot have been reused by now unless every member died and the pid
@@ -195,8 +222,6 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
         }
         Err(e) => run.spawn_error = Some(format!("waiting for the handler: {e}")),
     }
-    pump.abort();
-    let _ = pump.await;
     for task in [out, err] {
         let abort = task.abort_handle();
         if tokio::time::timeout(OUTPUT_DRAIN, task).await.is_err() {
@@ -211,13 +236,11 @@ pub(crate) async fn run(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifec
     run
 }
 
-type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
-/// A started handler and the daemon's ends of its three pipes.
+/// A started handler and the daemon's ends of its output pipes.
 struct Started {
     process: Process,
-    stdin: Writer,
     stdout: Reader,
     stderr: Reader,
 }
@@ -241,6 +264,19 @@ impl Process {
         }
     }
 
+    /// Its status if it has exited (reaping it), without waiting: tells an exit the
+    /// event loop has not reported yet.
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        match self {
+            Process::Std { child, .. } => child.try_wait(),
+            #[cfg(target_os = "linux")]
+            Process::Linked(child) => {
+                use std::os::unix::process::ExitStatusExt;
+                Ok(child.try_wait()?.map(std::process::ExitStatus::from_raw))
+            }
+        }
+    }
+
     /// Waits for it to exit (cancel-safe: waiting again later is fine).
     async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         match self {
@@ -260,7 +296,8 @@ static LINKED_UNSUPPORTED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// Starts the handler command for `job`: in its own process group, killed with the
-/// daemon, its stdio three pipes.
+/// daemon, its stdin the job file (a duplicate of `job.payload`), its stdout and stderr
+/// two pipes.
 fn start(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
     #[cfg(target_os = "linux")]
     {
@@ -297,7 +334,7 @@ fn start_std(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .envs(job_variables(job))
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(job.payload.try_clone()?))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -309,14 +346,11 @@ fn start_std(command: &[OsString], job: &Job<'_>) -> std::io::Result<Started> {
             "the handler vanished right after spawning",
         ));
     };
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(std::io::Error::other("the handler's pipes are missing"));
     };
     Ok(Started {
         process: Process::Std { child, pid },
-        stdin: Box::new(stdin),
         stdout: Box::new(stdout),
         stderr: Box::new(stderr),
     })
@@ -378,11 +412,10 @@ fn start_linked(command: &[OsString], job: &Job<'_>) -> Result<Started, LinkedEr
         .chain(&ours)
         .map(CString::as_c_str)
         .collect::<Vec<_>>();
-    let (stdin_child, stdin) = spawn::pipe()?;
+    let stdin_child = std::os::fd::OwnedFd::from(job.payload.try_clone()?);
     let (stdout, stdout_child) = spawn::pipe()?;
     let (stderr, stderr_child) = spawn::pipe()?;
-    let (stdin, stdout, stderr) = (
-        pipe::Sender::from_owned_fd(stdin)?,
+    let (stdout, stderr) = (
         pipe::Receiver::from_owned_fd(stdout)?,
         pipe::Receiver::from_owned_fd(stderr)?,
     );
@@ -394,7 +427,6 @@ fn start_linked(command: &[OsString], job: &Job<'_>) -> Result<Started, LinkedEr
     };
     Ok(Started {
         process: Process::Linked(spawn::AsyncLinkedChild::new(child)?),
-        stdin: Box::new(stdin),
         stdout: Box::new(stdout),
         stderr: Box::new(stderr),
     })
@@ -440,32 +472,6 @@ pub(crate) fn resolve_program(program: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(&dirs)
         .map(|dir| dir.join(program))
         .find(|candidate| executable(candidate))
-}
-
-/// Largest payload read into memory at once to feed the handler; larger ones stream.
-const SMALL_PAYLOAD: u64 = 64 * 1024;
-
-/// Writes the payload to the handler's stdin, then closes it.
-async fn feed(mut stdin: Writer, payload: File, length: u64, id: JobId) {
-    use std::io::Read;
-    let fed = if length <= SMALL_PAYLOAD {
-        // A small read of a file just opened and checked: page cache, no blocking-pool
-        // hop for it.
-        let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        match (&payload).take(length).read_to_end(&mut bytes) {
-            Ok(_) => stdin.write_all(&bytes).await,
-            Err(e) => Err(e),
-        }
-    } else {
-        let mut source = tokio::fs::File::from_std(payload).take(length);
-        tokio::io::copy(&mut source, &mut stdin).await.map(drop)
-    };
-    match fed {
-        Ok(()) => {}
-        // The handler need not read its stdin; closing it early is its right.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => debug!(job = %id, error = %e, "feeding the payload to the handler stopped"),
-    }
 }
 
 /// SIGTERM to the group, SIGKILL after the grace; returns the handler's status.
@@ -578,17 +584,19 @@ async fn log_lines<R: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    /// Runs `command` through one way of starting it, feeding `payload`; returns what
-    /// the handler printed on stdout and its exit code.
+    /// Runs `command` through one way of starting it, its stdin a file holding a header
+    /// and `payload`, positioned at the payload; returns what the handler printed on
+    /// stdout and its exit code.
     async fn through(
         start: fn(&[OsString], &Job<'_>) -> std::io::Result<Started>,
         command: &[&str],
         payload: &[u8],
     ) -> (String, Option<i32>) {
-        use std::io::Write;
+        use std::io::{Seek, SeekFrom, Write};
         let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"a header\n\n").unwrap();
         file.write_all(payload).unwrap();
-        std::io::Seek::rewind(&mut file).unwrap();
+        file.seek(SeekFrom::Start(10)).unwrap();
         let spool = tempfile::tempdir().unwrap();
         let job = Job {
             id: JobId::generate(),
@@ -599,13 +607,14 @@ mod tests {
         };
         let command: Vec<OsString> = command.iter().map(OsString::from).collect();
         let started = start(&command, &job).unwrap();
+        drop(job);
         let mut process = started.process;
-        let pump = tokio::spawn(feed(started.stdin, job.payload, job.length, job.id));
         let mut out = String::new();
         let mut stdout = started.stdout;
-        stdout.read_to_string(&mut out).await.unwrap();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+            .await
+            .unwrap();
         let status = process.wait().await.unwrap();
-        pump.await.unwrap();
         (out, status.code())
     }
 
@@ -649,8 +658,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_payload_larger_than_the_in_memory_limit_streams_whole() {
-        let big = vec![b'x'; usize::try_from(SMALL_PAYLOAD).unwrap() * 3 + 7];
+    async fn a_large_payload_reaches_the_handler_whole() {
+        let big = vec![b'x'; (1 << 20) + 7];
         let (out, code) = through(start, &["wc", "-c"], &big).await;
         assert_eq!(out.trim(), big.len().to_string());
         assert_eq!(code, Some(0));

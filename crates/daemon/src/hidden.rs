@@ -33,7 +33,10 @@ impl Movable for ByName<'_> {
     fn move_into(self, to: &Dir, name: &OsStr) -> Result<(), Box<MoveFailed<Self>>> {
         match self.from.rename_noreplace(&self.name, to, name) {
             Ok(()) => Ok(()),
-            Err(error) => Err(Box::new(MoveFailed { error, claim: self })),
+            Err(error) => Err(Box::new(MoveFailed {
+                error: error.into(),
+                claim: self,
+            })),
         }
     }
 }

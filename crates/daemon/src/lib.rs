@@ -39,8 +39,12 @@
 //! hidden          a drain's sweep of stale hidden names in new/
 //! tmp             the sweep of leftovers in tmp/
 //! prune           journal retention: old journal files removed at start and rescans
+//! pause           the spool's pause marker followed: claiming stops and resumes
+//! metrics_server  GET /metrics over HTTP/1.1 (--metrics-listen)
+//! notify          systemd's readiness protocol: READY, STOPPING, WATCHDOG
 //! handler         run the handler process, or the built-in handler, for one job
 //! state           Shared (what every task reads) and Stats
+//! stuck           the jobs the daemon could not act on, and those it gave up
 //! record          the journal writer and the claim step hook
 //! config          Config and its defaults (re-exported here)
 //! lifecycle       running, stopping, terminating; the folders given up
@@ -54,18 +58,25 @@
 //!
 //! 1. A producer renames `new/<id>` into place. The watcher's thread
 //!    (`watcher::start`) offers the name to the queue (`Queue::offer`); a listing by
-//!    discovery (`Discovery::list_new`) would find it too.
+//!    discovery (`Discovery::list_new`) would find it too, with the kind its directory
+//!    entry reports.
 //! 2. A worker (`worker::worker`) takes a batch of names (`take_batch`).
-//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim`) and checks its
-//!    name, header and id; a file that is not a job goes to `quarantine::quarantine`.
-//!    The `claimed` record is written (`claiming::claim_and_journal`, or one write for
-//!    the batch in `worker::process_inline`).
-//! 4. The handler runs: `handler::run` starts the command with the payload on its stdin,
-//!    or `handler::builtin_now` logs the job in place.
-//! 5. `outcome::finish` acts on how it ended: exit 0 completes it (`complete`: unlink
-//!    under the lock, `done`); exit 100 or the last attempt buries it in failed/
-//!    (`bury_dead`); any other failure moves it to `retry/<id>.<n>.<due ms>`
-//!    (`retry`); a shutdown releases it.
+//! 3. For each, `claiming::claim_valid` claims it (`Claimer::claim_seen`: nothing but a
+//!    regular file is opened) and checks its name, header and id; a file that is not a
+//!    job goes to `quarantine::quarantine`; a job whose name counts `max_attempts`
+//!    started attempts already is buried unrun (`outcome::bury_unstarted`). The
+//!    `claimed` record is written (`claiming::journal_claim` from `worker::prepare`, or
+//!    one write for the batch in `worker::process_inline`).
+//! 4. For an external handler, `claiming::count_attempt` renames the job to
+//!    `new/<id>.<n+1>` under its lock; then `handler::run` starts the command with the
+//!    locked file itself on its stdin. The built-in handler (`handler::builtin_now`)
+//!    logs the job in place.
+//! 5. `outcome::finish` acts on how it ended, each act on the claimed file only (a name
+//!    that names another file now is left alone: `released`, `name_changed`): exit 0
+//!    completes it (`complete`: unlink under the lock, `done`); exit 100 or the last
+//!    attempt buries it in failed/ (`bury_dead`); any other failure moves it to
+//!    `retry/<id>.<n>.<due ms>` (`retry`); a shutdown releases it. An act that fails
+//!    counts in `stuck`, which gives the job up after `max_attempts` failures.
 //! 6. Once due, the retry mover (`retry_mover::move_due`, run by discovery) moves it back
 //!    to `new/<id>.<n>` and offers it to the queue: step 2 again.
 //!
@@ -74,13 +85,13 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, watcher, outcome, handler, state, record, queue,
-//!                lifecycle, config, log_sink
-//! worker      -> outcome, claiming, handler, record, state, lifecycle, log_sink
-//! outcome     -> claiming, handler, state, failed, backoff
+//! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
+//!                handler, state, stuck, record, queue, lifecycle, config, log_sink
+//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue, log_sink
+//! outcome     -> claiming, handler, state, stuck, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, state, queue,
-//!                lifecycle, failed
+//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
+//!                queue, lifecycle, failed
 //! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
@@ -88,8 +99,12 @@
 //! hidden      -> state, failed
 //! tmp         -> state
 //! prune       -> state
+//! pause       -> state
+//! metrics_server -> state
+//! notify      -> lifecycle
 //! handler     -> lifecycle
-//! state       -> record, config, queue, lifecycle
+//! state       -> stuck, record, config, queue, lifecycle
+//! stuck       -> record
 //! record      -> lifecycle
 //! config, lifecycle, queue, failed, backoff, log_sink: nothing in this crate
 //! ```
@@ -115,7 +130,10 @@ mod handler;
 mod hidden;
 mod lifecycle;
 pub mod log_sink;
+mod metrics_server;
+mod notify;
 mod outcome;
+mod pause;
 mod prune;
 mod quarantine;
 mod queue;
@@ -123,6 +141,7 @@ mod record;
 mod remote_drops;
 mod retry_mover;
 mod state;
+mod stuck;
 mod tmp;
 mod watcher;
 mod worker;
@@ -147,6 +166,7 @@ use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
 use crate::state::{Shared, Stats, TaskFailed, blocking};
+use crate::stuck::StuckJobs;
 
 /// What a run of the daemon did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,6 +185,9 @@ pub struct Summary {
     pub released: u64,
     /// Jobs moved from retry/ back to new/ when due.
     pub requeued: u64,
+    /// Jobs given up: acting on them (their unlink, a move, the rename that counts an
+    /// attempt) failed `max_attempts` times; they stay in new/.
+    pub stuck: u64,
     /// I/O errors on single jobs (logged; the daemon kept serving).
     pub errors: u64,
     /// Log lines that could not be written to stderr and were dropped (in this process,
@@ -234,6 +257,19 @@ pub enum DaemonError {
     /// A task of the daemon panicked or was cancelled.
     #[error("internal error: a daemon task failed: {0}")]
     Task(String),
+    /// `--metrics-listen`'s address could not be bound.
+    #[error(
+        "cannot listen on {addr} for /metrics: {}; choose another address or port \
+         (--metrics-listen 127.0.0.1:9464)",
+        spoolq_os::describe_io(source)
+    )]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What bind failed with.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<TaskFailed> for DaemonError {
@@ -244,7 +280,7 @@ impl From<TaskFailed> for DaemonError {
 
 impl Summary {
     /// The counters as they are now.
-    fn of(stats: &Stats) -> Summary {
+    fn of(stats: &Stats, stuck: &StuckJobs) -> Summary {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Summary {
             claimed: get(&stats.claimed),
@@ -254,6 +290,7 @@ impl Summary {
             quarantined: get(&stats.quarantined),
             released: get(&stats.released),
             requeued: get(&stats.requeued),
+            stuck: stuck.count(),
             errors: get(&stats.errors),
             log_lines_dropped: log_sink::dropped_log_lines(),
         }
@@ -278,15 +315,27 @@ pub async fn run(
     .await??;
     let shared = Arc::new(shared);
     log_start(&shared.config);
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics_server::bind(addr)
+                .await
+                .map_err(|source| DaemonError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
     warn_sticky_folders(&shared.spool);
 
-    // A drain that starts on an empty new/ ends after its first listing; a watcher would
-    // only add its teardown to the start (closing an inotify instance waits for the
-    // kernel's SRCU grace period, several milliseconds). Names that appear meanwhile are
-    // still found: the drain ends only on a listing from the start that finds nothing.
+    // A drain that starts on an empty new/ and an empty retry/ ends after its first
+    // listing; watchers (new/ and retry/, the pause marker) would only add their teardown
+    // to the start (closing an inotify instance waits for the kernel's SRCU grace period,
+    // several milliseconds). Names that appear meanwhile are still found: the drain ends
+    // only on a listing from the start that finds nothing.
     let empty_drain = config.drain && config.watch && {
         let shared = shared.clone();
-        blocking(move || new_is_empty(&shared.spool)).await?
+        blocking(move || {
+            folder_is_empty(shared.spool.new_dir()) && folder_is_empty(shared.spool.retry())
+        })
+        .await?
     };
     let watcher = if config.watch && !empty_drain {
         match watcher::start(&shared) {
@@ -301,7 +350,7 @@ pub async fn run(
             }
         }
     } else if empty_drain {
-        debug!("drain: new/ is empty at start; no watcher");
+        debug!("drain: new/ and retry/ are empty at start; no watcher");
         None
     } else {
         info!("watcher disabled; new jobs are found by the periodic rescan only");
@@ -330,6 +379,11 @@ pub async fn run(
         .ok();
     }
 
+    let pause_watch = pause::start(&shared, config.watch && !empty_drain).await;
+    notify::start(&shared.lifecycle);
+    if let Some(listener) = metrics {
+        tokio::spawn(metrics_server::serve(shared.clone(), listener));
+    }
     let receiver = Arc::new(tokio::sync::Mutex::new(shared.queue.take_receiver()));
 
     let mut workers = tokio::task::JoinSet::new();
@@ -348,7 +402,10 @@ pub async fn run(
         result = &mut discovery => {
             discovery_done = true;
             match result {
-                Ok(()) if config.drain => info!("drain: no claimable job left in new/ and nothing in flight"),
+                // A paused drain said why it ends when it ended.
+                Ok(()) if config.drain && !shared.lifecycle.is_paused() => {
+                    info!("drain: no claimable job left in new/ and nothing in flight")
+                }
                 Ok(()) => {}
                 Err(e) => error!(error = %e, "discovery task failed; stopping"),
             }
@@ -356,6 +413,7 @@ pub async fn run(
     }
     shared.lifecycle.stop();
     drop(watch_handle);
+    drop(pause_watch);
 
     let grace = tokio::time::sleep(config.shutdown_grace);
     tokio::pin!(grace);
@@ -383,7 +441,7 @@ pub async fn run(
         let _ = discovery.await;
     }
 
-    let summary = Summary::of(&shared.stats);
+    let summary = Summary::of(&shared.stats, &shared.stuck);
     {
         let shared = shared.clone();
         blocking(move || {
@@ -393,13 +451,14 @@ pub async fn run(
                     strategy: shared.config.strategy,
                     detail: format!(
                         "completed={} retried={} dead={} quarantined={} released={} requeued={} \
-                         errors={} log_lines_dropped={}",
+                         stuck={} errors={} log_lines_dropped={}",
                         summary.completed,
                         summary.retried,
                         summary.dead,
                         summary.quarantined,
                         summary.released,
                         summary.requeued,
+                        summary.stuck,
                         summary.errors,
                         summary.log_lines_dropped
                     ),
@@ -416,6 +475,7 @@ pub async fn run(
         quarantined = summary.quarantined,
         released = summary.released,
         requeued = summary.requeued,
+        stuck = summary.stuck,
         errors = summary.errors,
         log_lines_dropped = summary.log_lines_dropped,
         "daemon stopped"
@@ -487,15 +547,16 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         stats: Stats::default(),
         queue,
         lifecycle,
+        stuck: StuckJobs::new(config.max_attempts),
         config,
     })
 }
 
-/// Whether new/ holds no name but hidden ones (a failed listing counts as not empty).
+/// Whether `dir` holds no name but hidden ones (a failed listing counts as not empty).
 /// Blocking; stops at the first name.
-fn new_is_empty(spool: &Spool) -> bool {
+fn folder_is_empty(dir: &spoolq_claim::Dir) -> bool {
     use std::os::fd::AsFd;
-    let Ok(mut stream) = spoolq_os::fs::dir_stream(spool.new_dir().as_fd()) else {
+    let Ok(mut stream) = spoolq_os::fs::dir_stream(dir.as_fd()) else {
         return false;
     };
     while let Some(name) = stream.next_name() {

@@ -3,8 +3,10 @@
 //! folders it gave up because they were moved away.
 //!
 //! The crate root moves the phase forward ([`Lifecycle::stop`], [`Lifecycle::terminate`]);
-//! discovery gives up folders ([`Lifecycle::give_up`]); workers, the handler runner,
-//! discovery and the journal read it. This module knows nothing of jobs or the spool.
+//! discovery gives up folders ([`Lifecycle::give_up`]); the pause watcher sets and clears
+//! the pause ([`Lifecycle::set_paused`]: a paused daemon claims nothing, as a stopping
+//! one, but may resume); workers, the handler runner, discovery and the journal read it.
+//! This module knows nothing of jobs or the spool.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -40,6 +42,9 @@ pub(crate) struct Lifecycle {
     phase: watch::Receiver<Phase>,
 }
 
+/// Wakes its holder whenever the spool is paused or resumed.
+pub(crate) type PauseChanges = watch::Receiver<bool>;
+
 #[derive(Debug)]
 struct Inner {
     /// `STOPPING` (the phase is past running) and the gone folders, read on every job
@@ -47,11 +52,14 @@ struct Inner {
     bits: AtomicU8,
     /// The phase, for the tasks that wait for it.
     phase: watch::Sender<Phase>,
+    /// Paused or not, for the tasks that wait for a change.
+    paused: watch::Sender<bool>,
 }
 
 const STOPPING: u8 = 1;
 const NEW_GONE: u8 = 1 << 1;
 const RETRY_GONE: u8 = 1 << 2;
+const PAUSED: u8 = 1 << 3;
 
 impl Lifecycle {
     /// A daemon that is running and uses every folder.
@@ -61,6 +69,7 @@ impl Lifecycle {
             inner: Arc::new(Inner {
                 bits: AtomicU8::new(0),
                 phase,
+                paused: watch::channel(false).0,
             }),
             phase: receiver,
         }
@@ -75,9 +84,34 @@ impl Lifecycle {
         self.bits() & STOPPING != 0
     }
 
-    /// Running, and new/ is still the folder opened at start: a worker may claim.
+    /// Running, not paused, and new/ is still the folder opened at start: a worker may
+    /// claim.
     pub fn claims_new(&self) -> bool {
-        self.bits() & (STOPPING | NEW_GONE) == 0
+        self.bits() & (STOPPING | NEW_GONE | PAUSED) == 0
+    }
+
+    /// The spool is paused: claim nothing until it is resumed.
+    pub fn is_paused(&self) -> bool {
+        self.bits() & PAUSED != 0
+    }
+
+    /// Pauses or resumes claiming; true when that changed anything.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        let before = if paused {
+            self.inner.bits.fetch_or(PAUSED, Ordering::SeqCst)
+        } else {
+            self.inner.bits.fetch_and(!PAUSED, Ordering::SeqCst)
+        };
+        let changed = (before & PAUSED != 0) != paused;
+        if changed {
+            self.inner.paused.send_replace(paused);
+        }
+        changed
+    }
+
+    /// A receiver that wakes at every pause and resume.
+    pub fn pause_changes(&self) -> PauseChanges {
+        self.inner.paused.subscribe()
     }
 
     /// `folder` was moved away or replaced since the spool was opened.
@@ -156,6 +190,22 @@ mod tests {
         // Stopping again after terminating does not move the phase back.
         lifecycle.stop();
         lifecycle.clone().wait_terminating().await;
+    }
+
+    #[tokio::test]
+    async fn a_pause_ends_claiming_until_resumed_and_wakes_its_watchers() {
+        let lifecycle = Lifecycle::new();
+        let mut changes = lifecycle.pause_changes();
+        assert!(lifecycle.set_paused(true));
+        assert!(!lifecycle.set_paused(true));
+        assert!(!lifecycle.claims_new());
+        assert!(!lifecycle.is_stopping());
+        changes.changed().await.unwrap();
+        assert!(*changes.borrow_and_update());
+        assert!(lifecycle.set_paused(false));
+        assert!(lifecycle.claims_new());
+        changes.changed().await.unwrap();
+        assert!(!*changes.borrow_and_update());
     }
 
     #[test]

@@ -6,14 +6,24 @@
 //! is full, discovery stops listing and rescans once the workers made room, so memory
 //! holds at most `capacity` queued names plus one per worker, whatever the spool's size.
 //!
-//! It holds names only: what a name is, and whether it is still there, is the claim's
-//! business.
+//! It holds names, each with the kind a listing saw (so the claim can skip a `stat` of
+//! a name a listing just saw as a regular file): what a name is, and whether it is still
+//! there, is the claim's business.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::sync::Mutex;
 
+use spoolq_claim::FileKind;
 use tokio::sync::{Notify, mpsc};
+
+/// A name offered to the workers, with the kind of file its offerer saw there, if it saw
+/// one (a listing's `d_type`; the retry mover's own move); `None` from the watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Offered {
+    pub name: OsString,
+    pub seen: Option<FileKind>,
+}
 
 /// What became of an offered name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +39,8 @@ pub(crate) enum Offer {
 
 #[derive(Debug)]
 pub(crate) struct Queue {
-    tx: mpsc::Sender<OsString>,
-    rx: Mutex<Option<mpsc::Receiver<OsString>>>,
+    tx: mpsc::Sender<Offered>,
+    rx: Mutex<Option<mpsc::Receiver<Offered>>>,
     known: Mutex<HashSet<OsString>>,
     capacity: usize,
     /// Signalled whenever a name leaves the known set.
@@ -50,21 +60,26 @@ impl Queue {
     }
 
     /// The receiving end, for the workers (taken once).
-    pub fn take_receiver(&self) -> mpsc::Receiver<OsString> {
+    pub fn take_receiver(&self) -> mpsc::Receiver<Offered> {
         lock(&self.rx)
             .take()
             .expect("the queue's receiver is taken once, by run")
     }
 
-    /// Queues `name` unless it is known or the queue is full. Never blocks.
-    pub fn offer(&self, name: &OsStr) -> Offer {
+    /// Queues `name` (seen as `seen`, if its offerer saw its kind) unless it is known or
+    /// the queue is full. Never blocks.
+    pub fn offer(&self, name: &OsStr, seen: Option<FileKind>) -> Offer {
         let mut known = lock(&self.known);
         if known.contains(name) {
             return Offer::Known;
         }
         // Insert under the same lock as the send, so a worker that receives the name
         // at once cannot call `done` before the name is known.
-        match self.tx.try_send(name.to_owned()) {
+        let offered = Offered {
+            name: name.to_owned(),
+            seen,
+        };
+        match self.tx.try_send(offered) {
             Ok(()) => {
                 known.insert(name.to_owned());
                 Offer::Queued
@@ -72,6 +87,14 @@ impl Queue {
             Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
             Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
         }
+    }
+
+    /// A worker is about to give a job it holds the name `name`: known from now on, so
+    /// that the watcher's report of that name does not offer it again (which would cost
+    /// a claim of a job already held). False if the name was known already. The worker
+    /// calls [`done`](Self::done) for it as for a name it took.
+    pub fn hold(&self, name: &OsStr) -> bool {
+        lock(&self.known).insert(name.to_owned())
     }
 
     /// A worker is done with `name` (whatever the outcome).
@@ -83,10 +106,10 @@ impl Queue {
     /// A worker is done with every name of a batch: one wake-up of whoever waits for
     /// progress instead of one per name (in a drain, the discovery task, whose thread
     /// would otherwise wake once per job; docs/performance.md).
-    pub fn done_all(&self, names: &[OsString]) {
+    pub fn done_all(&self, names: &[Offered]) {
         let mut known = lock(&self.known);
-        for name in names {
-            known.remove(name.as_os_str());
+        for offered in names {
+            known.remove(offered.name.as_os_str());
         }
         drop(known);
         self.progress.notify_one();

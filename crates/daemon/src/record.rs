@@ -79,7 +79,9 @@ impl Journal {
         let mut pending = records;
         let mut written_before: Vec<Record> = Vec::new();
         loop {
-            let error = match self.writer.write_batch(pending) {
+            let result = self.writer.write_batch(pending);
+            self.note_reopened();
+            let error = match result {
                 Ok(written) => {
                     if let Some((event, job)) = waited {
                         info!(
@@ -147,7 +149,9 @@ impl Journal {
     /// the others unprocessed.
     pub fn write_claimed_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
         let job = records.first().and_then(Record::job);
-        match self.writer.write_batch(records) {
+        let result = self.writer.write_batch(records);
+        self.note_reopened();
+        match result {
             Ok(written) => {
                 if self.claims_failing.swap(false, Ordering::SeqCst) {
                     info!("journal: claimed records can be written again; claiming resumes");
@@ -175,7 +179,22 @@ impl Journal {
     /// Writes a record once, without logging a failure (for a `released` record that
     /// follows a failed `claimed` one: the failure was already reported).
     pub fn write_quiet(&self, record: Record) -> Result<Record, JournalError> {
-        self.writer.write(record)
+        let result = self.writer.write(record);
+        self.note_reopened();
+        result
+    }
+
+    /// Logs that the journal file was removed by hand and the writer went on in a new one.
+    fn note_reopened(&self) {
+        if let Some((removed, now)) = self.writer.take_reopened() {
+            warn!(
+                removed = %removed.display(),
+                now = %now.display(),
+                "journal: the journal file was removed while the daemon wrote it (by hand?); \
+                 writing goes on in a new file, which also holds the records of the write \
+                 that noticed it; the records in the removed file are lost with it"
+            );
+        }
     }
 
     pub fn writer(&self) -> &Arc<JournalWriter> {
@@ -192,12 +211,16 @@ fn is_outcome(event: &Event) -> bool {
         | Event::Quarantined(_)
         | Event::Released(_)
         | Event::Requeued(_) => true,
+        // A `stuck` record is written again while the daemon runs: one try is enough.
         Event::Start(_)
         | Event::Stop(_)
         | Event::Produced(_)
         | Event::Claimed(_)
+        | Event::Stuck(_)
         | Event::Step(_)
-        | Event::Pruned(_) => false,
+        | Event::Pruned(_)
+        | Event::Paused(_)
+        | Event::Resumed(_) => false,
     }
 }
 

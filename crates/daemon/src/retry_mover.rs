@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::time::SystemTime;
 
-use spoolq_claim::{Claimer, Outcome, Strategy};
+use spoolq_claim::{Claimer, FileKind, Outcome, Strategy};
 use spoolq_spool::failed::FoundIn;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::{is_hidden, printable};
@@ -119,7 +119,11 @@ fn requeue(
             });
             let _ = shared.journal.write(record);
             debug!(job = %retry.id, attempt = retry.attempts + 1, "retry due: moved back to new/");
-            if !shared.lifecycle.is_gone(Folder::New) && shared.queue.offer(&ready) == Offer::Full {
+            // Just moved there under its lock: a regular file, as its claim verified.
+            let seen = Some(FileKind::Regular);
+            if !shared.lifecycle.is_gone(Folder::New)
+                && shared.queue.offer(&ready, seen) == Offer::Full
+            {
                 report.full = true;
             }
             report.moved += 1;
@@ -130,6 +134,10 @@ fn requeue(
                 "a job with the same name is already in new/: the retry stays in retry/ \
                  until that one is gone"
             );
+        }
+        Err(failed) if failed.error.name_now().is_some() => {
+            warn!(job = %retry.id, error = %failed.error,
+                "a due job's name in retry/ no longer names the file claimed; left alone");
         }
         Err(failed) => {
             error!(job = %retry.id, error = %failed.error,

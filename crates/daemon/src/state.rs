@@ -1,5 +1,6 @@
 //! What every task of the daemon shares: [`Shared`] (the settings, the open spool, the
-//! journal, the counters, the queue, the lifecycle) and [`Stats`], the counters that
+//! journal, the counters, the queue, the lifecycle, the jobs it could not act on) and
+//! [`Stats`], the counters that
 //! become the run's summary; and [`blocking`], how a task runs blocking system calls.
 //!
 //! It holds state and decides nothing: the crate root builds it, the other modules
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;
+use crate::stuck::StuckJobs;
 use spoolq_spool::Spool;
 
 /// Counters shared by every task, turned into the run's summary at the end.
@@ -24,6 +26,31 @@ pub(crate) struct Stats {
     pub released: AtomicU64,
     pub requeued: AtomicU64,
     pub errors: AtomicU64,
+    /// How long each handler run took, for `/metrics`.
+    pub handler_durations: HandlerDurations,
+}
+
+/// The daemon's handler-duration histogram (`spoolq-metrics`' buckets), for its life.
+#[derive(Debug, Clone)]
+pub(crate) struct HandlerDurations(spoolq_metrics::Histogram);
+
+impl Default for HandlerDurations {
+    fn default() -> HandlerDurations {
+        HandlerDurations(spoolq_metrics::handler_duration_histogram())
+    }
+}
+
+impl HandlerDurations {
+    /// Counts one handler run that went from `started` to `ended`.
+    pub fn observe(&self, started: std::time::SystemTime, ended: std::time::SystemTime) {
+        let took = ended.duration_since(started).unwrap_or_default();
+        self.0.observe(took.as_secs_f64());
+    }
+
+    /// The histogram, to register in a scrape's registry.
+    pub fn histogram(&self) -> &spoolq_metrics::Histogram {
+        &self.0
+    }
 }
 
 impl Stats {
@@ -32,17 +59,17 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A number that grows whenever a job moved on; drain uses it to tell progress
-    /// from spinning on jobs that another daemon holds.
+    /// A number that grows whenever a job moved on (completed, retried, buried,
+    /// quarantined, moved back from retry/); drain uses it to tell progress from
+    /// spinning on jobs that cannot move: held by another daemon, released because the
+    /// journal cannot be written or a move failed.
     pub fn progress(&self) -> u64 {
         [
             &self.completed,
             &self.retried,
             &self.dead,
             &self.quarantined,
-            &self.released,
             &self.requeued,
-            &self.errors,
         ]
         .into_iter()
         .map(|c| c.load(Ordering::Relaxed))
@@ -65,6 +92,8 @@ pub(crate) struct Shared {
     pub queue: Queue,
     /// Running, stopping or terminating, and the folders given up.
     pub lifecycle: Lifecycle,
+    /// The jobs the daemon could not act on, and those it gave up.
+    pub stuck: StuckJobs,
 }
 
 impl Shared {

@@ -115,7 +115,8 @@ fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, W
     let send = move |msg: WatchMsg| {
         let msg = match msg {
             WatchMsg::New(name) => {
-                if shared.lifecycle.is_gone(Folder::New) || shared.queue.offer(&name) != Offer::Full
+                if shared.lifecycle.is_gone(Folder::New)
+                    || shared.queue.offer(&name, None) != Offer::Full
                 {
                     return;
                 }

@@ -6,10 +6,14 @@
 //! built-in handler and no simulated work a worker is one blocking-pool thread for the
 //! daemon's life that does a whole batch in place, with two journal writes per batch.
 //!
+//! An external handler's job goes: claim and check it, bury it unrun if its name counts
+//! `--max-attempts` started attempts already, journal the claim, count the attempt in its
+//! name (`claiming::count_attempt`), run the handler, act on its end. The inline built-in
+//! handler, which no crash can outlive, skips the counting rename.
+//!
 //! This module only sequences the steps and tells the queue when a name is done; each
 //! step is its own module's, and every move happens under the claim's lock there.
 
-use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
 
 use spoolq_claim::Claimer;
@@ -17,12 +21,14 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tracing::error;
 
 use crate::claiming::{
-    claim_and_journal, claim_valid, claimed_record, journaled, release_unjournaled,
+    Claimed, claim_valid, claimed_record, count_attempt, journal_claim, journaled,
+    release_unjournaled,
 };
 use crate::handler::{self, Settings};
 use crate::lifecycle::Lifecycle;
 use crate::log_sink;
-use crate::outcome::{complete_unjournaled, finish, succeeded};
+use crate::outcome::{bury_unstarted, complete_unjournaled, count_failed, finish, succeeded};
+use crate::queue::Offered;
 use crate::record;
 use crate::state::{Shared, blocking};
 
@@ -31,7 +37,7 @@ use crate::state::{Shared, blocking};
 pub(crate) async fn worker(
     shared: Arc<Shared>,
     id: u32,
-    receiver: Arc<AsyncMutex<mpsc::Receiver<OsString>>>,
+    receiver: Arc<AsyncMutex<mpsc::Receiver<Offered>>>,
 ) {
     let mut lifecycle = shared.lifecycle.clone();
     let mut claimer =
@@ -74,9 +80,10 @@ pub(crate) async fn worker(
                 None => break,
             },
         };
-        for name in names {
+        for offered in names {
+            let name = offered.name.clone();
             if shared.lifecycle.claims_new() {
-                process(&shared, &claimer, &settings, id, &name, &mut lifecycle).await;
+                process(&shared, &claimer, &settings, id, offered, &mut lifecycle).await;
             }
             shared.queue.done(&name);
         }
@@ -92,7 +99,7 @@ fn inline_worker(
     shared: &Shared,
     claimer: &Claimer,
     id: u32,
-    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    receiver: &AsyncMutex<mpsc::Receiver<Offered>>,
     mut lifecycle: Lifecycle,
 ) {
     loop {
@@ -126,9 +133,9 @@ const INLINE_BATCH: usize = 32;
 /// Waits for one name, then takes up to `max` without waiting. None once the queue is
 /// closed.
 async fn take_batch(
-    receiver: &AsyncMutex<mpsc::Receiver<OsString>>,
+    receiver: &AsyncMutex<mpsc::Receiver<Offered>>,
     max: usize,
-) -> Option<Vec<OsString>> {
+) -> Option<Vec<Offered>> {
     let mut rx = receiver.lock().await;
     let first = rx.recv().await?;
     let mut names = Vec::with_capacity(max);
@@ -148,21 +155,34 @@ async fn take_batch(
 /// `claimed` records in one write; run the handler and complete (unlink) each job; write
 /// all their `done` records in one write. A job that does not simply succeed takes the
 /// per-job path of [`finish`].
-fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsString]) {
+fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offered]) {
     let mut jobs = Vec::with_capacity(names.len());
-    for name in names {
+    for offered in names {
         if !shared.lifecycle.claims_new() {
             break;
         }
-        if let Some(job) = claim_valid(shared, claimer, worker, name.clone(), false) {
-            jobs.push(job);
+        let claimed = claim_valid(
+            shared,
+            claimer,
+            worker,
+            offered.name.clone(),
+            offered.seen,
+            false,
+        );
+        match claimed {
+            Some(job) if exhausted(shared, &job) => bury_unstarted(shared, job),
+            Some(job) => jobs.push(job),
+            None => {}
         }
     }
     if jobs.is_empty() || shared.lifecycle.is_stopping() {
         // Claimed after shutdown began: nothing was journaled, just let go.
         return;
     }
-    let records = jobs.iter().map(|job| claimed_record(shared, job)).collect();
+    let records = jobs
+        .iter()
+        .map(|job| claimed_record(shared, job, &job.name))
+        .collect();
     if let Err(e) = shared.journal.write_claimed_batch(records) {
         // Logged by write_claimed_batch, once per episode. Each job whose record did
         // not make it is released as a single failed `claimed` record releases it; those
@@ -176,8 +196,12 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsSt
     for job in jobs {
         journaled(shared, &job);
         let run = handler::builtin_now(job.header.id, job.attempt(), job.header.length);
+        shared
+            .stats
+            .handler_durations
+            .observe(run.started, run.ended);
         if succeeded(&run) && !run.interrupted {
-            outcomes.push(complete_unjournaled(shared, job, &run));
+            outcomes.extend(complete_unjournaled(shared, job, &run));
         } else {
             finish(shared, job, run);
         }
@@ -187,6 +211,41 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[OsSt
     }
 }
 
+/// Whether the name a job was claimed under counts `--max-attempts` attempts already:
+/// the attempt about to start would be one too many.
+fn exhausted(shared: &Shared, job: &Claimed) -> bool {
+    job.ready.attempts >= shared.config.max_attempts
+}
+
+/// Claims one offered name for an external handler (or simulated work) and makes it
+/// ready to run: buries it unrun if its attempts are exhausted, journals the claim,
+/// counts the attempt in its name (an external handler only). None when there is nothing
+/// to run. Blocking.
+fn prepare(
+    shared: &Shared,
+    claimer: &Claimer,
+    worker: u32,
+    offered: Offered,
+    external: bool,
+) -> Option<Claimed> {
+    let job = claim_valid(shared, claimer, worker, offered.name, offered.seen, true)?;
+    if exhausted(shared, &job) {
+        bury_unstarted(shared, job);
+        return None;
+    }
+    let name = if external {
+        job.counted_name()
+    } else {
+        job.name.clone()
+    };
+    let mut job = journal_claim(shared, job, name)?;
+    if external && let Err(e) = count_attempt(shared, &mut job) {
+        count_failed(shared, job, &e);
+        return None;
+    }
+    Some(job)
+}
+
 /// One name with an external handler (or simulated work): claim and journal it on the
 /// blocking pool, run the handler here, act on how it ended on the blocking pool.
 async fn process(
@@ -194,12 +253,13 @@ async fn process(
     claimer: &Claimer,
     settings: &Settings,
     worker: u32,
-    name: &OsStr,
+    offered: Offered,
     lifecycle: &mut Lifecycle,
 ) {
+    let external = settings.command.is_some();
     let prepared = {
-        let (shared, claimer, name) = (shared.clone(), claimer.clone(), name.to_owned());
-        blocking(move || claim_and_journal(&shared, &claimer, worker, name, true)).await
+        let (shared, claimer) = (shared.clone(), claimer.clone());
+        blocking(move || prepare(&shared, &claimer, worker, offered, external)).await
     };
     let mut job = match prepared {
         Ok(Some(job)) => job,
@@ -210,6 +270,9 @@ async fn process(
         }
     };
     let Some(payload) = job.payload.take() else {
+        if let Some(held) = job.held.take() {
+            shared.queue.done(&held);
+        }
         return;
     };
     let run = handler::run(
@@ -224,6 +287,15 @@ async fn process(
         lifecycle,
     )
     .await;
+    shared
+        .stats
+        .handler_durations
+        .observe(run.started, run.ended);
+    // The name that counts this attempt leaves the queue's known names before the job
+    // leaves it, so that the retry mover can offer it again once it is due.
+    if let Some(held) = job.held.take() {
+        shared.queue.done(&held);
+    }
     let s = shared.clone();
     if let Err(e) = blocking(move || finish(&s, job, run)).await {
         error!(error = %e, "finishing a job failed");

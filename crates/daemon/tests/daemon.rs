@@ -134,7 +134,8 @@ async fn exit_100_goes_to_failed_with_a_reason() {
     let summary = drain(config).await;
     assert_eq!(summary.dead, 1);
     assert_eq!(summary.retried, 0);
-    let name = id.to_string();
+    // Its name counted the attempt before the handler ran: <id>.1.
+    let name = format!("{id}.1");
     assert_eq!(
         spool.names("failed"),
         vec![name.clone(), format!("{name}.reason.json")]
@@ -177,8 +178,8 @@ async fn exhausted_attempts_go_to_failed() {
     .await;
     let summary = daemon.stop().await;
     assert_eq!((summary.retried, summary.dead), (2, 1));
-    // After two failed attempts its name in new/ carried the count: <id>.2.
-    let name = format!("{id}.2");
+    // The third attempt's name in new/ counted it before its handler ran: <id>.3.
+    let name = format!("{id}.3");
     let reason = spool.reason(&name);
     assert_eq!(
         reason.reason,
@@ -421,7 +422,8 @@ async fn shutdown_terminates_a_long_handler_after_the_grace_and_releases_its_job
     let summary = daemon.stop().await;
     assert_eq!(summary.released, 1);
     assert_eq!(summary.completed, 0);
-    assert_eq!(spool.names("new"), vec![id.to_string()]);
+    // The attempt started, so the name counts it.
+    assert_eq!(spool.names("new"), vec![format!("{id}.1")]);
     let released = spool.events(EventKind::Released);
     assert_eq!(released.len(), 1);
     assert!(

@@ -74,6 +74,10 @@ pub mod daemon_flag {
     pub const RACE_WINDOW: &str = "race-window";
     /// `--no-watch`: [`Config::watch`](spoolq_daemon::Config::watch) off (hidden).
     pub const NO_WATCH: &str = "no-watch";
+    /// `--metrics-listen ADDR`: serve GET /metrics there.
+    pub const METRICS_LISTEN: &str = "metrics-listen";
+    /// `--drain-retry-wait`: [`Config::drain_retry_wait`](spoolq_daemon::Config::drain_retry_wait).
+    pub const DRAIN_RETRY_WAIT: &str = "drain-retry-wait";
 }
 
 /// Values of `spoolq daemon --log-format`.
@@ -158,6 +162,8 @@ impl DaemonArgs {
             queue_capacity,
             tmp_max_age,
             journal_retention,
+            metrics_listen,
+            drain_retry_wait,
         } = &self.config;
         if *queue_capacity != Config::DEFAULT_QUEUE_CAPACITY {
             return Err(NoFlag("the queue capacity"));
@@ -186,6 +192,11 @@ impl DaemonArgs {
                 Config::DEFAULT_SHUTDOWN_GRACE,
             ),
             (flag::TMP_MAX_AGE, tmp_max_age, Config::DEFAULT_TMP_MAX_AGE),
+            (
+                flag::DRAIN_RETRY_WAIT,
+                drain_retry_wait,
+                Config::DEFAULT_DRAIN_RETRY_WAIT,
+            ),
         ] {
             if *value != default {
                 args.duration(name, *value);
@@ -216,6 +227,9 @@ impl DaemonArgs {
         }
         if let Some(window) = race_window {
             args.duration(flag::RACE_WINDOW, *window);
+        }
+        if let Some(addr) = metrics_listen {
+            args.value(flag::METRICS_LISTEN, addr.to_string());
         }
         if self.json_logs {
             args.value(flag::LOG_FORMAT, log_format::JSON);

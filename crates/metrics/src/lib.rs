@@ -24,10 +24,10 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use spoolq_spool::journal::Role;
 use spoolq_spool::status::Status;
 
+pub use prometheus_client::metrics::histogram::Histogram;
 pub use prometheus_client::registry::Registry;
 
 /// The label every sample carries: the spool's canonical path.
@@ -80,6 +80,9 @@ pub struct SpoolGauges {
     /// `spoolq_oldest_ready_age_seconds`: how long the oldest unclaimed job in new/ has
     /// waited; 0 when none waits.
     pub oldest_ready_age_seconds: Gauge<f64, AtomicU64>,
+    /// `spoolq_paused`: 1 while the spool is paused (`spoolq pause`; its daemons claim
+    /// nothing), else 0.
+    pub paused: Gauge,
     /// `spoolq_hidden_in_new`: names starting with `.` in new/ (never claimed; they keep
     /// on-demand services relaunching).
     pub hidden_in_new: Gauge,
@@ -115,6 +118,11 @@ impl SpoolGauges {
             "spoolq_oldest_ready_age_seconds",
             "How long the oldest unclaimed job in new/ has waited (0 when none waits)",
             gauges.oldest_ready_age_seconds.clone(),
+        );
+        registry.register(
+            "spoolq_paused",
+            "1 while the spool is paused (spoolq pause): its daemons claim nothing; else 0",
+            gauges.paused.clone(),
         );
         registry.register(
             "spoolq_hidden_in_new",
@@ -164,6 +172,7 @@ impl SpoolGauges {
             .set(clamp(status.retry.due_now + status.scheduled.due_now));
         self.oldest_ready_age_seconds
             .set(status.oldest_ready.as_ref().map_or(0.0, |o| o.age_secs));
+        self.paused.set(i64::from(status.paused.is_some()));
         self.hidden_in_new.set(clamp(status.hidden_in_new));
         self.tmp_files.set(clamp(status.tmp));
         for &role in Role::ALL {
@@ -222,18 +231,39 @@ pub struct DaemonMetrics {
     pub handler_duration_seconds: Histogram,
 }
 
-impl DaemonMetrics {
-    /// Registers every family in `registry`, with its help text.
-    pub fn register(registry: &mut Registry) -> DaemonMetrics {
-        let metrics = DaemonMetrics {
+impl Default for DaemonMetrics {
+    /// Counters at 0 and an empty histogram with [`HANDLER_DURATION_BUCKETS`].
+    fn default() -> DaemonMetrics {
+        DaemonMetrics {
             claimed: Counter::default(),
             done: Counter::default(),
             retried: Counter::default(),
             dead: Counter::default(),
             quarantined: Counter::default(),
             released: Counter::default(),
-            handler_duration_seconds: Histogram::new(HANDLER_DURATION_BUCKETS),
-        };
+            handler_duration_seconds: handler_duration_histogram(),
+        }
+    }
+}
+
+/// An empty histogram for [`DaemonMetrics::handler_duration_seconds`], with its buckets.
+pub fn handler_duration_histogram() -> Histogram {
+    Histogram::new(HANDLER_DURATION_BUCKETS)
+}
+
+impl DaemonMetrics {
+    /// Registers every family in `registry`, with its help text: new counters at 0.
+    pub fn register(registry: &mut Registry) -> DaemonMetrics {
+        let metrics = DaemonMetrics::default();
+        metrics.register_in(registry);
+        metrics
+    }
+
+    /// Registers these counters and this histogram in `registry` (a daemon serving
+    /// `/metrics` fills a fresh set from its own counts at each scrape, around the
+    /// histogram it keeps for its life).
+    pub fn register_in(&self, registry: &mut Registry) {
+        let metrics = self;
         for (name, help, counter) in [
             (
                 "spoolq_daemon_claimed",
@@ -274,6 +304,5 @@ impl DaemonMetrics {
             "How long each handler run of this daemon took",
             metrics.handler_duration_seconds.clone(),
         );
-        metrics
     }
 }

@@ -163,6 +163,7 @@ fn every_family_reads_back_with_its_type_and_values_as_openmetrics() {
         ("spoolq_jobs", "gauge"),
         ("spoolq_retry_due_jobs", "gauge"),
         ("spoolq_oldest_ready_age_seconds", "gauge"),
+        ("spoolq_paused", "gauge"),
         ("spoolq_hidden_in_new", "gauge"),
         ("spoolq_tmp_files", "gauge"),
         ("spoolq_recent_processes", "gauge"),
@@ -186,6 +187,7 @@ fn every_family_reads_back_with_its_type_and_values_as_openmetrics() {
         format!("spoolq_jobs{{{spool_label},state=\"failed\"}}"),
         "0.0",
     );
+    expect(format!("spoolq_paused{{{spool_label}}}"), "0.0");
     expect(
         format!("spoolq_daemon_claimed_total{{{spool_label}}}"),
         "5.0",

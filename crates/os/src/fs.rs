@@ -348,6 +348,61 @@ pub fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileStat, Er
         .map(|st| FileStat::from_raw(&st))
 }
 
+/// The kind of the file `name` names in `dir`, without following a symlink and without
+/// opening it (`fstatat(AT_SYMLINK_NOFOLLOW)`; on Linux `statx` asking for the type
+/// only): opening a device or a FIFO has side effects, stating it has none.
+pub fn kind_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<FileKind, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::StatxFlags;
+        let flags = AtFlags::SYMLINK_NOFOLLOW;
+        match call(|| rustix::fs::statx(dir, name, flags, StatxFlags::TYPE)) {
+            Ok(stx) => {
+                let mode = u32::from(stx.stx_mode);
+                return Ok(FileKind::from_type(FileType::from_raw_mode(
+                    mode as rustix::fs::RawMode,
+                )));
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    fstatat_nofollow(dir, name).map(|stat| stat.kind)
+}
+
+/// The `(st_dev, st_ino)` of the file `name` names in `dir`, not following a symlink:
+/// the identity [`fstat`] reports for a descriptor of the same file (on Linux `statx`
+/// asking for the inode only, encoding the device as [`fstat`] does).
+pub fn identity_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<(u64, u64), Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::StatxFlags;
+        let flags = AtFlags::SYMLINK_NOFOLLOW;
+        match call(|| rustix::fs::statx(dir, name, flags, StatxFlags::INO)) {
+            Ok(stx) => {
+                return Ok((
+                    rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                    stx.stx_ino,
+                ));
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    fstatat_nofollow(dir, name).map(|stat| (stat.dev, stat.ino))
+}
+
+/// Clears `O_NONBLOCK` on the open file description of `fd` (every descriptor sharing
+/// it sees the change). For a file opened non-blocking so that a FIFO could not hang the
+/// open, once it is known to be a regular file that another program will read.
+pub fn clear_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = call(|| rustix::fs::fcntl_getfl(fd))?;
+    if flags.contains(OFlags::NONBLOCK) {
+        call(|| rustix::fs::fcntl_setfl(fd, flags - OFlags::NONBLOCK))?;
+    }
+    Ok(())
+}
+
 /// Which mounted file system a file is on: its device and, on Linux, the id of the mount
 /// it was reached through (`statx`'s `STATX_MNT_ID`, since Linux 5.8). A rename cannot
 /// cross mounts, not even two mounts of one device (a bind mount), so two files may be
@@ -564,6 +619,13 @@ pub fn dir_stream(dir: BorrowedFd<'_>) -> Result<DirStream, Errno> {
 impl DirStream {
     /// The next name, skipping `.` and `..`; `None` at the end.
     pub fn next_name(&mut self) -> Option<Result<OsString, Errno>> {
+        self.next_entry().map(|entry| entry.map(|(name, _)| name))
+    }
+
+    /// The next name with the kind the directory entry reports (`d_type`), `None` where
+    /// the file system does not say (`DT_UNKNOWN`); skips `.` and `..`. The kind is what
+    /// it was when the entry was read: the name may be replaced since.
+    pub fn next_entry(&mut self) -> Option<Result<(OsString, Option<FileKind>), Errno>> {
         loop {
             let entry = match self.stream.read()? {
                 Ok(entry) => entry,
@@ -573,7 +635,11 @@ impl DirStream {
             if bytes == b"." || bytes == b".." {
                 continue;
             }
-            return Some(Ok(OsString::from_vec(bytes.to_vec())));
+            let kind = match FileKind::from_type(entry.file_type()) {
+                FileKind::Unknown => None,
+                kind => Some(kind),
+            };
+            return Some(Ok((OsString::from_vec(bytes.to_vec()), kind)));
         }
     }
 }

@@ -37,6 +37,18 @@ pub fn signal_process_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
     rustix::process::kill_process_group(pgid, signal.to_rustix()).map_err(Errno::from)
 }
 
+/// Whether a process with this id exists (`kill(pid, 0)`: it may belong to another
+/// user, and an id can be reused once its process is gone).
+pub fn exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(errno) => errno == rustix::io::Errno::PERM,
+    }
+}
+
 /// Creates a pipe, both ends close-on-exec (atomically: another thread may be spawning
 /// a handler at the same moment): `(read end, write end)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]

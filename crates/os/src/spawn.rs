@@ -470,6 +470,12 @@ mod linked {
             self.0.get_ref().id()
         }
 
+        /// The raw wait status if the child has exited (reaping it), `None` if it still
+        /// runs; never waits. Tells an exit the event loop has not reported yet.
+        pub fn try_wait(&mut self) -> std::io::Result<Option<i32>> {
+            self.0.get_mut().try_wait().map_err(Errno::to_io)
+        }
+
         /// Waits for the child to exit and reaps it: its raw wait status. Cancel-safe.
         pub async fn wait(&mut self) -> std::io::Result<i32> {
             loop {

@@ -247,6 +247,15 @@ words! {
         RetryMoveFailed = "retry_move_failed",
         /// The move to failed/ failed: the job runs again from new/.
         BuryFailed = "bury_failed",
+        /// The job's name no longer named the claimed file when its outcome was due
+        /// (another file was renamed over it, or it was removed or moved by hand): the
+        /// name was left alone, whatever the handler's result. The claimed file is not
+        /// in the spool under that name any more, so nothing is left to complete.
+        NameChanged = "name_changed",
+        /// The rename that counts a started attempt (`<id>.<n>` to `<id>.<n+1>`, before
+        /// an external handler runs) failed: the handler did not run, the file keeps its
+        /// name.
+        RenameFailed = "rename_failed",
     }
 }
 

@@ -328,6 +328,11 @@ impl Spool {
                 if is_folder && kind == Some(spoolq_os::FileKind::Directory) {
                     continue;
                 }
+                // A paused spool's marker (`spoolq pause`) is the spool's own.
+                if name == crate::pause::PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular)
+                {
+                    continue;
+                }
                 count += 1;
                 if found.len() < 10 {
                     let kind = kind.map_or("unknown", |k| k.describe());

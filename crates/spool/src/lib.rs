@@ -13,6 +13,7 @@ pub mod job;
 pub mod journal;
 pub mod layout;
 pub mod names;
+pub mod pause;
 pub mod status;
 
 pub use codes::{
@@ -28,3 +29,4 @@ pub use layout::{
     CreateOptions, DropError, Dropped, Durability, InitError, InitReport, LayoutError, Spool,
 };
 pub use names::{ReadyName, RetryName};
+pub use pause::{PAUSE_MARKER, Pause, Paused};

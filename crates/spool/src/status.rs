@@ -29,9 +29,11 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use spoolq_os::{Dir, FileKind};
 
+use crate::codes::ReleaseCause;
 use crate::failed::FailedEntry;
+use crate::job::JobId;
 use crate::journal::{
-    FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry, Writer,
+    Event, FileItem, FileRecords, JournalName, Problem, ProblemKind, Role, UnknownEntry, Writer,
 };
 use crate::layout::Spool;
 use crate::names::{self, ReadyName, RetryName};
@@ -61,6 +63,8 @@ pub struct Status {
     pub in_flight: Option<u64>,
     /// How `in_flight` was found.
     pub in_flight_method: InFlightMethod,
+    /// The spool's pause (`spoolq pause`), if it is paused: its daemons claim nothing.
+    pub paused: Option<PausedStatus>,
     /// The file system new/ is on, and whether spoolq's one-host assumptions hold there.
     pub file_system: FileSystemStatus,
     /// Who holds the locks counted in `in_flight`.
@@ -94,6 +98,38 @@ pub struct Status {
     /// files (never opened, never followed), and damaged lines at the end of the recent
     /// journals (a line too long, say).
     pub journal_problems: JournalProblems,
+    /// Jobs in new/ that a daemon running on this host gave up on: acting on them (the
+    /// unlink, the move to retry/ or failed/, the rename that counts an attempt) failed
+    /// `--max-attempts` times, so it claims them no more. A person must act (the cause
+    /// and the error say what failed); a daemon started later tries them again.
+    pub stuck: Vec<StuckJob>,
+}
+
+/// A job a running daemon gave up on, from the `stuck` record at the end of its journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckJob {
+    /// The job.
+    pub job: JobId,
+    /// Its name in new/.
+    pub name: String,
+    /// The daemon that gave up, `host:pid`.
+    pub daemon: String,
+    /// What failed the last time.
+    pub cause: ReleaseCause,
+    /// When the daemon (last) said so (RFC 3339).
+    pub since: String,
+    /// The last error, and how many times acting on the job failed.
+    pub detail: String,
+}
+
+/// A paused spool's marker, as status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PausedStatus {
+    /// Since when, who paused it and why.
+    #[serde(flatten)]
+    pub pause: crate::pause::Pause,
+    /// Seconds from `since` to the snapshot.
+    pub for_secs: f64,
 }
 
 /// Problems met reading journal/.
@@ -355,6 +391,16 @@ impl Status {
             &journals.latest_files,
             &mut journals.problems,
         );
+        let queued: HashSet<JobId> = jobs
+            .iter()
+            .filter_map(|name| ReadyName::parse(name).map(|ready| ready.id))
+            .collect();
+        let stuck = stuck_jobs(
+            spool.journal(),
+            &journals.live_daemon_files,
+            &queued,
+            &mut journals.problems,
+        );
         let RecentJournals {
             processes: recent_processes,
             unrecognized: unrecognized_journal_files,
@@ -362,12 +408,27 @@ impl Status {
             ..
         } = journals;
 
+        let paused = match spool.pause_state() {
+            Ok(pause) => pause.map(|pause| PausedStatus {
+                for_secs: pause.age_secs(now),
+                pause,
+            }),
+            Err(crate::layout::LayoutError::Io(e)) => return Err(e.into()),
+            Err(e) => {
+                return Err(StatusError::Io(spoolq_os::Error::io(
+                    spoolq_os::Op::Read,
+                    &spool.path().join(crate::pause::PAUSE_MARKER),
+                    std::io::Error::other(e.to_string()),
+                )));
+            }
+        };
         Ok(Status {
             spool: spool.path().to_owned(),
             taken_at: rfc3339(now),
             ready,
             in_flight,
             in_flight_method: method,
+            paused,
             file_system: FileSystemStatus {
                 sharing: file_system.sharing.as_str(),
                 local_assumptions_hold: file_system.sharing.local_assumptions_hold(),
@@ -388,6 +449,7 @@ impl Status {
             unrecognized_journal_files,
             unknown_records,
             journal_problems,
+            stuck,
         })
     }
 }
@@ -778,6 +840,9 @@ struct RecentJournals {
     processes: Vec<RecentProcess>,
     /// The latest file of each recent process.
     latest_files: Vec<OsString>,
+    /// The latest file of each daemon of this host whose process still runs, however
+    /// long ago it wrote (an idle daemon writes nothing).
+    live_daemon_files: Vec<(OsString, String)>,
     /// Names that are not journal names this build reads.
     unrecognized: u64,
     /// Journal names that are not regular files.
@@ -791,6 +856,8 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
     // journal: its latest write.
     type Process = (Role, String, Writer);
     let mut latest: BTreeMap<Process, (SystemTime, OsString)> = BTreeMap::new();
+    // A daemon of this host by (pid, start): its latest file by sequence.
+    let mut daemon_files: BTreeMap<(u32, u64), (u32, OsString, String)> = BTreeMap::new();
     let mut unrecognized = 0;
     let mut problems = JournalProblems::default();
     let mut daemons = DaemonJournals::new();
@@ -828,6 +895,21 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
+        if parsed.role == Role::Daemon
+            && this_host.as_deref() == Some(parsed.host.as_str())
+            && let (Some(pid), Some(start_ms)) = (parsed.pid(), parsed.start_ms())
+        {
+            let process = format!("{}:{}", parsed.host, pid);
+            let entry = daemon_files.entry((pid, start_ms)).or_insert((
+                parsed.sequence,
+                name.clone(),
+                process,
+            ));
+            if parsed.sequence > entry.0 {
+                entry.0 = parsed.sequence;
+                entry.1.clone_from(&name);
+            }
+        }
         if secs_between(mtime, now) > RECENT.as_secs_f64() {
             continue;
         }
@@ -867,13 +949,63 @@ fn recent_journals(dir: &Dir, now: SystemTime) -> Result<RecentJournals, StatusE
         })
         .collect();
     processes.sort_by(|a, b| a.last_write_secs_ago.total_cmp(&b.last_write_secs_ago));
+    let live_daemon_files = daemon_files
+        .into_iter()
+        .filter(|((pid, _), _)| spoolq_os::process::exists(*pid))
+        .map(|(_, (_, file, process))| (file, process))
+        .collect();
     Ok(RecentJournals {
         processes,
         latest_files,
+        live_daemon_files,
         unrecognized,
         problems,
         daemons,
     })
+}
+
+/// The jobs still in new/ (`queued`) that the `stuck` records at the end of each of
+/// `files` (a live daemon's latest journal, with its `host:pid`) name; the latest record
+/// of each job. What cannot be read goes into `problems`.
+fn stuck_jobs(
+    dir: &Dir,
+    files: &[(OsString, String)],
+    queued: &HashSet<JobId>,
+    problems: &mut JournalProblems,
+) -> Vec<StuckJob> {
+    let mut stuck: BTreeMap<JobId, StuckJob> = BTreeMap::new();
+    for (file, daemon) in files {
+        let records = match FileRecords::open_tail(&dir.path().join(file), RECENT_TAIL_BYTES) {
+            Ok(records) => records,
+            Err(problem) => {
+                problems.add(problem);
+                continue;
+            }
+        };
+        for item in records {
+            let FileItem::Record(entry) = item else {
+                continue;
+            };
+            let Event::Stuck(record) = &entry.record.event else {
+                continue;
+            };
+            if !queued.contains(&record.job) {
+                continue;
+            }
+            stuck.insert(
+                record.job,
+                StuckJob {
+                    job: record.job,
+                    name: record.name.clone(),
+                    daemon: daemon.clone(),
+                    cause: record.result,
+                    since: entry.record.wall.clone(),
+                    detail: record.detail.clone(),
+                },
+            );
+        }
+    }
+    stuck.into_values().collect()
 }
 
 /// The records not understood at the end of each of `files` in `dir`; what cannot be

@@ -1,5 +1,7 @@
 //! The journal's wire format, pinned: `fixtures/journal-v1.jsonl` holds one line of each
-//! event kind (and the variants of results, errnos and optional fields) exactly as the
+//! event kind (and the variants of results, errnos and optional fields; among them the
+//! releases of a name left alone and of an attempt that could not be counted, and a job
+//! given up) exactly as the
 //! daemon and producer write them, with and without the keys added since (the writer's
 //! boot id, the claimed file's identity, the time an outcome was done under the lock).
 //! Every line must read into the typed record spelled out here, and be written again
@@ -11,8 +13,8 @@ use std::sync::Arc;
 
 use spoolq_claim::{Dir, Step, Strategy};
 use spoolq_spool::journal::{
-    ClaimStep, Claimed, Dead, Done, Produced, Pruned, Quarantined, Released, Requeued, Retry, Role,
-    Start, Stop, parse_line,
+    ClaimStep, Claimed, Dead, Done, Paused, Produced, Pruned, Quarantined, Released, Requeued,
+    Resumed, Retry, Role, Start, Stop, Stuck, parse_line,
 };
 use spoolq_spool::{
     DeadCause, DoneResult, Errno, Event, JobId, JournalWriter, QuarantineCause, Record,
@@ -293,6 +295,20 @@ fn golden_records() -> Vec<Record> {
                 detail: "files=3 bytes=4096".into(),
             },
         ),
+        booted(
+            921254492100,
+            "2026-12-01T21:42:41.589129Z",
+            Paused {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
+            },
+        ),
+        booted(
+            921254492200,
+            "2026-12-01T21:42:41.589229Z",
+            Resumed {
+                detail: "since 2026-12-01T21:42:40.000001Z by vm:20010: disk swap".into(),
+            },
+        ),
         record(
             921240493209,
             "2026-12-01T21:42:41.574823Z",
@@ -443,6 +459,57 @@ fn golden_records() -> Vec<Record> {
                 signal: Some(15),
                 detail: "interrupted by shutdown (killed by signal 15)".into(),
                 outcome_ns: Some(1025308301655),
+            },
+        ),
+        booted(
+            1026100000000,
+            "2026-12-02T10:00:04.958819Z",
+            Released {
+                job: job(e),
+                worker: 2,
+                strategy: Verified,
+                attempt: 1,
+                name: Some(format!("{e}.1")),
+                result: ReleaseCause::NameChanged,
+                exit: Some(0),
+                signal: None,
+                detail: "the name now names another file (the daemon was about to remove it; \
+                         the handler: exit 0)"
+                    .into(),
+                outcome_ns: Some(1026099950000),
+            },
+        ),
+        booted(
+            1026200000000,
+            "2026-12-02T10:00:05.058819Z",
+            Released {
+                job: job(a),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: Some(a.into()),
+                result: ReleaseCause::RenameFailed,
+                exit: None,
+                signal: None,
+                detail: format!("rename new/{a}.1: Operation not permitted (EPERM)"),
+                outcome_ns: Some(1026199990000),
+            },
+        ),
+        booted(
+            1026200010000,
+            "2026-12-02T10:00:05.058829Z",
+            Stuck {
+                job: job(a),
+                worker: 1,
+                strategy: Verified,
+                attempt: 1,
+                name: a.into(),
+                result: ReleaseCause::RenameFailed,
+                detail: format!(
+                    "renaming it to count the attempt about to start (the handler did not \
+                     run) failed 5 times; the last time: rename new/{a}.1: Operation not \
+                     permitted (EPERM)"
+                ),
             },
         ),
     ]

@@ -1,7 +1,9 @@
 //! `spoolq daemon`: the consumer. Parses flags into a `spoolq_daemon::Config`, sets up
 //! logging (tracing, human or JSON, filter from SPOOLQ_LOG), builds the tokio runtime,
-//! turns SIGTERM/SIGINT into the daemon's shutdown future (a second signal kills the
-//! handlers and returns at once), and returns the outcome for `main` to report.
+//! turns SIGTERM, SIGINT and SIGHUP into the daemon's shutdown future (a second signal
+//! kills the handlers and returns at once), and returns the outcome for `main` to report.
+//! SIGHUP is a stop like the others: the terminal or session the daemon ran in is gone,
+//! and there is no configuration to reload.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,7 +35,8 @@ Without COMMAND a built-in handler logs each job and succeeds.
 Examples:
   spoolq daemon --spool /var/spool/jobs -- ./handle-job --verbose
   spoolq daemon --spool /var/spool/jobs --drain --workers 2 -- sh -c 'wc -c'
-  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json")]
+  SPOOLQ_LOG=debug spoolq daemon --spool /var/spool/jobs --log-format json
+  spoolq daemon --spool /var/spool/jobs --metrics-listen 127.0.0.1:9464 -- ./handle-job")]
 pub struct Args {
     /// The spool directory (with tmp/, new/, retry/, failed/, journal/).
     #[arg(long = flag::SPOOL, value_name = "DIR")]
@@ -80,7 +83,7 @@ pub struct Args {
           default_value_t = HumanDuration(Config::DEFAULT_RESCAN_INTERVAL))]
     rescan_interval: HumanDuration,
 
-    /// On SIGTERM/SIGINT, let running handlers finish for this long, then terminate them
+    /// On SIGTERM, SIGINT or SIGHUP, let running handlers finish for this long, then terminate them
     /// and release (not delete) their jobs.
     #[arg(long = flag::SHUTDOWN_GRACE, value_name = "DURATION", value_parser = duration_in(Config::SHUTDOWN_GRACE),
           default_value_t = HumanDuration(Config::DEFAULT_SHUTDOWN_GRACE))]
@@ -104,6 +107,14 @@ pub struct Args {
           value_parser = duration_in(Config::SIMULATED_PAUSE))]
     simulate_work: Option<HumanDuration>,
 
+    /// With --drain: stay up while a job in retry/ falls due within this long, and run it
+    /// (0s: exit with retries waiting). The on-demand services also start a drain every 4
+    /// minutes, so every retry runs on time.
+    #[arg(long = flag::DRAIN_RETRY_WAIT, value_name = "DURATION",
+          value_parser = duration_in(Config::DRAIN_RETRY_WAIT),
+          default_value_t = HumanDuration(Config::DEFAULT_DRAIN_RETRY_WAIT))]
+    drain_retry_wait: HumanDuration,
+
     /// Remove files in tmp/ not modified for this long (leftovers of producers that died
     /// mid-write), at start and at each rescan; fresh ones are never touched.
     #[arg(long = flag::TMP_MAX_AGE, value_name = "DURATION", value_parser = duration_in(Config::TMP_MAX_AGE),
@@ -121,6 +132,12 @@ pub struct Args {
     #[arg(long = flag::JOURNAL_MAX_BYTES, value_name = "SIZE",
           default_value_t = crate::cmd::journal::default_max_bytes())]
     journal_max_bytes: Limit<Bytes>,
+
+    /// Serve GET /metrics (Prometheus: the spool's gauges, this daemon's counters and
+    /// handler durations) on this address, e.g. 127.0.0.1:9464 (port 0: any free port,
+    /// logged). No authentication: keep it on loopback. Default: off.
+    #[arg(long = flag::METRICS_LISTEN, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 
     /// Log format on stderr.
     #[arg(long = flag::LOG_FORMAT, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -224,11 +241,13 @@ impl Args {
         config.rescan_interval = self.rescan_interval.0;
         config.shutdown_grace = self.shutdown_grace.0;
         config.drain = self.drain;
+        config.drain_retry_wait = self.drain_retry_wait.0;
         config.watch = !self.no_watch;
         config.trace_claims = self.trace_claims;
         config.race_window = self.race_window.map(|d| d.0);
         config.journal_fsync = self.journal_fsync;
         config.tmp_max_age = self.tmp_max_age.0;
+        config.metrics_listen = self.metrics_listen;
         config.journal_retention = spoolq_spool::journal::retention::Retention {
             max_age: self.journal_max_age.get().map(|d| d.0),
             max_bytes: self.journal_max_bytes.get().map(|b| b.0),
@@ -297,10 +316,11 @@ async fn serve(config: Config) -> Result<Exit, Error> {
     }
 }
 
-/// SIGTERM and SIGINT.
+/// SIGTERM, SIGINT and SIGHUP.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -309,6 +329,7 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -316,11 +337,13 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => SIGTERM,
             _ = self.int.recv() => SIGINT,
+            _ = self.hup.recv() => SIGHUP,
         }
     }
 }
 
 // The signals' numbers, the same on Linux and macOS.
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
@@ -418,6 +441,8 @@ mod tests {
         c.race_window = Some(Duration::from_millis(1));
         c.journal_fsync = true;
         c.tmp_max_age = Duration::from_secs(7200);
+        c.drain_retry_wait = Duration::from_secs(90);
+        c.metrics_listen = Some("127.0.0.1:9464".parse().unwrap());
         c.journal_retention.max_age = Some(Duration::from_secs(7 * 24 * 3600));
         c.journal_retention.max_bytes = None;
         all.json_logs = true;

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod init;
 pub mod journal;
 pub mod lab;
+pub mod pause;
 pub mod produce;
 pub mod requeue;
 pub mod service;

@@ -32,7 +32,9 @@ Renders the service files with this machine's paths (this spoolq binary, the abs
 and handler paths), writes them to /Library/LaunchDaemons or /etc/systemd/system (or
 --output-dir), and prints the exact command that loads them. --on-demand starts the daemon
 in drain mode only while SPOOL/new holds files (launchd QueueDirectories; a systemd .path
-unit with DirectoryNotEmpty=).
+unit with DirectoryNotEmpty=), and every 4 minutes besides (launchd StartInterval; a systemd
+.timer), so that a job waiting in retry/ runs when due: the drain stays up for a retry due
+within --drain-retry-wait (5 minutes).
 
 Examples:
   sudo spoolq service install --systemd --spool /var/spool/jobs --user spoolq -- /usr/local/libexec/handle-job
@@ -256,7 +258,7 @@ fn install(args: InstallArgs) -> Result<(), Error> {
         lines.push(format!("logs:       /var/log/{label}.log"));
     } else {
         let enable = if args.on_demand {
-            format!("{}-drain.path", spec.name)
+            format!("{0}-drain.path {0}-drain.timer", spec.name)
         } else {
             spec.unit(false)
         };

@@ -12,8 +12,9 @@ use crate::{Error, Exit};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Counts jobs ready in new/, in flight (claim lock held right now), waiting in retry/ (with
-the next due time), scheduled for later (produce --at/--delay), dead in failed/, the oldest
+Says whether the spool is paused (spoolq pause: since when, by whom, why). Counts jobs
+ready in new/, in flight (claim lock held right now), waiting in retry/ (with the next due
+time), scheduled for later (produce --at/--delay), dead in failed/, the oldest
 ready job's age, and the processes that journaled in the last minute. Read-only: on Linux
 in-flight jobs are read from /proc/locks without taking any lock, with the pid that holds
 each lock and whether it is a spoolq daemon of this spool (any reader of a job file can lock
@@ -165,6 +166,22 @@ fn holder(job: &HeldJob) -> String {
 
 fn human(s: &Status) -> String {
     let mut out = format!("spool      {}\n", s.spool.display());
+    if let Some(p) = &s.paused {
+        out += &format!(
+            "paused     since {} ({} ago){}{}: daemons claim nothing; `spoolq resume --spool {}`\n",
+            p.pause.since,
+            secs(p.for_secs),
+            p.pause
+                .by
+                .as_deref()
+                .map_or(String::new(), |by| format!(" by {by}")),
+            p.pause
+                .reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(", reason: {r}")),
+            s.spool.display()
+        );
+    }
     out += &format!("ready      {}\n", s.ready);
     out += &match (s.in_flight, s.in_flight_method) {
         (Some(n), _) => format!("in flight  {n}\n"),
@@ -275,6 +292,19 @@ fn human(s: &Status) -> String {
         );
         for problem in &problems.first {
             out += &format!("  {problem}\n");
+        }
+    }
+    if !s.stuck.is_empty() {
+        out += &format!(
+            "stuck      {} job(s) in new/ a running daemon gave up on (it could not remove or \
+             move them --max-attempts times; a person must act):\n",
+            s.stuck.len()
+        );
+        for job in &s.stuck {
+            out += &format!(
+                "  {} by {} since {}: {} ({})\n",
+                job.name, job.daemon, job.since, job.cause, job.detail
+            );
         }
     }
     let unknown = &s.unknown_records;

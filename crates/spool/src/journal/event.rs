@@ -142,10 +142,17 @@ events! {
     Released(Released) = "released",
     /// A job's retry came due and it was moved back to new/.
     Requeued(Requeued) = "requeued",
+    /// A daemon gave up on a job it could not complete, retry or bury: it claims it no
+    /// more, and the job stays where it is until a person acts.
+    Stuck(Stuck) = "stuck",
     /// A claim protocol step (with `--trace-claims`).
     Step(ClaimStep) = "step",
     /// Journal files were removed by retention.
     Pruned(Pruned) = "pruned",
+    /// A daemon saw its spool paused (`spoolq pause`): it claims nothing until resumed.
+    Paused(Paused) = "paused",
+    /// A daemon saw its spool resumed (`spoolq resume`): it claims again.
+    Resumed(Resumed) = "resumed",
 }
 
 /// A daemon started (its strategy, and its settings in `detail`).
@@ -443,6 +450,39 @@ on_wire!(Requeued {
     result
 });
 
+/// A daemon gave up on a job: acting on it failed `--max-attempts` times (its unlink,
+/// its move to retry/ or failed/, or the rename that counts an attempt), so this daemon
+/// claims it no more. The job stays where it is (in new/) until a person acts; a daemon
+/// started later tries it again. Written once when the daemon gives up, and again while
+/// it runs so that the end of its journal keeps saying so (`spoolq status` reads that
+/// end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The job given up on.
+    pub job: JobId,
+    /// The worker whose act failed last.
+    pub worker: u32,
+    /// The claim's strategy.
+    pub strategy: Strategy,
+    /// The job's attempt when the daemon gave up.
+    pub attempt: u32,
+    /// The job's name in new/ (printable), where it stays.
+    pub name: String,
+    /// What failed the last time (the `released` record's cause).
+    pub result: ReleaseCause,
+    /// The last error, and how many times acting on the job failed.
+    pub detail: String,
+}
+on_wire!(Stuck {
+    job,
+    worker,
+    strategy,
+    attempt,
+    name,
+    result,
+    detail
+});
+
 /// Retention removed journal files (`spoolq journal prune`, or a daemon at start and at
 /// its rescans), written before the first is removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -455,6 +495,23 @@ pub struct Pruned {
     pub detail: String,
 }
 on_wire!(Pruned { horizon_ns, detail });
+
+/// A daemon saw its spool's pause marker appear (or found it at start): from here it
+/// claims nothing, and jobs it had in flight finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paused {
+    /// The pause as its marker says: `since TIME by HOST:PID: REASON`.
+    pub detail: String,
+}
+on_wire!(Paused { detail });
+
+/// A daemon saw its spool's pause marker go: it claims again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// The pause that ended, as its marker said.
+    pub detail: String,
+}
+on_wire!(Resumed { detail });
 
 /// One step of the claim protocol, as the step hook saw it (`--trace-claims`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -528,7 +585,11 @@ impl Event {
     /// The job the event is about, if any.
     pub fn job(&self) -> Option<JobId> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Produced(e) => Some(e.job),
             Event::Claimed(e) => Some(e.job),
             Event::Done(e) => Some(e.job),
@@ -537,6 +598,7 @@ impl Event {
             Event::Quarantined(e) => e.job,
             Event::Released(e) => Some(e.job),
             Event::Requeued(e) => Some(e.job),
+            Event::Stuck(e) => Some(e.job),
             Event::Step(e) => e.job,
         }
     }
@@ -544,7 +606,12 @@ impl Event {
     /// The worker (claimer) that recorded it, for a consumer's job events.
     pub fn worker(&self) -> Option<u32> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.worker),
             Event::Done(e) => Some(e.worker),
             Event::Retry(e) => Some(e.worker),
@@ -552,6 +619,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.worker),
             Event::Released(e) => Some(e.worker),
             Event::Requeued(e) => Some(e.worker),
+            Event::Stuck(e) => Some(e.worker),
             Event::Step(e) => Some(e.worker),
         }
     }
@@ -559,7 +627,7 @@ impl Event {
     /// The claim strategy of the consumer that recorded it.
     pub fn strategy(&self) -> Option<Strategy> {
         match self {
-            Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Produced(_) | Event::Pruned(_) | Event::Paused(_) | Event::Resumed(_) => None,
             Event::Start(e) => Some(e.strategy),
             Event::Stop(e) => Some(e.strategy),
             Event::Claimed(e) => Some(e.strategy),
@@ -569,6 +637,7 @@ impl Event {
             Event::Quarantined(e) => Some(e.strategy),
             Event::Released(e) => Some(e.strategy),
             Event::Requeued(e) => Some(e.strategy),
+            Event::Stuck(e) => Some(e.strategy),
             Event::Step(e) => Some(e.strategy),
         }
     }
@@ -581,20 +650,28 @@ impl Event {
             | Event::Produced(_)
             | Event::Quarantined(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(e.attempt),
             Event::Done(e) => Some(e.attempt),
             Event::Retry(e) => Some(e.attempt),
             Event::Dead(e) => Some(e.attempt),
             Event::Released(e) => Some(e.attempt),
             Event::Requeued(e) => Some(e.attempt),
+            Event::Stuck(e) => Some(e.attempt),
         }
     }
 
     /// The file name involved (printable).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Event::Start(_) | Event::Stop(_) | Event::Produced(_) | Event::Pruned(_) => None,
+            Event::Start(_)
+            | Event::Stop(_)
+            | Event::Produced(_)
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
             Event::Claimed(e) => Some(&e.name),
             Event::Done(e) => Some(&e.name),
             Event::Retry(e) => Some(&e.name),
@@ -602,6 +679,7 @@ impl Event {
             Event::Quarantined(e) => Some(&e.name),
             Event::Released(e) => e.name.as_deref(),
             Event::Requeued(e) => Some(&e.name),
+            Event::Stuck(e) => Some(&e.name),
             Event::Step(e) => Some(&e.name),
         }
     }
@@ -619,8 +697,11 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_)
-            | Event::Pruned(_) => (None, None),
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => (None, None),
         }
     }
 
@@ -634,7 +715,10 @@ impl Event {
             Event::Dead(e) => Some(&e.detail),
             Event::Quarantined(e) => Some(&e.detail),
             Event::Released(e) => Some(&e.detail),
+            Event::Stuck(e) => Some(&e.detail),
             Event::Pruned(e) => Some(&e.detail),
+            Event::Paused(e) => Some(&e.detail),
+            Event::Resumed(e) => Some(&e.detail),
             Event::Produced(_) | Event::Claimed(_) | Event::Requeued(_) | Event::Step(_) => None,
         }
     }
@@ -648,6 +732,7 @@ impl Event {
             Event::Dead(e) => Some(e.result.word()),
             Event::Quarantined(e) => Some(e.result.word()),
             Event::Released(e) => Some(e.result.word()),
+            Event::Stuck(e) => Some(e.result.word()),
             Event::Step(e) => Some(match e.result {
                 Ok(()) => StepStatus::Ok.word(),
                 Err(_) => StepStatus::Err.word(),
@@ -657,7 +742,9 @@ impl Event {
             | Event::Stop(_)
             | Event::Produced(_)
             | Event::Claimed(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 
@@ -675,8 +762,11 @@ impl Event {
             | Event::Claimed(_)
             | Event::Quarantined(_)
             | Event::Requeued(_)
+            | Event::Stuck(_)
             | Event::Step(_)
-            | Event::Pruned(_) => None,
+            | Event::Pruned(_)
+            | Event::Paused(_)
+            | Event::Resumed(_) => None,
         }
     }
 

@@ -22,18 +22,19 @@ mod wire;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use spoolq_claim::Dir;
 
 pub use event::{
-    ClaimStep, Claimed, Dead, Done, Event, EventKind, Produced, Pruned, Quarantined, Record,
-    Released, Requeued, Retry, RetryResult, Start, Stop, file_identity,
+    ClaimStep, Claimed, Dead, Done, Event, EventKind, Paused, Produced, Pruned, Quarantined,
+    Record, Released, Requeued, Resumed, Retry, RetryResult, Start, Stop, Stuck, file_identity,
 };
 pub use name::{JournalName, Role, Writer};
 pub use set::{JournalCopy, JournalSet};
@@ -144,6 +145,9 @@ struct Current {
     /// Where each record's line ends in `buf` (after its newline).
     ends: Vec<usize>,
     wall: WallClock,
+    /// A file removed by hand while it was written was replaced by this one: the removed
+    /// file's path and this one's, until [`JournalWriter::take_reopened`] takes them.
+    reopened: Option<(PathBuf, PathBuf)>,
 }
 
 /// Wall-clock stamps, RFC 3339 UTC with microseconds exactly as
@@ -248,6 +252,8 @@ pub struct JournalWriter {
     pid: u32,
     options: WriterOptions,
     current: Mutex<Current>,
+    /// Set when `current.reopened` was set, so that callers check it without the lock.
+    reopened: AtomicBool,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -283,7 +289,23 @@ impl JournalWriter {
             pid,
             options,
             current: Mutex::new(current),
+            reopened: AtomicBool::new(false),
         })
+    }
+
+    /// If the file being written was removed (by hand) and the writer went on in a new
+    /// one since the last call: the removed file's path and the new one's.
+    pub fn take_reopened(&self) -> Option<(PathBuf, PathBuf)> {
+        if !self.reopened.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        self.lock().reopened.take()
+    }
+
+    /// The name of the file being written, and how many bytes it holds so far.
+    pub fn position(&self) -> (OsString, u64) {
+        let current = self.lock();
+        (current.name.to_os_string(), current.written)
     }
 
     /// Opens the journal that every one-shot process of `role` on this host appends to
@@ -318,6 +340,7 @@ impl JournalWriter {
                 pid: std::process::id(),
                 options,
                 current: Mutex::new(current),
+                reopened: AtomicBool::new(false),
             }),
             None => JournalWriter::create(dir, role, options),
         }
@@ -428,12 +451,48 @@ impl JournalWriter {
                 return Err(split(records, done, error));
             }
             current.torn = false;
+            if removed(&current.file) {
+                self.replace_removed(current);
+            }
             done = end;
         }
         if current.buf.capacity() > 4 * MAX_WRITE_BYTES {
             current.buf = Vec::with_capacity(MAX_WRITE_BYTES);
         }
         Ok(records)
+    }
+
+    /// The file being written was removed (its last link is gone, say by a person's `rm`):
+    /// goes on in a new file, named as a rotation names it (for a shared journal, the next
+    /// file of the shared sequence, which other writers may have made already), and writes the lines just
+    /// written into the removed one there again, so that no record is left only in a file
+    /// nobody can read. The lines written before the removal went with the file. If the
+    /// new file cannot be made, writing goes on in the removed one and the next write
+    /// tries again.
+    fn replace_removed(&self, current: &mut Current) {
+        let next = if current.name.is_shared() {
+            open_shared_file(&self.dir, current.name.next(), self.options.rotate_bytes)
+                .ok()
+                .flatten()
+        } else {
+            open_file(&self.dir, current.name.next()).ok()
+        };
+        let Some(mut next) = next else {
+            return;
+        };
+        let lines = current.buf.strip_prefix(b"\n").unwrap_or(&current.buf);
+        let (landed, failed) = write_fully(&next.file, lines);
+        next.written += landed as u64;
+        next.torn = failed.is_some();
+        next.buf = std::mem::take(&mut current.buf);
+        next.ends = std::mem::take(&mut current.ends);
+        next.wall = std::mem::take(&mut current.wall);
+        if self.options.fsync && !next.torn {
+            next.torn = next.file.sync_data().is_err();
+        }
+        next.reopened = Some((current.path.clone(), next.path.clone()));
+        *current = next;
+        self.reopened.store(true, Ordering::Relaxed);
     }
 
     /// Stamps and serializes `records[first..]` into `current.buf`, up to one write's
@@ -491,6 +550,12 @@ fn write_fully(mut file: &File, bytes: &[u8]) -> (usize, Option<std::io::Error>)
         }
     }
     (landed, None)
+}
+
+/// Whether `file` has no name left: its last link was removed while it was open.
+fn removed(file: &File) -> bool {
+    use std::os::fd::AsFd;
+    spoolq_os::fs::fstat(file.as_fd()).is_ok_and(|stat| stat.nlink == 0)
 }
 
 /// A batch failed after `done` records were written.
@@ -606,6 +671,7 @@ fn current(dir: &Dir, name: JournalName, file: File, written: u64) -> Current {
         buf: Vec::new(),
         ends: Vec::new(),
         wall: WallClock::default(),
+        reopened: None,
     }
 }
 
