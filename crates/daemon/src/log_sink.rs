@@ -11,7 +11,10 @@
 //!
 //! A worker that handles a batch of jobs in place holds a [`LineBatch`] meanwhile: the
 //! lines its thread logs are kept and go out in one write when the batch ends (or the
-//! buffer fills), instead of one write per line. Lines of other threads are not held.
+//! buffer fills), instead of one write per line. An urgent line ([`stderr_urgent`]: the
+//! binary's warnings and errors) goes out at once with everything held before it, since a
+//! batch may then wait (for space on a full journal) and the line says why. Lines of
+//! other threads are not held.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -29,12 +32,20 @@ pub fn dropped_log_lines() -> u64 {
 /// and counts it (see the module's doc). A log subscriber makes one per line; as a
 /// function it is what `tracing_subscriber`'s `with_writer` takes.
 pub fn stderr() -> LogLine {
-    LogLine
+    LogLine { urgent: false }
+}
+
+/// [`stderr`] for a line that must not wait in a [`LineBatch`] (a warning or an error):
+/// it is written at once, after the lines held before it.
+pub fn stderr_urgent() -> LogLine {
+    LogLine { urgent: true }
 }
 
 /// One log line on its way to stderr (see [`stderr`]).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LogLine;
+pub struct LogLine {
+    urgent: bool,
+}
 
 impl Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -47,7 +58,7 @@ impl Write for LogLine {
             let mut held = held.borrow_mut();
             let lines = held.as_mut()?;
             lines.extend_from_slice(buf);
-            Some(lines.len() >= HELD_MAX)
+            Some(self.urgent || lines.len() >= HELD_MAX)
         });
         match held {
             Some(true) => flush_held(),
@@ -141,12 +152,12 @@ mod tests {
         assert_eq!(held(), None, "nothing is held outside a batch");
         {
             let _outer = hold_lines();
-            LogLine
+            stderr()
                 .write_all(b"log_sink test: first held line\n")
                 .unwrap();
             {
                 let _inner = hold_lines();
-                LogLine
+                stderr()
                     .write_all(b"log_sink test: second held line\n")
                     .unwrap();
             }
@@ -165,5 +176,15 @@ mod tests {
             None,
             "the batch's end wrote its lines and stopped holding"
         );
+    }
+
+    #[test]
+    fn an_urgent_line_goes_out_at_once_with_the_lines_held_before_it() {
+        let _batch = hold_lines();
+        stderr().write_all(b"log_sink test: a held line\n").unwrap();
+        stderr_urgent()
+            .write_all(b"log_sink test: an urgent line\n")
+            .unwrap();
+        assert_eq!(held().as_deref(), Some(&b""[..]), "written, still holding");
     }
 }

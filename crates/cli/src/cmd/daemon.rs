@@ -184,7 +184,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(spoolq_daemon::log_sink::stderr)
+        .with_writer(LogWriter)
         .with_timer(LogClock)
         .log_internal_errors(false);
     match format {
@@ -193,6 +193,26 @@ fn init_logging(format: LogFormat) {
     }
     if let Some((spec, e)) = bad {
         tracing::warn!("SPOOLQ_LOG={spec:?} is not a valid filter ({e}); logging at info");
+    }
+}
+
+/// The log's writer: stderr through the daemon's log sink, warnings and errors marked
+/// urgent so that a worker's batch does not hold them (`log_sink`'s doc).
+struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = spoolq_daemon::log_sink::LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        spoolq_daemon::log_sink::stderr()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        if *meta.level() <= tracing::Level::WARN {
+            spoolq_daemon::log_sink::stderr_urgent()
+        } else {
+            spoolq_daemon::log_sink::stderr()
+        }
     }
 }
 
