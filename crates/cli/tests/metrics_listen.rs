@@ -6,64 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 
-use common::{PATIENCE, SpawnDaemon, TempSpool, skip, spoolq, wait_until};
+use common::{PATIENCE, SpawnDaemon, TempSpool, spoolq, wait_until};
 use spoolq_spool::EventKind;
-
-/// Every sample as OpenMetrics reads it (`name{labels}` to value), with each family's
-/// type (`# TYPE name` to type); None when the parser is missing (a failure under CI).
-fn openmetrics(text: &str) -> Option<BTreeMap<String, String>> {
-    const PARSE: &str = r##"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-for family in text_string_to_metric_families(sys.stdin.read()):
-    print("# TYPE %s %s" % (family.name, family.type))
-    for s in family.samples:
-        labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
-        print("%s{%s} %r" % (s.name, labels, float(s.value)))
-"##;
-    let python = std::env::var("SPOOLQ_METRICS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let check = Command::new(&python)
-        .args(["-c", "import prometheus_client"])
-        .output();
-    if !check.is_ok_and(|out| out.status.success()) {
-        skip(
-            "Python's prometheus_client (the OpenMetrics parser): set SPOOLQ_METRICS_PYTHON to \
-             a python with it, as .ci/run does",
-        );
-        return None;
-    }
-    let mut child = Command::new(&python)
-        .args(["-c", PARSE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the parser refused the exposition: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| line.rsplit_once(' '))
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect(),
-    )
-}
 
 /// Sends `request` as it is and returns the whole response (the server closes).
 fn http(addr: &str, request: &[u8]) -> String {
@@ -171,7 +118,9 @@ fn metrics_served_over_http_parse_as_openmetrics_and_match_the_journal() {
         "{head}"
     );
     assert!(body.ends_with("# EOF\n"), "{body}");
-    let Some(samples) = openmetrics(&body) else {
+    let Some(samples) = spoolq_testkit::openmetrics(&body).map(|parsed| {
+        parsed.unwrap_or_else(|e| panic!("the parser refused the exposition: {e}\n{body}"))
+    }) else {
         return;
     };
     let label = format!(

@@ -10,11 +10,10 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{Seek, SeekFrom};
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
 
 use spoolq_claim::{ActError, Claim, Claimer, FileKind, Outcome};
 use spoolq_spool::failed::FoundIn;
-use spoolq_spool::job::MAX_HEADER_LEN;
+use spoolq_spool::job::ReadHeaderError;
 use spoolq_spool::journal;
 use spoolq_spool::names::printable;
 use spoolq_spool::{JobHeader, JournalError, ReadyName, Record, ReleaseCause};
@@ -201,12 +200,12 @@ pub(crate) fn claim_valid(
     };
     let header = match read_header(&claim) {
         Ok(header) => header,
-        Err(HeaderProblem::Io(e)) => {
+        Err(ReadHeaderError::Io(e)) => {
             error!(job = %ready.id, error = %spoolq_os::describe_io(&e), "reading the job failed; it stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
-        Err(HeaderProblem::Invalid(error)) => {
+        Err(ReadHeaderError::Invalid(error)) => {
             let why = Rejection::BadHeader {
                 job: ready.id,
                 error,
@@ -309,29 +308,7 @@ fn publishing(shared: &Shared, rejected: &spoolq_claim::Rejected, name: &OsStr) 
     }
 }
 
-enum HeaderProblem {
-    Io(std::io::Error),
-    Invalid(spoolq_spool::HeaderError),
-}
-
 /// Reads and checks the header through the locked descriptor.
-fn read_header(claim: &Claim) -> Result<(JobHeader, usize), HeaderProblem> {
-    let size = claim.stat().size;
-    let want = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .min(MAX_HEADER_LEN);
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        match claim.file().read_at(&mut buf[filled..], filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(HeaderProblem::Io(e)),
-        }
-    }
-    let invalid = HeaderProblem::Invalid;
-    let (header, header_len) = JobHeader::parse_prefix(&buf[..filled]).map_err(invalid)?;
-    header.check_length(header_len, size).map_err(invalid)?;
-    Ok((header, header_len))
+fn read_header(claim: &Claim) -> Result<(JobHeader, usize), ReadHeaderError> {
+    JobHeader::read_from(claim.file(), claim.stat().size)
 }

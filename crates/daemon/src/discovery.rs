@@ -457,13 +457,19 @@ impl Discovery {
         }
         if self.shared.config.drain && queue.is_idle() {
             let progress = self.shared.stats.progress();
-            self.drain_delay = if progress != self.last_progress {
-                DRAIN_MIN
+            // After progress, list again at once: the listing that ends a drain should
+            // not wait (an on-demand start pays it per burst). Without progress (jobs
+            // held by another daemon), wait, longer each time, so draining never spins.
+            let wait = if progress != self.last_progress {
+                self.drain_delay = DRAIN_MIN;
+                Duration::ZERO
             } else {
-                (self.drain_delay * 2).min(DRAIN_MAX)
+                let wait = self.drain_delay;
+                self.drain_delay = (self.drain_delay * 2).min(DRAIN_MAX);
+                wait
             };
             self.last_progress = progress;
-            self.drain_at = Some(Instant::now() + self.drain_delay);
+            self.drain_at = Some(Instant::now() + wait);
         }
     }
 

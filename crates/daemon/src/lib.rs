@@ -87,7 +87,7 @@
 //! ```text
 //! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
 //!                handler, state, stuck, record, queue, lifecycle, config, log_sink
-//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue
+//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue, log_sink
 //! outcome     -> claiming, handler, state, stuck, failed, backoff
 //! claiming    -> quarantine, record, state
 //! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
@@ -157,7 +157,7 @@ use std::time::Duration;
 use spoolq_claim::Strategy;
 use spoolq_spool::journal::Role;
 use spoolq_spool::{JournalError, JournalWriter, LayoutError, Spool, WriterOptions};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
@@ -340,7 +340,19 @@ pub async fn run(
     };
     warn_sticky_folders(&shared.spool);
 
-    let watcher = if config.watch {
+    // A drain that starts on an empty new/ and an empty retry/ ends after its first
+    // listing; watchers (new/ and retry/, the pause marker) would only add their teardown
+    // to the start (closing an inotify instance waits for the kernel's SRCU grace period,
+    // several milliseconds). Names that appear meanwhile are still found: the drain ends
+    // only on a listing from the start that finds nothing.
+    let empty_drain = config.drain && config.watch && {
+        let shared = shared.clone();
+        blocking(move || {
+            folder_is_empty(shared.spool.new_dir()) && folder_is_empty(shared.spool.retry())
+        })
+        .await?
+    };
+    let watcher = if config.watch && !empty_drain {
         match watcher::start(&shared) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -352,6 +364,9 @@ pub async fn run(
                 None
             }
         }
+    } else if empty_drain {
+        debug!("drain: new/ and retry/ are empty at start; no watcher");
+        None
     } else {
         info!("watcher disabled; new jobs are found by the periodic rescan only");
         None
@@ -379,7 +394,7 @@ pub async fn run(
         .ok();
     }
 
-    let pause_watch = pause::start(&shared).await;
+    let pause_watch = pause::start(&shared, config.watch && !empty_drain).await;
     notify::start(&shared.lifecycle);
     if let Some(listener) = metrics {
         tokio::spawn(metrics_server::serve(shared.clone(), listener));
@@ -562,6 +577,22 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         stuck: StuckJobs::new(config.max_attempts),
         config,
     })
+}
+
+/// Whether `dir` holds no name but hidden ones (a failed listing counts as not empty).
+/// Blocking; stops at the first name.
+fn folder_is_empty(dir: &spoolq_claim::Dir) -> bool {
+    use std::os::fd::AsFd;
+    let Ok(mut stream) = spoolq_os::fs::dir_stream(dir.as_fd()) else {
+        return false;
+    };
+    while let Some(name) = stream.next_name() {
+        match name {
+            Ok(name) if spoolq_spool::names::is_hidden(&name) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The journal file is named after host, pid and start time in milliseconds; two

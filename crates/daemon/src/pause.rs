@@ -43,8 +43,9 @@ impl Drop for PauseWatch {
 }
 
 /// Reads the marker (a paused spool pauses the daemon before anything is claimed), then
-/// starts following it.
-pub(crate) async fn start(shared: &Arc<Shared>) -> PauseWatch {
+/// starts following it: once a second, and, with `watch_root`, when the root's watch
+/// reports the marker.
+pub(crate) async fn start(shared: &Arc<Shared>, watch_root: bool) -> PauseWatch {
     let mut follower = Follower {
         shared: shared.clone(),
         current: None,
@@ -53,7 +54,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> PauseWatch {
     follower.look().await;
     let (wake_tx, wake) = mpsc::channel(1);
     #[cfg(target_os = "linux")]
-    let root_watch = if shared.config.watch {
+    let root_watch = if watch_root {
         match root_watch::start(shared.spool.path(), wake_tx) {
             Ok(handle) => Some(handle),
             Err(e) => {
@@ -66,7 +67,7 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> PauseWatch {
         None
     };
     #[cfg(not(target_os = "linux"))]
-    drop(wake_tx);
+    let _ = (wake_tx, watch_root);
     let task = tokio::spawn(follower.follow(wake));
     PauseWatch {
         task,

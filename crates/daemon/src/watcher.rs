@@ -139,6 +139,7 @@ fn watch_channel(shared: &Arc<Shared>) -> (impl Fn(WatchMsg) + Send + 'static, W
 #[cfg(target_os = "linux")]
 mod linux_watch {
     use std::ffi::OsStr;
+    use std::os::fd::AsFd;
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +173,9 @@ mod linux_watch {
         send: impl Fn(WatchMsg) + Send + 'static,
     ) -> std::io::Result<Handle> {
         let mut inotify = Inotify::init()?;
+        // The watcher's thread only waits on this descriptor: a blocking one spares the
+        // four fcntl calls with which `read_events_blocking` toggles O_NONBLOCK per read.
+        spoolq_os::fs::set_blocking(inotify.as_fd()).map_err(std::io::Error::from)?;
         let mut watches = inotify.watches();
         let mask = WatchMask::CREATE
             | WatchMask::MOVED_TO
@@ -194,7 +198,7 @@ mod linux_watch {
                 let mut buffer = vec![0u8; 64 * 1024];
                 let mut live = 2;
                 loop {
-                    let events = match inotify.read_events_blocking(&mut buffer) {
+                    let events = match inotify.read_events(&mut buffer) {
                         Ok(events) => events,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                         Err(_) => return send(WatchMsg::Rescan),

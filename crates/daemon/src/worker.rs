@@ -26,6 +26,7 @@ use crate::claiming::{
 };
 use crate::handler::{self, Settings};
 use crate::lifecycle::Lifecycle;
+use crate::log_sink;
 use crate::outcome::{bury_unstarted, complete_unjournaled, count_failed, finish, succeeded};
 use crate::queue::Offered;
 use crate::record;
@@ -109,9 +110,13 @@ fn inline_worker(
             }
         });
         let Some(names) = names else { break };
-        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            process_inline(shared, claimer, id, &names);
-        }));
+        let processed = {
+            // The batch's log lines (one per job) go out in one write at its end.
+            let _lines = log_sink::hold_lines();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                process_inline(shared, claimer, id, &names);
+            }))
+        };
         if processed.is_err() {
             error!("a batch of jobs failed (panic): its jobs stay in new/ for a later claim");
         }

@@ -11,6 +11,15 @@
 //! - `exec`: the daemon with handler `true` against `xargs -P WORKERS -n 1 true` over
 //!   the same number of files (the fork and exec floor);
 //! - `latency`: produced-to-claimed latency with the watcher, jobs offered at a rate;
+//! - `drain`: `spoolq daemon --drain --workers 1` as a process on a pre-filled tmpfs
+//!   spool, start to exit, against `spoolq lab floor-consume` (the raw loop) as a
+//!   process on the same number of jobs;
+//! - `startup`: `spoolq daemon --drain` on an empty spool, start to exit, against a
+//!   process that only opens the spool (`spoolq lab floor-consume --count 0`);
+//! - `peer`: python-dirq's QueueSimple (installed by the bench into a virtual
+//!   environment) adding, then locking, reading and removing the same number of jobs,
+//!   against `spoolq produce` and the one-worker drain (skipped, with a SKIPPED line,
+//!   when the peer cannot be installed);
 //! - `idle`: after a burst, the listing cost of the empty (but never shrunk) new/ on
 //!   the disk and the CPU an idle daemon burns on it;
 //! - `scale` (opt-in): drain rate of a huge pre-filled spool against a small one, and
@@ -44,6 +53,13 @@ pub enum Section {
     Exec,
     /// Drop-to-claim latency with the watcher.
     Latency,
+    /// `spoolq daemon --drain --workers 1` as a process, against the raw consumer loop
+    /// as a process.
+    Drain,
+    /// `spoolq daemon --drain` on an empty spool, start to exit.
+    Startup,
+    /// python-dirq's QueueSimple against `spoolq produce` and the one-worker drain.
+    Peer,
     /// Listing cost and idle CPU after a burst bloated new/.
     Idle,
     /// Draining a huge spool against a small one (opt-in).
@@ -52,12 +68,15 @@ pub enum Section {
 
 impl Section {
     /// The sections `spoolq lab --bench` runs without `--sections`: all but scale.
-    pub const DEFAULT: [Section; 6] = [
+    pub const DEFAULT: [Section; 9] = [
         Section::Inproc,
         Section::Produce,
         Section::E2e,
         Section::Exec,
         Section::Latency,
+        Section::Drain,
+        Section::Startup,
+        Section::Peer,
         Section::Idle,
     ];
 
@@ -69,6 +88,9 @@ impl Section {
             Section::E2e => "e2e",
             Section::Exec => "exec",
             Section::Latency => "latency",
+            Section::Drain => "drain",
+            Section::Startup => "startup",
+            Section::Peer => "peer",
             Section::Idle => "idle",
             Section::Scale => "scale",
         }
@@ -84,6 +106,9 @@ impl std::str::FromStr for Section {
             Section::E2e,
             Section::Exec,
             Section::Latency,
+            Section::Drain,
+            Section::Startup,
+            Section::Peer,
             Section::Idle,
             Section::Scale,
         ]
@@ -91,7 +116,8 @@ impl std::str::FromStr for Section {
         .find(|x| x.as_str() == s)
         .ok_or_else(|| {
             format!(
-                "unknown bench section {s:?}: expected inproc, produce, e2e, exec, latency, idle or scale"
+                "unknown bench section {s:?}: expected inproc, produce, e2e, exec, latency, drain, \
+                 startup, peer, idle or scale"
             )
         })
     }
@@ -121,6 +147,10 @@ pub struct BenchConfig {
     pub latency_jobs: u64,
     /// Jobs per second offered in the latency section.
     pub rate: f64,
+    /// Jobs of the pre-filled spool in the drain section, and of the peer section.
+    pub drain_jobs: u64,
+    /// Starts timed per repeat in the startup section (the median is taken).
+    pub startup_runs: usize,
     /// Jobs of the burst that bloats new/ in the idle section.
     pub idle_burst: u64,
     /// How long the idle daemon's CPU is measured.
@@ -149,6 +179,8 @@ impl BenchConfig {
     pub const DEFAULT_WORKERS: usize = 2;
     /// Default of [`BenchConfig::e2e_jobs`].
     pub const DEFAULT_E2E_JOBS: u64 = 50_000;
+    /// Default of [`BenchConfig::drain_jobs`].
+    pub const DEFAULT_DRAIN_JOBS: u64 = 100_000;
     /// Default of [`BenchConfig::idle_for`].
     pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(30);
     /// Default of [`BenchConfig::scale_jobs`].
@@ -169,6 +201,8 @@ impl BenchConfig {
             exec_jobs: 2_000,
             latency_jobs: 5_000,
             rate: 1000.0,
+            drain_jobs: BenchConfig::DEFAULT_DRAIN_JOBS,
+            startup_runs: 21,
             idle_burst: 100_000,
             idle_for: BenchConfig::DEFAULT_IDLE_FOR,
             scale_jobs: BenchConfig::DEFAULT_SCALE_JOBS,
@@ -239,6 +273,8 @@ pub struct BenchReport {
     pub load_before: Option<String>,
     /// The load averages when it ended.
     pub load_after: Option<String>,
+    /// Sections or figures that could not be measured, each with the reason.
+    pub skipped: Vec<String>,
 }
 
 /// Runs the selected sections; `progress` gets one line per step.
@@ -248,6 +284,7 @@ pub fn run_bench(
 ) -> Result<BenchReport, LabError> {
     let load_before = loadavg();
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for &section in &config.sections {
         match section {
             Section::Inproc => inproc(config, progress, &mut rows)?,
@@ -255,6 +292,9 @@ pub fn run_bench(
             Section::E2e => e2e(config, progress, &mut rows)?,
             Section::Exec => exec(config, progress, &mut rows)?,
             Section::Latency => latency(config, progress, &mut rows)?,
+            Section::Drain => drain(config, progress, &mut rows)?,
+            Section::Startup => startup(config, progress, &mut rows)?,
+            Section::Peer => peer(config, progress, &mut rows, &mut skipped)?,
             Section::Idle => idle(config, progress, &mut rows)?,
             Section::Scale => scale(config, progress, &mut rows)?,
         }
@@ -263,6 +303,7 @@ pub fn run_bench(
         rows,
         load_before,
         load_after: loadavg(),
+        skipped,
     })
 }
 
@@ -798,6 +839,247 @@ fn latency(
     Ok(())
 }
 
+/// Where the single-place sections run: tmpfs if there is one, else the disk.
+fn tmpfs_or_disk(config: &BenchConfig) -> (&'static str, &Path) {
+    match &config.tmpfs {
+        Some(t) => ("tmpfs", t.as_path()),
+        None => ("disk", config.disk.as_path()),
+    }
+}
+
+/// Starts `command` and waits for it to exit successfully; returns the seconds from
+/// start to exit.
+fn time_process(command: &mut Command, what: &str) -> Result<f64, LabError> {
+    let start = Instant::now();
+    let mut child = spawn(command.stdin(Stdio::null()), what)?;
+    wait_ok(&mut child, what)?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// `spoolq daemon --drain --workers 1` on `spool` until it exits, its log in `log`;
+/// the seconds from start to exit.
+fn time_drain_one_worker(exe: &Path, spool: &Path, log: &Path) -> Result<f64, LabError> {
+    let drain = daemon_args(BenchDaemon::Drain, spool, 1);
+    time_process(&mut daemon_command(exe, &drain, log)?, "the daemon")
+}
+
+/// The one-worker drain as a process against the raw consumer loop as a process, both
+/// on a spool pre-filled (untimed) with the same number of jobs, start to exit.
+fn drain(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    let n = config.drain_jobs;
+    let (place, base) = tmpfs_or_disk(config);
+    let (mut runs, mut floors) = (Vec::new(), Vec::new());
+    for r in 1..=config.repeat {
+        progress(&format!("drain {place} run {r}/{}: floor", config.repeat));
+        let (t, spool) = fresh_spool(base)?;
+        floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let secs = time_process(
+            &mut FloorArgs::Consume {
+                spool: spool.path().to_owned(),
+                count: n,
+            }
+            .command(&config.exe),
+            "the floor consumer",
+        )?;
+        floors.push(n as f64 / secs);
+        drop((t, spool));
+
+        progress(&format!("drain {place} run {r}/{}: spoolq", config.repeat));
+        let (t, spool) = fresh_spool(base)?;
+        floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let secs = time_drain_one_worker(&config.exe, spool.path(), &t.path().join("daemon.log"))?;
+        let left = count_jobs(spool.new_dir());
+        if left != 0 {
+            return Err(LabError::Bench(format!(
+                "drain: the daemon exited with {left} jobs left in new/"
+            )));
+        }
+        runs.push(n as f64 / secs);
+    }
+    rows.push(rate_row(
+        Section::Drain,
+        place,
+        format!(
+            "`spoolq daemon --drain --workers 1` (process, start to exit) against \
+             `spoolq lab floor-consume` (process), {n} pre-filled jobs"
+        ),
+        runs,
+        floors,
+        0.85,
+    ));
+    Ok(())
+}
+
+/// Start-up: `spoolq daemon --drain` on an empty spool, start to exit, against a process
+/// of the same binary that only opens the spool; medians of `startup_runs` starts per
+/// repeat, the two alternating start by start.
+fn startup(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+) -> Result<(), LabError> {
+    const TARGET_MS: f64 = 10.0;
+    let (place, base) = tmpfs_or_disk(config);
+    let (mut runs, mut floors) = (Vec::new(), Vec::new());
+    for r in 1..=config.repeat {
+        progress(&format!(
+            "startup {place} run {r}/{}: {} starts each",
+            config.repeat, config.startup_runs
+        ));
+        let (t, spool) = fresh_spool(base)?;
+        let log = t.path().join("daemon.log");
+        let mut drain = DaemonArgs::new(spool.path());
+        drain.config.drain = true;
+        let (mut mine, mut floor) = (Vec::new(), Vec::new());
+        for _ in 0..config.startup_runs {
+            let secs = time_process(
+                &mut FloorArgs::Consume {
+                    spool: spool.path().to_owned(),
+                    count: 0,
+                }
+                .command(&config.exe),
+                "the floor consumer",
+            )?;
+            floor.push(secs * 1e3);
+            let secs = time_process(
+                &mut daemon_command(&config.exe, &drain, &log)?,
+                "the daemon",
+            )?;
+            mine.push(secs * 1e3);
+        }
+        runs.push(median_f64(mine));
+        floors.push(median_f64(floor));
+    }
+    let value = median_f64(runs.clone());
+    let floor = median_f64(floors.clone());
+    rows.push(BenchRow {
+        section: Section::Startup.as_str().to_owned(),
+        place: place.to_owned(),
+        what: format!(
+            "`spoolq daemon --drain` on an empty spool, start to exit (median of {} starts), \
+             against `spoolq lab floor-consume --count 0` (starts and opens the spool)",
+            config.startup_runs
+        ),
+        value,
+        floor: Some(floor),
+        unit: "ms".to_owned(),
+        ratio: Some(if value > 0.0 { floor / value } else { 0.0 }),
+        target: format!("<= {TARGET_MS} ms"),
+        met: Some(value <= TARGET_MS),
+        runs,
+        floor_runs: floors,
+    });
+    Ok(())
+}
+
+/// python-dirq's QueueSimple against spoolq on the same tmpfs, each side a process per
+/// step: add N jobs (`spoolq produce --count N --sync never`), then consume them
+/// (lock, get, remove; the one-worker drain).
+fn peer(
+    config: &BenchConfig,
+    progress: &mut dyn FnMut(&str),
+    rows: &mut Vec<BenchRow>,
+    skipped: &mut Vec<String>,
+) -> Result<(), LabError> {
+    let n = config.drain_jobs;
+    let (place, base) = tmpfs_or_disk(config);
+    progress("peer: installing python-dirq into a virtual environment");
+    let work = tempfile::Builder::new()
+        .prefix("spoolq-bench-peer-")
+        .tempdir_in(&config.disk)
+        .map_err(folder_err(&config.disk))?;
+    let dirq = match crate::peer::Dirq::install(work.path()) {
+        Ok(dirq) => dirq,
+        Err(reason) => {
+            let line = format!("peer {place}: python-dirq could not be installed: {reason}");
+            progress(&format!("SKIPPED {line}"));
+            skipped.push(line);
+            return Ok(());
+        }
+    };
+    let (mut add, mut produce) = (Vec::new(), Vec::new());
+    let (mut take, mut drain) = (Vec::new(), Vec::new());
+    for r in 1..=config.repeat {
+        progress(&format!(
+            "peer {place} run {r}/{}: dirq {}",
+            config.repeat, dirq.version
+        ));
+        let (t, _spool) = fresh_spool(base)?;
+        let queue = t.path().join("dirq");
+        let secs = time_process(
+            dirq.add(&queue, n, config.payload_size)
+                .stdout(Stdio::null()),
+            "dirq add",
+        )?;
+        add.push(n as f64 / secs);
+        let start = Instant::now();
+        let output = dirq
+            .drain(&queue)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LabError::Bench(format!("starting dirq drain: {e}")))?;
+        let secs = start.elapsed().as_secs_f64();
+        match crate::peer::done_count(&output) {
+            Some(done) if output.status.success() && done == n => {}
+            done => {
+                return Err(LabError::Bench(format!(
+                    "dirq drain exited with {} having consumed {done:?} of {n} jobs: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+        }
+        take.push(n as f64 / secs);
+        drop(t);
+
+        progress(&format!("peer {place} run {r}/{}: spoolq", config.repeat));
+        let (t, spool) = fresh_spool(base)?;
+        let secs = time_process(
+            producer_args(config, spool.path(), n, None)
+                .command(&config.exe)
+                .stdout(Stdio::null()),
+            "spoolq produce",
+        )?;
+        produce.push(n as f64 / secs);
+        let secs = time_drain_one_worker(&config.exe, spool.path(), &t.path().join("daemon.log"))?;
+        drain.push(n as f64 / secs);
+    }
+    let informative = |mut row: BenchRow| {
+        row.target = "informative (a peer)".to_owned();
+        row.met = None;
+        row
+    };
+    rows.push(informative(rate_row(
+        Section::Peer,
+        place,
+        format!(
+            "add: `spoolq produce --count {n} --sync never` against python-dirq {} \
+             QueueSimple.add, {n} jobs of {} bytes (processes, start to exit)",
+            dirq.version, config.payload_size
+        ),
+        produce,
+        add,
+        0.0,
+    )));
+    rows.push(informative(rate_row(
+        Section::Peer,
+        place,
+        format!(
+            "consume: `spoolq daemon --drain --workers 1` against python-dirq {} \
+             QueueSimple lock+get+remove, {n} jobs (processes, start to exit)",
+            dirq.version
+        ),
+        drain,
+        take,
+        0.0,
+    )));
+    Ok(())
+}
+
 /// CPU time (user + system, all threads) of process `pid` in nanoseconds, from
 /// `/proc/<pid>/task/*/schedstat` (Linux).
 pub fn cpu_ns(pid: u32) -> Option<u64> {
@@ -1027,6 +1309,9 @@ pub fn render_bench(report: &BenchReport) -> String {
             },
             row.what
         );
+    }
+    for line in &report.skipped {
+        let _ = writeln!(out, "SKIPPED {line}");
     }
     let _ = writeln!(
         out,

@@ -25,6 +25,7 @@ use spoolq_spool::{CreateOptions, JournalWriter, Spool, WriterOptions};
 pub mod argv;
 pub mod bench;
 pub mod floor;
+pub mod peer;
 
 use crate::argv::DaemonArgs;
 

@@ -6,87 +6,20 @@
 //! environment `.ci/run` makes, named by `SPOOLQ_METRICS_PYTHON`), which gives back each
 //! sample's value.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
 use spoolq_metrics::{DaemonMetrics, SpoolGauges, encode, registry};
 use spoolq_spool::status::Status;
-use spoolq_testkit::{TempSpool, skip};
-
-/// Runs `program args` with `text` on stdin: its stdout on success, Err with its words
-/// otherwise; `None` when it cannot be started (a failure under CI).
-fn run(program: &str, args: &[&str], text: &str, what: &str) -> Option<Result<String, String>> {
-    let Ok(mut child) = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        skip(what);
-        return None;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    Some(if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{program} exited {:?}: {stdout}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    })
-}
+use spoolq_testkit::{TempSpool, openmetrics, run_with_stdin};
 
 /// `promtool check metrics`: parses and lints the Prometheus text format.
 fn promtool(text: &str) -> Option<Result<String, String>> {
-    run(
+    run_with_stdin(
         "promtool",
         &["check", "metrics"],
         text,
         "promtool (Debian's prometheus package), the Prometheus text parser",
     )
-}
-
-/// Every sample as OpenMetrics reads it (`name{labels}` to value), with each family's
-/// type (`# TYPE name type`), from Python's prometheus_client parser.
-fn openmetrics(text: &str) -> Option<Result<BTreeMap<String, String>, String>> {
-    const PARSE: &str = r##"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-for family in text_string_to_metric_families(sys.stdin.read()):
-    print("# TYPE %s %s" % (family.name, family.type))
-    for s in family.samples:
-        labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
-        print("%s{%s} %r" % (s.name, labels, float(s.value)))
-"##;
-    let python = std::env::var("SPOOLQ_METRICS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let check = Command::new(&python)
-        .args(["-c", "import prometheus_client"])
-        .output();
-    if !check.is_ok_and(|out| out.status.success()) {
-        skip(
-            "Python's prometheus_client (the OpenMetrics parser): set SPOOLQ_METRICS_PYTHON to \
-             a python with it, as .ci/run does",
-        );
-        return None;
-    }
-    let parsed = run(&python, &["-c", PARSE], text, "python3")?;
-    Some(parsed.map(|out| {
-        out.lines()
-            .filter_map(|line| line.rsplit_once(' '))
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect()
-    }))
 }
 
 #[test]

@@ -129,6 +129,14 @@ fn file_mode(mode: u32) -> Mode {
     Mode::from_bits_truncate((mode & 0o7777) as rustix::fs::RawMode)
 }
 
+/// Clears `O_NONBLOCK` on `fd` (two `fcntl` calls, once), so that reads wait: for a
+/// thread that does nothing but wait on the descriptor, cheaper than toggling the flag
+/// around every read.
+pub fn set_blocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = call(|| rustix::fs::fcntl_getfl(fd))?;
+    call(|| rustix::fs::fcntl_setfl(fd, flags - OFlags::NONBLOCK))
+}
+
 /// `flock(fd, LOCK_EX | LOCK_NB)`.
 pub fn flock_exclusive_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     call(|| rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive))

@@ -13,16 +13,14 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 
 use spoolq_claim::{Claim, Claimer, Outcome, RejectReason, Strategy};
 use spoolq_spool::failed::{FailedEntry, FailedName};
-use spoolq_spool::job::MAX_HEADER_LEN;
 use spoolq_spool::journal::Requeued;
 use spoolq_spool::names::printable;
 use spoolq_spool::{
-    DeadCause, HeaderError, JobHeader, JobId, JournalError, JournalWriter, ReadyName, Reason,
-    ReasonCode, Record, RequeueCause, Spool,
+    DeadCause, JobHeader, JobId, JournalError, JournalWriter, ReadyName, Reason, ReasonCode,
+    Record, RequeueCause, Spool,
 };
 
 use crate::find_existing;
@@ -345,25 +343,8 @@ fn rejected_why(reason: RejectReason) -> String {
 /// Reads the header through the locked descriptor and checks it is job `id`'s, of the
 /// file's real length.
 fn check_header(claim: &Claim, id: JobId) -> Result<(), String> {
-    let size = claim.stat().size;
-    let want = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .min(MAX_HEADER_LEN);
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        match claim.file().read_at(&mut buf[filled..], filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let (header, header_len) =
-        JobHeader::parse_prefix(&buf[..filled]).map_err(|e: HeaderError| e.to_string())?;
-    header
-        .check_length(header_len, size)
-        .map_err(|e| e.to_string())?;
+    let (header, _) =
+        JobHeader::read_from(claim.file(), claim.stat().size).map_err(|e| e.to_string())?;
     if header.id != id {
         return Err(format!("it holds job {}", header.id));
     }

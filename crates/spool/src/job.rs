@@ -237,6 +237,47 @@ impl JobHeader {
     }
 }
 
+/// Why [`JobHeader::read_from`] found no valid header.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadHeaderError {
+    /// The file could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// What was read is not a job of this length.
+    #[error("{0}")]
+    Invalid(#[from] HeaderError),
+}
+
+impl JobHeader {
+    /// Reads, parses and checks the header of `file`, `file_len` bytes long, by
+    /// positioned reads (so the descriptor's offset is left alone for whoever reads the
+    /// payload next): at most [`MAX_HEADER_LEN`] bytes, and the payload's length checked
+    /// against the file's. Returns the header and its length.
+    pub fn read_from(
+        file: &std::fs::File,
+        file_len: u64,
+    ) -> Result<(JobHeader, usize), ReadHeaderError> {
+        use std::os::unix::fs::FileExt;
+
+        let want = usize::try_from(file_len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_HEADER_LEN);
+        let mut buf = vec![0u8; want];
+        let mut filled = 0;
+        while filled < want {
+            match file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (header, header_len) = JobHeader::parse_prefix(&buf[..filled])?;
+        header.check_length(header_len, file_len)?;
+        Ok((header, header_len))
+    }
+}
+
 fn parse_time(value: &str) -> Result<SystemTime, HeaderError> {
     humantime::parse_rfc3339(value).map_err(|_| HeaderError::BadTime(value.to_owned()))
 }

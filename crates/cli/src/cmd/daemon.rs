@@ -208,7 +208,8 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(spoolq_daemon::log_sink::stderr)
+        .with_writer(LogWriter)
+        .with_timer(LogClock)
         .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
@@ -216,6 +217,55 @@ fn init_logging(format: LogFormat) {
     }
     if let Some((spec, e)) = bad {
         tracing::warn!("SPOOLQ_LOG={spec:?} is not a valid filter ({e}); logging at info");
+    }
+}
+
+/// The log's writer: stderr through the daemon's log sink, warnings and errors marked
+/// urgent so that a worker's batch does not hold them (`log_sink`'s doc).
+struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = spoolq_daemon::log_sink::LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        spoolq_daemon::log_sink::stderr()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        if *meta.level() <= tracing::Level::WARN {
+            spoolq_daemon::log_sink::stderr_urgent()
+        } else {
+            spoolq_daemon::log_sink::stderr()
+        }
+    }
+}
+
+/// The log's timestamps, as tracing's own (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC), with
+/// the date and time of day formatted once per second per thread: a built-in handler
+/// logs a line per job, thousands a second.
+struct LogClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use std::cell::RefCell;
+        use std::time::SystemTime;
+        thread_local! {
+            /// The second formatted last, and its `YYYY-MM-DDTHH:MM:SS`.
+            static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        }
+        let now = SystemTime::now();
+        let Ok(since) = now.duration_since(SystemTime::UNIX_EPOCH) else {
+            return write!(w, "{}", humantime::format_rfc3339_micros(now));
+        };
+        SECOND.with(|second| {
+            let mut second = second.borrow_mut();
+            if second.0 != since.as_secs() {
+                let mut text = humantime::format_rfc3339_seconds(now).to_string();
+                text.pop(); // the Z
+                *second = (since.as_secs(), text);
+            }
+            write!(w, "{}.{:06}Z", second.1, since.subsec_micros())
+        })
     }
 }
 

@@ -67,11 +67,12 @@ pub struct Args {
     timeout: HumanDuration,
     /// Benchmark instead: spoolq against raw floors in the same run (in-process drain,
     /// producer and daemon as two processes, exec handler against xargs, watcher
-    /// latency, idle CPU on a bloated folder); medians of --repeat runs. See
-    /// docs/performance.md.
+    /// latency, the one-worker drain as a process, start-up, python-dirq as a peer, idle
+    /// CPU on a bloated folder); medians of --repeat runs. See docs/performance.md.
     #[arg(long)]
     bench: bool,
-    /// With --bench: the sections to run (inproc, produce, e2e, exec, latency, idle, scale).
+    /// With --bench: the sections to run (inproc, produce, e2e, exec, latency, drain,
+    /// startup, peer, idle, scale).
     #[arg(long, value_delimiter = ',', requires = "bench")]
     sections: Option<Vec<spoolq_lab::bench::Section>>,
     /// With --bench: also run the scale section (fills 1,000,000 jobs on the disk;
@@ -93,6 +94,9 @@ pub struct Args {
     /// With --bench: jobs of the e2e section.
     #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_E2E_JOBS)]
     bench_jobs: u64,
+    /// With --bench: jobs of the drain and peer sections.
+    #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_DRAIN_JOBS)]
+    drain_jobs: u64,
     /// With --bench: jobs of the big spool in the scale section.
     #[arg(long, requires = "bench", default_value_t = BenchConfig::DEFAULT_SCALE_JOBS)]
     scale_jobs: u64,
@@ -196,6 +200,7 @@ fn bench_config(args: &Args, exe: PathBuf) -> BenchConfig {
     config.e2e_jobs = args.bench_jobs;
     config.inproc_jobs = args.inproc_jobs;
     config.dirs.clone_from(&args.bench_dir);
+    config.drain_jobs = args.drain_jobs;
     config.scale_jobs = args.scale_jobs;
     config.idle_for = args.idle_for.0;
     config
