@@ -52,7 +52,7 @@ fn race_window_shows_naive_duplicates_and_none_for_verified() {
         assert_eq!(verified[column], 0, "verified {column}: {verified}");
     }
     assert_eq!(verified["completed"], 300, "{verified}");
-    assert_eq!(report["verified_clean"], true);
+    assert_eq!(report["safe_clean"], true);
     assert!(
         report["timeline"]
             .as_str()
