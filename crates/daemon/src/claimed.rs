@@ -6,7 +6,9 @@
 //!   shared elsewhere. Verified (or naive) where they are not known to hold is refused
 //!   unless `--force-claim` says to run it anyway.
 //! - The private folder: `claimed/<host>.<boot>.<pid>/`, made at start and removed at
-//!   a clean stop once empty; only this daemon renames into it.
+//!   a clean stop once empty; only this daemon renames into it. The verified and naive
+//!   strategies need it only to recover others' jobs: where it cannot be made (an older
+//!   spool whose root this daemon may not write) they run without it, and say so.
 //! - Recovery: at start and at each rescan every other claimer's folder is listed; a file
 //!   whose lock can be taken has no live claim (its claimer died, or its file system
 //!   session expired), so it is taken into this daemon's folder by the same rename and
@@ -17,27 +19,33 @@
 use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
 
-use spoolq_claim::{Claimer, Dir, Outcome, Strategy};
+use spoolq_claim::{Claimer, Outcome, Strategy};
 use spoolq_os::FileSystem;
 use spoolq_spool::Spool;
 use spoolq_spool::names::{is_hidden, printable};
 use tracing::{debug, info, warn};
 
-use crate::DaemonError;
 use crate::config::Config;
-use crate::state::{Shared, Stats};
+use crate::state::{ClaimFolders, ClaimSetup, Shared, Stats};
 
-/// The strategy this daemon runs, and where shared claims go.
-#[derive(Debug)]
-pub(crate) struct ClaimSetup {
-    pub strategy: Strategy,
-    /// Why: the flag, or the file system.
-    pub chosen_by: String,
-    /// claimed/.
-    pub claimed: Arc<Dir>,
-    /// claimed/<token>/: this daemon's private folder.
-    pub private: Arc<Dir>,
-    pub token: OsString,
+/// Why the claim could not be set up; the crate root turns it into a `DaemonError`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    /// Verified or naive on a file system where they are not known to be correct.
+    #[error("--claim {strategy} on {file_system}")]
+    UnsafeHere {
+        strategy: Strategy,
+        file_system: String,
+    },
+    /// claimed/ could not be made or opened.
+    #[error(transparent)]
+    Layout(spoolq_spool::LayoutError),
+    /// The private folder could not be made or opened.
+    #[error("{}: {source}", path.display())]
+    NotWritable {
+        path: std::path::PathBuf,
+        source: spoolq_os::Error,
+    },
 }
 
 /// Chooses the strategy for the spool's file system and makes the private folder.
@@ -48,7 +56,7 @@ pub(crate) fn setup(
     file_system: &FileSystem,
     host: &str,
     boot: Option<&str>,
-) -> Result<ClaimSetup, DaemonError> {
+) -> Result<ClaimSetup, SetupError> {
     let local = file_system.sharing.local_assumptions_hold();
     let (strategy, chosen_by) = match config.strategy {
         None => (
@@ -66,7 +74,7 @@ pub(crate) fn setup(
         ),
         Some(strategy @ (Strategy::Verified | Strategy::Naive)) if !local => {
             if !config.force_claim {
-                return Err(DaemonError::ClaimUnsafeHere {
+                return Err(SetupError::UnsafeHere {
                     strategy,
                     file_system: file_system.to_string(),
                 });
@@ -82,29 +90,37 @@ pub(crate) fn setup(
         }
         Some(strategy) => (strategy, format!("--claim {strategy}")),
     };
-    let claimed = spool.claimed()?;
     let token = OsString::from(token(host, boot, std::process::id()));
-    claimed
-        .create_subdir(&token, 0o700)
-        .map_err(|e| DaemonError::NotWritable {
-            path: claimed.path().to_owned(),
-            source: e,
-        })?;
-    let private =
-        claimed
-            .open_subdir(&token)
-            .map(Arc::new)
-            .map_err(|e| DaemonError::NotWritable {
-                path: claimed.path().to_owned(),
-                source: e,
-            })?;
+    let folders = match folders(spool, &token) {
+        Ok(folders) => Some(folders),
+        Err(e) if strategy == Strategy::Shared => return Err(e),
+        Err(e) => {
+            warn!(error = %e, "no private folder in claimed/: jobs that shared-strategy \
+                claimers left there when they died are not recovered by this daemon");
+            None
+        }
+    };
     Ok(ClaimSetup {
         strategy,
         chosen_by,
-        claimed,
-        private,
+        folders,
         token,
     })
+}
+
+/// claimed/ (made if missing) and this daemon's folder in it.
+fn folders(spool: &Spool, token: &OsStr) -> Result<ClaimFolders, SetupError> {
+    let claimed = spool.claimed().map_err(SetupError::Layout)?;
+    let not_writable = |e| SetupError::NotWritable {
+        path: claimed.path().to_owned(),
+        source: e,
+    };
+    claimed.create_subdir(token, 0o700).map_err(not_writable)?;
+    let private = claimed
+        .open_subdir(token)
+        .map(Arc::new)
+        .map_err(not_writable)?;
+    Ok(ClaimFolders { claimed, private })
 }
 
 /// `<host>.<boot>.<pid>`: unique among the live claimers of every host (the boot's
@@ -122,8 +138,8 @@ fn token(host: &str, boot: Option<&str>, pid: u32) -> String {
 pub(crate) fn claimer(shared: &Shared) -> Claimer {
     let claims = &shared.claims;
     let claimer = Claimer::new(shared.spool.new_dir().clone(), claims.strategy);
-    match claims.strategy {
-        Strategy::Shared => claimer.with_private(claims.private.clone()),
+    match (&claims.folders, claims.strategy) {
+        (Some(folders), Strategy::Shared) => claimer.with_private(folders.private.clone()),
         _ => claimer,
     }
 }
@@ -131,14 +147,19 @@ pub(crate) fn claimer(shared: &Shared) -> Claimer {
 /// Removes this daemon's private folder if it is empty (at a clean stop).
 pub(crate) fn remove_private(shared: &Shared) {
     let claims = &shared.claims;
-    let _ = std::fs::remove_dir(claims.claimed.path().join(&claims.token));
+    if let Some(folders) = &claims.folders {
+        let _ = std::fs::remove_dir(folders.claimed.path().join(&claims.token));
+    }
 }
 
 /// Gives back to new/ every job another claimer's folder holds unlocked. Returns how
 /// many. Blocking.
 pub(crate) fn recover(shared: &Shared) -> u64 {
     let claims = &shared.claims;
-    let folders: Vec<OsString> = match claims.claimed.entries() {
+    let Some(ClaimFolders { claimed, private }) = &claims.folders else {
+        return 0;
+    };
+    let folders: Vec<OsString> = match claimed.entries() {
         Ok(entries) => entries.filter_map(Result::ok).collect(),
         Err(e) => {
             warn!(error = %e, "cannot list claimed/ to recover released claims; trying again at \
@@ -152,7 +173,7 @@ pub(crate) fn recover(shared: &Shared) -> u64 {
         if folder == claims.token || shared.lifecycle.is_stopping() {
             continue;
         }
-        let Ok(dir) = claims.claimed.open_subdir(&folder) else {
+        let Ok(dir) = claimed.open_subdir(&folder) else {
             continue;
         };
         let dir = Arc::new(dir);
@@ -160,7 +181,7 @@ pub(crate) fn recover(shared: &Shared) -> u64 {
             Ok(entries) => entries.filter_map(Result::ok).collect(),
             Err(_) => continue,
         };
-        let claimer = Claimer::shared(dir.clone(), claims.private.clone());
+        let claimer = Claimer::shared(dir.clone(), private.clone());
         for name in names {
             if is_hidden(&name) {
                 continue;

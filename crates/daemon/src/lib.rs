@@ -32,6 +32,7 @@
 //! outcome         complete, retry, bury or release a claimed job, and journal it
 //! claiming        claim one name, check that it is a job, journal the claim
 //! discovery       the discovery task: when to list new/, run the retry mover, sweep
+//! claimed         the claim strategy chosen, claimed/<me>/, recovery of dead claimers' jobs
 //! remote_drops    new/'s change stamp, polled where other hosts may drop jobs
 //! retry_mover     move due jobs from retry/ back to new/
 //! watcher         inotify (Linux) or notify (elsewhere) on new/ and retry/
@@ -85,13 +86,16 @@
 //! Each module imports only modules below it in this list (`use crate::` lines):
 //!
 //! ```text
-//! lib         -> worker, discovery, pause, metrics_server, notify, watcher, outcome,
-//!                handler, state, stuck, record, queue, lifecycle, config, log_sink
-//! worker      -> outcome, claiming, handler, record, state, lifecycle, queue, log_sink
+//! lib         -> worker, discovery, claimed, pause, metrics_server, notify, watcher,
+//!                outcome, handler, state, stuck, record, queue, lifecycle, config,
+//!                log_sink
+//! worker      -> outcome, claiming, claimed, handler, record, state, lifecycle, queue,
+//!                log_sink
 //! outcome     -> claiming, handler, state, stuck, failed, backoff
 //! claiming    -> quarantine, record, state
-//! discovery   -> remote_drops, retry_mover, watcher, hidden, tmp, prune, notify, state,
-//!                queue, lifecycle, failed
+//! discovery   -> claimed, remote_drops, retry_mover, watcher, hidden, tmp, prune, notify,
+//!                state, queue, lifecycle, failed
+//! claimed     -> state, config
 //! remote_drops -> state
 //! retry_mover -> quarantine, record, state, queue, lifecycle
 //! watcher     -> state, queue, lifecycle
@@ -563,7 +567,21 @@ fn open(config: Config) -> Result<Shared, DaemonError> {
         });
     let host = spoolq_os::host::hostname().unwrap_or_else(|_| "unknown-host".to_owned());
     let boot = spoolq_os::host::boot_id().ok();
-    let claims = claimed::setup(&config, &spool, &file_system, &host, boot.as_deref())?;
+    let claims = claimed::setup(&config, &spool, &file_system, &host, boot.as_deref()).map_err(
+        |e| match e {
+            claimed::SetupError::UnsafeHere {
+                strategy,
+                file_system,
+            } => DaemonError::ClaimUnsafeHere {
+                strategy,
+                file_system,
+            },
+            claimed::SetupError::Layout(e) => DaemonError::Spool(e),
+            claimed::SetupError::NotWritable { path, source } => {
+                DaemonError::NotWritable { path, source }
+            }
+        },
+    )?;
     let writer = create_journal(&spool, options)?;
     let queue = Queue::new(config.queue_capacity);
     let lifecycle = Lifecycle::new();
@@ -661,7 +679,7 @@ fn warn_sticky_folders(spool: &Spool) {
     }
 }
 
-fn log_start(config: &Config, claims: &claimed::ClaimSetup) {
+fn log_start(config: &Config, claims: &state::ClaimSetup) {
     let command = match &config.command {
         Some(command) => command
             .iter()
@@ -699,7 +717,10 @@ fn log_start(config: &Config, claims: &claimed::ClaimSetup) {
     );
     info!(
         claim = %claims.strategy,
-        private_folder = %claims.private.path().display(),
+        private_folder = %claims
+            .folders
+            .as_ref()
+            .map_or_else(|| "none".into(), |f| f.private.path().display().to_string()),
         "claim strategy {} ({})",
         claims.strategy,
         claims.chosen_by

@@ -6,7 +6,11 @@
 //! It holds state and decides nothing: the crate root builds it, the other modules
 //! read it and bump its counters.
 
+use std::ffi::OsString;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use spoolq_claim::{Dir, Strategy};
 
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
@@ -77,6 +81,24 @@ impl Stats {
     }
 }
 
+/// The claim strategy this daemon runs, and where shared claims go.
+#[derive(Debug)]
+pub(crate) struct ClaimSetup {
+    pub strategy: Strategy,
+    /// Why: the flag, or the file system.
+    pub chosen_by: String,
+    /// claimed/ and claimed/<token>/, this daemon's private folder; always there for
+    /// the shared strategy.
+    pub folders: Option<ClaimFolders>,
+    pub token: OsString,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClaimFolders {
+    pub claimed: Arc<Dir>,
+    pub private: Arc<Dir>,
+}
+
 /// State shared by discovery and the workers.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -95,7 +117,7 @@ pub(crate) struct Shared {
     /// The jobs the daemon could not act on, and those it gave up.
     pub stuck: StuckJobs,
     /// The claim strategy run, and the shared strategy's folders.
-    pub claims: crate::claimed::ClaimSetup,
+    pub claims: ClaimSetup,
 }
 
 impl Shared {

@@ -11,6 +11,7 @@ const ORDER: &[&str] = &[
     "outcome",
     "claiming",
     "discovery",
+    "claimed",
     "remote_drops",
     "retry_mover",
     "watcher",

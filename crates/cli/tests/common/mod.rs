@@ -29,7 +29,7 @@ pub fn effective_uid() -> u32 {
 pub fn give_spool_to_nobody(spool: &TempSpool, keep: &[&str]) {
     use std::os::unix::fs::{PermissionsExt, chown};
     std::fs::set_permissions(spool.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for dir in ["", "tmp", "new", "retry", "failed", "journal"] {
+    for dir in ["", "tmp", "new", "retry", "failed", "journal", "claimed"] {
         if !keep.contains(&dir) {
             chown(spool.path().join(dir), Some(NOBODY), Some(NOBODY)).unwrap();
         }
