@@ -517,8 +517,13 @@ fn a_handler_that_exited_while_the_daemon_was_stopped_is_not_timed_out() {
         &["--workers", "8", "--job-timeout", "4s"],
         &["sh", "-c", &script],
     );
+    // A pid file exists before the shell's echo has written it: count written ones.
     wait_until("every handler started", PATIENCE, || {
-        std::fs::read_dir(&pids).unwrap().count() == JOBS
+        std::fs::read_dir(&pids)
+            .unwrap()
+            .filter(|e| read_pid(&e.as_ref().unwrap().path()).is_some())
+            .count()
+            == JOBS
     });
     let handlers: Vec<u32> = std::fs::read_dir(&pids)
         .unwrap()
