@@ -24,6 +24,10 @@ use crate::names::{ReadyName, RetryName};
 /// The folders of a spool, in creation order.
 pub const FOLDERS: [&str; 5] = ["tmp", "new", "retry", "failed", "journal"];
 
+/// The pause marker's name in the spool's root (`spoolq pause` writes it; see
+/// [`crate::pause`]): the one file of the root that is the spool's own.
+pub const PAUSE_MARKER: &str = "paused";
+
 /// The default mode of the spool's folders.
 pub const DEFAULT_MODE: u32 = 0o750;
 
@@ -329,8 +333,7 @@ impl Spool {
                     continue;
                 }
                 // A paused spool's marker (`spoolq pause`) is the spool's own.
-                if name == crate::pause::PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular)
-                {
+                if name == PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular) {
                     continue;
                 }
                 count += 1;
