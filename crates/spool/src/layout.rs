@@ -31,6 +31,10 @@ pub const FOLDERS: [&str; 6] = ["tmp", "new", "retry", "failed", "journal", CLAI
 /// The folder of the shared claim strategy's private folders, `claimed/<claimer>/`.
 pub const CLAIMED: &str = "claimed";
 
+/// The pause marker's name in the spool's root (`spoolq pause` writes it; see
+/// [`crate::pause`]): the one file of the root that is the spool's own.
+pub const PAUSE_MARKER: &str = "paused";
+
 /// The default mode of the spool's folders.
 pub const DEFAULT_MODE: u32 = 0o750;
 
@@ -336,8 +340,7 @@ impl Spool {
                     continue;
                 }
                 // A paused spool's marker (`spoolq pause`) is the spool's own.
-                if name == crate::pause::PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular)
-                {
+                if name == PAUSE_MARKER && kind == Some(spoolq_os::FileKind::Regular) {
                     continue;
                 }
                 count += 1;

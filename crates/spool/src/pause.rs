@@ -18,10 +18,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+pub use crate::layout::PAUSE_MARKER;
 use crate::layout::{LayoutError, Spool};
-
-/// The marker's name in the spool's root.
-pub const PAUSE_MARKER: &str = "paused";
 
 /// The longest reason kept, in characters: a reason is a line for a person.
 pub const MAX_REASON_CHARS: usize = 500;

@@ -4,19 +4,19 @@
 //! How a field sits on a line is [`super::wire`]'s business. Each event lists its fields
 //! for it once, in the `on_wire!` line below its definition, and the compiler refuses a
 //! list that misses a field. Adding a field to an event is the field in its struct and
-//! its name in that list; a key no event had before is also added to `wire::Wire`. A
+//! its name in that list; a key no event had before is also added to `fields::Wire`. A
 //! field that journals already written lack is an `Option`, so that they still read.
 
 use spoolq_claim::{Step, Strategy};
 
-use super::wire::{Decode, OnWire, Text, Wire, on_wire, put, take};
+use super::fields::{Decode, OnWire, Text, Wire, on_wire, put, take};
 use crate::codes::{
     DeadCause, DoneResult, Errno, QuarantineCause, ReleaseCause, RequeueCause, Word, words,
 };
 use crate::job::JobId;
 
 /// One journal line: what happened, stamped by the writer with who wrote it and when.
-/// A stamp every record carries is a field here, a key in `wire::Wire`, and a line each
+/// A stamp every record carries is a field here, a key in `fields::Wire`, and a line each
 /// in `Record::to_wire` and `wire::decode`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {

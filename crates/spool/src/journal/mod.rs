@@ -15,6 +15,7 @@
 //! Lines from a newer writer are kept aside whole ([`UnknownRecord`]), never dropped.
 
 mod event;
+mod fields;
 mod name;
 pub mod retention;
 mod set;
