@@ -127,6 +127,9 @@ struct Discovery {
     remote: Option<RemoteDrops>,
     /// When the poller looks next.
     remote_at: Option<Instant>,
+    /// new/'s stamp moved while names still waited in the queue: list once the queue has
+    /// run dry (see [`Discovery::look_for_remote_drops`]).
+    remote_deferred: bool,
     /// The poller's look is due on the next turn.
     check_remote: bool,
     /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
@@ -172,6 +175,7 @@ impl Discovery {
             remote: None,
             remote_at: None,
             check_remote: false,
+            remote_deferred: false,
             pruner: Pruner::default(),
         }
     }
@@ -296,14 +300,30 @@ impl Discovery {
             return;
         };
         if changed {
-            if self.cursor.is_some() {
-                self.missed = true;
+            if self.shared.queue.has_backlog() {
+                // Most stamp moves while workers have a backlog are this daemon's own
+                // claims; a listing now would mostly find names already queued, and on a
+                // shared file system a listing is the costly call. A job dropped meanwhile
+                // is found by the listing made once the backlog is gone, before it would
+                // have been reached anyway.
+                self.remote_deferred = true;
             } else {
-                self.scan_new = true;
+                self.list_after_remote_change();
             }
         }
         self.remote_at = Some(Instant::now() + poller.interval());
         self.remote = Some(poller);
+    }
+
+    /// new/ changed through some mount: list it on the next turn (or after the listing in
+    /// progress, if one stopped at a full queue).
+    fn list_after_remote_change(&mut self) {
+        self.remote_deferred = false;
+        if self.cursor.is_some() {
+            self.missed = true;
+        } else {
+            self.scan_new = true;
+        }
     }
 
     /// Lists new/ into the queue, from the start or where the last listing stopped.
@@ -451,6 +471,9 @@ impl Discovery {
 
     /// A worker finished with a name.
     fn on_progress(&mut self) {
+        if self.remote_deferred && !self.shared.queue.has_backlog() {
+            self.list_after_remote_change();
+        }
         let queue = &self.shared.queue;
         if self.incomplete && queue.has_room() {
             self.resume_new = true;

@@ -125,6 +125,12 @@ impl Queue {
         self.known() == 0
     }
 
+    /// Names wait in the queue for a worker: a listing now would find work the workers
+    /// already have.
+    pub fn has_backlog(&self) -> bool {
+        self.tx.capacity() < self.capacity
+    }
+
     /// Room for at least half a queue: worth rescanning after a listing was cut short.
     pub fn has_room(&self) -> bool {
         self.tx.capacity() * 2 >= self.capacity

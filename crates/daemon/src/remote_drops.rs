@@ -9,8 +9,9 @@
 //! stamp, answered by the file system rather than this client's attribute cache, and
 //! lists new/ when it moved. It asks every [`BUSY_INTERVAL`] after a change, doubling the
 //! pause after each unchanged look up to [`IDLE_INTERVAL`]: often while jobs arrive,
-//! rarely when nothing happens. The daemon's own claims change the stamp too, which costs
-//! a listing, never a job.
+//! rarely when nothing happens. The daemon's own claims change the stamp too: discovery
+//! lists after a move only once the queue has no backlog, so while workers have names
+//! to claim those moves cost no listing (docs/performance.md, shared file system).
 //!
 //! Two changes within one tick of a coarse file system clock leave the same stamp, so a
 //! stamp younger than [`SETTLE`] counts as changed at the next look as well: the listing
