@@ -539,9 +539,7 @@ pub fn renameat_to_own_name(
     to: &CStr,
 ) -> Result<(), Errno> {
     match renameat_noreplace_native(from_dir, from, to_dir, to) {
-        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
-            renameat(from_dir, from, to_dir, to)
-        }
+        Err(e) if no_replace_unsupported(e) => renameat(from_dir, from, to_dir, to),
         other => other,
     }
 }
@@ -572,7 +570,7 @@ pub fn renameat_noreplace(
     to: &CStr,
 ) -> Result<(), Errno> {
     match renameat_noreplace_native(from_dir, from, to_dir, to) {
-        Err(e) if e == Errno::EINVAL || e == Errno::ENOSYS || unsupported_flag(e) => {
+        Err(e) if no_replace_unsupported(e) => {
             linkat(from_dir, from, to_dir, to)?;
             match unlinkat(from_dir, from) {
                 Err(Errno::ENOENT) => Ok(()),
@@ -603,16 +601,15 @@ fn renameat_noreplace_native(
     Err(Errno::ENOSYS)
 }
 
-/// Whether `errno` is the file system refusing the no-replace flag: on macOS a volume
-/// without `VOL_CAP_INT_RENAME_EXCL` answers ENOTSUP.
-fn unsupported_flag(errno: Errno) -> bool {
+/// Whether `errno` says the kernel or the file system lacks the no-replace flag: EINVAL
+/// or ENOSYS (an old kernel, a file system without it, such as GlusterFS's FUSE client),
+/// and on macOS ENOTSUP (a volume without `VOL_CAP_INT_RENAME_EXCL`).
+fn no_replace_unsupported(errno: Errno) -> bool {
     #[cfg(target_vendor = "apple")]
-    return errno == Errno::ENOTSUP;
+    let apple = errno == Errno::ENOTSUP;
     #[cfg(not(target_vendor = "apple"))]
-    {
-        let _ = errno;
-        false
-    }
+    let apple = false;
+    errno == Errno::EINVAL || errno == Errno::ENOSYS || apple
 }
 
 /// A directory stream over a private open file description of a directory, so two
