@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use spoolq_claim::{Claimer, Dir, Outcome, Step, StepHook, Strategy};
 use spoolq_spool::status::{InFlightMethod, Status};
@@ -47,8 +47,20 @@ fn status_counts_a_claim_held_through_another_mount() {
     assert_eq!((status.in_flight, status.ready), (Some(1), 0), "{status:?}");
 
     claim.release();
-    let status = Status::collect(&here, SystemTime::now()).unwrap();
-    assert_eq!((status.in_flight, status.ready), (Some(0), 1), "{status:?}");
+    // A FUSE close returns before the client has handed the lock back (the kernel sends
+    // the release on its own time), so the probe is polled until it sees the lock gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = Status::collect(&here, SystemTime::now()).unwrap();
+        if (status.in_flight, status.ready) == (Some(0), 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the released claim still counted after 30 s: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A claimer that opened a job through one mount, while another mount completes (deletes)
