@@ -574,7 +574,9 @@ impl Spool {
         );
         let tmp_name = OsStr::new(&tmp_name);
         let file = self.tmp.create_new(tmp_name, 0o640)?;
-        let result = self.write_and_publish(&file, tmp_name, id, payload, durability, to, name);
+        let result = self
+            .write_job(file, tmp_name, id, payload, durability)
+            .and_then(|written| self.publish(tmp_name, id, durability, to, name, written));
         if result.is_err() {
             // Best effort: the temp file may already be gone (renamed, or never made).
             let _ = self.tmp.unlink(tmp_name);
@@ -582,17 +584,19 @@ impl Spool {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write_and_publish(
+    /// Writes the job into `file` (tmp/`tmp_name`) and closes it. Closed before the
+    /// rename publishes it: a client of a shared file system may keep written data until
+    /// the file is closed (JuiceFS does), and a consumer on another host would meet the
+    /// job empty.
+    fn write_job(
         &self,
-        file: &std::fs::File,
+        file: std::fs::File,
         tmp_name: &OsStr,
         id: JobId,
         payload: &mut dyn Read,
         durability: Durability,
-        to: &Dir,
-        name: &OsStr,
     ) -> Result<Dropped, DropError> {
+        let file = &file;
         let io_err = |source: std::io::Error| DropError::Write {
             path: self.tmp.display_path(tmp_name),
             source,
@@ -644,6 +648,23 @@ impl Spool {
         if durability.fsync_file {
             file.sync_all().map_err(io_err)?;
         }
+        Ok(Dropped {
+            id,
+            payload_len: length,
+            header_len: header_len as u64,
+        })
+    }
+
+    /// Publishes the closed tmp/`tmp_name` as `to/name`, never replacing a file.
+    fn publish(
+        &self,
+        tmp_name: &OsStr,
+        id: JobId,
+        durability: Durability,
+        to: &Dir,
+        name: &OsStr,
+        written: Dropped,
+    ) -> Result<Dropped, DropError> {
         match self.tmp.rename_noreplace(tmp_name, to, name) {
             Ok(()) => {}
             Err(e) if e.is_already_exists() => return Err(DropError::IdTaken { id }),
@@ -652,11 +673,7 @@ impl Spool {
         if durability.fsync_dir {
             to.sync()?;
         }
-        Ok(Dropped {
-            id,
-            payload_len: length,
-            header_len: header_len as u64,
-        })
+        Ok(written)
     }
 }
 

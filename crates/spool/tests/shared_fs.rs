@@ -124,3 +124,65 @@ fn inode_numbers_agree_across_mounts() {
         assert_eq!(inode(path), first, "{}", path.display());
     }
 }
+
+/// A job dropped without fsync through one mount is complete through another from the
+/// moment its name appears: the producer closes the file before the rename publishes
+/// it (a JuiceFS client keeps written data until the file is closed, and a consumer
+/// reading in between met the job empty and quarantined it).
+#[test]
+fn a_job_is_complete_through_another_mount_the_moment_it_is_published() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let Some(shared) = SharedMounts::from_env() else {
+        return skip("no shared file system: run scripts/shared-fs.sh up and export its variables");
+    };
+    const JOBS: usize = 200;
+    let scratch = shared.scratch();
+    let here = Spool::create(&scratch.paths[0].join("spool"), CreateOptions::default()).unwrap();
+    let there_new = scratch.paths[1].join("spool").join("new");
+    let produced = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let produced = produced.clone();
+        std::thread::spawn(move || {
+            // Each name's length as first read through the other mount.
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while seen.len() < JOBS || !produced.load(Ordering::SeqCst) {
+                assert!(Instant::now() < deadline, "{} of {JOBS} seen", seen.len());
+                for entry in std::fs::read_dir(&there_new).unwrap() {
+                    let name = entry.unwrap().file_name().into_string().unwrap();
+                    if !seen.contains_key(&name)
+                        && let Ok(bytes) = std::fs::read(there_new.join(&name))
+                    {
+                        seen.insert(name, bytes.len() as u64);
+                    }
+                }
+            }
+            seen
+        })
+    };
+    let mut lengths = HashMap::new();
+    for n in 0..JOBS {
+        let id = JobId::generate();
+        let dropped = here
+            .drop_job(
+                id,
+                &mut format!("job {n:0>90}\n").as_bytes(),
+                Durability::NEVER,
+            )
+            .unwrap();
+        lengths.insert(id.to_string(), dropped.header_len + dropped.payload_len);
+    }
+    produced.store(true, Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    let short: Vec<_> = seen
+        .iter()
+        .filter(|(name, len)| lengths.get(*name) != Some(len))
+        .collect();
+    assert!(
+        short.is_empty(),
+        "{} of {JOBS} jobs read short through the other mount: {short:?}",
+        short.len()
+    );
+}
