@@ -49,13 +49,15 @@ use tracing::{debug, error, info, warn};
 use crate::lifecycle::{Folder, Lifecycle, PauseChanges};
 use crate::prune::Pruner;
 use crate::queue::Offer;
-use crate::remote_drops::{self, RemoteDrops};
+use crate::remote_drops::{self, Probe, RemoteDrops};
 use crate::retry_mover::{self, RetryReport};
 use crate::state::{Shared, Stats, blocking};
 use crate::watcher::{WATCH_CAPACITY, WatchFeed, WatchMsg};
 
 const DRAIN_MIN: Duration = Duration::from_millis(10);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
+/// How often a listing also checks that new/, retry/ and the others were not moved away.
+const FOLDER_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// What a listing of new/ found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -132,6 +134,8 @@ struct Discovery {
     remote_deferred: bool,
     /// The poller's look is due on the next turn.
     check_remote: bool,
+    /// When a listing last checked that the spool's folders are still the ones opened.
+    folders_checked: Option<Instant>,
     /// When journal retention last ran (with the tmp/ sweep, at most once a minute).
     pruner: Pruner,
     /// Wakes discovery at a pause or resume.
@@ -176,6 +180,7 @@ impl Discovery {
             remote_at: None,
             check_remote: false,
             remote_deferred: false,
+            folders_checked: None,
             pruner: Pruner::default(),
         }
     }
@@ -291,13 +296,20 @@ impl Discovery {
         let Some(mut poller) = self.remote.take() else {
             return;
         };
-        let Ok((poller, changed)) = blocking(move || {
+        let (poller, changed) = if poller.probe() == Probe::Listing {
+            // Nothing to ask the file system: the listing is the look.
             let changed = poller.changed();
             (poller, changed)
-        })
-        .await
-        else {
-            return;
+        } else {
+            let Ok(looked) = blocking(move || {
+                let changed = poller.changed();
+                (poller, changed)
+            })
+            .await
+            else {
+                return;
+            };
+            looked
         };
         if changed {
             if self.shared.queue.has_backlog() {
@@ -342,8 +354,18 @@ impl Discovery {
         self.resume_new = false;
         let s = self.shared.clone();
         let r = self.reported.clone();
+        // Ten stats each time: a daemon that lists often (the listing probe of a shared
+        // file system, every 100 ms) checks at most once a second.
+        let check = self
+            .folders_checked
+            .is_none_or(|at| at.elapsed() >= FOLDER_CHECK_EVERY);
+        if check {
+            self.folders_checked = Some(Instant::now());
+        }
         let Ok((report, next)) = blocking(move || {
-            check_folders(&s, &r);
+            if check {
+                check_folders(&s, &r);
+            }
             scan_new_dir(&s, resume)
         })
         .await
