@@ -2,8 +2,8 @@
 //! no queue, journal, runtime or handler. They are what `spoolq lab --bench` compares
 //! spoolq against, in the same run, on the same file system.
 //!
-//! - produce: create in tmp/ (O_EXCL), write header and payload in one write, rename
-//!   into new/ without replacing, close. No fsync (`spoolq produce --sync never`).
+//! - produce: create in tmp/ (O_EXCL), write header and payload in one write, close,
+//!   rename into new/ without replacing. No fsync (`spoolq produce --sync never`).
 //! - consume (verified): list new/, then per name open (O_NOFOLLOW | O_CLOEXEC |
 //!   O_NONBLOCK), flock, fstat, fstatat, read up to 4 KiB, unlink, close.
 //! - consume (shared): list new/, then per name open, flock, fstat, rename into a
@@ -95,12 +95,14 @@ fn produce_loop(spool: &Spool, count: u64, size: usize, fsync: bool) -> Result<(
         if fsync {
             file.sync_all().map_err(io("fsync"))?;
         }
+        // Closed before it is published, as `Spool::drop_job` does (a shared file
+        // system's client may keep written data until the close).
+        drop(file);
         fs::renameat_noreplace(tmp.as_fd(), &name, new.as_fd(), &name)
             .map_err(sys_err("rename", &name))?;
         if fsync {
             new.sync()?;
         }
-        drop(file);
     }
     Ok(())
 }
