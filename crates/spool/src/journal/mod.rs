@@ -14,6 +14,7 @@
 //! a full file system, as at most one torn line, which the reader skips and reports.
 //! Lines from a newer writer are kept aside whole ([`UnknownRecord`]), never dropped.
 
+mod encode;
 mod event;
 mod fields;
 mod name;
@@ -517,7 +518,7 @@ impl JournalWriter {
             // Both clocks are read under the lock, so each file is in monotonic order.
             record.mono_ns = spoolq_os::monotonic_ns();
             record.wall = current.wall.format(SystemTime::now());
-            serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
+            record.to_wire().write_json(&mut current.buf);
             current.buf.push(b'\n');
             if current.buf.len() > MAX_WRITE_BYTES && end > first {
                 // The next write takes it (stamped again then, so times stay in order).
