@@ -188,16 +188,24 @@ impl JobHeader {
         let window = &bytes[..bytes.len().min(MAX_HEADER_LEN)];
         let end = blank_line(window).ok_or(HeaderError::Unterminated)?;
         let text = std::str::from_utf8(&window[..end]).map_err(|_| HeaderError::NotUtf8)?;
-        let mut lines = text.split('\n');
-        let first = lines.next().unwrap_or_default();
-        let version = &first[magic_len..];
+        // The lines of `text` as `split('\n')` gives them, found with memchr.
+        let line_end =
+            |from: usize| memchr::memchr(b'\n', &text.as_bytes()[from..]).map(|i| from + i);
+        let first_end = line_end(0);
+        let version = &text[magic_len..first_end.unwrap_or(text.len())];
         if !is_format_version(version) {
             return Err(HeaderError::UnsupportedVersion(version.to_owned()));
         }
         let (mut id, mut created, mut length) = (None, None, None);
-        for (index, line) in lines.enumerate() {
+        let mut next = first_end.map(|at| at + 1);
+        let mut number = 1;
+        while let Some(start) = next {
+            let stop = line_end(start);
+            next = stop.map(|at| at + 1);
+            let line = &text[start..stop.unwrap_or(text.len())];
+            number += 1;
             let (key, value) =
-                split_field(line).ok_or(HeaderError::MalformedLine { line: index + 2 })?;
+                split_field(line).ok_or(HeaderError::MalformedLine { line: number })?;
             let slot_taken = match key {
                 "id" => id
                     .replace(
@@ -373,7 +381,89 @@ impl<'a> Job<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::io::Write;
+
+    /// The header's grammar read the plain way (`split`, `split_once`, a formatted
+    /// magic and version): what `parse_prefix` must agree with.
+    fn plain_reading(bytes: &[u8]) -> Result<(JobHeader, usize), HeaderError> {
+        if bytes.is_empty() {
+            return Err(HeaderError::Empty);
+        }
+        let magic = format!("{MAGIC} ");
+        if !bytes.starts_with(magic.as_bytes()) {
+            return Err(HeaderError::NotAJob);
+        }
+        let window = &bytes[..bytes.len().min(MAX_HEADER_LEN)];
+        let end = window
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .ok_or(HeaderError::Unterminated)?;
+        let text = std::str::from_utf8(&window[..end]).map_err(|_| HeaderError::NotUtf8)?;
+        let mut lines = text.split('\n');
+        let version = &lines.next().unwrap_or_default()[magic.len()..];
+        if version != FORMAT_VERSION.to_string() {
+            return Err(HeaderError::UnsupportedVersion(version.to_owned()));
+        }
+        let (mut id, mut created, mut length) = (None, None, None);
+        for (index, line) in lines.enumerate() {
+            let (key, value) = line
+                .split_once(": ")
+                .ok_or(HeaderError::MalformedLine { line: index + 2 })?;
+            let slot_taken = match key {
+                "id" => id
+                    .replace(
+                        value
+                            .parse::<JobId>()
+                            .map_err(|_| HeaderError::BadId(value.into()))?,
+                    )
+                    .is_some(),
+                "created" => created.replace(parse_time(value)?).is_some(),
+                "length" => length.replace(parse_length(value)?).is_some(),
+                other => return Err(HeaderError::UnknownField(other.to_owned())),
+            };
+            if slot_taken {
+                return Err(HeaderError::DuplicateField(key.to_owned()));
+            }
+        }
+        let header = JobHeader {
+            id: id.ok_or(HeaderError::MissingField("id"))?,
+            created: created.ok_or(HeaderError::MissingField("created"))?,
+            length: length.ok_or(HeaderError::MissingField("length"))?,
+        };
+        Ok((header, end + 2))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn parse_prefix_agrees_with_the_plain_reading(
+            start in 0..4usize,
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                &b"1"[..], b"01", b"2", b" ", b"\n", b"\n\n", b"id: ",
+                b"019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a", b"created: ",
+                b"2026-11-26T22:25:14.123456789Z", b"length: ", b"00000000000000000005", b"5",
+                b": ", b":", b"x", b"\xc3\xa9", b"\xff",
+            ]), 0..10),
+            blank_line in any::<bool>(),
+        ) {
+            let valid = JobHeader::new(JobId::generate(), 5).render();
+            let mut bytes = match start {
+                0 => Vec::new(),
+                1 => b"spoolq-job ".to_vec(),
+                2 => b"spoolq-job 1\n".to_vec(),
+                // A whole header but its blank line: the pieces continue it.
+                _ => valid[..valid.len() - 1].to_vec(),
+            };
+            for piece in &pieces {
+                bytes.extend_from_slice(piece);
+            }
+            if blank_line {
+                bytes.extend_from_slice(b"\n\nhello");
+            }
+            prop_assert_eq!(JobHeader::parse_prefix(&bytes), plain_reading(&bytes));
+        }
+    }
 
     /// `read_from` on a file holding `bytes` judges it as `parse_prefix` and
     /// `check_length` judge the whole file.

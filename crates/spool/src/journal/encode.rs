@@ -10,6 +10,13 @@
 use super::fields::{Text, Wire};
 use crate::job::JobId;
 
+/// `,"key":` as one piece of bytes (every key but `v` follows another).
+macro_rules! key {
+    ($key:literal) => {
+        concat!(",\"", $key, "\":").as_bytes()
+    };
+}
+
 impl Wire<'_> {
     /// Appends the line's JSON text (without a newline) to `out`.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
@@ -39,57 +46,52 @@ impl Wire<'_> {
         } = self;
         out.extend_from_slice(b"{\"v\":");
         integer(out, *v);
-        text(out, "event", Some(event));
-        key(out, "mono_ns");
+        text(out, key!("event"), Some(event));
+        out.extend_from_slice(key!("mono_ns"));
         integer(out, *mono_ns);
-        text(out, "wall", Some(wall));
-        text(out, "host", Some(host));
-        key(out, "pid");
+        text(out, key!("wall"), Some(wall));
+        text(out, key!("host"), Some(host));
+        out.extend_from_slice(key!("pid"));
         integer(out, *pid);
-        text(out, "boot", boot.as_ref());
+        text(out, key!("boot"), boot.as_ref());
         if let Some(job) = job {
-            key(out, "job");
+            out.extend_from_slice(key!("job"));
             job_id(out, *job);
         }
-        optional(out, "worker", *worker);
-        text(out, "strategy", strategy.as_ref());
-        optional(out, "attempt", *attempt);
-        text(out, "name", name.as_ref());
-        text(out, "step", step.as_ref());
-        text(out, "result", result.as_ref());
-        text(out, "errno", errno.as_ref());
-        optional(out, "exit", *exit);
-        optional(out, "signal", *signal);
-        text(out, "detail", detail.as_ref());
-        optional(out, "ino", *ino);
-        optional(out, "btime_ns", *btime_ns);
-        optional(out, "outcome_ns", *outcome_ns);
-        optional(out, "horizon_ns", *horizon_ns);
+        optional(out, key!("worker"), *worker);
+        text(out, key!("strategy"), strategy.as_ref());
+        optional(out, key!("attempt"), *attempt);
+        text(out, key!("name"), name.as_ref());
+        text(out, key!("step"), step.as_ref());
+        text(out, key!("result"), result.as_ref());
+        text(out, key!("errno"), errno.as_ref());
+        optional(out, key!("exit"), *exit);
+        optional(out, key!("signal"), *signal);
+        text(out, key!("detail"), detail.as_ref());
+        optional(out, key!("ino"), *ino);
+        optional(out, key!("btime_ns"), *btime_ns);
+        optional(out, key!("outcome_ns"), *outcome_ns);
+        optional(out, key!("horizon_ns"), *horizon_ns);
         out.push(b'}');
     }
-}
-
-/// `,"key":`; every key but `v` follows another.
-fn key(out: &mut Vec<u8>, key: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
 }
 
 fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-fn optional(out: &mut Vec<u8>, name: &str, value: Option<impl itoa::Integer>) {
+/// `key` (from [`key!`]) and the value, if there is one.
+fn optional(out: &mut Vec<u8>, key: &[u8], value: Option<impl itoa::Integer>) {
     if let Some(value) = value {
-        key(out, name);
+        out.extend_from_slice(key);
         integer(out, value);
     }
 }
 
-fn text(out: &mut Vec<u8>, name: &str, value: Option<&Text<'_>>) {
+/// `key` (from [`key!`]) and the string, if there is one.
+fn text(out: &mut Vec<u8>, key: &[u8], value: Option<&Text<'_>>) {
     if let Some(value) = value {
-        key(out, name);
+        out.extend_from_slice(key);
         string(out, value.as_str());
     }
 }
