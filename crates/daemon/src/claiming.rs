@@ -117,7 +117,7 @@ pub(crate) fn claimed_record(shared: &Shared, job: &Claimed, name: &OsString) ->
 /// A job's `claimed` record is written: count it.
 pub(crate) fn journaled(shared: &Shared, job: &Claimed) {
     Stats::bump(&shared.stats.claimed);
-    debug!(target: crate::JOB_LOG_TARGET, job = %job.ready.id, attempt = job.attempt(),
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %job.ready.id, attempt = job.attempt(),
         worker = job.worker, "claimed");
 }
 

@@ -493,7 +493,7 @@ async fn stop(
 /// The built-in handler: log the job (at debug), optionally pretend to work, succeed.
 async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let mut run = Run::new();
-    debug!(target: crate::JOB_LOG_TARGET, job = %job.id, attempt = job.attempt, bytes = job.length,
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %job.id, attempt = job.attempt, bytes = job.length,
         "built-in handler: job received");
     if let Some(work) = settings.simulate_work {
         tokio::select! {
@@ -516,7 +516,7 @@ async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -
 /// succeed.
 pub(crate) fn builtin_now(id: JobId, attempt: u32, length: u64) -> Run {
     let mut run = Run::new();
-    debug!(target: crate::JOB_LOG_TARGET, job = %id, attempt, bytes = length,
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, bytes = length,
         "built-in handler: job received");
     run.code = Some(0);
     run.ended = run.started;

@@ -167,11 +167,6 @@ pub use config::{Accepted, Bound, Config, OutOfRange};
 pub use handler::kill_all_handlers;
 pub use outcome::{EXIT_PERMANENT, EXIT_TEMPFAIL};
 
-/// The log target of the lines every job gets (claimed, the built-in handler's receipt,
-/// done), all at debug: a daemon's default log carries what needs attention, and the
-/// journal records every job. `SPOOLQ_LOG=info,spoolq::job=debug` shows them alone.
-pub const JOB_LOG_TARGET: &str = "spoolq::job";
-
 use crate::lifecycle::Lifecycle;
 use crate::queue::Queue;
 use crate::record::Journal;

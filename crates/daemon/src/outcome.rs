@@ -278,7 +278,7 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
         Ok(()) => {
             Stats::bump(&shared.stats.completed);
             shared.stuck.succeeded(id);
-            debug!(target: crate::JOB_LOG_TARGET, job = %id, attempt, "job done");
+            debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, "job done");
             vec![outcome.done(DoneResult::Ok, None)]
         }
         Err(ActError::NotAtName {
