@@ -22,7 +22,6 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use spoolq_claim::FileKind;
 use tokio::sync::{Notify, mpsc};
@@ -149,14 +148,16 @@ impl Queue {
 
     /// Blocks the calling (watcher's) thread while names wait in the queue for a worker,
     /// at most `longest`: until a worker took the last of them ([`Queue::taken`]).
-    /// Returns at once when nothing waits.
-    pub fn wait_while_backlog(&self, longest: Duration) {
-        let deadline = Instant::now() + longest;
+    /// Returns at once when nothing waits. Linux only: elsewhere the notify crate's
+    /// thread delivers events one by one.
+    #[cfg(any(target_os = "linux", test))]
+    pub fn wait_while_backlog(&self, longest: std::time::Duration) {
+        let deadline = std::time::Instant::now() + longest;
         let mut waits = lock(&self.watcher_waits);
         // Checked under the lock that `taken` takes too: a worker that emptied the queue
         // before this check is seen here, one that empties it later wakes this wait.
         while self.has_backlog() {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
                 break;
             };
             *waits = true;
@@ -195,6 +196,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     /// Long enough that a wait ending on its own would not end during the test.
     const FOREVER: Duration = Duration::from_secs(3600);
