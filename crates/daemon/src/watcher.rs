@@ -94,8 +94,8 @@ pub(crate) type WatchHandle = linux_watch::Handle;
 #[cfg(target_os = "linux")]
 pub(crate) fn start(shared: &Arc<Shared>) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
     let (send, feed) = watch_channel(shared);
-    let queue = shared.clone();
-    let pace = move || queue.queue.wait_while_backlog(BACKLOG_WAIT);
+    let workers = shared.clone();
+    let pace = move || workers.queue.wait_while_backlog(BACKLOG_WAIT);
     let handle = linux_watch::start(
         shared.spool.new_dir().path(),
         shared.spool.retry().path(),
