@@ -277,6 +277,47 @@ fn json_logs_carry_the_effective_config_at_start() {
     }
 }
 
+/// The lines every job gets (claimed, the built-in handler's receipt, done) are at debug
+/// under one target: the default log has none of them, and `spoolq::job=debug` shows
+/// them without the rest of the daemon's debug lines.
+#[test]
+fn per_job_log_lines_are_off_by_default_and_on_with_their_target() {
+    const JOBS: usize = 3;
+    let drain = |log: Option<&str>| {
+        let spool = TempSpool::new();
+        spool.drop_jobs(JOBS);
+        let mut command = spoolq();
+        command
+            .args(["daemon", "--drain", "--workers", "1", "--spool"])
+            .arg(spool.path())
+            .env_remove("SPOOLQ_LOG");
+        if let Some(log) = log {
+            command.env("SPOOLQ_LOG", log);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(spool.count_per_job(EventKind::Done).len(), JOBS);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let lines = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
+    let default = drain(None);
+    for what in ["job done", "built-in handler: job received", "spoolq::job"] {
+        assert_eq!(lines(&default, what), 0, "{what}: {default}");
+    }
+    assert!(default.contains("daemon stopped"), "{default}");
+    let per_job = drain(Some("info,spoolq::job=debug"));
+    for what in ["job done", "built-in handler: job received", " claimed "] {
+        assert_eq!(lines(&per_job, what), JOBS, "{what}: {per_job}");
+    }
+    // Only that target at debug: the rest of the daemon logs at info.
+    let debug = per_job.lines().filter(|l| l.contains("DEBUG"));
+    assert!(
+        debug.clone().all(|l| l.contains("spoolq::job")),
+        "{per_job}"
+    );
+    assert_eq!(debug.count(), 3 * JOBS, "{per_job}");
+}
+
 #[test]
 fn a_folder_replaced_by_a_symlink_is_reported_and_not_followed() {
     let spool = TempSpool::new();

@@ -393,7 +393,8 @@ fn a_daemon_whose_stderr_fails_records_every_outcome_and_counts_the_lines_it_dro
             .unwrap_or_else(|| panic!("{broken:?}: no count in {:?}", stop.detail))
             .parse()
             .unwrap();
-        // At least the start line, one per job done and one per handler line.
-        assert!(dropped > 2 * JOBS as u64, "{broken:?}: {}", stop.detail);
+        // At least the start lines and one per handler line (a job's own lines are at
+        // debug).
+        assert!(dropped > JOBS as u64, "{broken:?}: {}", stop.detail);
     }
 }

@@ -117,7 +117,8 @@ pub(crate) fn claimed_record(shared: &Shared, job: &Claimed, name: &OsString) ->
 /// A job's `claimed` record is written: count it.
 pub(crate) fn journaled(shared: &Shared, job: &Claimed) {
     Stats::bump(&shared.stats.claimed);
-    debug!(job = %job.ready.id, attempt = job.attempt(), worker = job.worker, "claimed");
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %job.ready.id, attempt = job.attempt(),
+        worker = job.worker, "claimed");
 }
 
 /// A job's `claimed` record could not be written: release it unprocessed (it stays in

@@ -471,7 +471,7 @@ impl Discovery {
                 self.retry_due = None;
                 self.scan_retry = true;
             }
-            () = self.shared.queue.progressed() => self.on_progress(),
+            () = self.shared.queue.progressed(), if self.awaits_progress() => self.on_progress(),
             Ok(()) = self.pause.changed() => {
                 if !*self.pause.borrow_and_update() {
                     self.scan_new = true;
@@ -489,6 +489,12 @@ impl Discovery {
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// Whether [`on_progress`](Self::on_progress) has anything to do: otherwise a serving
+    /// daemon's discovery task would wake for every batch a worker finishes.
+    fn awaits_progress(&self) -> bool {
+        self.remote_deferred || self.incomplete || self.shared.config.drain
     }
 
     /// A worker finished with a name.

@@ -490,10 +490,11 @@ async fn stop(
     }
 }
 
-/// The built-in handler: log the job, optionally pretend to work, succeed.
+/// The built-in handler: log the job (at debug), optionally pretend to work, succeed.
 async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -> Run {
     let mut run = Run::new();
-    info!(job = %job.id, attempt = job.attempt, bytes = job.length, "built-in handler: job received");
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %job.id, attempt = job.attempt, bytes = job.length,
+        "built-in handler: job received");
     if let Some(work) = settings.simulate_work {
         tokio::select! {
             () = tokio::time::sleep(work.min(settings.timeout)) => {
@@ -511,10 +512,12 @@ async fn builtin(settings: &Settings, job: Job<'_>, lifecycle: &mut Lifecycle) -
     run
 }
 
-/// The built-in handler without simulated work, synchronously: log the job, succeed.
+/// The built-in handler without simulated work, synchronously: log the job (at debug),
+/// succeed.
 pub(crate) fn builtin_now(id: JobId, attempt: u32, length: u64) -> Run {
     let mut run = Run::new();
-    info!(job = %id, attempt, bytes = length, "built-in handler: job received");
+    debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, bytes = length,
+        "built-in handler: job received");
     run.code = Some(0);
     run.ended = run.started;
     run

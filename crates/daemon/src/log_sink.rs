@@ -20,6 +20,11 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The log target of the lines every job gets (claimed, the built-in handler's receipt,
+/// done), all at debug: a daemon's default log carries what needs attention, and the
+/// journal records every job. `SPOOLQ_LOG=info,spoolq::job=debug` shows them alone.
+pub const JOB_LOG_TARGET: &str = "spoolq::job";
+
 /// Log lines that could not be written since the process started.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 

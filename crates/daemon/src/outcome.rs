@@ -24,7 +24,7 @@ use spoolq_spool::failed::{FailedName, Reason};
 use spoolq_spool::journal;
 use spoolq_spool::names::printable;
 use spoolq_spool::{DeadCause, DoneResult, JobId, Record, ReleaseCause, RetryName};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use crate::backoff;
 use crate::claiming::Claimed;
@@ -278,7 +278,7 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
         Ok(()) => {
             Stats::bump(&shared.stats.completed);
             shared.stuck.succeeded(id);
-            info!(job = %id, attempt, "job done");
+            debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, "job done");
             vec![outcome.done(DoneResult::Ok, None)]
         }
         Err(ActError::NotAtName {

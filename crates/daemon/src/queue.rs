@@ -9,10 +9,19 @@
 //! It holds names, each with the kind a listing saw (so the claim can skip a `stat` of
 //! a name a listing just saw as a regular file): what a name is, and whether it is still
 //! there, is the claim's business.
+//!
+//! It also paces the watcher's thread: while names wait for a worker, the watcher need
+//! not read each new name the moment it appears ([`wait_while_backlog`]); the kernel
+//! keeps the events, and one read takes all of them once the workers took what was
+//! queued. A producer faster than the workers then costs the watcher one wake-up per
+//! batch rather than one per job, and a name that finds the workers idle is read at
+//! once, as before.
+//!
+//! [`wait_while_backlog`]: Queue::wait_while_backlog
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use spoolq_claim::FileKind;
 use tokio::sync::{Notify, mpsc};
@@ -45,6 +54,10 @@ pub(crate) struct Queue {
     capacity: usize,
     /// Signalled whenever a name leaves the known set.
     progress: Notify,
+    /// Whether the watcher's thread waits in [`Queue::wait_while_backlog`].
+    watcher_waits: Mutex<bool>,
+    /// Signalled when a worker took the last queued name while the watcher waits.
+    emptied: Condvar,
 }
 
 impl Queue {
@@ -56,6 +69,8 @@ impl Queue {
             known: Mutex::new(HashSet::new()),
             capacity,
             progress: Notify::new(),
+            watcher_waits: Mutex::new(false),
+            emptied: Condvar::new(),
         }
     }
 
@@ -131,6 +146,37 @@ impl Queue {
         self.tx.capacity() < self.capacity
     }
 
+    /// Blocks the calling (watcher's) thread while names wait in the queue for a worker,
+    /// at most `longest`: until a worker took the last of them ([`Queue::taken`]).
+    /// Returns at once when nothing waits. Linux only: elsewhere the notify crate's
+    /// thread delivers events one by one.
+    #[cfg(any(target_os = "linux", test))]
+    pub fn wait_while_backlog(&self, longest: std::time::Duration) {
+        let deadline = std::time::Instant::now() + longest;
+        let mut waits = lock(&self.watcher_waits);
+        // Checked under the lock that `taken` takes too: a worker that emptied the queue
+        // before this check is seen here, one that empties it later wakes this wait.
+        while self.has_backlog() {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                break;
+            };
+            *waits = true;
+            waits = self
+                .emptied
+                .wait_timeout(waits, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *waits = false;
+    }
+
+    /// A worker took names and left none queued: wakes the watcher if it waits for that.
+    pub fn taken(&self) {
+        if *lock(&self.watcher_waits) {
+            self.emptied.notify_one();
+        }
+    }
+
     /// Room for at least half a queue: worth rescanning after a listing was cut short.
     pub fn has_room(&self) -> bool {
         self.tx.capacity() * 2 >= self.capacity
@@ -145,4 +191,57 @@ impl Queue {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded data stays consistent across a panic (single inserts and removes).
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Long enough that a wait ending on its own would not end during the test.
+    const FOREVER: Duration = Duration::from_secs(3600);
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_watcher_waits_while_names_are_queued_until_a_worker_takes_the_last() {
+        let queue = std::sync::Arc::new(Queue::new(8));
+        let mut rx = queue.take_receiver();
+        // Nothing queued: no wait at all.
+        queue.wait_while_backlog(FOREVER);
+        assert_eq!(queue.offer(OsStr::new("a"), None), Offer::Queued);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                queue.wait_while_backlog(FOREVER);
+                done_tx.send(()).unwrap();
+            })
+        };
+        while !*lock(&queue.watcher_waits) {
+            std::thread::yield_now();
+        }
+        assert!(
+            done_rx.try_recv().is_err(),
+            "still waiting: a name is queued"
+        );
+        assert_eq!(rx.try_recv().unwrap().name, "a");
+        queue.taken();
+        done_rx
+            .recv_timeout(PATIENCE)
+            .expect("taking the last name woke the watcher");
+        waiter.join().unwrap();
+        assert!(!*lock(&queue.watcher_waits));
+    }
+
+    #[test]
+    fn the_watchers_wait_ends_after_the_longest_wait_if_nobody_takes_a_name() {
+        let queue = Queue::new(8);
+        let _rx = queue.take_receiver();
+        assert_eq!(queue.offer(OsStr::new("a"), None), Offer::Queued);
+        let longest = Duration::from_millis(20);
+        let start = Instant::now();
+        queue.wait_while_backlog(longest);
+        assert!(start.elapsed() >= longest);
+        assert!(queue.has_backlog(), "the name is still queued");
+    }
 }

@@ -7,7 +7,9 @@
 //!
 //! The record types and the line format are `spoolq_spool::journal`'s; this module
 //! decides when a failed write waits for space (outcomes) and when it gives up (claims,
-//! and everything once the daemon is stopping).
+//! and everything once the daemon is stopping). Batches go through
+//! `JournalWriter::append_batch`: the stamps are in the lines, and the records handed
+//! back are the ones given (the daemon keeps none).
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -79,7 +81,7 @@ impl Journal {
         let mut pending = records;
         let mut written_before: Vec<Record> = Vec::new();
         loop {
-            let result = self.writer.write_batch(pending);
+            let result = self.writer.append_batch(pending);
             self.note_reopened();
             let error = match result {
                 Ok(written) => {
@@ -149,7 +151,7 @@ impl Journal {
     /// the others unprocessed.
     pub fn write_claimed_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
         let job = records.first().and_then(Record::job);
-        let result = self.writer.write_batch(records);
+        let result = self.writer.append_batch(records);
         self.note_reopened();
         match result {
             Ok(written) => {

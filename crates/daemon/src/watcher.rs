@@ -94,13 +94,22 @@ pub(crate) type WatchHandle = linux_watch::Handle;
 #[cfg(target_os = "linux")]
 pub(crate) fn start(shared: &Arc<Shared>) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
     let (send, feed) = watch_channel(shared);
+    let workers = shared.clone();
+    let pace = move || workers.queue.wait_while_backlog(BACKLOG_WAIT);
     let handle = linux_watch::start(
         shared.spool.new_dir().path(),
         shared.spool.retry().path(),
         send,
+        pace,
     )?;
     Ok((handle, feed))
 }
+
+/// The longest the watcher's thread leaves new events unread while names wait for a
+/// worker (`Queue::wait_while_backlog`): a job that arrives then would wait for a worker
+/// anyway, and a few milliseconds of events are far below the kernel's queue limit.
+#[cfg(target_os = "linux")]
+const BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The watcher's way out: new names go straight into the queue from the watcher's
 /// thread (one thread hand-off per job fewer than through the discovery task, which
@@ -167,10 +176,14 @@ mod linux_watch {
         }
     }
 
+    /// Starts the thread; after the events of each read it calls `pace`, which may
+    /// block while the workers are behind (see the queue's doc), so that the next read
+    /// takes what arrived meanwhile in one go.
     pub(crate) fn start(
         new: &Path,
         retry: &Path,
         send: impl Fn(WatchMsg) + Send + 'static,
+        pace: impl Fn() + Send + 'static,
     ) -> std::io::Result<Handle> {
         let mut inotify = Inotify::init()?;
         // The watcher's thread only waits on this descriptor: a blocking one spares the
@@ -238,6 +251,7 @@ mod linux_watch {
                             send(WatchMsg::Retry(name.to_owned()));
                         }
                     }
+                    pace();
                 }
             })?;
         Ok(handle)

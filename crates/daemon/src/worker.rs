@@ -74,7 +74,7 @@ pub(crate) async fn worker(
         let names = tokio::select! {
             biased;
             () = lifecycle.wait_stopping() => break,
-            names = take_batch(&receiver, 1) => match names {
+            names = take_batch(&shared, &receiver, 1) => match names {
                 Some(names) => names,
                 None => break,
             },
@@ -106,7 +106,7 @@ fn inline_worker(
             tokio::select! {
                 biased;
                 () = lifecycle.wait_stopping() => None,
-                names = take_batch(receiver, INLINE_BATCH) => names,
+                names = take_batch(shared, receiver, INLINE_BATCH) => names,
             }
         });
         let Some(names) = names else { break };
@@ -130,8 +130,9 @@ fn inline_worker(
 const INLINE_BATCH: usize = 32;
 
 /// Waits for one name, then takes up to `max` without waiting. None once the queue is
-/// closed.
+/// closed. Taking the last queued name wakes the watcher if it waits for that.
 async fn take_batch(
+    shared: &Shared,
     receiver: &AsyncMutex<mpsc::Receiver<Offered>>,
     max: usize,
 ) -> Option<Vec<Offered>> {
@@ -144,6 +145,9 @@ async fn take_batch(
             Ok(name) => names.push(name),
             Err(_) => break,
         }
+    }
+    if rx.is_empty() {
+        shared.queue.taken();
     }
     Some(names)
 }

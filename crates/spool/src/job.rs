@@ -178,27 +178,34 @@ impl JobHeader {
         if bytes.is_empty() {
             return Err(HeaderError::Empty);
         }
-        let magic = format!("{MAGIC} ");
-        if !bytes.starts_with(magic.as_bytes()) {
+        let Some(rest) = bytes
+            .strip_prefix(MAGIC.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b" "))
+        else {
             return Err(HeaderError::NotAJob);
-        }
+        };
+        let magic_len = bytes.len() - rest.len();
         let window = &bytes[..bytes.len().min(MAX_HEADER_LEN)];
-        let end = window
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .ok_or(HeaderError::Unterminated)?;
+        let end = blank_line(window).ok_or(HeaderError::Unterminated)?;
         let text = std::str::from_utf8(&window[..end]).map_err(|_| HeaderError::NotUtf8)?;
-        let mut lines = text.split('\n');
-        let first = lines.next().unwrap_or_default();
-        let version = &first[magic.len()..];
-        if version != FORMAT_VERSION.to_string() {
+        // The lines of `text` as `split('\n')` gives them, found with memchr.
+        let line_end =
+            |from: usize| memchr::memchr(b'\n', &text.as_bytes()[from..]).map(|i| from + i);
+        let first_end = line_end(0);
+        let version = &text[magic_len..first_end.unwrap_or(text.len())];
+        if !is_format_version(version) {
             return Err(HeaderError::UnsupportedVersion(version.to_owned()));
         }
         let (mut id, mut created, mut length) = (None, None, None);
-        for (index, line) in lines.enumerate() {
-            let (key, value) = line
-                .split_once(": ")
-                .ok_or(HeaderError::MalformedLine { line: index + 2 })?;
+        let mut next = first_end.map(|at| at + 1);
+        let mut number = 1;
+        while let Some(start) = next {
+            let stop = line_end(start);
+            next = stop.map(|at| at + 1);
+            let line = &text[start..stop.unwrap_or(text.len())];
+            number += 1;
+            let (key, value) =
+                split_field(line).ok_or(HeaderError::MalformedLine { line: number })?;
             let slot_taken = match key {
                 "id" => id
                     .replace(
@@ -257,25 +264,77 @@ impl JobHeader {
         file: &std::fs::File,
         file_len: u64,
     ) -> Result<(JobHeader, usize), ReadHeaderError> {
-        use std::os::unix::fs::FileExt;
-
         let want = usize::try_from(file_len)
             .unwrap_or(usize::MAX)
             .min(MAX_HEADER_LEN);
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            match file.read_at(&mut buf[filled..], filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let (header, header_len) = JobHeader::parse_prefix(&buf[..filled])?;
+        // A header is a few lines: read a short prefix first, and the rest of the
+        // header's window only when no blank line ends the header within it.
+        let mut prefix = [0u8; HEADER_PREFIX_LEN];
+        let short = want.min(HEADER_PREFIX_LEN);
+        let filled = read_at_most(file, &mut prefix[..short], 0)?;
+        let parsed = if filled < short || blank_line(&prefix[..filled]).is_some() {
+            JobHeader::parse_prefix(&prefix[..filled])
+        } else {
+            let mut window = vec![0u8; want];
+            window[..filled].copy_from_slice(&prefix[..filled]);
+            let more = read_at_most(file, &mut window[filled..], filled as u64)?;
+            JobHeader::parse_prefix(&window[..filled + more])
+        };
+        let (header, header_len) = parsed?;
         header.check_length(header_len, file_len)?;
         Ok((header, header_len))
     }
+}
+
+/// Bytes [`JobHeader::read_from`] reads first: more than any header spoolq writes.
+const HEADER_PREFIX_LEN: usize = 512;
+
+/// Fills `buf` from `file` at `offset` by positioned reads, up to the end of the file;
+/// returns how many bytes were read.
+fn read_at_most(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Where the first blank line (`\n\n`) starts in `bytes`.
+fn blank_line(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'\n', &bytes[from..]).map(|i| from + i) {
+        if bytes.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `key: value` split at the first `": "`.
+fn split_field(line: &str) -> Option<(&str, &str)> {
+    let bytes = line.as_bytes();
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b':', &bytes[from..]).map(|i| from + i) {
+        if bytes.get(at + 1) == Some(&b' ') {
+            return Some((&line[..at], &line[at + 2..]));
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Whether `version` is [`FORMAT_VERSION`] as written: its decimal digits, nothing else.
+fn is_format_version(version: &str) -> bool {
+    let digits = version.bytes().all(|b| b.is_ascii_digit());
+    digits && !version.starts_with('0') && version.parse() == Ok(FORMAT_VERSION)
 }
 
 fn parse_time(value: &str) -> Result<SystemTime, HeaderError> {
@@ -316,5 +375,137 @@ impl<'a> Job<'a> {
         let mut bytes = self.header.render();
         bytes.extend_from_slice(self.payload);
         bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// The header's grammar read the plain way (`split`, `split_once`, a formatted
+    /// magic and version): what `parse_prefix` must agree with.
+    fn plain_reading(bytes: &[u8]) -> Result<(JobHeader, usize), HeaderError> {
+        if bytes.is_empty() {
+            return Err(HeaderError::Empty);
+        }
+        let magic = format!("{MAGIC} ");
+        if !bytes.starts_with(magic.as_bytes()) {
+            return Err(HeaderError::NotAJob);
+        }
+        let window = &bytes[..bytes.len().min(MAX_HEADER_LEN)];
+        let end = window
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .ok_or(HeaderError::Unterminated)?;
+        let text = std::str::from_utf8(&window[..end]).map_err(|_| HeaderError::NotUtf8)?;
+        let mut lines = text.split('\n');
+        let version = &lines.next().unwrap_or_default()[magic.len()..];
+        if version != FORMAT_VERSION.to_string() {
+            return Err(HeaderError::UnsupportedVersion(version.to_owned()));
+        }
+        let (mut id, mut created, mut length) = (None, None, None);
+        for (index, line) in lines.enumerate() {
+            let (key, value) = line
+                .split_once(": ")
+                .ok_or(HeaderError::MalformedLine { line: index + 2 })?;
+            let slot_taken = match key {
+                "id" => id
+                    .replace(
+                        value
+                            .parse::<JobId>()
+                            .map_err(|_| HeaderError::BadId(value.into()))?,
+                    )
+                    .is_some(),
+                "created" => created.replace(parse_time(value)?).is_some(),
+                "length" => length.replace(parse_length(value)?).is_some(),
+                other => return Err(HeaderError::UnknownField(other.to_owned())),
+            };
+            if slot_taken {
+                return Err(HeaderError::DuplicateField(key.to_owned()));
+            }
+        }
+        let header = JobHeader {
+            id: id.ok_or(HeaderError::MissingField("id"))?,
+            created: created.ok_or(HeaderError::MissingField("created"))?,
+            length: length.ok_or(HeaderError::MissingField("length"))?,
+        };
+        Ok((header, end + 2))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn parse_prefix_agrees_with_the_plain_reading(
+            start in 0..4usize,
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                &b"1"[..], b"01", b"2", b" ", b"\n", b"\n\n", b"id: ",
+                b"019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a", b"created: ",
+                b"2026-11-26T22:25:14.123456789Z", b"length: ", b"00000000000000000005", b"5",
+                b": ", b":", b"x", b"\xc3\xa9", b"\xff",
+            ]), 0..10),
+            blank_line in any::<bool>(),
+        ) {
+            let valid = JobHeader::new(JobId::generate(), 5).render();
+            let mut bytes = match start {
+                0 => Vec::new(),
+                1 => b"spoolq-job ".to_vec(),
+                2 => b"spoolq-job 1\n".to_vec(),
+                // A whole header but its blank line: the pieces continue it.
+                _ => valid[..valid.len() - 1].to_vec(),
+            };
+            for piece in &pieces {
+                bytes.extend_from_slice(piece);
+            }
+            if blank_line {
+                bytes.extend_from_slice(b"\n\nhello");
+            }
+            prop_assert_eq!(JobHeader::parse_prefix(&bytes), plain_reading(&bytes));
+        }
+    }
+
+    /// `read_from` on a file holding `bytes` judges it as `parse_prefix` and
+    /// `check_length` judge the whole file.
+    fn read_as_parsed(bytes: &[u8]) {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        let read = JobHeader::read_from(&file, bytes.len() as u64).map_err(|e| match e {
+            ReadHeaderError::Invalid(e) => e,
+            ReadHeaderError::Io(e) => panic!("{e}"),
+        });
+        let parsed = JobHeader::parse_prefix(bytes).and_then(|(header, len)| {
+            header.check_length(len, bytes.len() as u64)?;
+            Ok((header, len))
+        });
+        assert_eq!(read, parsed, "{:?}", String::from_utf8_lossy(bytes));
+    }
+
+    #[test]
+    fn a_header_read_from_a_file_is_judged_as_the_whole_file_parsed() {
+        let header = JobHeader::new(JobId::generate(), 3).render();
+        let job = [&header[..], b"abc"].concat();
+        read_as_parsed(&job);
+        read_as_parsed(&job[..job.len() - 1]);
+        read_as_parsed(b"");
+        read_as_parsed(b"not a job");
+        // Headers longer than the first read: a blank line on either side of its end,
+        // across it, and none within MAX_HEADER_LEN.
+        let start = b"spoolq-job 1\nid: 019ac1d2-7f3e-7b61-9a0c-3f1e2d4c5b6a\n";
+        for blank_at in [
+            HEADER_PREFIX_LEN - 3,
+            HEADER_PREFIX_LEN - 1,
+            HEADER_PREFIX_LEN,
+            700,
+        ] {
+            let mut long = start.to_vec();
+            long.extend_from_slice(b"x: ");
+            long.resize(blank_at, b'y');
+            long.extend_from_slice(b"\n\npayload");
+            read_as_parsed(&long);
+        }
+        let mut unterminated = start.to_vec();
+        unterminated.resize(MAX_HEADER_LEN + 100, b'z');
+        read_as_parsed(&unterminated);
     }
 }

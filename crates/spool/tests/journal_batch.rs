@@ -96,6 +96,39 @@ fn workers(records: &[Record]) -> Vec<u32> {
     records.iter().map(|r| r.event.worker().unwrap()).collect()
 }
 
+/// `append_batch` writes the lines `write_batch` writes (the writer's stamps in each) and
+/// gives the records back as they were given.
+#[test]
+fn an_appended_batch_is_stamped_in_its_lines_and_its_records_come_back_unstamped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let writer = writer_in(tmp.path(), "a", no_rotation());
+    let given = batch(50, 10);
+    let returned = writer.append_batch(given.clone()).unwrap();
+    assert_eq!(returned, given, "the records as given");
+    let stamped = writer.write_batch(given.clone()).unwrap();
+    let lines = lines(&writer.path());
+    assert_eq!(lines.len(), 100);
+    let read: Vec<Record> = lines.iter().map(|l| parse(l)).collect();
+    for (appended, written) in read[..50].iter().zip(&stamped) {
+        assert_eq!(appended.event, written.event);
+        assert_eq!(
+            (
+                appended.host.as_str(),
+                appended.pid,
+                appended.boot.as_deref()
+            ),
+            (writer.host(), writer.pid(), writer.boot())
+        );
+        assert!(
+            humantime::parse_rfc3339(&appended.wall).is_ok(),
+            "{}",
+            appended.wall
+        );
+    }
+    assert_eq!(&read[50..], &stamped[..]);
+    assert!(read.windows(2).all(|w| w[0].mono_ns <= w[1].mono_ns));
+}
+
 #[test]
 fn a_batch_is_one_write_of_complete_lines_in_order() {
     let tmp = tempfile::tempdir().unwrap();

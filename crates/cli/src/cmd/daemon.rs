@@ -30,7 +30,8 @@ Handler contract:
   exit 100             permanent failure: the job goes to failed/ with a reason
   exit 75 (or any other failure, a signal, a timeout)
                        retried after a backoff, up to --max-attempts, then failed/
-Without COMMAND a built-in handler logs each job and succeeds.
+Without COMMAND a built-in handler succeeds on each job. The log has no line per job
+unless asked: SPOOLQ_LOG=info,spoolq::job=debug.
 
 Examples:
   spoolq daemon --spool /var/spool/jobs -- ./handle-job --verbose
@@ -241,8 +242,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 }
 
 /// The log's timestamps, as tracing's own (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC), with
-/// the date and time of day formatted once per second per thread: a built-in handler
-/// logs a line per job, thousands a second.
+/// the date and time of day formatted once per second per thread: with its per-job
+/// lines on (`spoolq::job=debug`), a daemon logs lines per job, thousands a second.
 struct LogClock;
 
 impl tracing_subscriber::fmt::time::FormatTime for LogClock {

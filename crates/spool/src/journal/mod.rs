@@ -14,6 +14,7 @@
 //! a full file system, as at most one torn line, which the reader skips and reports.
 //! Lines from a newer writer are kept aside whole ([`UnknownRecord`]), never dropped.
 
+mod encode;
 mod event;
 mod fields;
 mod name;
@@ -32,6 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use spoolq_claim::Dir;
+
+use fields::Text;
 
 pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Paused, Produced, Pruned, Quarantined,
@@ -146,6 +149,8 @@ struct Current {
     /// Where each record's line ends in `buf` (after its newline).
     ends: Vec<usize>,
     wall: WallClock,
+    /// The wall-clock stamp of the line being written, when the record keeps no stamp.
+    wall_text: String,
     /// A file removed by hand while it was written was replaced by this one: the removed
     /// file's path and this one's, until [`JournalWriter::take_reopened`] takes them.
     reopened: Option<(PathBuf, PathBuf)>,
@@ -164,9 +169,18 @@ struct WallClock {
 
 impl WallClock {
     fn format(&mut self, now: SystemTime) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + 8);
+        self.format_into(now, &mut out);
+        out
+    }
+
+    /// [`format`](Self::format) into `out` (cleared first), reusing its allocation.
+    fn format_into(&mut self, now: SystemTime, out: &mut String) {
+        out.clear();
         let Ok(since) = now.duration_since(SystemTime::UNIX_EPOCH) else {
             // (humantime's own verdict on a time before the epoch)
-            return humantime::format_rfc3339_micros(now).to_string();
+            out.push_str(&humantime::format_rfc3339_micros(now).to_string());
+            return;
         };
         let secs = since.as_secs();
         if self.secs != Some(secs) {
@@ -175,7 +189,6 @@ impl WallClock {
             self.prefix = text;
             self.secs = Some(secs);
         }
-        let mut out = String::with_capacity(self.prefix.len() + 8);
         out.push_str(&self.prefix);
         out.push('.');
         let mut digits = [b'0'; 6];
@@ -186,7 +199,6 @@ impl WallClock {
         }
         out.extend(digits.iter().map(|&d| char::from(d)));
         out.push('Z');
-        out
     }
 }
 
@@ -393,7 +405,22 @@ impl JournalWriter {
     /// final newline did not make it counts as written: the reader takes it whole, and
     /// the next write supplies the newline (so a batch, or a single `write`, that lost
     /// only its final newline succeeds).
-    pub fn write_batch(&self, mut records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
+    pub fn write_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
+        self.write_lines(records, Stamp::Records)
+    }
+
+    /// [`write_batch`](Self::write_batch), with the stamps (host, boot, pid, times) in
+    /// the lines only: the records come back as they were given. For a caller that keeps
+    /// no record (the daemon), this spares allocating each record's stamp.
+    pub fn append_batch(&self, records: Vec<Record>) -> Result<Vec<Record>, BatchError> {
+        self.write_lines(records, Stamp::LinesOnly)
+    }
+
+    fn write_lines(
+        &self,
+        mut records: Vec<Record>,
+        stamp: Stamp,
+    ) -> Result<Vec<Record>, BatchError> {
         let mut current = self.lock();
         let current = &mut *current;
         let mut done = 0;
@@ -419,12 +446,13 @@ impl JournalWriter {
                         next.buf = std::mem::take(&mut current.buf);
                         next.ends = std::mem::take(&mut current.ends);
                         next.wall = std::mem::take(&mut current.wall);
+                        next.wall_text = std::mem::take(&mut current.wall_text);
                         *current = next;
                     }
                     Err(error) => return Err(split(records, done, error)),
                 }
             }
-            let end = self.fill(current, &mut records, done);
+            let end = self.fill(current, &mut records, done, stamp);
             let (landed, failed) = write_fully(&current.file, &current.buf);
             let failed = match failed {
                 None if self.options.fsync => current.file.sync_data().err(),
@@ -488,6 +516,7 @@ impl JournalWriter {
         next.buf = std::mem::take(&mut current.buf);
         next.ends = std::mem::take(&mut current.ends);
         next.wall = std::mem::take(&mut current.wall);
+        next.wall_text = std::mem::take(&mut current.wall_text);
         if self.options.fsync && !next.torn {
             next.torn = next.file.sync_data().is_err();
         }
@@ -500,7 +529,13 @@ impl JournalWriter {
     /// worth: at most [`MAX_WRITE_BYTES`] (unless the first line alone is longer), and no
     /// record past the one that reaches the rotation size. Returns the end of the records
     /// taken. The caller holds the lock, so stamps are in file order.
-    fn fill(&self, current: &mut Current, records: &mut [Record], first: usize) -> usize {
+    fn fill(
+        &self,
+        current: &mut Current,
+        records: &mut [Record],
+        first: usize,
+        stamp: Stamp,
+    ) -> usize {
         current.buf.clear();
         current.ends.clear();
         if current.torn {
@@ -511,13 +546,29 @@ impl JournalWriter {
         let mut end = first;
         while let Some(record) = records.get_mut(end) {
             let before = current.buf.len();
-            record.host.clone_from(&self.host);
-            record.boot.clone_from(&self.boot);
-            record.pid = self.pid;
             // Both clocks are read under the lock, so each file is in monotonic order.
-            record.mono_ns = spoolq_os::monotonic_ns();
-            record.wall = current.wall.format(SystemTime::now());
-            serde_json::to_writer(&mut current.buf, &*record).expect("a Record always serializes");
+            let mono_ns = spoolq_os::monotonic_ns();
+            let now = SystemTime::now();
+            match stamp {
+                Stamp::Records => {
+                    record.host.clone_from(&self.host);
+                    record.boot.clone_from(&self.boot);
+                    record.pid = self.pid;
+                    record.mono_ns = mono_ns;
+                    record.wall = current.wall.format(now);
+                    record.to_wire().write_json(&mut current.buf);
+                }
+                Stamp::LinesOnly => {
+                    current.wall.format_into(now, &mut current.wall_text);
+                    let mut line = record.to_wire();
+                    line.mono_ns = mono_ns;
+                    line.wall = Text::borrowed(&current.wall_text);
+                    line.host = Text::borrowed(&self.host);
+                    line.pid = self.pid;
+                    line.boot = self.boot.as_deref().map(Text::borrowed);
+                    line.write_json(&mut current.buf);
+                }
+            }
             current.buf.push(b'\n');
             if current.buf.len() > MAX_WRITE_BYTES && end > first {
                 // The next write takes it (stamped again then, so times stay in order).
@@ -536,6 +587,15 @@ impl JournalWriter {
         }
         end
     }
+}
+
+/// Where a write puts the writer's stamps (host, boot, pid, times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    /// Into each record and its line.
+    Records,
+    /// Into the lines only.
+    LinesOnly,
 }
 
 /// Writes all of `bytes` (one `write(2)` unless the kernel takes less); returns how many
@@ -672,6 +732,7 @@ fn current(dir: &Dir, name: JournalName, file: File, written: u64) -> Current {
         buf: Vec::new(),
         ends: Vec::new(),
         wall: WallClock::default(),
+        wall_text: String::new(),
         reopened: None,
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! keys in this order, optional keys left out (`boot`, after `pid`, and `ino`, `btime_ns`
 //! and `outcome_ns`, at the end, are optional on read too: lines without them read). A [`Record`] is written by filling the
-//! private flat [`Wire`] (borrowing every string from the record) and serializing it, and
+//! private flat [`Wire`] (borrowing every string from the record) and serializing it
+//! (the journal writer through `encode`, which writes what serde_json writes), and
 //! read by deserializing a `Wire` (borrowing every string from the line that has no
 //! escapes) and taking each event's fields out of it. One flat struct both ways keeps
 //! the hot paths to one serde pass with no intermediate buffering, and it is the whole
