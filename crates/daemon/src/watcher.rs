@@ -95,7 +95,19 @@ pub(crate) type WatchHandle = linux_watch::Handle;
 pub(crate) fn start(shared: &Arc<Shared>) -> Result<(WatchHandle, WatchFeed), std::io::Error> {
     let (send, feed) = watch_channel(shared);
     let workers = shared.clone();
-    let pace = move || workers.queue.wait_while_backlog(BACKLOG_WAIT);
+    let last_read = std::cell::Cell::new(None::<std::time::Instant>);
+    let pace = move || {
+        // Reads closer together than GATHER_BELOW: names arrive faster than one per read
+        // can be worth a wake-up, so let a few gather for the next read.
+        let now = std::time::Instant::now();
+        if last_read
+            .replace(Some(now))
+            .is_some_and(|at| now.duration_since(at) < GATHER_BELOW)
+        {
+            std::thread::sleep(GATHER);
+        }
+        workers.queue.wait_while_backlog(BACKLOG_WAIT);
+    };
     let handle = linux_watch::start(
         shared.spool.new_dir().path(),
         shared.spool.retry().path(),
@@ -104,6 +116,13 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<(WatchHandle, WatchFeed), st
     )?;
     Ok((handle, feed))
 }
+
+/// Reads of the watcher closer together than this mean a fast stream of names.
+#[cfg(target_os = "linux")]
+const GATHER_BELOW: std::time::Duration = std::time::Duration::from_micros(500);
+/// How long the watcher lets names gather before its next read, in a fast stream.
+#[cfg(target_os = "linux")]
+const GATHER: std::time::Duration = std::time::Duration::from_micros(250);
 
 /// The longest the watcher's thread leaves new events unread while names wait for a
 /// worker (`Queue::wait_while_backlog`): a job that arrives then would wait for a worker
