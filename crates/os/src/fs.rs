@@ -641,37 +641,33 @@ impl DirStream {
     /// the file system does not say (`DT_UNKNOWN`); skips `.` and `..`. The kind is what
     /// it was when the entry was read: the name may be replaced since.
     pub fn next_entry(&mut self) -> Option<Result<(OsString, Option<FileKind>), Errno>> {
-        loop {
-            let entry = match self.stream.read()? {
-                Ok(entry) => entry,
-                Err(errno) => return Some(Err(errno.into())),
-            };
-            let bytes = entry.file_name().to_bytes();
-            if bytes == b"." || bytes == b".." {
-                continue;
-            }
-            let kind = match FileKind::from_type(entry.file_type()) {
-                FileKind::Unknown => None,
-                kind => Some(kind),
-            };
-            return Some(Ok((OsString::from_vec(bytes.to_vec()), kind)));
-        }
+        self.next_raw().map(|entry| {
+            entry.map(|entry| {
+                let kind = match FileKind::from_type(entry.file_type()) {
+                    FileKind::Unknown => None,
+                    kind => Some(kind),
+                };
+                (name_of(&entry), kind)
+            })
+        })
     }
 
     /// The next name with the inode number its directory entry reports (`d_ino`), as
     /// the file system answered the listing: on a network or FUSE file system the
     /// server's answer, never a name cached by the kernel's lookups. Skips `.` and `..`.
     pub fn next_inode(&mut self) -> Option<Result<(OsString, u64), Errno>> {
+        self.next_raw()
+            .map(|entry| entry.map(|entry| (name_of(&entry), entry.ino())))
+    }
+
+    /// The next directory entry other than `.` and `..`.
+    fn next_raw(&mut self) -> Option<Result<rustix::fs::DirEntry, Errno>> {
         loop {
-            let entry = match self.stream.read()? {
-                Ok(entry) => entry,
+            match self.stream.read()? {
+                Ok(entry) if matches!(entry.file_name().to_bytes(), b"." | b"..") => {}
+                Ok(entry) => return Some(Ok(entry)),
                 Err(errno) => return Some(Err(errno.into())),
-            };
-            let bytes = entry.file_name().to_bytes();
-            if bytes == b"." || bytes == b".." {
-                continue;
             }
-            return Some(Ok((OsString::from_vec(bytes.to_vec()), entry.ino())));
         }
     }
 }
@@ -728,4 +724,9 @@ mod tests {
         let big = ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12);
         assert_eq!((device_major(big), device_minor(big)), (259, 0x12345));
     }
+}
+
+/// A directory entry's name, owned.
+fn name_of(entry: &rustix::fs::DirEntry) -> OsString {
+    OsString::from_vec(entry.file_name().to_bytes().to_vec())
 }
