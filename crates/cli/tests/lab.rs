@@ -92,3 +92,40 @@ fn bad_flag_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("naive"));
 }
+
+/// The bench's drain and e2e sections, at tiny sizes, report what each process spends per
+/// job beside the rates: a row in us of CPU per job for spoolq and for the floor, each
+/// measured in every run (the children's CPU read across each one's wait).
+#[test]
+fn bench_drain_and_e2e_report_the_cpu_each_process_spends_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, report, stderr) = lab(&[
+        "--bench",
+        "--sections",
+        "drain,e2e",
+        "--repeat",
+        "1",
+        "--drain-jobs",
+        "300",
+        "--bench-jobs",
+        "300",
+        "--bench-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    let rows = report["rows"].as_array().unwrap();
+    for section in ["drain", "e2e"] {
+        let cpu = rows
+            .iter()
+            .find(|r| r["section"] == section && r["unit"] == "us CPU/job")
+            .unwrap_or_else(|| panic!("no CPU row for {section} in {report}"));
+        for side in ["value", "floor"] {
+            let us = cpu[side].as_f64().unwrap();
+            // A job costs a process at least a microsecond of CPU and far less than a
+            // second, at any load.
+            assert!((1.0..1e6).contains(&us), "{section} {side} {us}: {cpu}");
+        }
+        assert_eq!(cpu["runs"].as_array().unwrap().len(), 1, "{cpu}");
+        assert_eq!(cpu["floor_runs"].as_array().unwrap().len(), 1, "{cpu}");
+    }
+}

@@ -38,6 +38,7 @@ use spoolq_spool::{CreateOptions, Spool};
 
 use crate::argv::{DaemonArgs, FloorArgs, ProduceArgs};
 use crate::{LabError, floor, median_f64};
+use spoolq_os::process::CpuTime;
 
 /// One measurement section of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -648,9 +649,12 @@ fn e2e(
     let timeout = Duration::from_secs(600);
     for (place, base) in config.places() {
         let (mut runs, mut floors) = (Vec::new(), Vec::new());
+        // CPU time per job of each process (us), the floor's pair and spoolq's.
+        let mut cpu = E2eCpu::default();
         for r in 1..=config.repeat {
             progress(&format!("e2e {place} run {r}/{}: floor", config.repeat));
             let (t, spool) = fresh_spool(base)?;
+            let mut children = ChildrenCpu::start();
             let start = Instant::now();
             let mut consumer = spawn(
                 &mut FloorArgs::Consume {
@@ -670,13 +674,16 @@ fn e2e(
                 "the floor producer",
             )?;
             wait_ok(&mut producer, "the floor producer")?;
+            cpu.floor_producer.extend(children.per_job_us(n));
             wait_ok(&mut consumer, "the floor consumer")?;
             floors.push(n as f64 / start.elapsed().as_secs_f64());
+            cpu.floor_consumer.extend(children.per_job_us(n));
             drop((t, spool));
 
             progress(&format!("e2e {place} run {r}/{}: spoolq", config.repeat));
             let (t, spool) = fresh_spool(base)?;
             let log = t.path().join("daemon.log");
+            let mut children = ChildrenCpu::start();
             let start = Instant::now();
             let serve = daemon_args(BenchDaemon::Serve, spool.path(), config.workers);
             let mut daemon = spawn(
@@ -690,11 +697,13 @@ fn e2e(
                 "spoolq produce",
             )?;
             let produced = wait_ok(&mut producer, "spoolq produce");
+            cpu.producer.extend(children.per_job_us(n));
             let emptied = produced.and_then(|()| wait_empty(spool.new_dir(), timeout));
             let elapsed = start.elapsed().as_secs_f64();
             stop(&mut daemon);
             emptied?;
             runs.push(n as f64 / elapsed);
+            cpu.daemon.extend(children.per_job_us(n));
         }
         rows.push(rate_row(
             Section::E2e,
@@ -708,8 +717,105 @@ fn e2e(
             // Issue 17's target for the two processes (docs/performance.md).
             0.8,
         ));
+        if let Some(row) = cpu.row(&place, config.workers) {
+            rows.push(row);
+        }
     }
     Ok(())
+}
+
+/// The CPU time of the e2e section's processes: what they pay per job, where the rate
+/// alone cannot tell a slower process from one that waits.
+#[derive(Default)]
+struct E2eCpu {
+    floor_producer: Vec<f64>,
+    floor_consumer: Vec<f64>,
+    producer: Vec<f64>,
+    daemon: Vec<f64>,
+}
+
+impl E2eCpu {
+    /// One informative row, spoolq's two processes against the floors' (medians, us of CPU
+    /// per job); none if a figure is missing in every run.
+    fn row(&self, place: &str, workers: usize) -> Option<BenchRow> {
+        let parts = [
+            &self.producer,
+            &self.daemon,
+            &self.floor_producer,
+            &self.floor_consumer,
+        ];
+        if parts.iter().any(|runs| runs.is_empty()) {
+            return None;
+        }
+        let [producer, daemon, floor_producer, floor_consumer] =
+            parts.map(|runs| median_f64(runs.clone()));
+        let sum = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
+        let value = producer + daemon;
+        let floor = floor_producer + floor_consumer;
+        Some(BenchRow {
+            section: Section::E2e.as_str().to_owned(),
+            place: place.to_owned(),
+            what: format!(
+                "CPU per job of the two processes: produce {producer:.1} + daemon ({workers} \
+                 workers) {daemon:.1} us, the floors {floor_producer:.1} + {floor_consumer:.1} us"
+            ),
+            value,
+            floor: Some(floor),
+            unit: "us CPU/job".to_owned(),
+            ratio: (value > 0.0).then(|| floor / value),
+            target: "informative".to_owned(),
+            met: None,
+            runs: sum(&self.producer, &self.daemon),
+            floor_runs: sum(&self.floor_producer, &self.floor_consumer),
+        })
+    }
+}
+
+/// CPU time of the children waited for since the last reading: each reading after a
+/// child's wait is that child's alone ([`spoolq_os::process::waited_children_cpu`]).
+struct ChildrenCpu {
+    last: Option<CpuTime>,
+}
+
+/// Microseconds of CPU per job, in user space and in the kernel.
+#[derive(Clone, Copy)]
+struct CpuPerJob {
+    user_us: f64,
+    system_us: f64,
+}
+
+impl CpuPerJob {
+    fn total_us(self) -> f64 {
+        self.user_us + self.system_us
+    }
+}
+
+impl ChildrenCpu {
+    fn start() -> ChildrenCpu {
+        ChildrenCpu {
+            last: spoolq_os::process::waited_children_cpu().ok(),
+        }
+    }
+
+    /// CPU per job (of `jobs`) since the last reading; None if the system would not say.
+    fn per_job(&mut self, jobs: u64) -> Option<CpuPerJob> {
+        let now = spoolq_os::process::waited_children_cpu().ok();
+        let used = match (now, self.last) {
+            (Some(now), Some(last)) => now.since(last),
+            _ => None,
+        };
+        self.last = now;
+        let per_job_us = |d: Duration| d.as_secs_f64() * 1e6 / jobs as f64;
+        used.filter(|_| jobs > 0).map(|used| CpuPerJob {
+            user_us: per_job_us(used.user),
+            system_us: per_job_us(used.system),
+        })
+    }
+
+    /// Total microseconds of CPU per job since the last reading.
+    fn per_job_us(&mut self, jobs: u64) -> Option<f64> {
+        self.per_job(jobs).map(CpuPerJob::total_us)
+    }
 }
 
 fn exec(
@@ -874,10 +980,12 @@ fn drain(
     let n = config.drain_jobs;
     let (place, base) = tmpfs_or_disk(config);
     let (mut runs, mut floors) = (Vec::new(), Vec::new());
+    let (mut daemon_cpu, mut floor_cpu) = (Vec::new(), Vec::new());
     for r in 1..=config.repeat {
         progress(&format!("drain {place} run {r}/{}: floor", config.repeat));
         let (t, spool) = fresh_spool(base)?;
         floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let mut children = ChildrenCpu::start();
         let secs = time_process(
             &mut FloorArgs::Consume {
                 spool: spool.path().to_owned(),
@@ -887,12 +995,15 @@ fn drain(
             "the floor consumer",
         )?;
         floors.push(n as f64 / secs);
+        floor_cpu.extend(children.per_job(n));
         drop((t, spool));
 
         progress(&format!("drain {place} run {r}/{}: spoolq", config.repeat));
         let (t, spool) = fresh_spool(base)?;
         floor::produce_into(&spool, n, config.payload_size).map_err(floor_err)?;
+        let mut children = ChildrenCpu::start();
         let secs = time_drain_one_worker(&config.exe, spool.path(), &t.path().join("daemon.log"))?;
+        daemon_cpu.extend(children.per_job(n));
         let left = count_jobs(spool.new_dir());
         if left != 0 {
             return Err(LabError::Bench(format!(
@@ -912,6 +1023,41 @@ fn drain(
         floors,
         0.85,
     ));
+    if !daemon_cpu.is_empty() && !floor_cpu.is_empty() {
+        let median = |cpu: &[CpuPerJob], part: fn(CpuPerJob) -> f64| {
+            median_f64(cpu.iter().copied().map(part).collect())
+        };
+        let (user, system) = (
+            median(&daemon_cpu, |c| c.user_us),
+            median(&daemon_cpu, |c| c.system_us),
+        );
+        let (floor_user, floor_system) = (
+            median(&floor_cpu, |c| c.user_us),
+            median(&floor_cpu, |c| c.system_us),
+        );
+        let value = median(&daemon_cpu, CpuPerJob::total_us);
+        let floor = median(&floor_cpu, CpuPerJob::total_us);
+        rows.push(BenchRow {
+            section: Section::Drain.as_str().to_owned(),
+            place: place.to_owned(),
+            what: format!(
+                "CPU per job: the daemon user {user:.1} + system {system:.1} us, the floor \
+                 user {floor_user:.1} + system {floor_system:.1} us"
+            ),
+            value,
+            floor: Some(floor),
+            unit: "us CPU/job".to_owned(),
+            ratio: (value > 0.0).then(|| floor / value),
+            target: "informative".to_owned(),
+            met: None,
+            runs: daemon_cpu
+                .iter()
+                .copied()
+                .map(CpuPerJob::total_us)
+                .collect(),
+            floor_runs: floor_cpu.iter().copied().map(CpuPerJob::total_us).collect(),
+        });
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Signals to process groups, the pipes a handler's stdio is made of (on rustix), and
-//! what /proc tells of another process on Linux (when it started, its command name).
+//! Signals to process groups, the pipes a handler's stdio is made of (on rustix), what
+//! /proc tells of another process on Linux (when it started, its command name), and the
+//! CPU time this process's waited-for children used.
 #![forbid(unsafe_code)]
 
 use rustix::process::Pid;
@@ -47,6 +48,49 @@ pub fn exists(pid: u32) -> bool {
         Ok(()) => true,
         Err(errno) => errno == rustix::io::Errno::PERM,
     }
+}
+
+/// CPU time of processes: in user space and in the kernel on their behalf.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    /// Time in user space.
+    pub user: std::time::Duration,
+    /// Time in the kernel (system calls, page faults).
+    pub system: std::time::Duration,
+}
+
+impl CpuTime {
+    /// User and system time together.
+    pub fn total(self) -> std::time::Duration {
+        self.user + self.system
+    }
+
+    /// The time used since `earlier`, a reading of the same clock; None if this reading
+    /// is older.
+    pub fn since(self, earlier: CpuTime) -> Option<CpuTime> {
+        Some(CpuTime {
+            user: self.user.checked_sub(earlier.user)?,
+            system: self.system.checked_sub(earlier.system)?,
+        })
+    }
+}
+
+/// CPU time (every thread) used so far by this process's children that have ended and
+/// been waited for (`getrusage(RUSAGE_CHILDREN)`): the difference across one child's
+/// wait is that child's CPU time, which a benchmark cannot read from /proc once the
+/// child is gone.
+pub fn waited_children_cpu() -> Result<CpuTime, Errno> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| Errno(e as i32))?;
+    let duration = |t: nix::sys::time::TimeVal| {
+        let seconds = u64::try_from(t.tv_sec()).unwrap_or(0);
+        let micros = u64::try_from(t.tv_usec()).unwrap_or(0);
+        std::time::Duration::from_secs(seconds) + std::time::Duration::from_micros(micros)
+    };
+    Ok(CpuTime {
+        user: duration(usage.user_time()),
+        system: duration(usage.system_time()),
+    })
 }
 
 /// Creates a pipe, both ends close-on-exec (atomically: another thread may be spawning
@@ -141,6 +185,31 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(process_info(child.id()), None, "reaped: gone");
+    }
+
+    #[test]
+    fn a_waited_childs_cpu_time_is_counted_once_it_is_waited_for() {
+        let before = waited_children_cpu().unwrap();
+        let started = std::time::Instant::now();
+        // A shell counting to 300,000 needs far more than 10 ms of CPU.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        let wall = started.elapsed();
+        assert!(status.success(), "{status:?}");
+        let used = waited_children_cpu()
+            .unwrap()
+            .since(before)
+            .unwrap()
+            .total();
+        assert!(used >= std::time::Duration::from_millis(10), "{used:?}");
+        // One thread cannot use more CPU than the time it ran; other tests of this binary
+        // may wait for a short child meanwhile, hence the slack.
+        assert!(
+            used <= wall + std::time::Duration::from_millis(200),
+            "{used:?} of CPU in {wall:?}"
+        );
     }
 
     #[test]
