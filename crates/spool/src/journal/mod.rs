@@ -168,6 +168,7 @@ struct WallClock {
 }
 
 impl WallClock {
+    #[cfg(test)]
     fn format(&mut self, now: SystemTime) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 8);
         self.format_into(now, &mut out);
@@ -543,23 +544,26 @@ impl JournalWriter {
             // malformed line instead of swallowing the next record.
             current.buf.push(b'\n');
         }
+        // One reading of both clocks stamps every line of this write: the lines reach
+        // the file together, in the one write(2) below. Both clocks are read under the
+        // lock, so each file is in monotonic order.
+        let mono_ns = spoolq_os::monotonic_ns();
+        current
+            .wall
+            .format_into(SystemTime::now(), &mut current.wall_text);
         let mut end = first;
         while let Some(record) = records.get_mut(end) {
             let before = current.buf.len();
-            // Both clocks are read under the lock, so each file is in monotonic order.
-            let mono_ns = spoolq_os::monotonic_ns();
-            let now = SystemTime::now();
             match stamp {
                 Stamp::Records => {
                     record.host.clone_from(&self.host);
                     record.boot.clone_from(&self.boot);
                     record.pid = self.pid;
                     record.mono_ns = mono_ns;
-                    record.wall = current.wall.format(now);
+                    record.wall.clone_from(&current.wall_text);
                     record.to_wire().write_json(&mut current.buf);
                 }
                 Stamp::LinesOnly => {
-                    current.wall.format_into(now, &mut current.wall_text);
                     let mut line = record.to_wire();
                     line.mono_ns = mono_ns;
                     line.wall = Text::borrowed(&current.wall_text);
