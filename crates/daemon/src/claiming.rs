@@ -28,8 +28,6 @@ use crate::state::{Shared, Stats};
 #[derive(Debug)]
 pub(crate) struct Claimed {
     pub claim: Claim,
-    /// The job's name in new/: the name claimed, or the one [`count_attempt`] gave it.
-    pub name: OsString,
     /// The name as claimed: the job and the attempts made before this one.
     pub ready: ReadyName,
     pub header: JobHeader,
@@ -47,6 +45,11 @@ impl Claimed {
     /// counts.
     pub fn attempt(&self) -> u32 {
         self.ready.attempts.saturating_add(1)
+    }
+
+    /// The job's name in new/: the name claimed, or the one [`count_attempt`] gave it.
+    pub fn name(&self) -> &OsStr {
+        self.claim.name()
     }
 
     /// The name that counts this attempt, `<id>.<attempt>`.
@@ -85,7 +88,6 @@ pub(crate) fn count_attempt(shared: &Shared, job: &mut Claimed) -> Result<(), Ac
     let held = shared.queue.hold(&counted);
     match job.claim.rename(&counted) {
         Ok(()) => {
-            job.name = counted.clone();
             if held {
                 job.held = Some(counted);
             }
@@ -101,7 +103,7 @@ pub(crate) fn count_attempt(shared: &Shared, job: &mut Claimed) -> Result<(), Ac
 }
 
 /// The `claimed` record of a job, whose name in new/ is (or is about to be) `name`.
-pub(crate) fn claimed_record(shared: &Shared, job: &Claimed, name: &OsString) -> Record {
+pub(crate) fn claimed_record(shared: &Shared, job: &Claimed, name: &OsStr) -> Record {
     let (ino, btime_ns) = journal::file_identity(job.claim.stat());
     Record::new(journal::Claimed {
         job: job.ready.id,
@@ -149,23 +151,23 @@ pub(crate) fn claim_valid(
     shared: &Shared,
     claimer: &Claimer,
     worker: u32,
-    name: OsString,
+    name: &OsStr,
     seen: Option<FileKind>,
     want_payload: bool,
 ) -> Option<Claimed> {
-    if shared.lifecycle.is_stopping() || shared.stuck.given_up(&name) {
+    if shared.lifecycle.is_stopping() || shared.stuck.given_up(name) {
         return None;
     }
-    let claim = match claimer.claim_seen(&name, seen) {
+    let claim = match claimer.claim_seen(name, seen) {
         Ok(Outcome::Claimed(claim)) => claim,
         Ok(Outcome::Rejected(rejected)) => {
-            match publishing(shared, &rejected, &name) {
+            match publishing(shared, &rejected, name) {
                 Publishing::Finished => {
                     drop(rejected);
                     return claim_valid(shared, claimer, worker, name, seen, want_payload);
                 }
                 Publishing::Young => {
-                    debug!(name = %printable(&name), "two links, freshly made: a publish in \
+                    debug!(name = %printable(name), "two links, freshly made: a publish in \
                         progress through another mount; left for a later claim");
                     return None;
                 }
@@ -173,26 +175,26 @@ pub(crate) fn claim_valid(
             }
             let why = Rejection::ClaimRefused {
                 reason: rejected.reason(),
-                job: record::id_from_name(&name),
+                job: record::id_from_name(name),
             };
-            quarantine(shared, rejected, &name, FoundIn::New, worker, why);
+            quarantine(shared, rejected, name, FoundIn::New, worker, why);
             return None;
         }
         Ok(other) => {
-            debug!(name = %printable(&name), outcome = other.code(), "not claimed");
+            debug!(name = %printable(name), outcome = other.code(), "not claimed");
             return None;
         }
         Err(e) => {
-            error!(name = %printable(&name), error = %e, "claiming failed; the file stays in new/");
+            error!(name = %printable(name), error = %e, "claiming failed; the file stays in new/");
             Stats::bump(&shared.stats.errors);
             return None;
         }
     };
-    let Some(ready) = ReadyName::parse(&name) else {
+    let Some(ready) = ReadyName::parse(name) else {
         quarantine(
             shared,
             claim,
-            &name,
+            name,
             FoundIn::New,
             worker,
             Rejection::NotAJobName,
@@ -211,7 +213,7 @@ pub(crate) fn claim_valid(
                 job: ready.id,
                 error,
             };
-            quarantine(shared, claim, &name, FoundIn::New, worker, why);
+            quarantine(shared, claim, name, FoundIn::New, worker, why);
             return None;
         }
     };
@@ -221,7 +223,7 @@ pub(crate) fn claim_valid(
             named: ready.id,
             inside: header.id,
         };
-        quarantine(shared, claim, &name, FoundIn::New, worker, why);
+        quarantine(shared, claim, name, FoundIn::New, worker, why);
         return None;
     }
     let payload = match want_payload
@@ -237,7 +239,6 @@ pub(crate) fn claim_valid(
     };
     Some(Claimed {
         claim,
-        name,
         ready,
         header,
         payload,

@@ -73,7 +73,10 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// A run starting now; its end is set when it ends (to its start if it never ran
+    /// or returned at once), so one reading of the clock serves both.
     fn new() -> Run {
+        let now = SystemTime::now();
         Run {
             code: None,
             signal: None,
@@ -82,8 +85,8 @@ impl Run {
             spawn_error: None,
             not_started: false,
             stderr_tail: Vec::new(),
-            started: SystemTime::now(),
-            ended: SystemTime::now(),
+            started: now,
+            ended: now,
         }
     }
 
@@ -91,7 +94,6 @@ impl Run {
     pub fn not_started() -> Run {
         let mut run = Run::new();
         run.not_started = true;
-        run.ended = run.started;
         run
     }
 
@@ -519,7 +521,6 @@ pub(crate) fn builtin_now(id: JobId, attempt: u32, length: u64) -> Run {
     debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, bytes = length,
         "built-in handler: job received");
     run.code = Some(0);
-    run.ended = run.started;
     run
 }
 

@@ -152,7 +152,7 @@ impl OutcomeFields {
             worker: job.worker,
             strategy: shared.journal.strategy(),
             attempt: job.attempt(),
-            name: printable(&job.name),
+            name: printable(job.name()),
             exit: run.code,
             signal: run.signal,
             outcome_ns: spoolq_os::monotonic_ns(),
@@ -262,15 +262,21 @@ impl OutcomeFields {
 }
 
 fn complete(shared: &Shared, job: Claimed, run: &Run) {
-    let records = complete_unjournaled(shared, job, run);
+    let mut records = Vec::with_capacity(2);
+    complete_unjournaled(shared, job, run, &mut records);
     let _ = shared.journal.write_batch(records);
 }
 
-/// Completes (unlinks, under the lock) a job whose handler succeeded, and returns its
-/// outcome record for the caller to write: `done`; `released` if the name no longer
-/// named the job (left alone) or the unlink failed (then also counted in `stuck`, and
-/// followed by the `stuck` record when the job is given up).
-pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> Vec<Record> {
+/// Completes (unlinks, under the lock) a job whose handler succeeded, and adds its
+/// outcome record to `records` for the caller to write: `done`; `released` if the name
+/// no longer named the job (left alone) or the unlink failed (then also counted in
+/// `stuck`, and followed by the `stuck` record when the job is given up).
+pub(crate) fn complete_unjournaled(
+    shared: &Shared,
+    job: Claimed,
+    run: &Run,
+    records: &mut Vec<Record>,
+) {
     let id = job.header.id;
     let attempt = job.attempt();
     let outcome = OutcomeFields::of(shared, &job, run);
@@ -279,7 +285,7 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
             Stats::bump(&shared.stats.completed);
             shared.stuck.succeeded(id);
             debug!(target: crate::log_sink::JOB_LOG_TARGET, job = %id, attempt, "job done");
-            vec![outcome.done(DoneResult::Ok, None)]
+            records.push(outcome.done(DoneResult::Ok, None));
         }
         Err(ActError::NotAtName {
             now: NameNow::Gone,
@@ -292,7 +298,7 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
                 "completing: the job's name was already gone (completed by another consumer \
                  while this one waited for the lock: the race of the naive strategy)");
             let detail = format!("{}: the name was already gone", path.display());
-            vec![outcome.done(DoneResult::Enoent, Some(detail))]
+            records.push(outcome.done(DoneResult::Enoent, Some(detail)));
         }
         Err(ActError::Io(e)) if e.is_gone() => {
             // The name, checked a moment before, was gone at the unlink itself (ENOENT, or
@@ -302,18 +308,18 @@ pub(crate) fn complete_unjournaled(shared: &Shared, job: Claimed, run: &Run) -> 
             warn!(job = %id, attempt, error = %e,
                 "completing: the job's name was gone at the unlink (removed through another \
                  mount or by hand since it was checked)");
-            vec![outcome.done(DoneResult::Enoent, Some(e.to_string()))]
+            records.push(outcome.done(DoneResult::Enoent, Some(e.to_string())));
         }
         Err(ActError::NotAtName { now, .. }) => {
-            vec![left_alone_record(shared, outcome, "remove it", now, run)]
+            records.push(left_alone_record(shared, outcome, "remove it", now, run));
         }
-        Err(ActError::Io(e)) => could_not_act_records(
+        Err(ActError::Io(e)) => records.extend(could_not_act_records(
             shared,
             outcome,
             "removing it after its handler succeeded",
             ReleaseCause::CompleteFailed,
             &e.to_string(),
-        ),
+        )),
     }
 }
 
@@ -391,7 +397,7 @@ fn bury_dead(
 ) {
     let id = job.header.id;
     let attempt = job.attempt();
-    let mut reason = Reason::new(cause, message.clone(), &job.name);
+    let mut reason = Reason::new(cause, message.clone(), job.name());
     reason.job = Some(id);
     reason.attempts = Some(attempts);
     reason.exit_status = run.code;
@@ -405,10 +411,11 @@ fn bury_dead(
     }
     let mut outcome = OutcomeFields::of(shared, &job, run);
     outcome.attempt = attempts.min(attempt);
+    let failed_name = FailedName::original(job.name());
     match bury(
         shared.spool.failed(),
         job.claim,
-        FailedName::original(&job.name),
+        failed_name,
         reason,
         &shared.daemon_id(),
     ) {

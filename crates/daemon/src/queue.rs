@@ -20,17 +20,18 @@
 //! [`wait_while_backlog`]: Queue::wait_while_backlog
 
 use std::collections::HashSet;
-use std::ffi::{OsStr, OsString};
-use std::sync::{Condvar, Mutex};
+use std::ffi::OsStr;
+use std::sync::{Arc, Condvar, Mutex};
 
 use spoolq_claim::FileKind;
 use tokio::sync::{Notify, mpsc};
 
 /// A name offered to the workers, with the kind of file its offerer saw there, if it saw
 /// one (a listing's `d_type`; the retry mover's own move); `None` from the watcher.
+/// The name is shared with the queue's set of known names: one copy per offered name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Offered {
-    pub name: OsString,
+    pub name: Arc<OsStr>,
     pub seen: Option<FileKind>,
 }
 
@@ -50,7 +51,7 @@ pub(crate) enum Offer {
 pub(crate) struct Queue {
     tx: mpsc::Sender<Offered>,
     rx: Mutex<Option<mpsc::Receiver<Offered>>>,
-    known: Mutex<HashSet<OsString>>,
+    known: Mutex<HashSet<Arc<OsStr>>>,
     capacity: usize,
     /// Signalled whenever a name leaves the known set.
     progress: Notify,
@@ -90,13 +91,14 @@ impl Queue {
         }
         // Insert under the same lock as the send, so a worker that receives the name
         // at once cannot call `done` before the name is known.
+        let name: Arc<OsStr> = Arc::from(name);
         let offered = Offered {
-            name: name.to_owned(),
+            name: name.clone(),
             seen,
         };
         match self.tx.try_send(offered) {
             Ok(()) => {
-                known.insert(name.to_owned());
+                known.insert(name);
                 Offer::Queued
             }
             Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
@@ -109,7 +111,7 @@ impl Queue {
     /// a claim of a job already held). False if the name was known already. The worker
     /// calls [`done`](Self::done) for it as for a name it took.
     pub fn hold(&self, name: &OsStr) -> bool {
-        lock(&self.known).insert(name.to_owned())
+        lock(&self.known).insert(Arc::from(name))
     }
 
     /// A worker is done with `name` (whatever the outcome).
@@ -124,7 +126,7 @@ impl Queue {
     pub fn done_all(&self, names: &[Offered]) {
         let mut known = lock(&self.known);
         for offered in names {
-            known.remove(offered.name.as_os_str());
+            known.remove(&*offered.name);
         }
         drop(known);
         self.progress.notify_one();
@@ -224,7 +226,7 @@ mod tests {
             done_rx.try_recv().is_err(),
             "still waiting: a name is queued"
         );
-        assert_eq!(rx.try_recv().unwrap().name, "a");
+        assert_eq!(&*rx.try_recv().unwrap().name, OsStr::new("a"));
         queue.taken();
         done_rx
             .recv_timeout(PATIENCE)

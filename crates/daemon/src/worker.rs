@@ -164,14 +164,7 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offe
         if !shared.lifecycle.claims_new() {
             break;
         }
-        let claimed = claim_valid(
-            shared,
-            claimer,
-            worker,
-            offered.name.clone(),
-            offered.seen,
-            false,
-        );
+        let claimed = claim_valid(shared, claimer, worker, &offered.name, offered.seen, false);
         match claimed {
             Some(job) if exhausted(shared, &job) => bury_unstarted(shared, job),
             Some(job) => jobs.push(job),
@@ -184,7 +177,7 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offe
     }
     let records = jobs
         .iter()
-        .map(|job| claimed_record(shared, job, &job.name))
+        .map(|job| claimed_record(shared, job, job.name()))
         .collect();
     if let Err(e) = shared.journal.write_claimed_batch(records) {
         // Logged by write_claimed_batch, once per episode. Each job whose record did
@@ -204,7 +197,7 @@ fn process_inline(shared: &Shared, claimer: &Claimer, worker: u32, names: &[Offe
             .handler_durations
             .observe(run.started, run.ended);
         if succeeded(&run) && !run.interrupted {
-            outcomes.extend(complete_unjournaled(shared, job, &run));
+            complete_unjournaled(shared, job, &run, &mut outcomes);
         } else {
             finish(shared, job, run);
         }
@@ -231,7 +224,7 @@ fn prepare(
     offered: Offered,
     external: bool,
 ) -> Option<Claimed> {
-    let job = claim_valid(shared, claimer, worker, offered.name, offered.seen, true)?;
+    let job = claim_valid(shared, claimer, worker, &offered.name, offered.seen, true)?;
     if exhausted(shared, &job) {
         bury_unstarted(shared, job);
         return None;
@@ -239,7 +232,7 @@ fn prepare(
     let name = if external {
         job.counted_name()
     } else {
-        job.name.clone()
+        job.name().to_owned()
     };
     let mut job = journal_claim(shared, job, name)?;
     if external && let Err(e) = count_attempt(shared, &mut job) {

@@ -5,7 +5,9 @@
 //! The daemon writes two records per job; through serde this was a third of its work per
 //! job, mostly in the generic string escaping. Here a string that needs no escape (every
 //! word, id, name and time the daemon writes) is one copy, and integers go through
-//! `itoa`. Reading stays serde's (`wire`); the tests below hold the two writers equal.
+//! `itoa`. The stamps a write puts on all its lines (`mono_ns` to `boot`) are encoded
+//! once for the write and copied into each line. Reading stays serde's (`wire`); the
+//! tests below hold the two writers equal.
 
 use super::fields::{Text, Wire};
 use crate::job::JobId;
@@ -18,19 +20,57 @@ macro_rules! key {
 }
 
 impl Wire<'_> {
-    /// Appends the line's JSON text (without a newline) to `out`.
+    /// Appends the line's JSON text (without a newline) to `out`, its own stamps
+    /// included: the whole line, which the tests hold equal to serde_json's.
+    #[cfg(test)]
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         // Room for a typical line at once, so that the pieces below do not grow the
         // buffer one by one.
         out.reserve(512);
+        self.write_head(out);
+        self.write_stamps(out);
+        self.write_tail(out);
+    }
+
+    /// [`write_json`](Self::write_json) with the stamps (`mono_ns` to `boot`) taken from
+    /// `stamps`, the bytes [`write_stamps`](Self::write_stamps) wrote for them, instead of
+    /// from this line's own fields: a writer encodes the stamps of a write once for all
+    /// its lines.
+    pub(crate) fn write_json_stamped(&self, out: &mut Vec<u8>, stamps: &[u8]) {
+        out.reserve(512);
+        self.write_head(out);
+        out.extend_from_slice(stamps);
+        self.write_tail(out);
+    }
+
+    /// `{"v":..,"event":..`: what comes before the stamps.
+    fn write_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"v\":");
+        integer(out, self.v);
+        text(out, key!("event"), Some(&self.event));
+    }
+
+    /// The stamps a writer puts on every line, `,"mono_ns":..` to `,"boot":..`.
+    pub(crate) fn write_stamps(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(key!("mono_ns"));
+        integer(out, self.mono_ns);
+        text(out, key!("wall"), Some(&self.wall));
+        text(out, key!("host"), Some(&self.host));
+        out.extend_from_slice(key!("pid"));
+        integer(out, self.pid);
+        text(out, key!("boot"), self.boot.as_ref());
+    }
+
+    /// Every key after the stamps, and the closing brace.
+    fn write_tail(&self, out: &mut Vec<u8>) {
         let Wire {
-            v,
-            event,
-            mono_ns,
-            wall,
-            host,
-            pid,
-            boot,
+            v: _,
+            event: _,
+            mono_ns: _,
+            wall: _,
+            host: _,
+            pid: _,
+            boot: _,
             job,
             worker,
             strategy,
@@ -47,16 +87,6 @@ impl Wire<'_> {
             outcome_ns,
             horizon_ns,
         } = self;
-        out.extend_from_slice(b"{\"v\":");
-        integer(out, *v);
-        text(out, key!("event"), Some(event));
-        out.extend_from_slice(key!("mono_ns"));
-        integer(out, *mono_ns);
-        text(out, key!("wall"), Some(wall));
-        text(out, key!("host"), Some(host));
-        out.extend_from_slice(key!("pid"));
-        integer(out, *pid);
-        text(out, key!("boot"), boot.as_ref());
         if let Some(job) = job {
             out.extend_from_slice(key!("job"));
             job_id(out, *job);
@@ -248,7 +278,20 @@ mod tests {
                 horizon_ns: on(13).then_some(numbers[2]),
             };
             let (ours, serde) = both(&wire);
-            prop_assert_eq!(ours, serde);
+            prop_assert_eq!(&ours, &serde);
+            let mut stamps = Vec::new();
+            wire.write_stamps(&mut stamps);
+            let unstamped = Wire {
+                mono_ns: 0,
+                wall: Text::default(),
+                host: Text::default(),
+                pid: 0,
+                boot: None,
+                ..wire
+            };
+            let mut stamped = Vec::new();
+            unstamped.write_json_stamped(&mut stamped, &stamps);
+            prop_assert_eq!(String::from_utf8(stamped).unwrap(), serde);
         }
     }
 }

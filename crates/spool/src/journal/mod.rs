@@ -34,7 +34,7 @@ use std::time::SystemTime;
 
 use spoolq_claim::Dir;
 
-use fields::Text;
+use fields::{Text, Wire};
 
 pub use event::{
     ClaimStep, Claimed, Dead, Done, Event, EventKind, Paused, Produced, Pruned, Quarantined,
@@ -149,8 +149,10 @@ struct Current {
     /// Where each record's line ends in `buf` (after its newline).
     ends: Vec<usize>,
     wall: WallClock,
-    /// The wall-clock stamp of the line being written, when the record keeps no stamp.
+    /// The wall-clock stamp of the write being prepared.
     wall_text: String,
+    /// The JSON text of the stamps of the write being prepared (`mono_ns` to `boot`).
+    stamps: Vec<u8>,
     /// A file removed by hand while it was written was replaced by this one: the removed
     /// file's path and this one's, until [`JournalWriter::take_reopened`] takes them.
     reopened: Option<(PathBuf, PathBuf)>,
@@ -168,6 +170,7 @@ struct WallClock {
 }
 
 impl WallClock {
+    #[cfg(test)]
     fn format(&mut self, now: SystemTime) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 8);
         self.format_into(now, &mut out);
@@ -543,32 +546,36 @@ impl JournalWriter {
             // malformed line instead of swallowing the next record.
             current.buf.push(b'\n');
         }
+        // One reading of both clocks stamps every line of this write: the lines reach
+        // the file together, in the one write(2) below. Both clocks are read under the
+        // lock, so each file is in monotonic order. The stamps are encoded once, too.
+        let mono_ns = spoolq_os::monotonic_ns();
+        current
+            .wall
+            .format_into(SystemTime::now(), &mut current.wall_text);
+        current.stamps.clear();
+        Wire {
+            mono_ns,
+            wall: Text::borrowed(&current.wall_text),
+            host: Text::borrowed(&self.host),
+            pid: self.pid,
+            boot: self.boot.as_deref().map(Text::borrowed),
+            ..Wire::default()
+        }
+        .write_stamps(&mut current.stamps);
         let mut end = first;
         while let Some(record) = records.get_mut(end) {
             let before = current.buf.len();
-            // Both clocks are read under the lock, so each file is in monotonic order.
-            let mono_ns = spoolq_os::monotonic_ns();
-            let now = SystemTime::now();
-            match stamp {
-                Stamp::Records => {
-                    record.host.clone_from(&self.host);
-                    record.boot.clone_from(&self.boot);
-                    record.pid = self.pid;
-                    record.mono_ns = mono_ns;
-                    record.wall = current.wall.format(now);
-                    record.to_wire().write_json(&mut current.buf);
-                }
-                Stamp::LinesOnly => {
-                    current.wall.format_into(now, &mut current.wall_text);
-                    let mut line = record.to_wire();
-                    line.mono_ns = mono_ns;
-                    line.wall = Text::borrowed(&current.wall_text);
-                    line.host = Text::borrowed(&self.host);
-                    line.pid = self.pid;
-                    line.boot = self.boot.as_deref().map(Text::borrowed);
-                    line.write_json(&mut current.buf);
-                }
+            if stamp == Stamp::Records {
+                record.host.clone_from(&self.host);
+                record.boot.clone_from(&self.boot);
+                record.pid = self.pid;
+                record.mono_ns = mono_ns;
+                record.wall.clone_from(&current.wall_text);
             }
+            record
+                .to_wire()
+                .write_json_stamped(&mut current.buf, &current.stamps);
             current.buf.push(b'\n');
             if current.buf.len() > MAX_WRITE_BYTES && end > first {
                 // The next write takes it (stamped again then, so times stay in order).
@@ -733,6 +740,7 @@ fn current(dir: &Dir, name: JournalName, file: File, written: u64) -> Current {
         ends: Vec::new(),
         wall: WallClock::default(),
         wall_text: String::new(),
+        stamps: Vec::new(),
         reopened: None,
     }
 }
