@@ -752,22 +752,42 @@ impl E2eCpu {
         let sum = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
         let value = producer + daemon;
         let floor = floor_producer + floor_consumer;
-        Some(BenchRow {
-            section: Section::E2e.as_str().to_owned(),
-            place: place.to_owned(),
-            what: format!(
+        Some(cpu_row(
+            Section::E2e,
+            place,
+            format!(
                 "CPU per job of the two processes: produce {producer:.1} + daemon ({workers} \
                  workers) {daemon:.1} us, the floors {floor_producer:.1} + {floor_consumer:.1} us"
             ),
-            value,
-            floor: Some(floor),
-            unit: "us CPU/job".to_owned(),
-            ratio: (value > 0.0).then(|| floor / value),
-            target: "informative".to_owned(),
-            met: None,
-            runs: sum(&self.producer, &self.daemon),
-            floor_runs: sum(&self.floor_producer, &self.floor_consumer),
-        })
+            (value, floor),
+            sum(&self.producer, &self.daemon),
+            sum(&self.floor_producer, &self.floor_consumer),
+        ))
+    }
+}
+
+/// An informative row of CPU per job: spoolq's `value` and the floor's (us), with every
+/// run's; the ratio is floor / value, 1.0 = as little CPU as the floor.
+fn cpu_row(
+    section: Section,
+    place: &str,
+    what: String,
+    (value, floor): (f64, f64),
+    runs: Vec<f64>,
+    floor_runs: Vec<f64>,
+) -> BenchRow {
+    BenchRow {
+        section: section.as_str().to_owned(),
+        place: place.to_owned(),
+        what,
+        value,
+        floor: Some(floor),
+        unit: "us CPU/job".to_owned(),
+        ratio: (value > 0.0).then(|| floor / value),
+        target: "informative".to_owned(),
+        met: None,
+        runs,
+        floor_runs,
     }
 }
 
@@ -1037,26 +1057,18 @@ fn drain(
         );
         let value = median(&daemon_cpu, CpuPerJob::total_us);
         let floor = median(&floor_cpu, CpuPerJob::total_us);
-        rows.push(BenchRow {
-            section: Section::Drain.as_str().to_owned(),
-            place: place.to_owned(),
-            what: format!(
+        let totals = |cpu: &[CpuPerJob]| cpu.iter().copied().map(CpuPerJob::total_us).collect();
+        rows.push(cpu_row(
+            Section::Drain,
+            place,
+            format!(
                 "CPU per job: the daemon user {user:.1} + system {system:.1} us, the floor \
                  user {floor_user:.1} + system {floor_system:.1} us"
             ),
-            value,
-            floor: Some(floor),
-            unit: "us CPU/job".to_owned(),
-            ratio: (value > 0.0).then(|| floor / value),
-            target: "informative".to_owned(),
-            met: None,
-            runs: daemon_cpu
-                .iter()
-                .copied()
-                .map(CpuPerJob::total_us)
-                .collect(),
-            floor_runs: floor_cpu.iter().copied().map(CpuPerJob::total_us).collect(),
-        });
+            (value, floor),
+            totals(&daemon_cpu),
+            totals(&floor_cpu),
+        ));
     }
     Ok(())
 }
