@@ -998,7 +998,11 @@ fn a_full_file_system_with_the_built_in_handler_runs_nothing_unjournaled() {
     });
     let filler = journal_dir.join(".filler");
     fill(&filler);
+    // The jobs arrive while the daemon is stopped, so that its first batches are large:
+    // their claimed records rarely fit in what is left of the journal file's last page.
+    daemon.signal("STOP");
     let ids = spool.drop_jobs(jobs);
+    daemon.signal("CONT");
     // Which write meets the full file system first depends on the room left in the
     // journal file's last page (a small first batch's claimed records may still fit)
     // and on the batches: a batch's claimed records, refused (its jobs released), or
